@@ -1,0 +1,35 @@
+package leviathan.cli;
+
+import java.util.concurrent.Callable;
+import leviathan.backend.Backend;
+import leviathan.backend.Backends;
+import leviathan.kernel.Parallel;
+import leviathan.kernel.Simd;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code leviathan info}: what this machine gives the engine. */
+@Command(name = "info", mixinStandardHelpOptions = true,
+        description = "Show the JDK, vector width, threads and native backends the engine would use.")
+final class InfoCommand implements Callable<Integer> {
+
+    @Option(names = "--verbose", description = "Print stack traces on errors.")
+    boolean verbose;
+
+    @Override
+    public Integer call() {
+        Runtime rt = Runtime.getRuntime();
+        System.out.printf("JDK           %s (%s, %s)%n", Runtime.version(), System.getProperty("java.vendor"), System.getProperty("java.home"));
+        System.out.printf("OS / arch     %s %s / %s%n", System.getProperty("os.name"), System.getProperty("os.version"), System.getProperty("os.arch"));
+        System.out.printf("vector        %s, %d float lanes (%d bits)%s%n", Simd.F, Simd.lanes(), Simd.F.vectorBitSize(),
+                Simd.ENABLED ? "" : "  [disabled: -Dleviathan.scalar=true]");
+        System.out.printf("cores         %d available, %d kernel threads (set with --threads or -Dleviathan.threads)%n",
+                rt.availableProcessors(), Parallel.threads());
+        System.out.printf("heap          max %d MiB%n", rt.maxMemory() >> 20);
+        StringBuilder lines = new StringBuilder();
+        try (Backend b = Backends.select("auto", l -> lines.append(l))) {
+            System.out.printf("GEMM          %s%n", b.describe());
+        }
+        return 0;
+    }
+}

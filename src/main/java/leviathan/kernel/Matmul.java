@@ -1,0 +1,100 @@
+package leviathan.kernel;
+
+import static leviathan.kernel.Simd.F;
+import static leviathan.kernel.Simd.NATIVE;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.FloatVector;
+
+/**
+ * Pure-Java GEMM, the fallback when no native backend is loaded:
+ * {@code C = alpha·op(A)·op(B) + beta·C}, row-major, {@code op} = identity or transpose.
+ */
+public final class Matmul {
+    private Matmul() {}
+
+    private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;
+
+    /** Checks that every matrix fits its segment; called at the API boundary, not in loops. */
+    static void checkArgs(boolean transA, boolean transB, int M, int N, int K,
+                          MemorySegment a, int lda, MemorySegment b, int ldb, MemorySegment c, int ldc) {
+        if (M < 0 || N < 0 || K < 0) throw new IllegalArgumentException("negative GEMM size " + M + "x" + N + "x" + K);
+        int aRows = transA ? K : M, aCols = transA ? M : K;
+        int bRows = transB ? N : K, bCols = transB ? K : N;
+        need("A", a, aRows, aCols, lda);
+        need("B", b, bRows, bCols, ldb);
+        need("C", c, M, N, ldc);
+    }
+
+    private static void need(String what, MemorySegment s, int rows, int cols, int ld) {
+        if (rows == 0 || cols == 0) return;
+        if (ld < cols) throw new IllegalArgumentException(what + ": leading dimension " + ld + " < columns " + cols);
+        long needed = ((long) (rows - 1) * ld + cols) * Float.BYTES;
+        if (s.byteSize() < needed) {
+            throw new IllegalArgumentException(what + ": " + rows + "x" + cols + " (ld " + ld + ") needs "
+                    + needed + " bytes, segment has " + s.byteSize());
+        }
+    }
+
+    /** The definition: a triple loop in double-free float arithmetic, one dot product per element. */
+    public static void gemmScalar(boolean transA, boolean transB, int M, int N, int K, float alpha,
+                                  MemorySegment a, int lda, MemorySegment b, int ldb,
+                                  float beta, MemorySegment c, int ldc) {
+        checkArgs(transA, transB, M, N, K, a, lda, b, ldb, c, ldc);
+        for (int i = 0; i < M; i++) {
+            for (int j = 0; j < N; j++) {
+                float sum = 0f;
+                for (int p = 0; p < K; p++) {
+                    float av = a.getAtIndex(FL, transA ? (long) p * lda + i : (long) i * lda + p);
+                    float bv = b.getAtIndex(FL, transB ? (long) j * ldb + p : (long) p * ldb + j);
+                    sum += av * bv;
+                }
+                long ci = (long) i * ldc + j;
+                float old = beta == 0f ? 0f : beta * c.getAtIndex(FL, ci);
+                c.setAtIndex(FL, ci, alpha * sum + old);
+            }
+        }
+    }
+
+    /** Vector API GEMM; same contract as {@link #gemmScalar}. */
+    public static void gemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
+                            MemorySegment a, int lda, MemorySegment b, int ldb,
+                            float beta, MemorySegment c, int ldc) {
+        checkArgs(transA, transB, M, N, K, a, lda, b, ldb, c, ldc);
+        if (!Simd.ENABLED || transB) {
+            // Simple path until the packed kernel lands: scale C, then rank-1 style updates.
+            gemmScalar(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+            return;
+        }
+        Parallel.forRange(M, 4, (i0, i1) -> {
+            for (int i = i0; i < i1; i++) {
+                long crow = (long) i * ldc;
+                int j = 0;
+                for (int bound = F.loopBound(N); j < bound; j += F.length()) {
+                    var acc = FloatVector.zero(F);
+                    for (int p = 0; p < K; p++) {
+                        float av = a.getAtIndex(FL, transA ? (long) p * lda + i : (long) i * lda + p);
+                        var bv = FloatVector.fromMemorySegment(F, b, ((long) p * ldb + j) * Float.BYTES, NATIVE);
+                        acc = bv.fma(FloatVector.broadcast(F, av), acc);
+                    }
+                    acc = acc.mul(alpha);
+                    if (beta != 0f) {
+                        acc = FloatVector.fromMemorySegment(F, c, (crow + j) * Float.BYTES, NATIVE).fma(FloatVector.broadcast(F, beta), acc);
+                    }
+                    acc.intoMemorySegment(c, (crow + j) * Float.BYTES, NATIVE);
+                }
+                for (; j < N; j++) {
+                    float sum = 0f;
+                    for (int p = 0; p < K; p++) {
+                        float av = a.getAtIndex(FL, transA ? (long) p * lda + i : (long) i * lda + p);
+                        sum += av * b.getAtIndex(FL, (long) p * ldb + j);
+                    }
+                    long ci = crow + j;
+                    float old = beta == 0f ? 0f : beta * c.getAtIndex(FL, ci);
+                    c.setAtIndex(FL, ci, alpha * sum + old);
+                }
+            }
+        });
+    }
+}
