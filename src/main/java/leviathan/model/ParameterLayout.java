@@ -1,5 +1,7 @@
 package leviathan.model;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
 import leviathan.tensor.Buffers;
 
 /**
@@ -11,22 +13,37 @@ import leviathan.tensor.Buffers;
 public final class ParameterLayout {
     private ParameterLayout() {}
 
-    public static Buffers.Layout of(GptConfig c) {
+    /** Names and shapes, in checkpoint order. */
+    public static Map<String, int[]> shapes(GptConfig c) {
         int C = c.nEmbd();
-        var l = new Buffers.Layout()
-                .add("wte", c.vocabSize(), C)                                   // (V, C), also the output head
-                .add("wpe", c.blockSize(), C);                                  // (block_size, C)
+        Map<String, int[]> m = new LinkedHashMap<>();
+        m.put("wte", new int[] {c.vocabSize(), C});                           // (V, C), also the output head
+        m.put("wpe", new int[] {c.blockSize(), C});                           // (block_size, C)
         for (int i = 0; i < c.nLayer(); i++) {
             String h = "h." + i + ".";
-            l.add(h + "ln_1.weight", C).add(h + "ln_1.bias", C)
-             .add(h + "attn.c_attn.weight", 3 * C, C).add(h + "attn.c_attn.bias", 3 * C);
-            if (c.hasLagBias()) l.add(h + "attn.lag_bias", c.nHead(), c.lags());
-            l.add(h + "attn.c_proj.weight", C, C).add(h + "attn.c_proj.bias", C)
-             .add(h + "ln_2.weight", C).add(h + "ln_2.bias", C)
-             .add(h + "mlp.c_fc.weight", 4 * C, C).add(h + "mlp.c_fc.bias", 4 * C)
-             .add(h + "mlp.c_proj.weight", C, 4 * C).add(h + "mlp.c_proj.bias", C);
+            m.put(h + "ln_1.weight", new int[] {C});
+            m.put(h + "ln_1.bias", new int[] {C});
+            m.put(h + "attn.c_attn.weight", new int[] {3 * C, C});             // rows: q, then k, then v
+            m.put(h + "attn.c_attn.bias", new int[] {3 * C});
+            if (c.hasLagBias()) m.put(h + "attn.lag_bias", new int[] {c.nHead(), c.lags()});
+            m.put(h + "attn.c_proj.weight", new int[] {C, C});
+            m.put(h + "attn.c_proj.bias", new int[] {C});
+            m.put(h + "ln_2.weight", new int[] {C});
+            m.put(h + "ln_2.bias", new int[] {C});
+            m.put(h + "mlp.c_fc.weight", new int[] {4 * C, C});
+            m.put(h + "mlp.c_fc.bias", new int[] {4 * C});
+            m.put(h + "mlp.c_proj.weight", new int[] {C, 4 * C});
+            m.put(h + "mlp.c_proj.bias", new int[] {C});
         }
-        return l.add("ln_f.weight", C).add("ln_f.bias", C);
+        m.put("ln_f.weight", new int[] {C});
+        m.put("ln_f.bias", new int[] {C});
+        return m;
+    }
+
+    public static Buffers.Layout of(GptConfig c) {
+        var l = new Buffers.Layout();
+        shapes(c).forEach(l::add);
+        return l;
     }
 
     /** AdamW weight decay applies to 2-D weights only: wte, wpe and every linear weight. */
