@@ -11,16 +11,16 @@ import java.util.Map;
  * Values: {@code Map<String,Object>} (insertion order), {@code List<Object>}, {@code String},
  * {@code Long} (integers), {@code Double}, {@code Boolean}, {@code null}.
  */
-final class Json {
+public final class Json {
     private Json() {}
 
     private static final int MAX_DEPTH = 16;
 
-    static final class ParseException extends Exception {
+    public static final class ParseException extends Exception {
         ParseException(String message, int at) { super(message + " at character " + at); }
     }
 
-    static Object parse(String s) throws ParseException {
+    public static Object parse(String s) throws ParseException {
         Json.Parser p = new Json.Parser(s);
         p.ws();
         Object v = p.value(0);
@@ -152,7 +152,7 @@ final class Json {
     }
 
     /** Writes a JSON string literal (ASCII-safe: everything outside printable ASCII is escaped). */
-    static void quote(StringBuilder sb, String s) {
+    public static void quote(StringBuilder sb, String s) {
         sb.append('"');
         for (int k = 0; k < s.length(); k++) {
             char c = s.charAt(k);

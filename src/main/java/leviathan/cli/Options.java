@@ -1,0 +1,26 @@
+package leviathan.cli;
+
+import java.util.Locale;
+import leviathan.nn.CorrelationAttention;
+import leviathan.train.TrainConfig;
+
+/** Parsing of option values shared by the subcommands; every failure is one clear message. */
+final class Options {
+    private Options() {}
+
+    static String impl(String s) {
+        try {
+            return CorrelationAttention.Impl.valueOf(s.trim().toUpperCase(Locale.ROOT)).name().toLowerCase(Locale.ROOT);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--impl must be one of auto, scalar, direct, gemm; got '" + s + "'");
+        }
+    }
+
+    static TrainConfig.NanPolicy nanPolicy(String s) {
+        return switch (s.trim().toLowerCase(Locale.ROOT)) {
+            case "stop" -> TrainConfig.NanPolicy.STOP;
+            case "skip" -> TrainConfig.NanPolicy.SKIP;
+            default -> throw new IllegalArgumentException("--nan-policy must be stop or skip, got '" + s + "'");
+        };
+    }
+}

@@ -1,0 +1,105 @@
+package leviathan.cli;
+
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import leviathan.model.GptConfig;
+import leviathan.train.Optimizer;
+import leviathan.train.TrainConfig;
+import leviathan.train.Trainer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code leviathan train}: trains a model (defaults: the char-Shakespeare recipe) and samples from it. */
+@Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Train a model. With no options: Leviathan (correlation attention, 4 lags) on Tiny Shakespeare,",
+                "2000 steps, then a sample. Each run writes config.json, metrics.jsonl and checkpoints to its directory."})
+final class TrainCommand implements Callable<Integer> {
+    private static final TrainConfig D = TrainConfig.defaults();
+
+    @Option(names = "--data", paramLabel = "NAME|FILE", description = "Dataset name from data/datasets.tsv or a UTF-8 text file (default: ${DEFAULT-VALUE}).")
+    String data = D.data();
+    @Option(names = "--out", paramLabel = "DIR", description = "Run directory (default: runs/<time>-<attention>).")
+    Path out;
+    @Option(names = "--resume", paramLabel = "DIR", description = "Continue the run in DIR from its last checkpoint (its config.json applies; --steps may extend it).")
+    Path resume;
+    @Option(names = "--init-from", paramLabel = "FILE", description = "Start from a checkpoint's weights and vocabulary (fine-tuning).")
+    Path initFrom;
+    @Option(names = "--drop-unknown", description = "Skip characters outside the vocabulary instead of failing (with --init-from).")
+    boolean dropUnknown;
+
+    @Option(names = "--attention", paramLabel = "correlation|dot", description = "Attention kind (default: ${DEFAULT-VALUE}).")
+    String attention = D.attention().id();
+    @Option(names = "--lags", description = "Lags per head, 1..head dim (default: ${DEFAULT-VALUE}).")
+    int lags = D.lags();
+    @Option(names = "--n-layer", description = "Blocks (default: ${DEFAULT-VALUE}).")
+    int nLayer = D.nLayer();
+    @Option(names = "--n-head", description = "Heads (default: ${DEFAULT-VALUE}).")
+    int nHead = D.nHead();
+    @Option(names = "--n-embd", description = "Embedding width, a multiple of n_head (default: ${DEFAULT-VALUE}).")
+    int nEmbd = D.nEmbd();
+    @Option(names = "--block-size", description = "Context length (default: ${DEFAULT-VALUE}).")
+    int blockSize = D.blockSize();
+
+    @Option(names = "--batch-size", description = "Sequences per micro-batch (default: ${DEFAULT-VALUE}).")
+    int batchSize = D.batchSize();
+    @Option(names = "--accum", description = "Micro-batches per step (gradient accumulation) (default: ${DEFAULT-VALUE}).")
+    int accum = D.accum();
+    @Option(names = "--steps", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
+    Integer steps;
+    @Option(names = "--lr", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
+    float lr = D.lr();
+    @Option(names = "--min-lr", description = "Learning rate at the end of the cosine (default: ${DEFAULT-VALUE}).")
+    float minLr = D.minLr();
+    @Option(names = "--warmup", description = "Linear warmup steps (default: ${DEFAULT-VALUE}).")
+    int warmup = D.warmup();
+    @Option(names = "--optimizer", paramLabel = "adamw|sgd", description = "Optimizer (default: adamw).")
+    String optimizer = "adamw";
+    @Option(names = "--beta1", description = "AdamW beta1 (default: ${DEFAULT-VALUE}).")
+    float beta1 = D.beta1();
+    @Option(names = "--beta2", description = "AdamW beta2 (default: ${DEFAULT-VALUE}).")
+    float beta2 = D.beta2();
+    @Option(names = "--weight-decay", description = "Decoupled weight decay on 2-D weights (default: ${DEFAULT-VALUE}).")
+    float weightDecay = D.weightDecay();
+    @Option(names = "--clip", description = "Global gradient-norm clip, 0 = off (default: ${DEFAULT-VALUE}).")
+    float clip = D.clip();
+
+    @Option(names = "--eval-interval", description = "Steps between evaluations and checkpoints (default: ${DEFAULT-VALUE}).")
+    int evalInterval = D.evalInterval();
+    @Option(names = "--eval-batches", description = "Batches per split per evaluation (default: ${DEFAULT-VALUE}).")
+    int evalBatches = D.evalBatches();
+    @Option(names = "--log-interval", description = "Steps between log lines when output is not a terminal (default: ${DEFAULT-VALUE}).")
+    int logInterval = D.logInterval();
+    @Option(names = "--sample-tokens", description = "Characters sampled at the end, 0 = none (default: ${DEFAULT-VALUE}).")
+    int sampleTokens = D.sampleTokens();
+    @Option(names = "--seed", description = "Seed of every random source (default: ${DEFAULT-VALUE}).")
+    long seed = D.seed();
+    @Option(names = "--threads", description = "Kernel threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
+    int threads = D.threads();
+    @Option(names = "--backend", paramLabel = "auto|java|onednn", description = "GEMM backend (default: ${DEFAULT-VALUE}).")
+    String backend = D.backend();
+    @Option(names = "--impl", paramLabel = "auto|scalar|direct|gemm", description = "Correlation implementation (default: ${DEFAULT-VALUE}).")
+    String impl = D.impl();
+    @Option(names = "--nan-policy", paramLabel = "stop|skip", description = "On a non-finite loss or gradient: stop (default) or skip the step.")
+    String nanPolicy = "stop";
+    @Option(names = "--verbose", description = "Print stack traces on errors.")
+    boolean verbose;
+
+    @Override
+    public Integer call() throws Exception {
+        Trainer trainer = new Trainer(System.out::println, System.out);
+        if (resume != null) {
+            trainer.resume(resume, steps == null ? 0 : steps);
+            return 0;
+        }
+        TrainConfig cfg = new TrainConfig(data, out == null ? null : out.toString(), initFrom == null ? null : initFrom.toString(),
+                dropUnknown, nLayer, nHead, nEmbd, blockSize, GptConfig.Attention.parse(attention),
+                lags, batchSize, accum, steps == null ? D.steps() : steps, lr, minLr, warmup, Optimizer.Kind.parse(optimizer),
+                beta1, beta2, D.eps(), weightDecay, clip, evalInterval, evalBatches, logInterval, sampleTokens, seed, threads,
+                backend, Options.impl(impl), Options.nanPolicy(nanPolicy));
+        // the model config is validated up front, before any data is read
+        if (initFrom == null) new GptConfig(1, blockSize, nLayer, nHead, nEmbd, cfg.attention(), lags);
+        trainer.train(cfg);
+        return 0;
+    }
+}
