@@ -82,12 +82,15 @@ final class TrainCommand implements Callable<Integer> {
     String impl = D.impl();
     @Option(names = "--nan-policy", paramLabel = "stop|skip", description = "On a non-finite loss or gradient: stop (default) or skip the step.")
     String nanPolicy = "stop";
+    @Option(names = "--stop-after", paramLabel = "STEP", description = "Pause after this many steps (checkpoint saved); continue later with --resume.")
+    Integer stopAfter;
     @Option(names = "--verbose", description = "Print stack traces on errors.")
     boolean verbose;
 
     @Override
     public Integer call() throws Exception {
         Trainer trainer = new Trainer(System.out::println, System.out);
+        if (stopAfter != null) trainer.stopAfter(stopAfter);
         if (resume != null) {
             trainer.resume(resume, steps == null ? 0 : steps);
             return 0;

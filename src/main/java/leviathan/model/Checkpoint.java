@@ -48,12 +48,7 @@ public final class Checkpoint {
 
     /** The config a checkpoint's metadata describes, validated. */
     public static GptConfig config(SafeTensors.Header h, CharTokenizer tok) throws CheckpointException {
-        Map<String, String> m = h.metadata();
-        String format = m.get("format");
-        if (!FORMAT.equals(format)) {
-            throw new CheckpointException(h.file(), format == null ? "not a Leviathan checkpoint (no 'format' in the metadata)"
-                    : "checkpoint format '" + format + "' is not supported (expected '" + FORMAT + "')");
-        }
+        checkFormat(h);
         try {
             return new GptConfig(tok.vocabSize(), intMeta(h, "block_size"), intMeta(h, "n_layer"), intMeta(h, "n_head"),
                     intMeta(h, "n_embd"), GptConfig.Attention.parse(need(h, "attention")), intMeta(h, "lags"));
@@ -67,6 +62,7 @@ public final class Checkpoint {
     /** Loads and validates a checkpoint; nothing is allocated until the header has been checked. */
     public static Loaded load(Path file) throws IOException {
         SafeTensors.Header h = SafeTensors.readHeader(file);
+        checkFormat(h);
         CharTokenizer tok;
         try {
             tok = CharTokenizer.fromVocab(need(h, "vocab"));
@@ -108,6 +104,14 @@ public final class Checkpoint {
             throw e;
         }
         return new Loaded(model, tok, h.metadata());
+    }
+
+    private static void checkFormat(SafeTensors.Header h) throws CheckpointException {
+        String format = h.metadata().get("format");
+        if (!FORMAT.equals(format)) {
+            throw new CheckpointException(h.file(), format == null ? "not a Leviathan checkpoint (no 'format' in the metadata)"
+                    : "checkpoint format '" + format + "' is not supported (expected '" + FORMAT + "')");
+        }
     }
 
     private static String need(SafeTensors.Header h, String key) throws CheckpointException {

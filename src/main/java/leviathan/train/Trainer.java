@@ -44,6 +44,7 @@ public final class Trainer {
 
     private final Consumer<String> log;
     private final PrintStream out;
+    private int stopAfter = Integer.MAX_VALUE;
 
     /** What a finished run reports. */
     public record Result(Path runDir, int steps, double valLoss, double trainLoss, double tokensPerSecond,
@@ -59,6 +60,16 @@ public final class Trainer {
     public Trainer(Consumer<String> log, PrintStream out) {
         this.log = log;
         this.out = out;
+    }
+
+    /**
+     * Pauses the run after {@code step} completed steps (with a checkpoint there), as if it had been
+     * interrupted: the schedule still spans the configured steps, and {@code --resume} continues it.
+     */
+    public Trainer stopAfter(int step) {
+        if (step < 1) throw new IllegalArgumentException("stop-after must be >= 1, got " + step);
+        this.stopAfter = step;
+        return this;
     }
 
     /** Starts a new run. */
@@ -246,9 +257,16 @@ public final class Trainer {
                 if (done % cfg.logInterval() == 0 || done == cfg.steps()) {
                     metrics(done, lr, loss, tps, wallStart);
                 }
-                if (done % cfg.evalInterval() == 0 || done == cfg.steps()) {
+                boolean pause = done == stopAfter && done < cfg.steps();
+                if (done % cfg.evalInterval() == 0 || done == cfg.steps() || pause) {
                     lastEval = evaluate(done, loss);
                     checkpoint(done);
+                }
+                if (pause) {
+                    if (tty) out.println();
+                    out.printf("paused after step %d; continue with: leviathan train --resume %s%n", done, runDir);
+                    return new Result(runDir, done, lastEval[1], lastEval[0], trainTokens / trainSeconds, peakRss(),
+                            (System.nanoTime() - wallStart) / 1e9, "", skipped);
                 }
             }
             if (tty) out.println();

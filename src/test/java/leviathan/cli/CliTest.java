@@ -1,0 +1,71 @@
+package leviathan.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import leviathan.testing.TestData;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+/** Bad input to every command: one line of message, a non-zero exit, no stack trace. */
+class CliTest {
+
+    record Run(int code, String err) {}
+
+    static Run run(String... args) {
+        CommandLine cl = Main.commandLine();
+        StringWriter err = new StringWriter();
+        cl.setErr(new PrintWriter(err, true));
+        cl.setOut(new PrintWriter(new StringWriter(), true));
+        int code = cl.execute(args);
+        return new Run(code, err.toString());
+    }
+
+    static void assertRejected(String fragment, String... args) {
+        Run r = run(args);
+        assertTrue(r.code() != 0, "exit code for " + String.join(" ", args));
+        assertTrue(r.err().contains(fragment), "expected '" + fragment + "' in: " + r.err());
+        assertTrue(!r.err().contains("\tat "), "no stack trace: " + r.err());
+    }
+
+    @Test
+    void badOptionsAndImpossibleConfigsAreOneLine(@TempDir Path dir) throws Exception {
+        Path data = TestData.writeText(dir, TestData.text(2000, 1));
+        assertRejected("Unknown option", "train", "--no-such-flag");
+        assertRejected("Invalid value", "train", "--steps", "ten");
+        assertRejected("not divisible by n_head", "train", "--n-embd", "130", "--n-head", "4", "--data", data.toString());
+        assertRejected("lags must be between 1 and the head dim", "train", "--lags", "64", "--data", data.toString());
+        assertRejected("attention must be", "train", "--attention", "sparse", "--data", data.toString());
+        assertRejected("batch_size must be >= 1", "train", "--batch-size", "0", "--data", data.toString());
+        assertRejected("neither a file nor a known name", "train", "--data", dir.resolve("none.txt").toString());
+        assertRejected("too short for block_size", "train", "--data", data.toString(), "--block-size", "1000", "--out", dir.resolve("r").toString());
+        assertRejected("Missing required option", "sample");
+        assertRejected("no such file", "sample", "--checkpoint", dir.resolve("none.safetensors").toString());
+        assertRejected("no such file", "eval", "--checkpoint", dir.resolve("none.safetensors").toString(), "--data", data.toString());
+        Path notCkpt = Files.writeString(dir.resolve("x.safetensors"), "definitely not a checkpoint");
+        assertRejected("x.safetensors", "sample", "--checkpoint", notCkpt.toString());
+        assertRejected("split must be", "eval", "--checkpoint", notCkpt.toString(), "--data", data.toString(), "--split", "test");
+    }
+
+    @Test
+    void trainSampleAndEvalWorkTogether(@TempDir Path dir) throws Exception {
+        Path data = TestData.writeText(dir, TestData.text(3000, 2));
+        Path out = dir.resolve("run");
+        Run r = run("train", "--data", data.toString(), "--out", out.toString(), "--steps", "5", "--n-layer", "1", "--n-embd", "16",
+                "--n-head", "2", "--block-size", "16", "--batch-size", "2", "--eval-interval", "5", "--eval-batches", "1",
+                "--sample-tokens", "0", "--threads", "1", "--backend", "java");
+        assertEquals(0, r.code(), r.err());
+        Path model = out.resolve("model.safetensors");
+        assertEquals(0, run("sample", "--checkpoint", model.toString(), "--prompt", "the ", "--tokens", "5").code());
+        assertRejected("is not in the model's vocabulary", "sample", "--checkpoint", model.toString(), "--prompt", "the Z");
+        assertEquals(0, run("sample", "--checkpoint", model.toString(), "--prompt", "the Z", "--drop-unknown", "--tokens", "3").code());
+        assertEquals(0, run("eval", "--checkpoint", model.toString(), "--data", data.toString()).code());
+        assertRejected("already holds a run", "train", "--data", data.toString(), "--out", out.toString(), "--steps", "5",
+                "--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--block-size", "16");
+    }
+}

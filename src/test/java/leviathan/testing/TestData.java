@@ -1,0 +1,41 @@
+package leviathan.testing;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.SplittableRandom;
+import leviathan.model.GptConfig;
+import leviathan.train.Optimizer;
+import leviathan.train.TrainConfig;
+
+/** Small generated texts and configs for tests (the real dataset is never needed). */
+public final class TestData {
+    private TestData() {}
+
+    /** A text of about {@code n} characters: words from a small list, with lines and punctuation. */
+    public static String text(int n, long seed) {
+        String[] words = {"the", "king", "queen", "lord", "is", "of", "my", "and", "shall", "thou", "not", "to", "be", "good"};
+        SplittableRandom r = new SplittableRandom(seed);
+        StringBuilder sb = new StringBuilder();
+        while (sb.length() < n) {
+            sb.append(words[r.nextInt(words.length)]);
+            int p = r.nextInt(10);
+            sb.append(p == 0 ? ",\n" : p == 1 ? ".\n" : " ");
+        }
+        return sb.substring(0, n);
+    }
+
+    public static Path writeText(Path dir, String text) throws IOException {
+        Path f = dir.resolve("text.txt");
+        Files.writeString(f, text);
+        return f;
+    }
+
+    /** A tiny training config over {@code data}: 2 layers, n_embd 16, block 16, batch 4. */
+    public static TrainConfig tinyTrain(Path data, Path out, GptConfig.Attention attention, int steps, int evalInterval) {
+        TrainConfig d = TrainConfig.defaults();
+        return new TrainConfig(data.toString(), out.toString(), null, false, 2, 2, 16, 16, attention, 3, 4, 1, steps,
+                3e-3f, 3e-4f, 5, Optimizer.Kind.ADAMW, 0.9f, 0.99f, 1e-8f, 0.1f, 1.0f, evalInterval, 2, 10, 20,
+                1337, 1, "java", "auto", TrainConfig.NanPolicy.STOP);
+    }
+}
