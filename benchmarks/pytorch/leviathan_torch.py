@@ -1,0 +1,338 @@
+"""Leviathan in PyTorch: the model of LEVIATHAN.md, for comparison with the Java engine.
+
+The model is a pre-LayerNorm GPT-2 character model whose attention is multi-head
+correlation: each head scores a query against every earlier key at N circular lags
+of the head dimension and takes one softmax over all (key, lag) pairs. With
+attention="dot" it is the same model with N = 1 and no lag bias.
+
+Parameter names are the checkpoint names of LEVIATHAN.md (wte, wpe, h.{l}.ln_1.weight,
+h.{l}.attn.c_attn.weight, h.{l}.attn.lag_bias, ..., ln_f.bias), so `state_dict()` maps
+1:1 onto a safetensors checkpoint. This module also holds a small safetensors reader and
+writer (float32 only), the character tokenizer and the spec's evaluation windowing.
+
+Run with Debian's interpreter, /usr/bin/python3 (package python3-torch).
+"""
+
+import json
+import math
+import struct
+import sys
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError:  # the scripts install nothing themselves
+    sys.exit(
+        "error: PyTorch is not importable by " + sys.executable + ".\n"
+        "Install Debian's build:  apt-get install -y python3-torch libopenblas0-pthread\n"
+        "and run the scripts with /usr/bin/python3 (a pyenv or venv python3 on PATH will not see it)."
+    )
+
+CHECKPOINT_FORMAT = "leviathan-1"
+
+
+def lag_set(n_lags):
+    """The lag set L = {-floor((N-1)/2), ..., ceil((N-1)/2)}, in column order of lag_bias."""
+    lo = -((n_lags - 1) // 2)
+    return list(range(lo, lo + n_lags))
+
+
+class CorrelationAttention(nn.Module):
+    """Causal multi-head correlation (LEVIATHAN.md), vectorised.
+
+    Per head, with (S_t x)[d] = x[(d + t) mod D]:
+        s[i,j,t] = (q_i . S_t k_j) / sqrt(D) + b[t]     for j <= i, t in L
+        p[i,.,.] = softmax over all (j <= i, t in L)
+        o_i      = sum_j sum_t p[i,j,t] S_t v_j
+    This is attention over T*N lagged key/value tokens (S_t k_j, S_t v_j): the lagged keys
+    and values are length-D windows (unfold) of the head vectors extended circularly by the
+    lags, then two batched matmuls do the work. Autograd provides the backward.
+    """
+
+    def __init__(self, n_embd, n_head, n_lags, lag_bias=True):
+        super().__init__()
+        if n_embd % n_head != 0:
+            raise ValueError(f"n_embd={n_embd} must be divisible by n_head={n_head}")
+        head_dim = n_embd // n_head
+        if not 1 <= n_lags <= head_dim:
+            raise ValueError(f"lags={n_lags} must be in [1, head width {head_dim}]")
+        self.n_embd, self.n_head, self.head_dim, self.n_lags = n_embd, n_head, head_dim, n_lags
+        self.c_attn = nn.Linear(n_embd, 3 * n_embd)  # rows: q, then k, then v
+        self.c_proj = nn.Linear(n_embd, n_embd)
+        if lag_bias:
+            self.lag_bias = nn.Parameter(torch.zeros(n_head, n_lags))  # (H, N), columns in the order of L
+        else:
+            self.lag_bias = None
+        self.lo = (n_lags - 1) // 2  # L = {-lo, ..., hi}
+        self.hi = n_lags - 1 - self.lo
+
+    def lagged(self, x):
+        """(..., D) -> (..., N, D) with [..., n, :] = S_{L[n]} x.
+
+        ext[e] = x[(e - lo) mod D] for e in [0, D + N - 1), so window n of length D is
+        ext[n + d] = x[(d + L[n]) mod D] with L[n] = n - lo.
+        """
+        D = x.shape[-1]
+        ext = torch.cat([x[..., D - self.lo:], x, x[..., :self.hi]], dim=-1)
+        return ext.unfold(-1, D, 1)
+
+    def correlate(self, q, k, v):
+        """q, k, v: (B, H, T, D) -> o: (B, H, T, D)."""
+        B, H, T, D = q.shape
+        N = self.n_lags
+        if N > 1:
+            k = self.lagged(k).reshape(B, H, T * N, D)  # lagged token (j, t) at j*N + t
+            v = self.lagged(v).reshape(B, H, T * N, D)
+        s = (q @ k.transpose(-1, -2)) * (1.0 / math.sqrt(D))  # (B, H, T, T*N)
+        # Causal mask over (j <= i, all t) as -inf, with the lag bias folded in: one add over the scores.
+        mask = torch.full((T, T), float("-inf"), dtype=q.dtype, device=q.device).triu(1).view(T, T, 1)
+        if self.lag_bias is not None:
+            mask = mask + self.lag_bias.view(H, 1, 1, N)  # (H, T, T, N)
+        s = s.view(B, H, T, T, N) + mask
+        p = torch.softmax(s.view(B, H, T, T * N), dim=-1)  # jointly over (j, t)
+        return p @ v
+
+    def forward(self, x):
+        B, T, C = x.shape
+        H, D = self.n_head, self.head_dim
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (z.view(B, T, H, D).transpose(1, 2) for z in (q, k, v))  # (B, H, T, D)
+        o = self.correlate(q, k, v).transpose(1, 2).reshape(B, T, C)  # heads merged
+        return self.c_proj(o)
+
+
+class Mlp(nn.Module):
+    def __init__(self, n_embd):
+        super().__init__()
+        self.c_fc = nn.Linear(n_embd, 4 * n_embd)
+        self.c_proj = nn.Linear(4 * n_embd, n_embd)
+
+    def forward(self, x):
+        return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+
+
+class Block(nn.Module):
+    def __init__(self, n_embd, n_head, n_lags, lag_bias):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(n_embd, eps=1e-5)
+        self.attn = CorrelationAttention(n_embd, n_head, n_lags, lag_bias)
+        self.ln_2 = nn.LayerNorm(n_embd, eps=1e-5)
+        self.mlp = Mlp(n_embd)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+class Leviathan(nn.Module):
+    """The language model: tokens (B, T) -> logits (B, T, V); the output head is wte (tied)."""
+
+    def __init__(self, vocab_size, attention="correlation", lags=4, n_layer=4, n_head=4, n_embd=128,
+                 block_size=64):
+        super().__init__()
+        if attention not in ("correlation", "dot"):
+            raise ValueError(f"attention must be 'correlation' or 'dot', got {attention!r}")
+        if attention == "dot" and lags != 1:
+            raise ValueError(f"attention='dot' means lags=1, got lags={lags}")
+        self.config = dict(vocab_size=vocab_size, attention=attention, lags=lags, n_layer=n_layer,
+                           n_head=n_head, n_embd=n_embd, block_size=block_size)
+        self.block_size = block_size
+        self.wte = nn.Parameter(torch.empty(vocab_size, n_embd))  # (V, C)
+        self.wpe = nn.Parameter(torch.empty(block_size, n_embd))  # (block_size, C)
+        self.h = nn.ModuleList(Block(n_embd, n_head, lags, attention == "correlation") for _ in range(n_layer))
+        self.ln_f = nn.LayerNorm(n_embd, eps=1e-5)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """GPT-2 init: N(0, 0.02) weights, residual projections scaled by 1/sqrt(2 n_layer), zero biases."""
+        residual_std = 0.02 / math.sqrt(2 * len(self.h))
+        for name, p in self.named_parameters():
+            if name in ("wte", "wpe"):
+                nn.init.normal_(p, 0.0, 0.02)
+            elif name.endswith("c_proj.weight"):
+                nn.init.normal_(p, 0.0, residual_std)
+            elif name.endswith("c_attn.weight") or name.endswith("c_fc.weight"):
+                nn.init.normal_(p, 0.0, 0.02)
+            elif name.endswith("lag_bias") or name.endswith(".bias"):
+                nn.init.zeros_(p)
+            elif ".ln_" in name or name.startswith("ln_f"):  # LayerNorm weights
+                nn.init.ones_(p)
+            else:
+                raise AssertionError(f"no init rule for {name}")
+
+    def forward(self, idx, targets=None):
+        B, T = idx.shape
+        if T > self.block_size:
+            raise ValueError(f"sequence length {T} exceeds block_size {self.block_size}")
+        x = self.wte[idx] + self.wpe[:T]
+        for block in self.h:
+            x = block(x)
+        logits = self.ln_f(x) @ self.wte.t()
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T))
+        return logits, loss
+
+    def decay_groups(self, weight_decay):
+        """AdamW groups: decay on wte, wpe and every linear weight; never biases, LayerNorm or lag_bias."""
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            is_linear_weight = name.endswith(".weight") and p.dim() == 2
+            (decay if name in ("wte", "wpe") or is_linear_weight else no_decay).append(p)
+        return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Tokenizer and data
+
+class CharTokenizer:
+    """Token id = index of the character (code point) in the sorted vocabulary."""
+
+    def __init__(self, vocab):
+        self.vocab = vocab
+        self.index = {c: i for i, c in enumerate(vocab)}
+        if len(self.index) != len(vocab):
+            raise ValueError("vocabulary has repeated characters")
+
+    @classmethod
+    def from_text(cls, text):
+        return cls("".join(sorted(set(text))))
+
+    def encode(self, text, drop_unknown=False):
+        ids = []
+        for pos, c in enumerate(text):
+            i = self.index.get(c)
+            if i is None:
+                if drop_unknown:
+                    continue
+                raise ValueError(f"character {c!r} (U+{ord(c):04X}) at position {pos} is not in the "
+                                 f"vocabulary; pass --drop-unknown to skip such characters")
+            ids.append(i)
+        return torch.tensor(ids, dtype=torch.long)
+
+
+def split_text(text):
+    """The first floor(0.9 n) characters train, the rest validate."""
+    n_train = int(0.9 * len(text))
+    return text[:n_train], text[n_train:]
+
+
+@torch.no_grad()
+def evaluate_windows(model, ids, block=None, batch_size=64):
+    """The spec's evaluation: non-overlapping windows x[s..s+T], s = 0, T+1, ...; remainder ignored.
+
+    Returns (mean loss in nats over all predictions, number of predictions, number of windows).
+    """
+    T = block or model.block_size
+    n_windows = len(ids) // (T + 1)
+    if n_windows == 0:
+        raise ValueError(f"text of {len(ids)} tokens is shorter than one window of {T + 1}")
+    windows = ids[: n_windows * (T + 1)].view(n_windows, T + 1)
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for start in range(0, n_windows, batch_size):
+        w = windows[start:start + batch_size]
+        logits, _ = model(w[:, :T])
+        total += F.cross_entropy(logits.reshape(-1, logits.size(-1)), w[:, 1:].reshape(-1),
+                                 reduction="sum").item()
+    model.train(was_training)
+    count = n_windows * T
+    return total / count, count, n_windows
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints: safetensors, float32 little-endian (format in LEVIATHAN.md)
+
+def checkpoint_metadata(model, vocab):
+    c = model.config
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "attention": c["attention"],
+        "n_layer": str(c["n_layer"]),
+        "n_head": str(c["n_head"]),
+        "n_embd": str(c["n_embd"]),
+        "block_size": str(c["block_size"]),
+        "lags": str(c["lags"]),
+        "vocab": vocab,
+    }
+
+
+def write_safetensors(path, tensors, metadata):
+    """Write {name: tensor} as float32 little-endian safetensors with string metadata."""
+    header = {"__metadata__": dict(metadata)}
+    blobs, offset = [], 0
+    for name, t in tensors.items():
+        data = t.detach().to(torch.float32).contiguous().cpu().numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    head = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    head += b" " * (-len(head) % 8)  # pad so the data starts 8-byte aligned
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(head)))
+        f.write(head)
+        for b in blobs:
+            f.write(b)
+
+
+def read_safetensors(path):
+    """Read a safetensors file: 8-byte little-endian header length, JSON header, raw data.
+
+    Returns ({name: float32 tensor}, metadata dict). Only F32 tensors are accepted.
+    """
+    import numpy as np
+
+    with open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 8:
+        raise ValueError(f"{path}: {len(raw)} bytes is too short for a safetensors file")
+    (n,) = struct.unpack("<Q", raw[:8])
+    if 8 + n > len(raw):
+        raise ValueError(f"{path}: header length {n} runs past the end of the file ({len(raw)} bytes)")
+    header = json.loads(raw[8:8 + n].decode("utf-8"))
+    data = memoryview(raw)[8 + n:]
+    metadata = header.pop("__metadata__", {}) or {}
+    tensors = {}
+    for name, info in header.items():
+        dtype, shape, (begin, end) = info["dtype"], info["shape"], info["data_offsets"]
+        if dtype != "F32":
+            raise ValueError(f"{path}: tensor {name} has dtype {dtype}; expected F32")
+        count = math.prod(shape)
+        if not 0 <= begin <= end <= len(data) or end - begin != 4 * count:
+            raise ValueError(f"{path}: tensor {name} shape {shape} does not match data_offsets [{begin}, {end}] "
+                             f"(data section is {len(data)} bytes)")
+        array = np.frombuffer(data[begin:end], dtype="<f4").astype(np.float32)
+        tensors[name] = torch.from_numpy(array.copy()).view(shape)
+    return tensors, metadata
+
+
+def save_checkpoint(path, model, vocab):
+    write_safetensors(path, model.state_dict(), checkpoint_metadata(model, vocab))
+
+
+def load_checkpoint(path):
+    """Build the model a checkpoint describes and load its weights. Returns (model, tokenizer, metadata)."""
+    tensors, meta = read_safetensors(path)
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path}: metadata format is {meta.get('format')!r}; expected {CHECKPOINT_FORMAT!r}")
+    missing = [k for k in ("attention", "n_layer", "n_head", "n_embd", "block_size", "lags", "vocab") if k not in meta]
+    if missing:
+        raise ValueError(f"{path}: metadata lacks {', '.join(missing)}")
+    vocab = meta["vocab"]
+    try:
+        model = Leviathan(len(vocab), attention=meta["attention"], lags=int(meta["lags"]),
+                          n_layer=int(meta["n_layer"]), n_head=int(meta["n_head"]),
+                          n_embd=int(meta["n_embd"]), block_size=int(meta["block_size"]))
+    except ValueError as e:
+        raise ValueError(f"{path}: metadata describes no valid model: {e}") from None
+    expected = model.state_dict()
+    problems = [f"missing {k} {list(v.shape)}" for k, v in expected.items() if k not in tensors]
+    problems += [f"unexpected {k}" for k in tensors if k not in expected]
+    problems += [f"{k}: shape {list(tensors[k].shape)}, expected {list(v.shape)}"
+                 for k, v in expected.items() if k in tensors and tensors[k].shape != v.shape]
+    if problems:
+        raise ValueError(f"{path}: tensors do not match the metadata's model: " + "; ".join(problems))
+    model.load_state_dict(tensors, strict=True)
+    return model, CharTokenizer(vocab), meta
