@@ -125,11 +125,13 @@ public final class Json {
                     case 't' -> sb.append('\t');
                     case 'u' -> {
                         if (i + 4 > s.length()) throw new ParseException("truncated \\u escape", i);
-                        try {
-                            sb.append((char) Integer.parseInt(s.substring(i, i + 4), 16));
-                        } catch (NumberFormatException ex) {
-                            throw new ParseException("bad \\u escape", i);
+                        int code = 0;
+                        for (int k = 0; k < 4; k++) {                 // exactly four hex digits (parseInt would take a sign)
+                            int digit = Character.digit(s.charAt(i + k), 16);
+                            if (digit < 0 || s.charAt(i + k) > 'f') throw new ParseException("bad \\u escape", i);
+                            code = code * 16 + digit;
                         }
+                        sb.append((char) code);
                         i += 4;
                     }
                     default -> throw new ParseException("bad escape \\" + e, i - 1);
