@@ -162,6 +162,8 @@ public final class Trainer {
             throw new IOException(runDir + " already holds a run; continue it with --resume " + runDir + " or choose another --out");
         }
         writeAtomically(runDir.resolve(CONFIG_FILE), cfg.toJson());    // a kill here must not leave a torn config
+        // a new run in a directory without a state: any metrics there are from a run killed before its first checkpoint
+        if (resumeState == null) Files.deleteIfExists(runDir.resolve(METRICS_FILE));
 
         CorrelationAttention.Impl impl = CorrelationAttention.Impl.valueOf(cfg.impl().toUpperCase(Locale.ROOT));
         try (Backend backend = Backends.select(cfg.backend(), log);
