@@ -13,10 +13,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import leviathan.backend.JavaBackend;
 import leviathan.model.Checkpoint;
+import leviathan.model.Gpt;
+import leviathan.model.GptConfig;
 import leviathan.model.GptConfig.Attention;
 import leviathan.testing.TestData;
 import leviathan.train.TrainConfig;
+import leviathan.train.Sampler;
 import leviathan.train.Trainer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -101,5 +105,19 @@ class NonFiniteTest {
         assertTrue(e.getMessage().contains("(step 4; continue with --resume"), e.getMessage());
         assertArrayEquals(good, Files.readAllBytes(run.resolve(Trainer.MODEL_FILE)));
         assertArrayEquals(goodState, Files.readAllBytes(run.resolve(Trainer.STATE_FILE)));
+    }
+
+    @Test
+    void samplingRefusesOverflowingLogitsAndTreatsATinyTemperatureAsGreedy() throws Exception {
+        GptConfig cfg = new GptConfig(11, 8, 1, 2, 16, Attention.CORRELATION, 2);
+        try (Gpt g = Gpt.init(cfg, 3); Sampler s = new Sampler(g, new JavaBackend())) {
+            int[] greedy = s.generate(new int[] {1, 2}, new Sampler.Options(12, 0f, 0, 1), null);
+            // 1/Float.MIN_VALUE overflows float: the scaled logits must not, or every draw degenerates to token 0
+            assertArrayEquals(greedy, s.generate(new int[] {1, 2}, new Sampler.Options(12, Float.MIN_VALUE, 0, 1), null));
+            g.params().get("wte").fill(1f);                         // finite weights whose logits overflow:
+            g.params().get("ln_f.bias").fill(3e38f);               // 16 × 3e38 = +Infinity
+            var e = assertThrows(IllegalStateException.class, () -> s.generate(new int[] {1}, new Sampler.Options(3, 1f, 0, 1), null));
+            assertTrue(e.getMessage().startsWith("the model produced a non-finite logit (Infinity) for token 0"), e.getMessage());
+        }
     }
 }
