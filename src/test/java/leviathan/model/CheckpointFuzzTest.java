@@ -382,6 +382,18 @@ class CheckpointFuzzTest {
         }
     }
 
+    /** Millions of tiny JSON values would take hundreds of MiB of heap to parse: refused by count instead. */
+    @Test
+    void aHeaderOfMillionsOfValuesIsRefusedBeforeItFillsTheHeap(@TempDir Path dir) throws IOException {
+        StringBuilder h = new StringBuilder("{");
+        for (int i = 0; i <= Json.MAX_VALUES; i++) h.append(i == 0 ? "" : ",").append('"').append(Integer.toString(i, 36)).append("\":{}");
+        byte[] json = h.append('}').toString().getBytes(StandardCharsets.UTF_8);
+        Path f = dir.resolve("values.safetensors");
+        Files.write(f, ByteBuffer.allocate(8 + json.length).order(ByteOrder.LITTLE_ENDIAN).putLong(json.length).put(json).array());
+        var e = org.junit.jupiter.api.Assertions.assertThrows(CheckpointException.class, () -> Checkpoint.load(f));
+        assertTrue(e.getMessage().contains("more than " + Json.MAX_VALUES + " JSON values"), e.getMessage());
+    }
+
     /** The float data of a loaded model must be what the file holds (little-endian), not a shifted copy. */
     @Test
     void loadedDataMatchesTheFileBytes(@TempDir Path dir) throws IOException {
