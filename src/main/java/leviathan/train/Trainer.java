@@ -3,9 +3,13 @@ package leviathan.train;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
@@ -16,6 +20,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import leviathan.backend.Backend;
 import leviathan.backend.Backends;
 import leviathan.data.CharTokenizer;
@@ -26,6 +32,7 @@ import leviathan.model.Checkpoint;
 import leviathan.model.CheckpointException;
 import leviathan.model.Gpt;
 import leviathan.model.GptConfig;
+import leviathan.model.ParameterLayout;
 import leviathan.model.SafeTensors;
 import leviathan.model.Workspace;
 import leviathan.nn.CorrelationAttention;
@@ -243,7 +250,7 @@ public final class Trainer {
                 throw new CheckpointException(file, "holds " + h.entries().size() + " tensors; parameters and two moments of this model are "
                         + 3 * perModel);
             }
-            Map<String, int[]> shapes = leviathan.model.ParameterLayout.shapes(written);
+            Map<String, int[]> shapes = ParameterLayout.shapes(written);
             for (String prefix : List.of("param.", "m.", "v.")) Checkpoint.checkTensors(h, shapes, prefix);
             int step = counter(h, "step", Integer.MAX_VALUE);
             int optSteps = h.metadata().containsKey("optimizer_steps") ? counter(h, "optimizer_steps", step) : step;
@@ -291,29 +298,29 @@ public final class Trainer {
         StringBuilder kept = new StringBuilder();
         int end = all.lastIndexOf('\n') + 1;                                // a torn last line has no newline
         for (String line : all.substring(0, end).split("\n")) {
-            java.util.regex.Matcher mt = METRICS_STEP.matcher(line);
+            Matcher mt = METRICS_STEP.matcher(line);
             if (line.isBlank() || (mt.find() && Long.parseLong(mt.group(1)) > step)) continue;
             kept.append(line).append('\n');
         }
         if (kept.length() != all.length()) writeAtomically(metrics, kept.toString());
     }
 
-    private static final java.util.regex.Pattern METRICS_STEP = java.util.regex.Pattern.compile("^\\{\"step\":(\\d{1,18})[,}]");
+    private static final Pattern METRICS_STEP = Pattern.compile("^\\{\"step\":(\\d{1,18})[,}]");
 
     /** Writes {@code text} to {@code file} through a temp file and a rename: readers see the old or the new file. */
     static void writeAtomically(Path file, String text) throws IOException {
         Path tmp = file.resolveSibling(file.getFileName() + ".tmp-" + ProcessHandle.current().pid());
         try {
-            try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(tmp, StandardOpenOption.CREATE,
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE,
                     StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                java.nio.ByteBuffer b = java.nio.ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8));
+                ByteBuffer b = ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8));
                 while (b.hasRemaining()) ch.write(b);
                 ch.force(true);
             }
             try {
-                Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-            } catch (java.nio.file.AtomicMoveNotSupportedException e) {
-                Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
             }
         } finally {
             Files.deleteIfExists(tmp);
