@@ -242,8 +242,8 @@ public final class Trainer {
                 throw new CheckpointException(file, "config.json describes an invalid model: " + e.getMessage());
             }
             if (!written.equals(described)) {
-                throw new CheckpointException(file, "holds a model of " + written + " but config.json describes " + described
-                        + ": the two files do not belong to the same run");
+                throw new CheckpointException(file, "holds a model of " + describe(written) + " but config.json describes "
+                        + describe(described) + ": the two files do not belong to the same run");
             }
             long perModel = 4 + (long) (written.hasLagBias() ? 13 : 12) * written.nLayer();
             if (3 * perModel != h.entries().size()) {
@@ -256,6 +256,11 @@ public final class Trainer {
             int optSteps = h.metadata().containsKey("optimizer_steps") ? counter(h, "optimizer_steps", step) : step;
             int skipped = h.metadata().containsKey("skipped_steps") ? counter(h, "skipped_steps", step) : 0;
             return new ResumeState(h, tok, written, step, optSteps, skipped);
+        }
+
+        private static String describe(GptConfig c) {
+            return "n_layer " + c.nLayer() + ", n_head " + c.nHead() + ", n_embd " + c.nEmbd() + ", block_size " + c.blockSize()
+                    + ", " + c.attention().id() + " attention, lags " + c.lags() + ", vocab " + c.vocabSize();
         }
 
         private static int counter(SafeTensors.Header h, String key, int max) throws CheckpointException {
