@@ -1,7 +1,10 @@
 package leviathan.model;
 
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import leviathan.data.CharTokenizer;
@@ -16,6 +19,9 @@ public final class Checkpoint {
     private Checkpoint() {}
 
     public static final String FORMAT = "leviathan-1";
+
+    /** The format of the trainer's resume file ({@code state.safetensors}), which is not a model file. */
+    public static final String TRAIN_STATE_FORMAT = "leviathan-train-1";
 
     /** A loaded model with its vocabulary and all metadata. */
     public record Loaded(Gpt model, CharTokenizer tokenizer, Map<String, String> metadata) implements AutoCloseable {
@@ -49,6 +55,11 @@ public final class Checkpoint {
     /** The config a checkpoint's metadata describes, validated. */
     public static GptConfig config(SafeTensors.Header h, CharTokenizer tok) throws CheckpointException {
         checkFormat(h);
+        return configOf(h, tok);
+    }
+
+    /** The config in the metadata, validated, whatever the file's format (model or training state). */
+    public static GptConfig configOf(SafeTensors.Header h, CharTokenizer tok) throws CheckpointException {
         try {
             return new GptConfig(tok.vocabSize(), intMeta(h, "block_size"), intMeta(h, "n_layer"), intMeta(h, "n_head"),
                     intMeta(h, "n_embd"), GptConfig.Attention.parse(need(h, "attention")), intMeta(h, "lags"));
@@ -59,46 +70,28 @@ public final class Checkpoint {
         }
     }
 
-    /** Loads and validates a checkpoint; nothing is allocated until the header has been checked. */
+    /**
+     * Loads and validates a checkpoint: format, vocabulary, config, then every tensor's name and
+     * shape against the config, all before any model memory is allocated; then the data, which must
+     * be finite. Every failure is one {@link CheckpointException} naming the file and the problem.
+     */
     public static Loaded load(Path file) throws IOException {
         SafeTensors.Header h = SafeTensors.readHeader(file);
         checkFormat(h);
-        CharTokenizer tok;
-        try {
-            tok = CharTokenizer.fromVocab(need(h, "vocab"));
-        } catch (CheckpointException e) {
-            throw e;
-        } catch (IllegalArgumentException e) {
-            throw new CheckpointException(file, "bad vocabulary in metadata: " + e.getMessage());
-        }
+        CharTokenizer tok = vocabulary(h);
         GptConfig cfg = config(h, tok);
         if (cfg.attention() == GptConfig.Attention.DOT && intMeta(h, "lags") != 1) {
-            throw new CheckpointException(file, "attention 'dot' needs lags = 1, metadata says " + h.metadata().get("lags"));
+            throw new CheckpointException(file, "attention 'dot' needs lags = 1, metadata says " + SafeTensors.show(h.metadata().get("lags")));
         }
-        // Shapes from the config must match the header exactly before any allocation: the header's
-        // sizes are bounded by the file size, so an absurd config is refused here.
-        Map<String, int[]> expected = ParameterLayout.shapes(cfg);
-        for (var e : expected.entrySet()) {
-            SafeTensors.Entry en = h.entries().get(e.getKey());
-            if (en == null) throw new CheckpointException(file, "tensor '" + e.getKey() + "' is missing");
-            long[] want = java.util.Arrays.stream(e.getValue()).asLongStream().toArray();
-            if (!java.util.Arrays.equals(en.shape(), want)) {
-                throw new CheckpointException(file, "tensor '" + e.getKey() + "' has shape " + java.util.Arrays.toString(en.shape())
-                        + ", the metadata config needs " + java.util.Arrays.toString(want));
-            }
-        }
+        Map<String, int[]> expected = ParameterLayout.shapes(checkTensorCount(h, cfg));
+        checkTensors(h, expected, "");
         for (String name : h.entries().keySet()) {
-            if (!expected.containsKey(name)) throw new CheckpointException(file, "unexpected tensor '" + name + "' for this config");
+            if (!expected.containsKey(name)) throw new CheckpointException(file, "unexpected tensor " + SafeTensors.show(name) + " for this config");
         }
         Gpt model = Gpt.empty(cfg);
         try {
             SafeTensors.readInto(h, model.params().tensors());
-            for (Tensor t : model.params().tensors().values()) {
-                for (long i = 0, n = t.numel(); i < n; i++) {
-                    float v = t.getFlat(i);
-                    if (!Float.isFinite(v)) throw new CheckpointException(file, "tensor '" + t.name() + "' holds a non-finite value at " + i);
-                }
-            }
+            checkFinite(file, model.params().tensors().values());
         } catch (IOException | RuntimeException e) {
             model.close();
             throw e;
@@ -106,11 +99,82 @@ public final class Checkpoint {
         return new Loaded(model, tok, h.metadata());
     }
 
+    /** The vocabulary in the metadata: non-empty, sorted, distinct code points, no lone surrogates. */
+    public static CharTokenizer vocabulary(SafeTensors.Header h) throws CheckpointException {
+        String vocab = need(h, "vocab");
+        for (int i = 0, pos = 0; i < vocab.length(); pos++) {
+            int cp = vocab.codePointAt(i);
+            if (Character.isSurrogate((char) cp) && Character.charCount(cp) == 1) {
+                throw new CheckpointException(h.file(), "bad vocabulary in metadata: a lone surrogate "
+                        + String.format("U+%04X", cp) + " at position " + pos + " is not a character");
+            }
+            i += Character.charCount(cp);
+        }
+        try {
+            return CharTokenizer.fromVocab(vocab);
+        } catch (IllegalArgumentException e) {
+            throw new CheckpointException(h.file(), "bad vocabulary in metadata: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Refuses a config that needs far more tensors than the header holds before the expected layout
+     * is built, so that an absurd {@code n_layer} costs nothing; a near miss is left to the name
+     * checks, whose message says which tensor is missing. Returns {@code cfg}.
+     */
+    static GptConfig checkTensorCount(SafeTensors.Header h, GptConfig cfg) throws CheckpointException {
+        long perLayer = cfg.hasLagBias() ? 13 : 12;
+        long expected = 4 + perLayer * cfg.nLayer();
+        if (expected > 2L * h.entries().size() + 64) {
+            throw new CheckpointException(h.file(), "the metadata config (n_layer " + cfg.nLayer() + ", attention " + cfg.attention().id()
+                    + ") needs " + expected + " tensors, the file holds " + h.entries().size());
+        }
+        return cfg;
+    }
+
+    /**
+     * Checks that the header holds exactly the tensors {@code expected} (names prefixed by
+     * {@code prefix}) with exactly those shapes.
+     */
+    public static void checkTensors(SafeTensors.Header h, Map<String, int[]> expected, String prefix) throws CheckpointException {
+        for (var e : expected.entrySet()) {
+            String name = prefix + e.getKey();
+            SafeTensors.Entry en = h.entries().get(name);
+            if (en == null) throw new CheckpointException(h.file(), "tensor " + SafeTensors.show(name) + " is missing");
+            long[] want = Arrays.stream(e.getValue()).asLongStream().toArray();
+            if (!Arrays.equals(en.shape(), want)) {
+                throw new CheckpointException(h.file(), "tensor " + SafeTensors.show(name) + " has shape " + Arrays.toString(en.shape())
+                        + ", the metadata config needs " + Arrays.toString(want));
+            }
+        }
+    }
+
+    /** Refuses any NaN or infinity in {@code tensors}, naming the tensor and the flat index. */
+    public static void checkFinite(Path file, Iterable<Tensor> tensors) throws CheckpointException {
+        for (Tensor t : tensors) {
+            long i = firstNonFinite(t);
+            if (i >= 0) throw new CheckpointException(file, "tensor " + SafeTensors.show(t.name()) + " holds a non-finite value ("
+                    + t.getFlat(i) + ") at flat index " + i);
+        }
+    }
+
+    /** The flat index of the first NaN or infinity in {@code t}, or -1. */
+    public static long firstNonFinite(Tensor t) {
+        MemorySegment s = t.segment();
+        for (long i = 0, n = t.numel(); i < n; i++) {
+            // exponent bits all ones: NaN or infinity
+            if ((s.getAtIndex(ValueLayout.JAVA_INT, i) & 0x7f800000) == 0x7f800000) return i;
+        }
+        return -1;
+    }
+
     private static void checkFormat(SafeTensors.Header h) throws CheckpointException {
         String format = h.metadata().get("format");
         if (!FORMAT.equals(format)) {
             throw new CheckpointException(h.file(), format == null ? "not a Leviathan checkpoint (no 'format' in the metadata)"
-                    : "checkpoint format '" + format + "' is not supported (expected '" + FORMAT + "')");
+                    : TRAIN_STATE_FORMAT.equals(format) ? "is a training state file (format " + SafeTensors.show(format)
+                            + "); pass the model.safetensors beside it"
+                    : "checkpoint format " + SafeTensors.show(format) + " is not supported (expected '" + FORMAT + "')");
         }
     }
 
@@ -125,7 +189,7 @@ public final class Checkpoint {
         try {
             return Integer.parseInt(v.trim());
         } catch (NumberFormatException e) {
-            throw new CheckpointException(h.file(), "metadata '" + key + "' is not an integer: '" + v + "'");
+            throw new CheckpointException(h.file(), "metadata '" + key + "' is not an integer: " + SafeTensors.show(v));
         }
     }
 }

@@ -7,7 +7,8 @@ import java.util.Map;
 
 /**
  * The small JSON subset a safetensors header uses (objects, arrays, strings, integers), parsed
- * strictly with a depth limit so a hostile header cannot exhaust the stack, and written back.
+ * strictly, with a depth limit so that a hostile header cannot exhaust the stack and a limit on the
+ * number of values so that it cannot exhaust the heap, and written back.
  * Values: {@code Map<String,Object>} (insertion order), {@code List<Object>}, {@code String},
  * {@code Long} (integers), {@code Double}, {@code Boolean}, {@code null}.
  */
@@ -15,6 +16,13 @@ public final class Json {
     private Json() {}
 
     private static final int MAX_DEPTH = 16;
+
+    /**
+     * Values one document may hold. A Leviathan header has about 8 per tensor (a few thousand in
+     * all); 2^18 keeps the parsed tree of a hostile 16 MiB header to tens of MiB of heap, where
+     * millions of empty objects would take hundreds.
+     */
+    static final int MAX_VALUES = 1 << 18;
 
     public static final class ParseException extends Exception {
         ParseException(String message, int at) { super(message + " at character " + at); }
@@ -31,7 +39,7 @@ public final class Json {
 
     private static final class Parser {
         final String s;
-        int i;
+        int i, values;
 
         Parser(String s) { this.s = s; }
 
@@ -49,6 +57,7 @@ public final class Json {
 
         Object value(int depth) throws ParseException {
             if (depth > MAX_DEPTH) throw new ParseException("JSON nested deeper than " + MAX_DEPTH, i);
+            if (++values > MAX_VALUES) throw new ParseException("more than " + MAX_VALUES + " JSON values", i);
             char c = peek();
             switch (c) {
                 case '{': return object(depth);
@@ -125,11 +134,13 @@ public final class Json {
                     case 't' -> sb.append('\t');
                     case 'u' -> {
                         if (i + 4 > s.length()) throw new ParseException("truncated \\u escape", i);
-                        try {
-                            sb.append((char) Integer.parseInt(s.substring(i, i + 4), 16));
-                        } catch (NumberFormatException ex) {
-                            throw new ParseException("bad \\u escape", i);
+                        int code = 0;
+                        for (int k = 0; k < 4; k++) {                 // exactly four hex digits (parseInt would take a sign)
+                            int digit = Character.digit(s.charAt(i + k), 16);
+                            if (digit < 0 || s.charAt(i + k) > 'f') throw new ParseException("bad \\u escape", i);
+                            code = code * 16 + digit;
                         }
+                        sb.append((char) code);
                         i += 4;
                     }
                     default -> throw new ParseException("bad escape \\" + e, i - 1);

@@ -1,7 +1,7 @@
 package leviathan.model;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
+import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
@@ -47,115 +47,182 @@ public final class SafeTensors {
     /** A validated header. */
     public record Header(Path file, Map<String, String> metadata, Map<String, Entry> entries, long dataStart) {}
 
-    /** Reads and validates the header of {@code file}: every failure is a {@link CheckpointException}. */
+    /**
+     * Reads and validates the header of {@code file}: header length against the file size, UTF-8,
+     * JSON shape, F32 dtypes, shapes, and data offsets that lie inside the data section and tile it
+     * exactly (no overlaps, gaps or trailing bytes). Every failure is a {@link CheckpointException}.
+     */
     public static Header readHeader(Path file) throws IOException {
+        if (Files.isDirectory(file)) throw new CheckpointException(file, "is a directory, not a checkpoint file");
         if (!Files.isRegularFile(file)) throw new CheckpointException(file, "no such file");
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            long size = ch.size();
-            if (size < 8) throw new CheckpointException(file, "too short to be a safetensors file (" + size + " bytes)");
-            ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
-            readFully(ch, lenBuf, 0);
-            long n = lenBuf.getLong(0);
-            if (n <= 1 || n > size - 8) {
-                throw new CheckpointException(file, "header length " + Long.toUnsignedString(n) + " does not fit the file of " + size + " bytes (truncated or not safetensors)");
-            }
-            if (n > MAX_HEADER_BYTES) throw new CheckpointException(file, "header of " + n + " bytes is larger than the " + MAX_HEADER_BYTES + " allowed");
-            ByteBuffer hb = ByteBuffer.allocate((int) n);
-            readFully(ch, hb, 8);
-            String json;
-            try {
-                json = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                        .onUnmappableCharacter(CodingErrorAction.REPORT).decode(hb.flip()).toString();
-            } catch (CharacterCodingException e) {
-                throw new CheckpointException(file, "header is not valid UTF-8");
-            }
-            Object root;
-            try {
-                root = Json.parse(json.stripTrailing());
-            } catch (Json.ParseException e) {
-                throw new CheckpointException(file, "header is not valid JSON: " + e.getMessage());
-            }
-            if (!(root instanceof Map<?, ?> top)) throw new CheckpointException(file, "header is not a JSON object");
-            long dataStart = 8 + n, dataSize = size - dataStart;
-            Map<String, String> meta = new LinkedHashMap<>();
-            Map<String, Entry> entries = new LinkedHashMap<>();
-            for (var e : top.entrySet()) {
-                String key = (String) e.getKey();
-                if (key.equals("__metadata__")) {
-                    if (!(e.getValue() instanceof Map<?, ?> m)) throw new CheckpointException(file, "__metadata__ is not an object");
-                    for (var me : m.entrySet()) {
-                        if (!(me.getValue() instanceof String v)) {
-                            throw new CheckpointException(file, "metadata value of '" + me.getKey() + "' is not a string");
-                        }
-                        meta.put((String) me.getKey(), v);
-                    }
-                    continue;
-                }
-                entries.put(key, entry(file, key, e.getValue(), dataSize));
-            }
-            List<Entry> sorted = new ArrayList<>(entries.values());
-            sorted.sort((a, b) -> Long.compare(a.begin(), b.begin()));
-            for (int i = 1; i < sorted.size(); i++) {
-                if (sorted.get(i).begin() < sorted.get(i - 1).end()) {
-                    throw new CheckpointException(file, "tensors '" + sorted.get(i - 1).name() + "' and '" + sorted.get(i).name() + "' overlap");
-                }
-            }
-            return new Header(file, Collections.unmodifiableMap(meta), Collections.unmodifiableMap(entries), dataStart);
+            return readHeader(file, ch);
+        } catch (CheckpointException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new CheckpointException(file, "cannot read the file (" + describe(e) + ")", e);
         }
     }
 
+    private static Header readHeader(Path file, FileChannel ch) throws IOException {
+        long size = ch.size();
+        if (size < 8) throw new CheckpointException(file, "too short to be a safetensors file (" + size + " bytes)");
+        ByteBuffer lenBuf = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+        readFully(file, ch, lenBuf, 0);
+        long n = lenBuf.getLong(0);
+        if (n <= 1 || n > size - 8) {
+            throw new CheckpointException(file, "header length " + Long.toUnsignedString(n) + " does not fit the file of " + size + " bytes (truncated or not safetensors)");
+        }
+        if (n > MAX_HEADER_BYTES) throw new CheckpointException(file, "header of " + n + " bytes is larger than the " + MAX_HEADER_BYTES + " allowed");
+        ByteBuffer hb = ByteBuffer.allocate((int) n);
+        readFully(file, ch, hb, 8);
+        String json;
+        try {
+            json = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(hb.flip()).toString();
+        } catch (CharacterCodingException e) {
+            throw new CheckpointException(file, "header is not valid UTF-8");
+        }
+        Object root;
+        try {
+            root = Json.parse(json.stripTrailing());
+        } catch (Json.ParseException e) {
+            throw new CheckpointException(file, "header is not valid JSON: " + e.getMessage());
+        }
+        if (!(root instanceof Map<?, ?> top)) throw new CheckpointException(file, "header is not a JSON object");
+        long dataStart = 8 + n, dataSize = size - dataStart;
+        Map<String, String> meta = new LinkedHashMap<>();
+        Map<String, Entry> entries = new LinkedHashMap<>();
+        for (var e : top.entrySet()) {
+            String key = (String) e.getKey();
+            if (key.equals("__metadata__")) {
+                if (!(e.getValue() instanceof Map<?, ?> m)) throw new CheckpointException(file, "__metadata__ is not an object");
+                for (var me : m.entrySet()) {
+                    if (!(me.getValue() instanceof String v)) {
+                        throw new CheckpointException(file, "metadata value of " + show(me.getKey()) + " is not a string");
+                    }
+                    meta.put((String) me.getKey(), v);
+                }
+                continue;
+            }
+            entries.put(key, entry(file, key, e.getValue(), dataSize));
+        }
+        // The data section must be tiled exactly, as the format requires: any overlap would alias
+        // two tensors, and a gap or a tail means the header and the data disagree.
+        List<Entry> sorted = new ArrayList<>(entries.values());
+        sorted.sort((a, b) -> a.begin() != b.begin() ? Long.compare(a.begin(), b.begin()) : Long.compare(a.end(), b.end()));
+        long covered = 0;
+        Entry previous = null;
+        for (Entry e : sorted) {
+            if (e.begin() < covered) {
+                throw new CheckpointException(file, "tensors " + show(previous.name()) + " and " + show(e.name()) + " overlap");
+            }
+            if (e.begin() > covered) {
+                throw new CheckpointException(file, (e.begin() - covered) + " data bytes before tensor " + show(e.name())
+                        + " belong to no tensor (the offsets must tile the data section)");
+            }
+            covered = e.end();
+            previous = e;
+        }
+        if (covered != dataSize) {
+            throw new CheckpointException(file, "the tensors cover " + covered + " of the " + dataSize
+                    + " data bytes (file longer than its header says, or a corrupted offset)");
+        }
+        return new Header(file, Collections.unmodifiableMap(meta), Collections.unmodifiableMap(entries), dataStart);
+    }
+
+    /** A value from a file, quoted, escaped and shortened so that a message stays one readable line. */
+    static String show(Object value) {
+        String s = String.valueOf(value);
+        if (s.length() > 60) s = s.substring(0, 60) + "...";
+        StringBuilder sb = new StringBuilder();
+        Json.quote(sb, s);
+        return "'" + sb.substring(1, sb.length() - 1) + "'";
+    }
+
+    private static String describe(IOException e) {
+        String m = e.getMessage();
+        String kind = e instanceof java.nio.file.AccessDeniedException ? "permission denied"
+                : e instanceof java.nio.file.NoSuchFileException ? "no such file" : e.getClass().getSimpleName();
+        return m == null || e instanceof java.nio.file.FileSystemException ? kind : kind + ": " + m;
+    }
+
     private static Entry entry(Path file, String name, Object v, long dataSize) throws CheckpointException {
-        if (!(v instanceof Map<?, ?> m)) throw new CheckpointException(file, "entry '" + name + "' is not an object");
+        String t = "tensor " + show(name);
+        if (!(v instanceof Map<?, ?> m)) throw new CheckpointException(file, "entry " + show(name) + " is not an object");
         if (!"F32".equals(m.get("dtype"))) {
-            throw new CheckpointException(file, "tensor '" + name + "' has dtype " + m.get("dtype") + "; only F32 is supported");
+            Object dtype = m.get("dtype");
+            boolean plain = dtype instanceof String d && d.matches("[A-Za-z0-9_]{1,16}");
+            throw new CheckpointException(file, t + " has dtype " + (plain ? dtype : show(dtype)) + "; only F32 is supported");
         }
         if (!(m.get("shape") instanceof List<?> shapeList) || shapeList.size() > 8) {
-            throw new CheckpointException(file, "tensor '" + name + "' has no valid shape");
+            throw new CheckpointException(file, t + " has no valid shape (a list of at most 8 dimensions)");
         }
         long[] shape = new long[shapeList.size()];
         long numel = 1;
         for (int i = 0; i < shape.length; i++) {
-            if (!(shapeList.get(i) instanceof Long d) || d < 0) throw new CheckpointException(file, "tensor '" + name + "' has a bad dimension " + shapeList.get(i));
+            if (!(shapeList.get(i) instanceof Long d) || d < 0) throw new CheckpointException(file, t + " has a bad dimension " + show(shapeList.get(i)));
             shape[i] = d;
             try {
                 numel = Math.multiplyExact(numel, d);
             } catch (ArithmeticException ex) {
-                throw new CheckpointException(file, "tensor '" + name + "' shape overflows");
+                throw new CheckpointException(file, t + " shape overflows");
             }
         }
         if (!(m.get("data_offsets") instanceof List<?> off) || off.size() != 2
                 || !(off.get(0) instanceof Long begin) || !(off.get(1) instanceof Long end)) {
-            throw new CheckpointException(file, "tensor '" + name + "' has no valid data_offsets");
+            throw new CheckpointException(file, t + " has no valid data_offsets (two integers)");
         }
         if (begin < 0 || end < begin || end > dataSize) {
-            throw new CheckpointException(file, "tensor '" + name + "' data [" + begin + ", " + end + ") lies outside the "
+            throw new CheckpointException(file, t + " data [" + begin + ", " + end + ") lies outside the "
                     + dataSize + " data bytes (truncated file?)");
         }
         if (numel > Long.MAX_VALUE / 4 || end - begin != numel * 4) {
-            throw new CheckpointException(file, "tensor '" + name + "' has " + (end - begin) + " bytes for " + numel + " floats");
+            throw new CheckpointException(file, t + " has " + (end - begin) + " bytes for " + numel + " floats");
         }
         return new Entry(name, shape, begin, end);
     }
 
-    private static void readFully(FileChannel ch, ByteBuffer buf, long pos) throws IOException {
+    private static void readFully(Path file, FileChannel ch, ByteBuffer buf, long pos) throws IOException {
         while (buf.hasRemaining()) {
             int r = ch.read(buf, pos);
-            if (r < 0) throw new IOException("unexpected end of file");
+            if (r < 0) throw new CheckpointException(file, "the file ended at byte " + pos + " while being read (was it changed meanwhile?)");
             pos += r;
         }
     }
 
-    /** Copies each named tensor's data (little-endian) into {@code targets} (native order). */
+    /**
+     * Copies each named tensor's data (little-endian) into {@code targets} (native order). The file is
+     * read, not mapped, so a file truncated meanwhile is an error rather than a fault.
+     */
     public static void readInto(Header header, Map<String, Tensor> targets) throws IOException {
-        try (Arena arena = Arena.ofConfined(); FileChannel ch = FileChannel.open(header.file(), StandardOpenOption.READ)) {
-            MemorySegment map = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+        Path file = header.file();
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             for (Tensor t : targets.values()) {
                 Entry e = header.entries().get(t.name());
-                if (e == null || e.numel() != t.numel()) throw new CheckpointException(header.file(), "tensor '" + t.name() + "' missing or of the wrong size");
-                MemorySegment.copy(map, LE_FLOAT, header.dataStart() + e.begin(), t.segment(), ValueLayout.JAVA_FLOAT, 0, t.numel());
+                if (e == null || e.numel() != t.numel()) {
+                    throw new CheckpointException(file, "tensor " + show(t.name()) + " is " + (e == null ? "missing" : "of the wrong size"));
+                }
+                MemorySegment dst = t.segment();
+                long bytes = t.numel() * Float.BYTES;
+                for (long done = 0; done < bytes; ) {
+                    long n = Math.min(COPY_CHUNK, bytes - done);
+                    readFully(file, ch, dst.asSlice(done, n).asByteBuffer(), header.dataStart() + e.begin() + done);
+                    done += n;
+                }
+                if (ByteOrder.nativeOrder() != ByteOrder.LITTLE_ENDIAN) {
+                    for (long i = 0, n = t.numel(); i < n; i++) dst.setAtIndex(ValueLayout.JAVA_FLOAT, i, dst.getAtIndex(LE_FLOAT, i));
+                }
             }
+        } catch (CheckpointException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new CheckpointException(file, "cannot read the file (" + describe(e) + ")", e);
         }
     }
+
+    /** Bytes moved per read or write call. */
+    private static final int COPY_CHUNK = 1 << 20;
 
     /** Writes {@code tensors} (in order) with {@code metadata} to {@code file} atomically. */
     public static void write(Path file, Map<String, String> metadata, Iterable<Tensor> tensors) throws IOException {
@@ -186,17 +253,22 @@ public final class SafeTensors {
 
         Path dir = file.toAbsolutePath().getParent();
         Files.createDirectories(dir);
-        Path tmp = dir.resolve(file.getFileName() + ".tmp-" + ProcessHandle.current().pid());
+        Path tmp = dir.resolve(file.getFileName() + TEMP_MARK + ProcessHandle.current().pid());
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
                 writeFully(ch, len);
                 writeFully(ch, ByteBuffer.wrap(header));
+                byte[] chunk = new byte[COPY_CHUNK];
+                MemorySegment chunkSeg = MemorySegment.ofArray(chunk);
                 for (Tensor t : tensors) {
-                    long n = t.numel();
-                    byte[] bytes = new byte[Math.toIntExact(n * 4)];
-                    MemorySegment.copy(t.segment(), ValueLayout.JAVA_FLOAT, 0, MemorySegment.ofArray(bytes), LE_FLOAT, 0, n);
-                    writeFully(ch, ByteBuffer.wrap(bytes));
+                    long bytes = t.numel() * Float.BYTES;
+                    for (long done = 0; done < bytes; ) {
+                        int n = (int) Math.min(COPY_CHUNK, bytes - done);
+                        MemorySegment.copy(t.segment(), ValueLayout.JAVA_FLOAT, done, chunkSeg, LE_FLOAT, 0, n / Float.BYTES);
+                        writeFully(ch, ByteBuffer.wrap(chunk, 0, n));
+                        done += n;
+                    }
                 }
                 ch.force(true);                                  // data on disk before the rename makes it visible
             }
@@ -208,6 +280,34 @@ public final class SafeTensors {
             syncDirectory(dir);
         } finally {
             Files.deleteIfExists(tmp);
+        }
+        deleteStaleTemps(file);
+    }
+
+    /** Temp files are {@code <name>.tmp-<pid>}: only the rename makes one the real file. */
+    static final String TEMP_MARK = ".tmp-";
+
+    /**
+     * Deletes the temp files of {@code file} left by saves of processes that no longer run (killed
+     * during a save). They are never read; this only reclaims their space. A live process's temp
+     * file is left alone.
+     */
+    public static void deleteStaleTemps(Path file) {
+        Path dir = file.toAbsolutePath().getParent();
+        String prefix = file.getFileName() + TEMP_MARK;
+        long self = ProcessHandle.current().pid();
+        try (var list = Files.newDirectoryStream(dir, p -> p.getFileName().toString().startsWith(prefix))) {
+            for (Path p : list) {
+                long pid;
+                try {
+                    pid = Long.parseLong(p.getFileName().toString().substring(prefix.length()));
+                } catch (NumberFormatException e) {
+                    continue;                                    // not ours
+                }
+                if (pid != self && ProcessHandle.of(pid).map(ph -> !ph.isAlive()).orElse(true)) Files.deleteIfExists(p);
+            }
+        } catch (IOException | UncheckedIOException | SecurityException ignored) {
+            // best effort: a stale temp file costs disk space, never correctness
         }
     }
 

@@ -20,7 +20,7 @@ public final class Sampler implements AutoCloseable {
     private final Gpt model;
     private final Workspace ws;
     private final int blockSize, V;
-    private final float[] probs;
+    private final double[] probs;
     private final Integer[] order;
 
     public Sampler(Gpt model, Backend backend) {
@@ -28,7 +28,7 @@ public final class Sampler implements AutoCloseable {
         this.blockSize = model.config().blockSize();
         this.V = model.config().vocabSize();
         this.ws = model.workspace(backend, 1, blockSize, false);
-        this.probs = new float[V];
+        this.probs = new double[V];
         this.order = new Integer[V];
     }
 
@@ -73,27 +73,38 @@ public final class Sampler implements AutoCloseable {
         return out;
     }
 
-    /** Temperature, top-k, softmax, then one draw. */
+    /**
+     * Temperature, top-k, softmax, then one draw. Scaled logits are kept in double, so that a tiny
+     * temperature approaches greedy decoding instead of overflowing float. A non-finite logit (a
+     * model whose weights overflow) is refused: no distribution can be drawn from it.
+     */
     private int draw(MemorySegment logits, Options o, SplittableRandom rng) {
+        for (int v = 0; v < V; v++) {
+            float x = logits.getAtIndex(ValueLayout.JAVA_FLOAT, v);
+            if (!Float.isFinite(x)) {
+                throw new IllegalStateException("the model produced a non-finite logit (" + x + ") for token " + v
+                        + ": its weights overflow float32, so it cannot be sampled");
+            }
+        }
         if (o.temperature() == 0f) {
             int best = 0;
             for (int v = 1; v < V; v++) if (logits.getAtIndex(ValueLayout.JAVA_FLOAT, v) > logits.getAtIndex(ValueLayout.JAVA_FLOAT, best)) best = v;
             return best;
         }
-        float max = Float.NEGATIVE_INFINITY;
+        double max = Double.NEGATIVE_INFINITY;
         for (int v = 0; v < V; v++) {
-            probs[v] = logits.getAtIndex(ValueLayout.JAVA_FLOAT, v) / o.temperature();
+            probs[v] = logits.getAtIndex(ValueLayout.JAVA_FLOAT, v) / (double) o.temperature();
             max = Math.max(max, probs[v]);
         }
         if (o.topK() > 0 && o.topK() < V) {
             for (int v = 0; v < V; v++) order[v] = v;
-            Arrays.sort(order, (a, b) -> Float.compare(probs[b], probs[a]));
-            float kth = probs[order[o.topK() - 1]];
-            for (int v = 0; v < V; v++) if (probs[v] < kth) probs[v] = Float.NEGATIVE_INFINITY;
+            Arrays.sort(order, (a, b) -> Double.compare(probs[b], probs[a]));
+            double kth = probs[order[o.topK() - 1]];
+            for (int v = 0; v < V; v++) if (probs[v] < kth) probs[v] = Double.NEGATIVE_INFINITY;
         }
         double sum = 0;
         for (int v = 0; v < V; v++) {
-            probs[v] = (float) Math.exp(probs[v] - max);
+            probs[v] = Math.exp(probs[v] - max);
             sum += probs[v];
         }
         double u = rng.nextDouble() * sum, acc = 0;

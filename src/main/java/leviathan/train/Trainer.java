@@ -2,18 +2,26 @@ package leviathan.train;
 
 import java.io.IOException;
 import java.io.PrintStream;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import leviathan.backend.Backend;
 import leviathan.backend.Backends;
 import leviathan.data.CharTokenizer;
@@ -24,6 +32,7 @@ import leviathan.model.Checkpoint;
 import leviathan.model.CheckpointException;
 import leviathan.model.Gpt;
 import leviathan.model.GptConfig;
+import leviathan.model.ParameterLayout;
 import leviathan.model.SafeTensors;
 import leviathan.model.Workspace;
 import leviathan.nn.CorrelationAttention;
@@ -40,11 +49,15 @@ import leviathan.tensor.Tensor;
  */
 public final class Trainer {
     public static final String MODEL_FILE = "model.safetensors", STATE_FILE = "state.safetensors", CONFIG_FILE = "config.json",
-            METRICS_FILE = "metrics.jsonl", STATE_FORMAT = "leviathan-train-1";
+            METRICS_FILE = "metrics.jsonl", STATE_FORMAT = Checkpoint.TRAIN_STATE_FORMAT;
 
     private final Consumer<String> log;
     private final PrintStream out;
     private int stopAfter = Integer.MAX_VALUE;
+    private final Map<Integer, Fault> faults = new HashMap<>();
+
+    /** What {@link #injectNonFinite} corrupts: the loss, one gradient value, or one parameter after the update. */
+    public enum Fault { LOSS, GRADIENT, PARAMETER }
 
     /** What a finished run reports. */
     public record Result(Path runDir, int steps, double valLoss, double trainLoss, double tokensPerSecond,
@@ -72,6 +85,17 @@ public final class Trainer {
         return this;
     }
 
+    /**
+     * For failure drills and tests: makes the loss, one gradient value, or (after the update) one
+     * parameter of step {@code step} (1-based) NaN, as a numeric blow-up would, so that the NaN
+     * policy and the checkpoint guard can be exercised on demand.
+     */
+    public Trainer injectNonFinite(int step, Fault what) {
+        if (step < 1) throw new IllegalArgumentException("step must be >= 1, got " + step);
+        faults.put(step, what);
+        return this;
+    }
+
     /** Starts a new run. */
     public Result train(TrainConfig cfg) throws IOException {
         return run(cfg, null);
@@ -81,8 +105,14 @@ public final class Trainer {
     public Result resume(Path runDir, int steps) throws IOException {
         Path cfgFile = runDir.resolve(CONFIG_FILE);
         if (!Files.isRegularFile(cfgFile)) throw new IOException("cannot resume: " + cfgFile + " not found (is " + runDir + " a run directory?)");
-        TrainConfig cfg = TrainConfig.fromJson(Files.readString(cfgFile)).withOut(runDir.toString());
-        if (steps > 0) cfg = cfg.withSteps(steps);
+        TrainConfig cfg;
+        try {
+            cfg = TrainConfig.fromJson(Files.readString(cfgFile, StandardCharsets.UTF_8)).withOut(runDir.toString());
+            if (steps > 0) cfg = cfg.withSteps(steps);
+        } catch (IOException | RuntimeException e) {
+            throw new IOException("cannot resume: " + cfgFile + " is not a valid run config (" + e.getMessage()
+                    + "); it is written whole or not at all, so it was edited or damaged since", e);
+        }
         Path state = runDir.resolve(STATE_FILE);
         if (!Files.isRegularFile(state)) throw new IOException("cannot resume: " + state + " not found (the run saved no checkpoint yet)");
         return run(cfg, state);
@@ -96,14 +126,11 @@ public final class Trainer {
 
         Gpt model;
         CharTokenizer tok;
-        SafeTensors.Header stateHeader = null;
+        ResumeState resumed = null;
         if (resumeState != null) {
-            stateHeader = SafeTensors.readHeader(resumeState);
-            if (!STATE_FORMAT.equals(stateHeader.metadata().get("format"))) {
-                throw new CheckpointException(resumeState, "not a training state file (format " + stateHeader.metadata().get("format") + ")");
-            }
-            tok = CharTokenizer.fromVocab(stateHeader.metadata().getOrDefault("vocab", ""));
-            model = Gpt.empty(modelConfig(cfg, tok.vocabSize()));
+            resumed = ResumeState.read(resumeState, cfg);
+            tok = resumed.tokenizer();
+            model = Gpt.empty(resumed.config());
         } else if (cfg.initFrom() != null) {
             Checkpoint.Loaded loaded = Checkpoint.load(Path.of(cfg.initFrom()));
             model = loaded.model();
@@ -118,12 +145,18 @@ public final class Trainer {
             tok = CharTokenizer.fromText(text);
             model = Gpt.init(modelConfig(cfg, tok.vocabSize()), cfg.seed());
         }
+        try (Gpt m = model) {                                   // closed on every path, failures included
+            return run(cfg, resumeState, resumed, m, tok, dataFile, text, wallStart);
+        }
+    }
+
+    private Result run(TrainConfig cfg, Path resumeState, ResumeState resumed, Gpt m, CharTokenizer tok, Path dataFile,
+                       String text, long wallStart) throws IOException {
         int[] ids = tok.encode(text, cfg.dropUnknown());
         TextDataset data = new TextDataset(dataFile.getFileName().toString(), ids);
         int[] train = data.tokens(TextDataset.Split.TRAIN), val = data.tokens(TextDataset.Split.VAL);
         int B = cfg.batchSize(), T = cfg.blockSize();
         if (train.length < T + 1 || val.length < T + 1) {
-            model.close();
             throw new IllegalArgumentException(dataFile + " has " + ids.length + " characters: too short for block_size " + T
                     + " (each split needs at least block_size + 1 = " + (T + 1) + "); use a longer text or a smaller --block-size");
         }
@@ -133,27 +166,24 @@ public final class Trainer {
                         + (cfg.attention() == GptConfig.Attention.DOT ? "" : "-lags" + cfg.lags()));
         Files.createDirectories(runDir);
         if (resumeState == null && Files.exists(runDir.resolve(STATE_FILE))) {
-            model.close();
             throw new IOException(runDir + " already holds a run; continue it with --resume " + runDir + " or choose another --out");
         }
-        Files.writeString(runDir.resolve(CONFIG_FILE), cfg.toJson(), StandardCharsets.UTF_8);
+        writeAtomically(runDir.resolve(CONFIG_FILE), cfg.toJson());    // a kill here must not leave a torn config
+        // a new run in a directory without a state: any metrics there are from a run killed before its first checkpoint
+        if (resumeState == null) Files.deleteIfExists(runDir.resolve(METRICS_FILE));
 
         CorrelationAttention.Impl impl = CorrelationAttention.Impl.valueOf(cfg.impl().toUpperCase(Locale.ROOT));
         try (Backend backend = Backends.select(cfg.backend(), log);
-             Gpt m = model;
              Workspace ws = m.workspace(backend, B, T, true, impl);
              Optimizer opt = new Optimizer(m, cfg.optimizer(), cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay())) {
             List<Tensor> state = stateTensors(m, opt);
-            int start = 0;
-            if (stateHeader != null) {
-                Map<String, Tensor> byName = new LinkedHashMap<>();
-                for (Tensor t : state) byName.put(t.name(), t);
-                for (String n : byName.keySet()) {
-                    if (!stateHeader.entries().containsKey(n)) throw new CheckpointException(resumeState, "tensor '" + n + "' missing: the state does not match config.json");
-                }
-                SafeTensors.readInto(stateHeader, byName);
-                start = Integer.parseInt(stateHeader.metadata().get("step"));
-                opt.setStepCount(start);
+            int start = 0, skippedBefore = 0;
+            if (resumed != null) {
+                resumed.load(state);
+                start = resumed.step();
+                skippedBefore = resumed.skipped();
+                opt.setStepCount(resumed.optimizerSteps());
+                repairMetrics(runDir.resolve(METRICS_FILE), start);
                 log.accept("resumed " + runDir + " at step " + start);
             }
             out.printf("run: %s%n", runDir);
@@ -164,6 +194,8 @@ public final class Trainer {
                     dataFile, ids.length, train.length, val.length, backend.describe(), Parallel.threads());
 
             Loop loop = new Loop(cfg, m, ws, opt, tok, backend, runDir, state, train, val);
+            loop.skipped = skippedBefore;
+            if (start > 0) loop.lastCheckpoint = checkpointName(runDir, start);
             return loop.run(start, wallStart);
         }
     }
@@ -179,6 +211,126 @@ public final class Trainer {
         for (Tensor p : opt.firstMoments().tensors().values()) l.add(Tensor.of("m." + p.name(), p.segment(), p.shape()));
         for (Tensor p : opt.secondMoments().tensors().values()) l.add(Tensor.of("v." + p.name(), p.segment(), p.shape()));
         return l;
+    }
+
+    private static String checkpointName(Path runDir, int step) {
+        return runDir.resolve(MODEL_FILE) + " (step " + step + "; continue with --resume " + runDir + ")";
+    }
+
+    /**
+     * A validated {@code state.safetensors}: format, vocabulary, the model config it was written for
+     * (which must be the one {@code config.json} describes), every tensor's name and shape, and the
+     * step counters, all checked before any memory is allocated. Every failure is one
+     * {@link CheckpointException} naming the file.
+     */
+    private record ResumeState(SafeTensors.Header header, CharTokenizer tokenizer, GptConfig config, int step,
+                               int optimizerSteps, int skipped) {
+
+        static ResumeState read(Path file, TrainConfig cfg) throws IOException {
+            SafeTensors.Header h = SafeTensors.readHeader(file);
+            String format = h.metadata().get("format");
+            if (!STATE_FORMAT.equals(format)) {
+                throw new CheckpointException(file, Checkpoint.FORMAT.equals(format) ? "is a model file, not a training state"
+                        : "not a training state file (format " + (format == null ? "missing" : "'" + format + "'") + ", expected '" + STATE_FORMAT + "')");
+            }
+            CharTokenizer tok = Checkpoint.vocabulary(h);
+            GptConfig written = Checkpoint.configOf(h, tok);
+            GptConfig described;
+            try {
+                described = modelConfig(cfg, tok.vocabSize());
+            } catch (IllegalArgumentException e) {
+                throw new CheckpointException(file, "config.json describes an invalid model: " + e.getMessage());
+            }
+            if (!written.equals(described)) {
+                throw new CheckpointException(file, "holds a model of " + describe(written) + " but config.json describes "
+                        + describe(described) + ": the two files do not belong to the same run");
+            }
+            long perModel = 4 + (long) (written.hasLagBias() ? 13 : 12) * written.nLayer();
+            if (3 * perModel != h.entries().size()) {
+                throw new CheckpointException(file, "holds " + h.entries().size() + " tensors; parameters and two moments of this model are "
+                        + 3 * perModel);
+            }
+            Map<String, int[]> shapes = ParameterLayout.shapes(written);
+            for (String prefix : List.of("param.", "m.", "v.")) Checkpoint.checkTensors(h, shapes, prefix);
+            int step = counter(h, "step", Integer.MAX_VALUE);
+            int optSteps = h.metadata().containsKey("optimizer_steps") ? counter(h, "optimizer_steps", step) : step;
+            int skipped = h.metadata().containsKey("skipped_steps") ? counter(h, "skipped_steps", step) : 0;
+            return new ResumeState(h, tok, written, step, optSteps, skipped);
+        }
+
+        private static String describe(GptConfig c) {
+            return "n_layer " + c.nLayer() + ", n_head " + c.nHead() + ", n_embd " + c.nEmbd() + ", block_size " + c.blockSize()
+                    + ", " + c.attention().id() + " attention, lags " + c.lags() + ", vocab " + c.vocabSize();
+        }
+
+        private static int counter(SafeTensors.Header h, String key, int max) throws CheckpointException {
+            String v = h.metadata().get(key);
+            if (v == null) throw new CheckpointException(h.file(), "metadata has no '" + key + "'");
+            try {
+                int n = Integer.parseInt(v.trim());
+                if (n >= 0 && n <= max) return n;
+            } catch (NumberFormatException e) {
+                // reported below
+            }
+            throw new CheckpointException(h.file(), "metadata '" + key + "' must be an integer in [0, " + max + "], got '"
+                    + (v.length() > 40 ? v.substring(0, 40) + "..." : v).replaceAll("\\p{Cntrl}", "?") + "'");
+        }
+
+        /** Reads parameters and moments into {@code state}; refuses non-finite values and negative second moments. */
+        void load(List<Tensor> state) throws IOException {
+            Map<String, Tensor> byName = new LinkedHashMap<>();
+            for (Tensor t : state) byName.put(t.name(), t);
+            SafeTensors.readInto(header, byName);
+            Checkpoint.checkFinite(header.file(), state);
+            for (Tensor t : state) {
+                if (!t.name().startsWith("v.")) continue;
+                for (long i = 0, n = t.numel(); i < n; i++) {
+                    if (t.getFlat(i) < 0) {
+                        throw new CheckpointException(header.file(), "second moment '" + t.name() + "' is negative at index " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Before a resumed run appends to {@code metrics.jsonl}: drops a line torn by a kill and the
+     * rows of steps after {@code step} (they are computed again), so the file reads as one run.
+     */
+    static void repairMetrics(Path metrics, int step) throws IOException {
+        if (!Files.isRegularFile(metrics)) return;
+        String all = Files.readString(metrics, StandardCharsets.UTF_8);
+        StringBuilder kept = new StringBuilder();
+        int end = all.lastIndexOf('\n') + 1;                                // a torn last line has no newline
+        for (String line : all.substring(0, end).split("\n")) {
+            Matcher mt = METRICS_STEP.matcher(line);
+            if (line.isBlank() || (mt.find() && Long.parseLong(mt.group(1)) > step)) continue;
+            kept.append(line).append('\n');
+        }
+        if (kept.length() != all.length()) writeAtomically(metrics, kept.toString());
+    }
+
+    private static final Pattern METRICS_STEP = Pattern.compile("^\\{\"step\":(\\d{1,18})[,}]");
+
+    /** Writes {@code text} to {@code file} through a temp file and a rename: readers see the old or the new file. */
+    static void writeAtomically(Path file, String text) throws IOException {
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp-" + ProcessHandle.current().pid());
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE,
+                    StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+                ByteBuffer b = ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8));
+                while (b.hasRemaining()) ch.write(b);
+                ch.force(true);
+            }
+            try {
+                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+        SafeTensors.deleteStaleTemps(file);
     }
 
     /** The per-run loop state. */
@@ -230,32 +382,35 @@ public final class Trainer {
                 for (int micro = 0; micro < cfg.accum(); micro++) {
                     sampler.fill(ws.tokens(), ws.targets(), B, T, step, micro);
                     float l = m.forward(ws, B, T, true);
+                    if (faults.get(step + 1) == Fault.LOSS) l = Float.NaN;
                     if (!Float.isFinite(l)) { finite = false; break; }
                     m.backward(ws, B, T, 1f / cfg.accum());
                     loss += l / cfg.accum();
                 }
+                if (finite && faults.get(step + 1) == Fault.GRADIENT) m.grads().all().setAtIndex(ValueLayout.JAVA_FLOAT, 0, Float.NaN);
                 double norm = finite ? opt.gradNorm() : Double.NaN;
+                int done = step + 1;
                 if (!finite || !Double.isFinite(norm)) {
                     String what = finite ? "gradient norm is " + norm : "loss is not finite";
                     if (cfg.nanPolicy() == TrainConfig.NanPolicy.STOP) {
-                        throw new DivergedException("step " + (step + 1) + ": " + what + "; the step was refused. Last good checkpoint: "
+                        throw new DivergedException("step " + done + ": " + what + "; the step was refused. Last good checkpoint: "
                                 + lastCheckpoint + ". Lower --lr or use --nan-policy=skip.");
                     }
                     skipped++;
-                    log.accept("step " + (step + 1) + ": " + what + ", skipped (" + skipped + " so far)");
-                    continue;
-                }
-                if (cfg.clip() > 0 && norm > cfg.clip()) opt.scaleGrads((float) (cfg.clip() / norm));
-                opt.step(lr);
-                double secs = (System.nanoTime() - t0) / 1e9;
-                trainSeconds += secs;
-                trainTokens += (long) B * T * cfg.accum();
-                int done = step + 1;
-                smoothed = Double.isNaN(smoothed) ? loss : 0.9 * smoothed + 0.1 * loss;
-                double tps = trainTokens / trainSeconds;
-                progress(done, loss, smoothed, tps, lr);
-                if (done % cfg.logInterval() == 0 || done == cfg.steps()) {
-                    metrics(done, lr, loss, tps, wallStart);
+                    log.accept("step " + done + ": " + what + ", skipped (" + skipped + " so far)");
+                } else {
+                    if (cfg.clip() > 0 && norm > cfg.clip()) opt.scaleGrads((float) (cfg.clip() / norm));
+                    opt.step(lr);
+                    if (faults.get(done) == Fault.PARAMETER) m.params().all().setAtIndex(ValueLayout.JAVA_FLOAT, 0, Float.NaN);
+                    double secs = (System.nanoTime() - t0) / 1e9;
+                    trainSeconds += secs;
+                    trainTokens += (long) B * T * cfg.accum();
+                    smoothed = Double.isNaN(smoothed) ? loss : 0.9 * smoothed + 0.1 * loss;
+                    double tps = trainTokens / trainSeconds;
+                    progress(done, loss, smoothed, tps, lr);
+                    if (done % cfg.logInterval() == 0 || done == cfg.steps()) {
+                        metrics(done, lr, loss, tps, wallStart);
+                    }
                 }
                 boolean pause = done == stopAfter && done < cfg.steps();
                 if (done % cfg.evalInterval() == 0 || done == cfg.steps() || pause) {
@@ -265,7 +420,7 @@ public final class Trainer {
                 if (pause) {
                     if (tty) out.println();
                     out.printf("paused after step %d; continue with: leviathan train --resume %s%n", done, runDir);
-                    return new Result(runDir, done, lastEval[1], lastEval[0], trainTokens / trainSeconds, peakRss(),
+                    return new Result(runDir, done, lastEval[1], lastEval[0], trainSeconds > 0 ? trainTokens / trainSeconds : 0, peakRss(),
                             (System.nanoTime() - wallStart) / 1e9, "", skipped);
                 }
             }
@@ -301,15 +456,29 @@ public final class Trainer {
             return new double[] {tr, va};
         }
 
+        /**
+         * Saves the model, then the resume state, each atomically. A state that is no longer finite is
+         * never written: the files on disk stay the last good ones, and the run stops saying so.
+         */
         void checkpoint(int done) throws IOException {
+            for (Tensor t : state) {
+                long i = Checkpoint.firstNonFinite(t);
+                if (i >= 0) {
+                    throw new DivergedException("step " + done + ": " + t.name() + " holds " + t.getFlat(i) + " at index " + i
+                            + " after the update; the checkpoint was not written. Last good checkpoint: " + lastCheckpoint
+                            + ". Lower --lr" + (cfg.clip() > 0 ? "" : " or set --clip") + ".");
+                }
+            }
             Map<String, String> extra = new LinkedHashMap<>();
             extra.put("step", Integer.toString(done));
             extra.put("optimizer", cfg.optimizer().name().toLowerCase(Locale.ROOT));
+            extra.put("optimizer_steps", Integer.toString(opt.stepCount()));
+            extra.put("skipped_steps", Integer.toString(skipped));
             Checkpoint.save(runDir.resolve(MODEL_FILE), m, tok, extra);
             Map<String, String> meta = new LinkedHashMap<>(Checkpoint.metadata(m.config(), tok, extra));
             meta.put("format", STATE_FORMAT);
             SafeTensors.write(runDir.resolve(STATE_FILE), meta, state);
-            lastCheckpoint = runDir.resolve(MODEL_FILE) + " (step " + done + ")";
+            lastCheckpoint = checkpointName(runDir, done);
         }
 
         void progress(int done, double loss, double smoothed, double tps, float lr) {

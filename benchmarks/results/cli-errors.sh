@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Runs the bad-input cases of cli-errors.md through the real launcher, in a scratch directory
+# (argument 1, default: a new temp directory), and prints one tab-separated row per case:
+# command, exit status, stderr (lines joined by CR).   Usage: benchmarks/results/cli-errors.sh [DIR]
+set -u
+L="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/leviathan"
+D="${1:-$(mktemp -d)}"
+mkdir -p "$D"
+cd "$D"
+python3 - <<'PY'
+import random
+words=["the","king","queen","lord","is","of","my","and","shall","thou","not","to","be","good"]
+r=random.Random(1); s=[]
+n=0
+while n<4000:
+    w=r.choice(words); p=r.randrange(10); t=w+(",\n" if p==0 else ".\n" if p==1 else " "); s.append(t); n+=len(t)
+open("text.txt","w").write("".join(s)[:4000])
+open("short.txt","w").write("the king is")
+open("unknown.txt","w").write("".join(s)[:2000]+"Zebra §")
+open("empty.txt","w").write("")
+open("badutf8.txt","wb").write(b"the king \xff\xfe is good\n"*20)
+open("notckpt.safetensors","w").write("definitely not a checkpoint")
+import struct, json
+h=json.dumps({"__metadata__":{"format":"pt"},"w":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}).encode()
+open("other.safetensors","wb").write(struct.pack("<Q",len(h))+h+b"\0"*4)
+PY
+mkdir -p adir
+# a good run to get a model and a state
+if [ ! -f good/model.safetensors ]; then
+  "$L" train --data text.txt --out good --steps 4 --n-layer 1 --n-embd 16 --n-head 2 --block-size 16 --batch-size 2 --eval-interval 2 --eval-batches 1 --sample-tokens 0 --threads 1 --backend java >/dev/null 2>&1
+fi
+head -c 3000 good/model.safetensors > truncated.safetensors
+rm -rf torn; cp -r good torn; head -c 100 good/config.json > torn/config.json
+rm -rf badstate; cp -r good badstate; python3 - <<'PY'
+b=bytearray(open("badstate/state.safetensors","rb").read()); b[-1000:-996]=b"\xff\xff\xff\x7f"; open("badstate/state.safetensors","wb").write(b)
+PY
+rm -rf mixed; cp -r good mixed; sed -i 's/"n_embd": 16/"n_embd": 32/' mixed/config.json
+rm -rf swapped; cp -r good swapped; cp good/model.safetensors swapped/state.safetensors
+rm -rf nostate; mkdir -p nostate; cp good/config.json nostate/
+M=good/model.safetensors
+TRAIN_SMALL="--n-layer 1 --n-embd 16 --n-head 2 --block-size 16 --steps 2 --threads 1 --backend java --sample-tokens 0"
+cases=(
+"--no-such-flag"
+"frobnicate"
+"train --no-such-flag"
+"train --steps ten"
+"train --steps -5 --data text.txt"
+"train --lr abc"
+"train --lr 0 --data text.txt"
+"train --lr NaN --data text.txt"
+"train --batch-size 0 --data text.txt"
+"train --n-embd 130 --n-head 4 --data text.txt"
+"train --lags 64 --data text.txt"
+"train --attention sparse --data text.txt"
+"train --optimizer adam --data text.txt"
+"train --nan-policy ignore --data text.txt"
+"train --impl fast --data text.txt"
+"train --backend tpu --data text.txt --n-layer 1 --n-embd 16 --n-head 2 --block-size 16 --steps 2 --out r1"
+"train --threads -1 --data text.txt"
+"train --eval-interval 0 --data text.txt"
+"train --stop-after 0 --data text.txt $TRAIN_SMALL --out r2"
+"train --n-embd 1048576 --n-head 1 --block-size 1024 --lags 1 --data text.txt"
+"train --data /no/such/file.txt"
+"train --data adir"
+"train --data badutf8.txt $TRAIN_SMALL --out r3"
+"train --data empty.txt $TRAIN_SMALL --out r4"
+"train --data short.txt $TRAIN_SMALL --out r5"
+"train --data text.txt $TRAIN_SMALL --out good"
+"train --resume /no/such/run"
+"train --resume nostate"
+"train --resume adir"
+"train --resume torn"
+"train --resume badstate"
+"train --resume mixed"
+"train --resume swapped"
+"train --resume good --n-layer 3 --lr 5"
+"train --steps 99999999999"
+"train --init-from notckpt.safetensors --data text.txt $TRAIN_SMALL --out r6"
+"train --init-from good/state.safetensors --data text.txt $TRAIN_SMALL --out r7"
+"train --init-from $M --data unknown.txt $TRAIN_SMALL --out r8"
+"sample"
+"sample --checkpoint /no/such/model.safetensors"
+"sample --checkpoint adir"
+"sample --checkpoint text.txt"
+"sample --checkpoint notckpt.safetensors"
+"sample --checkpoint other.safetensors"
+"sample --checkpoint good/state.safetensors"
+"sample --checkpoint truncated.safetensors"
+"sample --checkpoint $M --prompt Zebra"
+"sample --checkpoint $M --tokens -1"
+"sample --checkpoint $M --tokens 1e3"
+"sample --checkpoint $M --temperature -1"
+"sample --checkpoint $M --temperature NaN"
+"sample --checkpoint $M --top-k -3"
+"sample --checkpoint $M --threads -2"
+"sample --checkpoint $M --backend onednn-typo"
+"eval --checkpoint $M --data unknown.txt"
+"eval --checkpoint $M --data text.txt --split test"
+"eval --checkpoint $M --data text.txt --block-size 0"
+"eval --checkpoint $M --data text.txt --block-size -1"
+"eval --checkpoint $M --data text.txt --block-size 9999"
+"eval --checkpoint $M --data short.txt"
+"eval --checkpoint $M --data badutf8.txt"
+"eval --checkpoint $M --data /no/such/file.txt"
+"eval --checkpoint truncated.safetensors --data text.txt"
+"info --bogus"
+)
+for c in "${cases[@]}"; do
+  rm -rf r1 r2 r3 r4 r5 r6 r7 r8
+  out=$("$L" $c 2>&1 >/dev/null); code=$?
+  printf '%s\t%s\t%s\n' "$c" "$code" "$(printf '%s' "$out" | tr '\n' '\r')"
+done
