@@ -31,6 +31,7 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (blockSize != null && blockSize < 1) throw new IllegalArgumentException("--block-size must be >= 1, got " + blockSize);
         TextDataset.Split s = split != null ? TextDataset.Split.parse(split)
                 : Datasets.isNamed(data) ? TextDataset.Split.VAL : TextDataset.Split.ALL;
         Path file = Datasets.resolve(data, Datasets.home(), System.err::println);

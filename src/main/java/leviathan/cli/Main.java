@@ -26,7 +26,8 @@ public final class Main implements Runnable {
         cl.setParameterExceptionHandler((ex, args) -> {
             PrintWriter err = ex.getCommandLine().getErr();
             err.println("leviathan: " + ex.getMessage());
-            err.println("  see: leviathan " + ex.getCommandLine().getCommandName() + " --help");
+            CommandLine c = ex.getCommandLine();
+            err.println("  see: leviathan " + (c.getParent() == null ? "" : c.getCommandName() + " ") + "--help");
             return 2;
         });
         cl.setExecutionExceptionHandler((ex, c, parseResult) -> {

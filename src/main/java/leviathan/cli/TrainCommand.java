@@ -16,6 +16,11 @@ import picocli.CommandLine.Option;
                 "2000 steps, then a sample. Each run writes config.json, metrics.jsonl and checkpoints to its directory."})
 final class TrainCommand implements Callable<Integer> {
     private static final TrainConfig D = TrainConfig.defaults();
+    /** The only options that combine with --resume: the run's config.json fixes everything else. */
+    private static final java.util.Set<String> RESUME_OPTIONS = java.util.Set.of("--resume", "--steps", "--stop-after", "--verbose");
+
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--data", paramLabel = "NAME|FILE", description = "Dataset name from data/datasets.tsv or a UTF-8 text file (default: ${DEFAULT-VALUE}).")
     String data = D.data();
@@ -92,6 +97,12 @@ final class TrainCommand implements Callable<Integer> {
         Trainer trainer = new Trainer(System.out::println, System.out);
         if (stopAfter != null) trainer.stopAfter(stopAfter);
         if (resume != null) {
+            for (var o : spec.commandLine().getParseResult().matchedOptions()) {
+                if (!RESUME_OPTIONS.contains(o.longestName())) {
+                    throw new IllegalArgumentException(o.longestName() + " cannot be combined with --resume: a resumed run keeps its config.json"
+                            + " (only --steps and --stop-after may change); start a new run with --init-from to change it");
+                }
+            }
             trainer.resume(resume, steps == null ? 0 : steps);
             return 0;
         }

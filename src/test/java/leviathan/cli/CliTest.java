@@ -65,6 +65,8 @@ class CliTest {
         assertRejected("is not in the model's vocabulary", "sample", "--checkpoint", model.toString(), "--prompt", "the Z");
         assertEquals(0, run("sample", "--checkpoint", model.toString(), "--prompt", "the Z", "--drop-unknown", "--tokens", "3").code());
         assertEquals(0, run("eval", "--checkpoint", model.toString(), "--data", data.toString()).code());
+        assertRejected("cannot be combined with --resume", "train", "--resume", out.toString(), "--n-layer", "3");
+        assertRejected("--block-size must be >= 1", "eval", "--checkpoint", model.toString(), "--data", data.toString(), "--block-size", "0");
         assertRejected("already holds a run", "train", "--data", data.toString(), "--out", out.toString(), "--steps", "5",
                 "--n-layer", "1", "--n-embd", "16", "--n-head", "2", "--block-size", "16");
     }
