@@ -67,8 +67,12 @@ public final class Parallel {
 
     private static synchronized Pool pool(int t) {
         if (pool == null || pool.size != t) {
-            if (pool != null) pool.shutdown();
+            Pool old = pool;
             pool = new Pool(t);
+            if (old != null) {
+                // waits for a loop that another thread is running on the old pool to finish
+                synchronized (old) { old.shutdown(); }
+            }
         }
         return pool;
     }
@@ -123,6 +127,10 @@ public final class Parallel {
         }
 
         synchronized void run(int n, int chunks, Range body) {
+            if (stop) {                       // replaced by setThreads after the caller fetched it
+                body.run(0, n);
+                return;
+            }
             this.n = n;
             this.chunks = chunks;
             this.body = body;
