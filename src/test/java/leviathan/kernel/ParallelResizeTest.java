@@ -26,7 +26,10 @@ class ParallelResizeTest {
         worker.start();
         long end = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(500);
         int k = 0;
-        while (System.nanoTime() < end) Parallel.setThreads(2 + (k++ % 2));
+        while (System.nanoTime() < end) {
+            Parallel.setThreads(2 + (k++ % 2));
+            Parallel.forRange(100, 1, (a, b) -> { });    // builds the new pool while the other thread is mid-loop
+        }
         stop.set(true);
         worker.join(10_000);
         Parallel.setThreads(before);
