@@ -87,6 +87,8 @@ final class TrainCommand implements Callable<Integer> {
     String impl = D.impl();
     @Option(names = "--nan-policy", paramLabel = "stop|skip", description = "On a non-finite loss or gradient: stop (default) or skip the step.")
     String nanPolicy = "stop";
+    @Option(names = "--lag-bias-init", paramLabel = "X", description = "Initial lag bias of lag 0 (others 0); > 0 starts close to dot attention (default: 0, the spec's).")
+    float lagBiasInit = 0f;
     @Option(names = "--stop-after", paramLabel = "STEP", description = "Pause after this many steps (checkpoint saved); continue later with --resume.")
     Integer stopAfter;
     @Option(names = "--verbose", description = "Print stack traces on errors.")
@@ -110,7 +112,7 @@ final class TrainCommand implements Callable<Integer> {
                 dropUnknown, nLayer, nHead, nEmbd, blockSize, GptConfig.Attention.parse(attention),
                 lags, batchSize, accum, steps == null ? D.steps() : steps, lr, minLr, warmup, Optimizer.Kind.parse(optimizer),
                 beta1, beta2, D.eps(), weightDecay, clip, evalInterval, evalBatches, logInterval, sampleTokens, seed, threads,
-                backend, Options.impl(impl), Options.nanPolicy(nanPolicy));
+                backend, Options.impl(impl), Options.nanPolicy(nanPolicy), lagBiasInit);
         // the model config is validated up front, before any data is read
         if (initFrom == null) new GptConfig(1, blockSize, nLayer, nHead, nEmbd, cfg.attention(), lags);
         trainer.train(cfg);

@@ -73,6 +73,15 @@ public final class Gpt implements AutoCloseable {
      * ({@code c_proj}) scaled by {@code 1/sqrt(2·n_layer)}, LayerNorm weights 1, biases and lag bias 0.
      */
     public static Gpt init(GptConfig config, long seed) {
+        return init(config, seed, 0f);
+    }
+
+    /**
+     * {@link #init(GptConfig, long)} with every head's lag bias at {@code zeroLagBias} for lag 0
+     * (and 0 for the other lags): a positive value starts the model close to dot-product attention,
+     * lag-0 keys weighted {@code e^zeroLagBias} times the shifted ones.
+     */
+    public static Gpt init(GptConfig config, long seed, float zeroLagBias) {
         Gpt g = new Gpt(config);
         SplittableRandom rng = new SplittableRandom(seed);
         double residualStd = 0.02 / Math.sqrt(2.0 * config.nLayer());
@@ -83,6 +92,9 @@ public final class Gpt implements AutoCloseable {
             } else if (t.rank() == 2 && !n.endsWith("lag_bias")) {
                 double std = n.endsWith("c_proj.weight") ? residualStd : 0.02;
                 for (long i = 0, e = t.numel(); i < e; i++) t.setFlat(i, (float) (rng.nextGaussian() * std));
+            } else if (n.endsWith("lag_bias") && zeroLagBias != 0f) {
+                int N = config.lags(), zero = (N - 1) / 2;          // the index of lag 0 in L
+                for (int h = 0; h < config.nHead(); h++) t.set(zeroLagBias, h, zero);
             }
         }
         return g;

@@ -15,7 +15,7 @@ public record TrainConfig(
         int batchSize, int accum, int steps, float lr, float minLr, int warmup,
         Optimizer.Kind optimizer, float beta1, float beta2, float eps, float weightDecay, float clip,
         int evalInterval, int evalBatches, int logInterval, int sampleTokens,
-        long seed, int threads, String backend, String impl, NanPolicy nanPolicy) {
+        long seed, int threads, String backend, String impl, NanPolicy nanPolicy, float lagBiasInit) {
 
     /** What a non-finite loss or gradient does: stop the run (default) or skip the step and count it. */
     public enum NanPolicy { STOP, SKIP }
@@ -41,7 +41,20 @@ public record TrainConfig(
                 0,                  // threads: 0 = every available core
                 "auto",             // oneDNN when it loads, else the Java GEMM
                 "auto",             // correlation implementation chosen by shape
-                NanPolicy.STOP);
+                NanPolicy.STOP,
+                0f);                // lag bias starts at zero, as LEVIATHAN.md specifies
+    }
+
+    /** The config without a lag-bias initialisation (zero, the spec's default). */
+    public TrainConfig(String data, String out, String initFrom, boolean dropUnknown,
+                       int nLayer, int nHead, int nEmbd, int blockSize, Attention attention, int lags,
+                       int batchSize, int accum, int steps, float lr, float minLr, int warmup,
+                       Optimizer.Kind optimizer, float beta1, float beta2, float eps, float weightDecay, float clip,
+                       int evalInterval, int evalBatches, int logInterval, int sampleTokens,
+                       long seed, int threads, String backend, String impl, NanPolicy nanPolicy) {
+        this(data, out, initFrom, dropUnknown, nLayer, nHead, nEmbd, blockSize, attention, lags, batchSize, accum, steps, lr,
+                minLr, warmup, optimizer, beta1, beta2, eps, weightDecay, clip, evalInterval, evalBatches, logInterval,
+                sampleTokens, seed, threads, backend, impl, nanPolicy, 0f);
     }
 
     /** Checks values no model config can catch (the model config is checked by GptConfig). */
@@ -64,6 +77,7 @@ public record TrainConfig(
         positive("eval_batches", evalBatches);
         positive("log_interval", logInterval);
         if (sampleTokens < 0) throw new IllegalArgumentException("sample_tokens must be >= 0, got " + sampleTokens);
+        if (!Float.isFinite(lagBiasInit)) throw new IllegalArgumentException("lag_bias_init must be a finite number, got " + lagBiasInit);
         if (threads < 0) throw new IllegalArgumentException("threads must be >= 0 (0 = all cores), got " + threads);
         if ((long) batchSize * blockSize > 1L << 24) throw new IllegalArgumentException("batch_size·block_size = " + (long) batchSize * blockSize + " is too large (max 2^24 tokens per micro-batch)");
     }
@@ -106,6 +120,7 @@ public record TrainConfig(
         m.put("backend", backend);
         m.put("impl", impl);
         m.put("nan_policy", nanPolicy.name().toLowerCase(java.util.Locale.ROOT));
+        m.put("lag_bias_init", lagBiasInit);
         return m;
     }
 
@@ -146,7 +161,7 @@ public record TrainConfig(
                 Optimizer.Kind.parse(str(d, "optimizer")), f(d, "beta1"), f(d, "beta2"), f(d, "eps"), f(d, "weight_decay"),
                 f(d, "clip"), i(d, "eval_interval"), i(d, "eval_batches"), i(d, "log_interval"), i(d, "sample_tokens"),
                 ((Number) d.get("seed")).longValue(), i(d, "threads"), str(d, "backend"), str(d, "impl"),
-                NanPolicy.valueOf(str(d, "nan_policy").toUpperCase(java.util.Locale.ROOT)));
+                NanPolicy.valueOf(str(d, "nan_policy").toUpperCase(java.util.Locale.ROOT)), f(d, "lag_bias_init"));
     }
 
     private static String str(Map<String, Object> d, String k) { return d.get(k) == null ? null : d.get(k).toString(); }
@@ -159,12 +174,12 @@ public record TrainConfig(
     public TrainConfig withSteps(int newSteps) {
         return new TrainConfig(data, out, initFrom, dropUnknown, nLayer, nHead, nEmbd, blockSize, attention, lags, batchSize,
                 accum, newSteps, lr, minLr, warmup, optimizer, beta1, beta2, eps, weightDecay, clip, evalInterval, evalBatches,
-                logInterval, sampleTokens, seed, threads, backend, impl, nanPolicy);
+                logInterval, sampleTokens, seed, threads, backend, impl, nanPolicy, lagBiasInit);
     }
 
     public TrainConfig withOut(String newOut) {
         return new TrainConfig(data, newOut, initFrom, dropUnknown, nLayer, nHead, nEmbd, blockSize, attention, lags, batchSize,
                 accum, steps, lr, minLr, warmup, optimizer, beta1, beta2, eps, weightDecay, clip, evalInterval, evalBatches,
-                logInterval, sampleTokens, seed, threads, backend, impl, nanPolicy);
+                logInterval, sampleTokens, seed, threads, backend, impl, nanPolicy, lagBiasInit);
     }
 }

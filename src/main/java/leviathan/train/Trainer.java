@@ -143,7 +143,7 @@ public final class Trainer {
             log.accept("init from " + cfg.initFrom() + ": model config and vocabulary (" + tok.vocabSize() + " characters) come from the checkpoint");
         } else {
             tok = CharTokenizer.fromText(text);
-            model = Gpt.init(modelConfig(cfg, tok.vocabSize()), cfg.seed());
+            model = Gpt.init(modelConfig(cfg, tok.vocabSize()), cfg.seed(), cfg.lagBiasInit());
         }
         try (Gpt m = model) {                                   // closed on every path, failures included
             return run(cfg, resumeState, resumed, m, tok, dataFile, text, wallStart);
