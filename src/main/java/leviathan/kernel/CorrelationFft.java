@@ -261,39 +261,44 @@ public final class CorrelationFft {
             float scaleD = (float) (1.0 / (D * Math.sqrt(D)));   // 1/sqrt(D), and 1/D for the unnormalised inverse
             float invD = 1f / D;
             for (int i = t0; i < T; i++) {
-                int nbi = i / w + 1, n = i + 1;
-                // pass 1: scores s[t][j] for keys 0..i (lanes past i in the last block are never read)
+                int nbi = i / w + 1, valid = i + 1 - (nbi - 1) * w;   // keys j <= i in the last block
+                // pass 1: scores s[t][j] of the blocks holding keys 0..i, -inf past i; their max
+                var vmax = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+                float max = Float.NEGATIVE_INFINITY;
                 for (int jb = 0; jb < nbi; jb++) {
                     crossSpectrum(qr, qi, i, kr, ki, jb, s1r, s1i);
                     fft.inverse(s1r, s1i, 0, x1, 0, w, zr, zi);
+                    int live = jb == nbi - 1 ? valid : w;
                     for (int t = 0; t < N; t++) {
                         int src = lagRow[t] * w, dst = t * Tp + jb * w;
                         float bt = bias[t];
                         int l = 0;
                         if (Simd.ENABLED) {
                             for (; l < w; l += S.length()) {
-                                FloatVector.fromArray(S, x1, src + l).fma(scaleD, bt).intoArray(sc, dst + l);
+                                var sv = FloatVector.fromArray(S, x1, src + l).fma(scaleD, bt)
+                                        .blend(Float.NEGATIVE_INFINITY, S.indexInRange(l, live).not());
+                                sv.intoArray(sc, dst + l);
+                                vmax = vmax.max(sv);
                             }
                         }
-                        for (; l < w; l++) sc[dst + l] = x1[src + l] * scaleD + bt;
+                        for (; l < w; l++) {
+                            float v = l < live ? x1[src + l] * scaleD + bt : Float.NEGATIVE_INFINITY;
+                            sc[dst + l] = v;
+                            max = Math.max(max, v);
+                        }
                     }
                 }
-                // pass 2: max; pass 3: log-sum-exp; pass 4: p = exp(s - lse), 0 past i
-                float max = Float.NEGATIVE_INFINITY;
-                for (int t = 0; t < N; t++) max = Math.max(max, rowMax(sc, t * Tp, n));
+                if (Simd.ENABLED) max = Math.max(max, vmax.reduceLanes(VectorOperators.MAX));
+                // pass 2: e = exp(s - max) in place (0 past i) and its sum; lse = max + log(sum)
                 float sum = 0f;
-                for (int t = 0; t < N; t++) sum += rowExpSum(sc, t * Tp, n, max);
-                float logSum = (float) (max + Math.log(sum));
-                lse.setAtIndex(FL, ((long) b * H + h) * T + i, logSum);
-                for (int t = 0; t < N; t++) {
-                    rowExp(sc, t * Tp, n, logSum);
-                    Arrays.fill(sc, t * Tp + n, t * Tp + nbi * w, 0f);
-                }
-                // pass 5: ô_i = Σ_jb conj(FFT(p_ij)) ⊙ v̂_j, then one inverse FFT
+                for (int t = 0; t < N; t++) sum += expInPlace(sc, t * Tp, nbi * w, max);
+                lse.setAtIndex(FL, ((long) b * H + h) * T + i, (float) (max + Math.log(sum)));
+                float inv = 1f / sum;                                  // p = e / sum, applied in pass 3
+                // pass 3: ô_i = Σ_jb conj(FFT(p_ij)) ⊙ v̂_j, then one inverse FFT
                 Arrays.fill(accR, 0f);
                 Arrays.fill(accI, 0f);
                 for (int jb = 0; jb < nbi; jb++) {
-                    placeLags(x1, sc, jb * w, Tp);
+                    placeLags(x1, sc, jb * w, Tp, inv);
                     fft.forward(x1, 0, s1r, s1i, 0, w, zr, zi);
                     mac(accR, accI, 0, s1r, s1i, 0, vr, vi, jb * F * w, true);
                 }
@@ -304,10 +309,16 @@ public final class CorrelationFft {
             }
         }
 
-        /** Rows of x (D rows × w lanes): p[t][j0 + l] at row lagRow[t], zero on rows outside L. */
-        void placeLags(float[] x, float[] p, int j0, int stride) {
+        /** Rows of x (D rows × w lanes): a·e[t][j0 + l] at row lagRow[t], zero on rows outside L. */
+        void placeLags(float[] x, float[] e, int j0, int stride, float a) {
             if (N < D) Arrays.fill(x, 0, D * w, 0f);
-            for (int t = 0; t < N; t++) System.arraycopy(p, t * stride + j0, x, lagRow[t] * w, w);
+            for (int t = 0; t < N; t++) {
+                int src = t * stride + j0, dst = lagRow[t] * w, l = 0;
+                if (Simd.ENABLED) {
+                    for (; l < w; l += S.length()) FloatVector.fromArray(S, e, src + l).mul(a).intoArray(x, dst + l);
+                }
+                for (; l < w; l++) x[dst + l] = e[src + l] * a;
+            }
         }
 
         void backward(MemorySegment dqkv, float[] dbiasOut, MemorySegment dout, MemorySegment out,
@@ -415,40 +426,25 @@ public final class CorrelationFft {
         }
     }
 
-    private static float rowMax(float[] a, int off, int n) {
-        int i = 0;
-        float m = Float.NEGATIVE_INFINITY;
-        if (Simd.ENABLED) {
-            var acc = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-            for (int bound = S.loopBound(n); i < bound; i += S.length()) acc = acc.max(FloatVector.fromArray(S, a, off + i));
-            m = acc.reduceLanes(VectorOperators.MAX);
-        }
-        for (; i < n; i++) m = Math.max(m, a[off + i]);
-        return m;
-    }
-
-    private static float rowExpSum(float[] a, int off, int n, float max) {
+    /** a[off..off+n) = exp(a - max) (n a multiple of the block width), returns their sum. */
+    private static float expInPlace(float[] a, int off, int n, float max) {
         int i = 0;
         float s = 0f;
         if (Simd.ENABLED) {
             var acc = FloatVector.zero(S);
             for (int bound = S.loopBound(n); i < bound; i += S.length()) {
-                acc = acc.add(FloatVector.fromArray(S, a, off + i).sub(max).lanewise(VectorOperators.EXP));
+                var e = FloatVector.fromArray(S, a, off + i).sub(max).lanewise(VectorOperators.EXP);
+                e.intoArray(a, off + i);
+                acc = acc.add(e);
             }
             s = acc.reduceLanes(VectorOperators.ADD);
         }
-        for (; i < n; i++) s += (float) Math.exp(a[off + i] - max);
-        return s;
-    }
-
-    private static void rowExp(float[] a, int off, int n, float logSum) {
-        int i = 0;
-        if (Simd.ENABLED) {
-            for (int bound = S.loopBound(n); i < bound; i += S.length()) {
-                FloatVector.fromArray(S, a, off + i).sub(logSum).lanewise(VectorOperators.EXP).intoArray(a, off + i);
-            }
+        for (; i < n; i++) {
+            float e = (float) Math.exp(a[off + i] - max);
+            a[off + i] = e;
+            s += e;
         }
-        for (; i < n; i++) a[off + i] = (float) Math.exp(a[off + i] - logSum);
+        return s;
     }
 
     private static void add(MemorySegment s, long i, float x) { s.setAtIndex(FL, i, s.getAtIndex(FL, i) + x); }

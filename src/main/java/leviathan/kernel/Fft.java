@@ -100,11 +100,18 @@ public final class Fft {
             java.util.Arrays.fill(im, so, so + w, 0f);
             return;
         }
-        for (int n = 0; n < M; n++) {                       // pass 1: z[rev n] = x[2n] + i·x[2n+1]
-            System.arraycopy(x, xo + 2 * n * w, zr, rev[n] * w, w);
-            System.arraycopy(x, xo + (2 * n + 1) * w, zi, rev[n] * w, w);
+        if (M == 1) {                                       // pass 1: z[rev n] = x[2n] + i·x[2n+1] ...
+            copy(x, xo, zr, 0, w);
+            copy(x, xo + w, zi, 0, w);
+        } else {                                            // ... fused with the first butterfly stage:
+            int h = M / 2;                                  // rev n and rev(n + M/2) = rev n + 1 are its pairs
+            for (int n = 0; n < h; n++) {
+                int a = rev[n] * w;
+                loadAddSub(x, xo + 2 * n * w, xo + 2 * (n + h) * w, zr, a, a + w, w);
+                loadAddSub(x, xo + (2 * n + 1) * w, xo + (2 * (n + h) + 1) * w, zi, a, a + w, w);
+            }
         }
-        butterflies(zr, zi, w, false);                      // pass 2: Z = FFT_M(z)
+        butterflies(zr, zi, w, false, 2);                   // pass 2: Z = FFT_M(z), from the second stage
         for (int f = 0; f < bins; f++) {                    // pass 3: split into X
             split(zr, zi, (f % M) * w, ((M - f) % M) * w, re, im, so + f * w, rotr[f], roti[f], w);
         }
@@ -122,17 +129,20 @@ public final class Fft {
         for (int f = 0; f < M; f++) {                       // pass 1: Z[f] = E + i·O, stored at rev f
             merge(re, im, so + f * w, so + (M - f) * w, zr, zi, rev[f] * w, rotr[f], roti[f], w);
         }
-        butterflies(zr, zi, w, true);                       // pass 2: z = M·IFFT_M(Z)
+        butterflies(zr, zi, w, true, 1);                    // pass 2: z = M·IFFT_M(Z)
         for (int n = 0; n < M; n++) {                       // pass 3: x[2n] = Re z, x[2n+1] = Im z
-            System.arraycopy(zr, n * w, x, xo + 2 * n * w, w);
-            System.arraycopy(zi, n * w, x, xo + (2 * n + 1) * w, w);
+            copy(zr, n * w, x, xo + 2 * n * w, w);
+            copy(zi, n * w, x, xo + (2 * n + 1) * w, w);
         }
     }
 
-    /** In-place radix-2 decimation-in-time FFT of size M on bit-reversed rows (conjugate twiddles when inverse). */
-    private void butterflies(float[] zr, float[] zi, int w, boolean inverse) {
+    /**
+     * In-place radix-2 decimation-in-time FFT of size M on bit-reversed rows (conjugate twiddles
+     * when inverse), from the stage whose butterflies span {@code firstHalf} rows.
+     */
+    private void butterflies(float[] zr, float[] zi, int w, boolean inverse, int firstHalf) {
         float sign = inverse ? -1f : 1f;
-        for (int half = 1; half < M; half <<= 1) {
+        for (int half = firstHalf; half < M; half <<= 1) {
             for (int start = 0; start < M; start += 2 * half) {
                 int a0 = start * w;
                 addSub(zr, zi, a0, a0 + half * w, w);       // k = 0: twiddle 1
@@ -141,6 +151,33 @@ public final class Fft {
                     rotateAddSub(zr, zi, a, a + half * w, twr[half + k], sign * twi[half + k], w);
                 }
             }
+        }
+    }
+
+    /** dst[o..o+w) = src[i..i+w). Small row copies: a vector loop beats System.arraycopy's call here. */
+    static void copy(float[] src, int i, float[] dst, int o, int w) {
+        int l = 0;
+        if (Simd.ENABLED) {
+            for (int bound = F.loopBound(w); l < bound; l += F.length()) FloatVector.fromArray(F, src, i + l).intoArray(dst, o + l);
+        }
+        for (; l < w; l++) dst[o + l] = src[i + l];
+    }
+
+    /** (dst[a], dst[b]) = (src[p] + src[q], src[p] - src[q]) on w lanes. */
+    private static void loadAddSub(float[] src, int p, int q, float[] dst, int a, int b, int w) {
+        int l = 0;
+        if (Simd.ENABLED) {
+            for (int bound = F.loopBound(w); l < bound; l += F.length()) {
+                var u = FloatVector.fromArray(F, src, p + l);
+                var v = FloatVector.fromArray(F, src, q + l);
+                u.add(v).intoArray(dst, a + l);
+                u.sub(v).intoArray(dst, b + l);
+            }
+        }
+        for (; l < w; l++) {
+            float u = src[p + l], v = src[q + l];
+            dst[a + l] = u + v;
+            dst[b + l] = u - v;
         }
     }
 
