@@ -1,6 +1,8 @@
 package leviathan.backend;
 
 import java.lang.foreign.MemorySegment;
+import java.util.HashMap;
+import java.util.Map;
 import leviathan.ffi.onednn.dnnl_h;
 import leviathan.ffi.onednn.omp_h;
 import leviathan.kernel.Matmul;
@@ -11,25 +13,35 @@ import leviathan.kernel.Parallel;
  * dimensions), called with the FFM API.
  *
  * <p>Threads. oneDNN runs on OpenMP threads of its own, separate from the engine's kernel threads
- * ({@link Parallel}). The two never run at once: a GEMM is called from the thread that drives the
- * step while the kernel workers are parked, and between GEMMs the OpenMP threads sleep, because
- * the loader sets {@code OMP_WAIT_POLICY=passive} before libgomp starts (with libgomp's default
- * spin-wait, an idle OpenMP thread spinning on a 2-vCPU machine made GEMMs 5-1000x slower than on
- * one thread). Waking a sleeping thread costs tens of microseconds, which is more than a small
- * GEMM takes, so a call below {@link #PARALLEL_MFLOP_PROPERTY} MFLOP ({@code 2·M·N·K}) runs on
- * one thread and a larger one on {@link #threads()}, which follows the engine's thread count
- * ({@code --threads}, {@code -Dleviathan.threads}) unless {@link #THREADS_PROPERTY} fixes it.
- * OpenMP keeps the count per calling thread, so it is set (only when it changes) on the thread
- * that makes the call. A GEMM called from inside a {@link Parallel} body would add a team of
- * OpenMP threads to every kernel thread: callers keep GEMMs on the driving thread.
+ * ({@link Parallel}). The two take turns: a GEMM is called from the thread that drives the step
+ * while the kernel workers are parked, and between GEMMs the OpenMP threads sleep, because the
+ * loader sets {@code OMP_WAIT_POLICY=passive} before libgomp starts (with libgomp's default
+ * spin-wait, OpenMP threads spinning on a 2-vCPU machine made GEMMs several times slower than on
+ * one thread). The thread count follows the engine's ({@code --threads}, {@code -Dleviathan.threads})
+ * and is chosen per call:
+ * <ul>
+ * <li>below {@link #PARALLEL_MFLOP_PROPERTY} MFLOP ({@code 2·M·N·K}) a GEMM runs on one thread:
+ *     waking a sleeping thread costs tens of microseconds, more than such a GEMM takes;
+ * <li>above it, each shape is timed on one thread and on {@link #threads()} during its first calls
+ *     and then on one call in {@value #PROBE_PERIOD}, and runs on whichever is faster. On a quiet
+ *     machine that is all threads (about 2x on 2 cores); where other work holds a core, OpenMP's
+ *     static split waits for the slowed thread and one thread wins. So no default is slower than
+ *     one thread, whatever else runs on the machine;
+ * <li>{@link #THREADS_PROPERTY} fixes the count instead (no timing, the same count every call).
+ * </ul>
+ * OpenMP keeps its count per calling thread, so it is set, when it changes, on the thread that
+ * calls. A GEMM called from inside a {@link Parallel} body would add a team of OpenMP threads to
+ * every kernel thread: callers keep GEMMs on the driving thread.
  */
 public final class OneDnnBackend implements Backend {
-    /** OpenMP threads for large GEMMs; default: the engine's thread count ({@link Parallel#threads()}). */
+    /** A fixed OpenMP thread count for GEMMs above the threshold; default: the engine's count, timed per shape against one thread. */
     public static final String THREADS_PROPERTY = "leviathan.onednn.threads";
     /** GEMMs of fewer MFLOP than this run on one thread (default {@value #DEFAULT_PARALLEL_MFLOP}). */
     public static final String PARALLEL_MFLOP_PROPERTY = "leviathan.onednn.parallelMflop";
     /** Measured crossover on a 2-vCPU VM with the passive policy (benchmarks/results/onednn.md). */
     public static final double DEFAULT_PARALLEL_MFLOP = 32;
+    /** After its first calls, a shape runs the other thread count once every this many calls, to follow the machine's load. */
+    static final int PROBE_PERIOD = 64;
 
     private static final byte NO_TRANS = 'N', TRANS = 'T';
 
@@ -40,7 +52,7 @@ public final class OneDnnBackend implements Backend {
             if (!(parallelMflop >= 0)) throw new IllegalArgumentException(PARALLEL_MFLOP_PROPERTY + " must be >= 0, got " + parallelMflop);
         }
 
-        /** {@code threads = 0} follows the engine's thread count; {@code path = null} is the bundled copy. */
+        /** {@code threads = 0} follows the engine's thread count, timed per shape; {@code path = null} is the bundled copy. */
         public static Options fromSystem() {
             return new Options(OneDnnLoader.configuredPath(), intProperty(THREADS_PROPERTY, 0),
                     doubleProperty(PARALLEL_MFLOP_PROPERTY, DEFAULT_PARALLEL_MFLOP));
@@ -54,6 +66,39 @@ public final class OneDnnBackend implements Backend {
     private final double parallelFlops;
     /** Per calling thread: the OpenMP thread count last set on it (OpenMP keeps it per thread). */
     private static final ThreadLocal<int[]> OMP_THREADS = ThreadLocal.withInitial(() -> new int[] {-1});
+    /** Per calling thread: timings of each GEMM shape above the threshold, on one thread and on several. */
+    private final ThreadLocal<Map<Shape, Timing>> timings = ThreadLocal.withInitial(HashMap::new);
+
+    private record Shape(boolean transA, boolean transB, int M, int N, int K, int threads) {}
+
+    /**
+     * Which thread count one shape runs on. Calls 1 and 2 warm up (kernel generation) on several
+     * threads and on one; calls 3 to 8 alternate and time both; after that the faster one runs and
+     * the other is timed once every {@link #PROBE_PERIOD} calls. Times are exponential averages, so
+     * one disturbed call does not flip the choice.
+     */
+    static final class Timing {
+        private long calls;
+        private double oneNs = Double.NaN, manyNs = Double.NaN;
+
+        /** True if this call should use several threads. */
+        boolean nextIsMany() {
+            long c = ++calls;
+            if (c <= 8) return c % 2 == 1;                         // 1: many (warm), 2: one (warm), then alternate
+            boolean many = prefersMany();
+            return c % PROBE_PERIOD == 0 ? !many : many;
+        }
+
+        /** Records the time of the call just made (the two warm-up calls are not counted). */
+        void record(boolean many, long ns) {
+            if (calls <= 2) return;
+            if (many) manyNs = Double.isNaN(manyNs) ? ns : 0.7 * manyNs + 0.3 * ns;
+            else oneNs = Double.isNaN(oneNs) ? ns : 0.7 * oneNs + 0.3 * ns;
+        }
+
+        /** Several threads only when they were clearly (5%) faster; NaN (not yet timed) compares false. */
+        boolean prefersMany() { return manyNs < 0.95 * oneNs; }
+    }
 
     private OneDnnBackend(OneDnnLoader.Library library, Options options) {
         this.library = library;
@@ -76,9 +121,9 @@ public final class OneDnnBackend implements Backend {
     /** OpenMP threads used by a large GEMM. */
     public int threads() { return fixedThreads > 0 ? fixedThreads : Parallel.threads(); }
 
-    /** Threads for one {@code M×N×K} product: one below the parallel threshold, else {@link #threads()}. */
-    int threadsFor(int M, int N, int K) {
-        return 2.0 * M * N * K < parallelFlops ? 1 : threads();
+    /** True if an {@code M×N×K} product may use more than one thread (above the threshold, several threads configured). */
+    boolean mayUseThreads(int M, int N, int K) {
+        return library.openMp() && threads() > 1 && 2.0 * M * N * K >= parallelFlops;
     }
 
     @Override
@@ -94,7 +139,8 @@ public final class OneDnnBackend implements Backend {
     /** A second line for {@code info}: build, thread policy, wait policy and where the library came from. */
     public String details() {
         String threads = !library.openMp() ? "runtime " + library.cpuRuntime() + " (not OpenMP: thread count not managed)"
-                : "OpenMP, " + threads() + " threads for GEMMs >= " + fmt(parallelFlops / 1e6) + " MFLOP, 1 below"
+                : "OpenMP, " + threads() + (fixedThreads > 0 ? " threads (fixed)" : " threads where timed faster than 1")
+                  + " for GEMMs >= " + fmt(parallelFlops / 1e6) + " MFLOP, 1 below"
                   + ", OMP_WAIT_POLICY=" + (library.waitPolicy() == null ? "libgomp default" : library.waitPolicy());
         return "oneDNN " + library.version() + (library.hash().isEmpty() || library.hash().equals("N/A") ? "" : " (" + library.hash() + ")") + "; " + threads
                 + "; " + library.source();
@@ -128,20 +174,48 @@ public final class OneDnnBackend implements Backend {
         requireNative("A", a);
         requireNative("B", b);
         requireNative("C", c);
-        if (library.openMp()) {
-            int t = threadsFor(M, N, K);
-            int[] current = OMP_THREADS.get();
-            if (current[0] != t) {
-                omp_h.omp_set_num_threads(t);
-                current[0] = t;
-            }
+        int status;
+        if (!mayUseThreads(M, N, K)) {
+            if (library.openMp()) useThreads(1);
+            status = call(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+        } else if (fixedThreads > 0) {
+            useThreads(fixedThreads);
+            status = call(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+        } else {
+            int t = threads();
+            Timing timing = timings.get().computeIfAbsent(new Shape(transA, transB, M, N, K, t), k -> new Timing());
+            boolean many = timing.nextIsMany();
+            useThreads(many ? t : 1);
+            long t0 = System.nanoTime();
+            status = call(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+            timing.record(many, System.nanoTime() - t0);
         }
-        int status = dnnl_h.dnnl_sgemm(transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, M, N, K,
-                alpha, a, lda, b, ldb, beta, c, ldc);
         if (status != dnnl_h.dnnl_success()) {
             throw new IllegalStateException("dnnl_sgemm(" + (transA ? 'T' : 'N') + ", " + (transB ? 'T' : 'N') + ", M=" + M + ", N=" + N
                     + ", K=" + K + ", lda=" + lda + ", ldb=" + ldb + ", ldc=" + ldc + ") failed: " + statusName(status));
         }
+    }
+
+    private static int call(boolean transA, boolean transB, int M, int N, int K, float alpha,
+                            MemorySegment a, int lda, MemorySegment b, int ldb, float beta, MemorySegment c, int ldc) {
+        return dnnl_h.dnnl_sgemm(transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    /** Sets the calling thread's OpenMP thread count, when it differs from the last one set there. */
+    private static void useThreads(int t) {
+        int[] current = OMP_THREADS.get();
+        if (current[0] != t) {
+            omp_h.omp_set_num_threads(t);
+            current[0] = t;
+        }
+    }
+
+    /** The thread count the calling thread has settled on for a shape (1 until timed faster), for tests and {@code info}. */
+    int settledThreads(boolean transA, boolean transB, int M, int N, int K) {
+        if (!mayUseThreads(M, N, K)) return 1;
+        if (fixedThreads > 0) return fixedThreads;
+        Timing t = timings.get().get(new Shape(transA, transB, M, N, K, threads()));
+        return t != null && t.prefersMany() ? threads() : 1;
     }
 
     private static void requireNative(String what, MemorySegment s) {

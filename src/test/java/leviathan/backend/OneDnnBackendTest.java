@@ -44,14 +44,17 @@ class OneDnnBackendTest {
         check(OneDnnTesting.backendOrSkip(), tA, tB, M, N, K, pad, alpha, beta, 11L * M + 7L * N + K);
     }
 
-    /** Large enough that every call runs on several OpenMP threads. */
+    /** Two fixed threads, and the timed default, whose first calls alternate between one thread and all: all must be right. */
     @ParameterizedTest(name = "{0}{1} threads=2")
     @CsvSource({"false, false", "false, true", "true, false", "true, true"})
     void matchesWithTwoThreads(boolean tA, boolean tB) throws Exception {
         OneDnnTesting.backendOrSkip();
         OneDnnBackend two = OneDnnBackend.open(new OneDnnBackend.Options(OneDnnLoader.configuredPath(), 2, 0));
-        assertEquals(2, two.threadsFor(1, 1, 1));
+        assertTrue(two.mayUseThreads(1, 1, 1));
+        assertEquals(2, two.settledThreads(tA, tB, 97, 131, 203));
         check(two, tA, tB, 97, 131, 203, 1, 1f, 1f, 5);
+        OneDnnBackend timed = OneDnnBackend.open(new OneDnnBackend.Options(OneDnnLoader.configuredPath(), 0, 0));
+        for (int i = 0; i < 10; i++) check(timed, tA, tB, 97, 131, 203, 1, 1f, 1f, 6 + i);
     }
 
     @Test
@@ -96,10 +99,39 @@ class OneDnnBackendTest {
     @Test
     void smallProductsRunOnOneThread() {
         OneDnnBackend b = OneDnnTesting.backendOrSkip();
-        assertEquals(1, b.threadsFor(64, 64, 64));
-        assertEquals(b.threads(), b.threadsFor(1024, 1024, 1024));
+        assertFalse(b.mayUseThreads(64, 64, 64));
+        assertEquals(b.threads() > 1 && b.library().openMp(), b.mayUseThreads(1024, 1024, 1024));
         assertTrue(b.describe().startsWith("onednn (oneDNN " + b.library().version()), b.describe());
         assertTrue(b.library().major() >= 2, b.library().version());
+    }
+
+    /** The per-shape choice: warm-up, alternation, the faster count, and a probe of the other one. */
+    @Test
+    void timingPicksTheFasterThreadCount() {
+        var t = new OneDnnBackend.Timing();
+        assertTrue(t.nextIsMany());                 // warm-ups are not counted
+        t.record(true, 50_000_000);
+        assertFalse(t.nextIsMany());
+        t.record(false, 50_000_000);
+        for (int i = 3; i <= 8; i++) {
+            boolean many = t.nextIsMany();
+            assertEquals(i % 2 == 1, many);
+            t.record(many, many ? 600_000 : 1_000_000);
+        }
+        assertTrue(t.prefersMany());
+        int other = 0;
+        for (int i = 9; i <= 8 + 2 * OneDnnBackend.PROBE_PERIOD; i++) {
+            boolean many = t.nextIsMany();
+            if (!many) other++;
+            t.record(many, many ? 600_000 : 1_000_000);
+        }
+        assertEquals(2, other, "the other count is probed once per period");
+        // the machine gets busy: several threads become slower than one, and the choice follows
+        for (int i = 0; i < 6 * OneDnnBackend.PROBE_PERIOD; i++) {
+            boolean many = t.nextIsMany();
+            t.record(many, many ? 2_000_000 : 1_000_000);
+        }
+        assertFalse(t.prefersMany());
     }
 
     /** Runs oneDNN, the scalar reference and the Vector API GEMM on the same random inputs and compares. */
