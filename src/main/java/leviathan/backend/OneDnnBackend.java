@@ -1,6 +1,7 @@
 package leviathan.backend;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import leviathan.ffi.onednn.dnnl_h;
@@ -23,7 +24,8 @@ import leviathan.kernel.Parallel;
  * <li>below {@link #PARALLEL_MFLOP_PROPERTY} MFLOP ({@code 2·M·N·K}) a GEMM runs on one thread:
  *     waking a sleeping thread costs tens of microseconds, more than such a GEMM takes;
  * <li>above it, each shape is timed on one thread and on {@link #threads()} during its first calls
- *     and then on one call in {@value #PROBE_PERIOD}, and runs on whichever is faster. On a quiet
+ *     and then on one call in {@value #PROBE_PERIOD}, and runs on whichever is faster (all threads
+ *     only when 10% faster). On a quiet
  *     machine that is all threads (about 2x on 2 cores); where other work holds a core, OpenMP's
  *     static split waits for the slowed thread and one thread wins. So no default is slower than
  *     one thread, whatever else runs on the machine;
@@ -72,32 +74,43 @@ public final class OneDnnBackend implements Backend {
     private record Shape(boolean transA, boolean transB, int M, int N, int K, int threads) {}
 
     /**
-     * Which thread count one shape runs on. Calls 1 and 2 warm up (kernel generation) on several
-     * threads and on one; calls 3 to 8 alternate and time both; after that the faster one runs and
-     * the other is timed once every {@link #PROBE_PERIOD} calls. Times are exponential averages, so
-     * one disturbed call does not flip the choice.
+     * Which thread count one shape runs on. Calls 1 and 2 warm up (kernel generation) on all
+     * threads and on one; calls 3 to 12 alternate and time both; after that the faster one runs
+     * and the other is timed once every {@link #PROBE_PERIOD} calls. Each count keeps its last
+     * {@value #KEPT} times and is judged by their median, so one disturbed call does not flip the
+     * choice, and all threads are used only when clearly (10%) faster than one.
      */
     static final class Timing {
+        static final int KEPT = 5;
         private long calls;
-        private double oneNs = Double.NaN, manyNs = Double.NaN;
+        private final long[] one = new long[KEPT], many = new long[KEPT];
+        private int oneCount, manyCount;
 
-        /** True if this call should use several threads. */
+        /** True if this call should use all threads. */
         boolean nextIsMany() {
             long c = ++calls;
-            if (c <= 8) return c % 2 == 1;                         // 1: many (warm), 2: one (warm), then alternate
-            boolean many = prefersMany();
-            return c % PROBE_PERIOD == 0 ? !many : many;
+            if (c <= 12) return c % 2 == 1;                 // 1: all (warm-up), 2: one (warm-up), then alternate
+            boolean m = prefersMany();
+            return c % PROBE_PERIOD == 0 ? !m : m;
         }
 
         /** Records the time of the call just made (the two warm-up calls are not counted). */
-        void record(boolean many, long ns) {
+        void record(boolean onMany, long ns) {
             if (calls <= 2) return;
-            if (many) manyNs = Double.isNaN(manyNs) ? ns : 0.7 * manyNs + 0.3 * ns;
-            else oneNs = Double.isNaN(oneNs) ? ns : 0.7 * oneNs + 0.3 * ns;
+            if (onMany) many[manyCount++ % KEPT] = ns;
+            else one[oneCount++ % KEPT] = ns;
         }
 
-        /** Several threads only when they were clearly (5%) faster; NaN (not yet timed) compares false. */
-        boolean prefersMany() { return manyNs < 0.95 * oneNs; }
+        /** All threads only when their median time is at least 10% below one thread's. */
+        boolean prefersMany() {
+            return manyCount > 0 && oneCount > 0 && median(many, manyCount) < 0.9 * median(one, oneCount);
+        }
+
+        private static long median(long[] ring, int count) {
+            long[] v = Arrays.copyOf(ring, Math.min(count, KEPT));
+            Arrays.sort(v);
+            return v[v.length / 2];
+        }
     }
 
     private OneDnnBackend(OneDnnLoader.Library library, Options options) {

@@ -113,19 +113,22 @@ class OneDnnBackendTest {
         t.record(true, 50_000_000);
         assertFalse(t.nextIsMany());
         t.record(false, 50_000_000);
-        for (int i = 3; i <= 8; i++) {
+        for (int i = 3; i <= 12; i++) {
             boolean many = t.nextIsMany();
             assertEquals(i % 2 == 1, many);
             t.record(many, many ? 600_000 : 1_000_000);
         }
         assertTrue(t.prefersMany());
         int other = 0;
-        for (int i = 9; i <= 8 + 2 * OneDnnBackend.PROBE_PERIOD; i++) {
+        for (int i = 13; i <= 12 + 2 * OneDnnBackend.PROBE_PERIOD; i++) {
             boolean many = t.nextIsMany();
             if (!many) other++;
             t.record(many, many ? 600_000 : 1_000_000);
         }
         assertEquals(2, other, "the other count is probed once per period");
+        // one disturbed probe does not flip the choice
+        t.record(false, 100);
+        assertTrue(t.prefersMany());
         // the machine gets busy: several threads become slower than one, and the choice follows
         for (int i = 0; i < 6 * OneDnnBackend.PROBE_PERIOD; i++) {
             boolean many = t.nextIsMany();
