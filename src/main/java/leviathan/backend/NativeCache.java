@@ -11,6 +11,7 @@ import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -30,7 +31,8 @@ import java.util.zip.CRC32;
  * Each cached file is verified against its CRC-32 and size at every load and re-extracted when it
  * does not match (a truncated or damaged file). Files are written to a temporary name in the same
  * directory and renamed into place, so concurrent JVMs never see a half-written library, and a
- * JVM that already mapped the old file keeps its copy.
+ * JVM that already mapped the old file keeps its copy. A cache root owned by another user is
+ * refused, and one this class creates is made private to its user.
  */
 final class NativeCache {
     private NativeCache() {}
@@ -100,13 +102,10 @@ final class NativeCache {
      * or damaged ones; returns that directory.
      */
     static Result extract(List<Resource> resources, Path root) throws IOException {
+        boolean existed = Files.isDirectory(root);
         Path dir = root.resolve(key(resources));
         Files.createDirectories(dir);
-        try {
-            Files.setPosixFilePermissions(root, PosixFilePermissions.fromString("rwx------"));
-        } catch (UnsupportedOperationException | IOException ignored) {
-            // not a POSIX file system, or not ours to change: the files are still verified at each load
-        }
+        secure(root, !existed);
         int written = 0;
         for (Resource r : resources) {
             Path target = dir.resolve(r.name());
@@ -133,6 +132,20 @@ final class NativeCache {
             }
         }
         return new Result(dir, written);
+    }
+
+    /**
+     * Refuses a cache root that another user owns (they could swap the libraries we are about to
+     * load: CRC-32 catches damage, not tampering), and makes one we just created private.
+     */
+    private static void secure(Path root, boolean created) throws IOException {
+        PosixFileAttributeView view = Files.getFileAttributeView(root, PosixFileAttributeView.class);
+        if (view == null) return;       // not a POSIX file system
+        String owner = view.getOwner().getName(), me = System.getProperty("user.name");
+        if (me != null && !owner.equals(me)) {
+            throw new IOException(root + " belongs to " + owner + ", not " + me + ": not loading libraries from it");
+        }
+        if (created) view.setPermissions(PosixFilePermissions.fromString("rwx------"));
     }
 
     /** True if {@code file} exists with the resource's size and CRC-32. */

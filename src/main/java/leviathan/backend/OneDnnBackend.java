@@ -17,18 +17,17 @@ import leviathan.kernel.Parallel;
  * ({@link Parallel}). The two take turns: a GEMM is called from the thread that drives the step
  * while the kernel workers are parked, and between GEMMs the OpenMP threads sleep, because the
  * loader sets {@code OMP_WAIT_POLICY=passive} before libgomp starts (with libgomp's default
- * spin-wait, OpenMP threads spinning on a 2-vCPU machine made GEMMs several times slower than on
- * one thread). The thread count follows the engine's ({@code --threads}, {@code -Dleviathan.threads})
+ * spin-wait, OpenMP threads spinning on a shared 2-vCPU machine made GEMMs up to 20x slower than
+ * on one thread). The thread count follows the engine's ({@code --threads}, {@code -Dleviathan.threads})
  * and is chosen per call:
  * <ul>
  * <li>below {@link #PARALLEL_MFLOP_PROPERTY} MFLOP ({@code 2·M·N·K}) a GEMM runs on one thread:
  *     waking a sleeping thread costs tens of microseconds, more than such a GEMM takes;
- * <li>above it, each shape is timed on one thread and on {@link #threads()} during its first calls
- *     and then on one call in {@value #PROBE_PERIOD}, and runs on whichever is faster (all threads
- *     only when 10% faster). On a quiet
- *     machine that is all threads (about 2x on 2 cores); where other work holds a core, OpenMP's
- *     static split waits for the slowed thread and one thread wins. So no default is slower than
- *     one thread, whatever else runs on the machine;
+ * <li>above it, each shape is timed on one thread and on {@link #threads()} during its first
+ *     calls and then on one call in {@value #PROBE_PERIOD}, and runs on whichever is faster (all
+ *     threads only when 10% faster). On a quiet machine that is all threads (about 2x on 2 cores);
+ *     where other work holds a core, OpenMP's static split waits for the slowed thread and one
+ *     thread wins. So no default is slower than one thread, whatever else runs on the machine;
  * <li>{@link #THREADS_PROPERTY} fixes the count instead (no timing, the same count every call).
  * </ul>
  * OpenMP keeps its count per calling thread, so it is set, when it changes, on the thread that
@@ -223,7 +222,7 @@ public final class OneDnnBackend implements Backend {
         }
     }
 
-    /** The thread count the calling thread has settled on for a shape (1 until timed faster), for tests and {@code info}. */
+    /** The thread count the calling thread has settled on for a shape (1 until timed faster); for tests. */
     int settledThreads(boolean transA, boolean transB, int M, int N, int K) {
         if (!mayUseThreads(M, N, K)) return 1;
         if (fixedThreads > 0) return fixedThreads;

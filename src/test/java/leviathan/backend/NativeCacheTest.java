@@ -3,18 +3,22 @@ package leviathan.backend;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -83,6 +87,28 @@ class NativeCacheTest {
             assertContent(dir);
         } finally {
             pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void aRootOwnedBySomeoneElseIsRefused() throws IOException {
+        Path shared = Files.createDirectory(root.resolve("shared"));
+        try {
+            var nobody = shared.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName("nobody");
+            Files.setOwner(shared, nobody);
+        } catch (IOException | UnsupportedOperationException e) {
+            Assumptions.abort("cannot hand a directory to user nobody here (needs root): " + e);
+        }
+        var e = assertThrows(IOException.class, () -> NativeCache.extract(fake(), shared));
+        assertTrue(e.getMessage().contains("belongs to nobody"), e.getMessage());
+    }
+
+    @Test
+    void aRootItCreatesIsPrivate() throws IOException {
+        Path fresh = root.resolve("fresh/native");
+        NativeCache.extract(fake(), fresh);
+        if (Files.getFileAttributeView(fresh, PosixFileAttributeView.class) != null) {
+            assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(fresh)));
         }
     }
 
