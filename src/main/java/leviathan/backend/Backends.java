@@ -28,22 +28,16 @@ public final class Backends {
                 log.accept("backend: " + j.describe());
                 return j;
             }
-            case "onednn": {
+            case "onednn", "auto": {
                 try {
                     Backend b = OneDnnBackend.open(onednn);
                     log.accept("backend: " + b.describe());
                     return b;
                 } catch (OneDnnLoader.UnavailableException e) {
-                    throw new IllegalArgumentException("backend onednn was requested but oneDNN cannot be loaded: "
-                            + e.getMessage() + "; " + OneDnnLoader.HINT + ", or choose the java backend");
-                }
-            }
-            case "auto": {
-                try {
-                    Backend b = OneDnnBackend.open(onednn);
-                    log.accept("backend: " + b.describe());
-                    return b;
-                } catch (OneDnnLoader.UnavailableException e) {
+                    if (r.equals("onednn")) {
+                        throw new IllegalArgumentException("backend onednn was requested but oneDNN cannot be loaded: "
+                                + e.getMessage() + "; " + OneDnnLoader.HINT + ", or choose the java backend");
+                    }
                     Backend j = new JavaBackend();
                     log.accept("backend: " + j.name() + " (oneDNN not found: " + e.getMessage() + "; " + OneDnnLoader.HINT + ")");
                     return j;

@@ -24,8 +24,6 @@ public final class Lookups {
         gomp = gompLookup;
     }
 
-    public static boolean bound() { return dnnl != null; }
-
     static SymbolLookup dnnl() {
         SymbolLookup l = dnnl;
         if (l == null) throw new IllegalStateException("oneDNN is not loaded (leviathan.backend.OneDnnLoader binds it)");
