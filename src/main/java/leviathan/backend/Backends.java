@@ -10,18 +10,39 @@ import java.util.function.Consumer;
 public final class Backends {
     private Backends() {}
 
-    /** Opens the requested backend ({@code auto}, {@code java}, {@code onednn}); {@code log} gets one line. */
+    /** Property giving the backend when the caller passes null: {@code auto} (default), {@code java}, {@code onednn}. */
+    public static final String PROPERTY = "leviathan.backend";
+
+    /** Opens the requested backend ({@code auto}, {@code java}, {@code onednn}; null reads {@link #PROPERTY}); {@code log} gets one line. */
     public static Backend select(String requested, Consumer<String> log) {
-        String r = requested == null ? "auto" : requested.trim().toLowerCase(Locale.ROOT);
+        return select(requested, OneDnnBackend.Options.fromSystem(), log);
+    }
+
+    /** {@link #select(String, Consumer)} with explicit oneDNN options (path, threads). */
+    public static Backend select(String requested, OneDnnBackend.Options onednn, Consumer<String> log) {
+        if (requested == null) requested = System.getProperty(PROPERTY, "auto");
+        String r = requested.trim().toLowerCase(Locale.ROOT);
         switch (r) {
-            case "java":
+            case "java": {
                 Backend j = new JavaBackend();
                 log.accept("backend: " + j.describe());
                 return j;
-            case "auto":
-                Backend fallback = new JavaBackend();
-                log.accept("backend: " + fallback.describe());
-                return fallback;
+            }
+            case "onednn", "auto": {
+                try {
+                    Backend b = OneDnnBackend.open(onednn);
+                    log.accept("backend: " + b.describe());
+                    return b;
+                } catch (OneDnnLoader.UnavailableException e) {
+                    if (r.equals("onednn")) {
+                        throw new IllegalArgumentException("backend onednn was requested but oneDNN cannot be loaded: "
+                                + e.getMessage() + "; " + OneDnnLoader.HINT + ", or choose the java backend");
+                    }
+                    Backend j = new JavaBackend();
+                    log.accept("backend: " + j.name() + " (oneDNN not found: " + e.getMessage() + "; " + OneDnnLoader.HINT + ")");
+                    return j;
+                }
+            }
             default:
                 throw new IllegalArgumentException("unknown backend '" + requested + "': expected auto, java or onednn");
         }

@@ -3,6 +3,7 @@ package leviathan.cli;
 import java.util.concurrent.Callable;
 import leviathan.backend.Backend;
 import leviathan.backend.Backends;
+import leviathan.backend.OneDnnBackend;
 import leviathan.kernel.Parallel;
 import leviathan.kernel.Simd;
 import picocli.CommandLine.Command;
@@ -27,8 +28,9 @@ final class InfoCommand implements Callable<Integer> {
                 rt.availableProcessors(), Parallel.threads());
         System.out.printf("heap          max %d MiB%n", rt.maxMemory() >> 20);
         StringBuilder lines = new StringBuilder();
-        try (Backend b = Backends.select("auto", l -> lines.append(l))) {
+        try (Backend b = Backends.select(null, l -> lines.append(l))) {
             System.out.printf("GEMM          %s%n", b.describe());
+            System.out.printf("oneDNN        %s%n", OneDnnBackend.status(b));
         }
         return 0;
     }

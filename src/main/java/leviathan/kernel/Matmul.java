@@ -16,8 +16,11 @@ public final class Matmul {
 
     private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;
 
-    /** Checks that every matrix fits its segment; called at the API boundary, not in loops. */
-    static void checkArgs(boolean transA, boolean transB, int M, int N, int K,
+    /**
+     * Checks that every matrix fits its segment and each leading dimension covers its row; called
+     * at the API boundary (here and before each native GEMM downcall), not in loops.
+     */
+    public static void checkArgs(boolean transA, boolean transB, int M, int N, int K,
                           MemorySegment a, int lda, MemorySegment b, int ldb, MemorySegment c, int ldc) {
         if (M < 0 || N < 0 || K < 0) throw new IllegalArgumentException("negative GEMM size " + M + "x" + N + "x" + K);
         int aRows = transA ? K : M, aCols = transA ? M : K;

@@ -1,0 +1,274 @@
+package leviathan.backend;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import leviathan.ffi.onednn.dnnl_h;
+import leviathan.ffi.onednn.omp_h;
+import leviathan.kernel.Matmul;
+import leviathan.kernel.Parallel;
+
+/**
+ * GEMM through oneDNN's {@code dnnl_sgemm} (row-major, {@code 'N'}/{@code 'T'} flags, 64-bit
+ * dimensions), called with the FFM API.
+ *
+ * <p>Threads. oneDNN runs on OpenMP threads of its own, separate from the engine's kernel threads
+ * ({@link Parallel}). The two take turns: a GEMM is called from the thread that drives the step
+ * while the kernel workers are parked, and between GEMMs the OpenMP threads sleep, because the
+ * loader sets {@code OMP_WAIT_POLICY=passive} before libgomp starts (with libgomp's default
+ * spin-wait, OpenMP threads spinning on a shared 2-vCPU machine made GEMMs up to 20x slower than
+ * on one thread). The thread count follows the engine's ({@code --threads}, {@code -Dleviathan.threads})
+ * and is chosen per call:
+ * <ul>
+ * <li>below {@link #PARALLEL_MFLOP_PROPERTY} MFLOP ({@code 2·M·N·K}) a GEMM runs on one thread:
+ *     waking a sleeping thread costs tens of microseconds, more than such a GEMM takes;
+ * <li>above it, each shape is timed on one thread and on {@link #threads()} during its first
+ *     calls and then on one call in {@value #PROBE_PERIOD}, and runs on whichever is faster (all
+ *     threads only when 10% faster). On a quiet machine that is all threads (about 2x on 2 cores);
+ *     where other work holds a core, OpenMP's static split waits for the slowed thread and one
+ *     thread wins. So no default is slower than one thread, whatever else runs on the machine;
+ * <li>{@link #THREADS_PROPERTY} fixes the count instead (no timing, the same count every call).
+ * </ul>
+ * OpenMP keeps its count per calling thread, so it is set, when it changes, on the thread that
+ * calls. A GEMM called from inside a {@link Parallel} body would add a team of OpenMP threads to
+ * every kernel thread: callers keep GEMMs on the driving thread.
+ */
+public final class OneDnnBackend implements Backend {
+    /** A fixed OpenMP thread count for GEMMs above the threshold; default: the engine's count, timed per shape against one thread. */
+    public static final String THREADS_PROPERTY = "leviathan.onednn.threads";
+    /** GEMMs of fewer MFLOP than this run on one thread (default {@value #DEFAULT_PARALLEL_MFLOP}). */
+    public static final String PARALLEL_MFLOP_PROPERTY = "leviathan.onednn.parallelMflop";
+    /** Measured crossover on a 2-vCPU VM with the passive policy (benchmarks/results/onednn.md). */
+    public static final double DEFAULT_PARALLEL_MFLOP = 32;
+    /** After its first calls, a shape runs the other thread count once every this many calls, to follow the machine's load. */
+    static final int PROBE_PERIOD = 64;
+
+    private static final byte NO_TRANS = 'N', TRANS = 'T';
+
+    /** How to load and run oneDNN; {@link #fromSystem()} reads the properties and environment. */
+    public record Options(String path, int threads, double parallelMflop) {
+        public Options {
+            if (threads < 0) throw new IllegalArgumentException(THREADS_PROPERTY + " must be >= 1, got " + threads);
+            if (!(parallelMflop >= 0)) throw new IllegalArgumentException(PARALLEL_MFLOP_PROPERTY + " must be >= 0, got " + parallelMflop);
+        }
+
+        /** {@code threads = 0} follows the engine's thread count, timed per shape; {@code path = null} is the bundled copy. */
+        public static Options fromSystem() {
+            return new Options(OneDnnLoader.configuredPath(), intProperty(THREADS_PROPERTY, 0),
+                    doubleProperty(PARALLEL_MFLOP_PROPERTY, DEFAULT_PARALLEL_MFLOP));
+        }
+
+        public Options withPath(String p) { return new Options(p, threads, parallelMflop); }
+    }
+
+    private final OneDnnLoader.Library library;
+    private final int fixedThreads;
+    private final double parallelFlops;
+    /** Per calling thread: the OpenMP thread count last set on it (OpenMP keeps it per thread). */
+    private static final ThreadLocal<int[]> OMP_THREADS = ThreadLocal.withInitial(() -> new int[] {-1});
+    /** Per calling thread: timings of each GEMM shape above the threshold, on one thread and on several. */
+    private final ThreadLocal<Map<Shape, Timing>> timings = ThreadLocal.withInitial(HashMap::new);
+
+    private record Shape(boolean transA, boolean transB, int M, int N, int K, int threads) {}
+
+    /**
+     * Which thread count one shape runs on. Calls 1 and 2 warm up (kernel generation) on all
+     * threads and on one; calls 3 to 12 alternate and time both; after that the faster one runs
+     * and the other is timed once every {@link #PROBE_PERIOD} calls. Each count keeps its last
+     * {@value #KEPT} times and is judged by their median, so one disturbed call does not flip the
+     * choice, and all threads are used only when clearly (10%) faster than one.
+     */
+    static final class Timing {
+        static final int KEPT = 5;
+        private long calls;
+        private final long[] one = new long[KEPT], many = new long[KEPT];
+        private int oneCount, manyCount;
+
+        /** True if this call should use all threads. */
+        boolean nextIsMany() {
+            long c = ++calls;
+            if (c <= 12) return c % 2 == 1;                 // 1: all (warm-up), 2: one (warm-up), then alternate
+            boolean m = prefersMany();
+            return c % PROBE_PERIOD == 0 ? !m : m;
+        }
+
+        /** Records the time of the call just made (the two warm-up calls are not counted). */
+        void record(boolean onMany, long ns) {
+            if (calls <= 2) return;
+            if (onMany) many[manyCount++ % KEPT] = ns;
+            else one[oneCount++ % KEPT] = ns;
+        }
+
+        /** All threads only when their median time is at least 10% below one thread's. */
+        boolean prefersMany() {
+            return manyCount > 0 && oneCount > 0 && median(many, manyCount) < 0.9 * median(one, oneCount);
+        }
+
+        private static long median(long[] ring, int count) {
+            long[] v = Arrays.copyOf(ring, Math.min(count, KEPT));
+            Arrays.sort(v);
+            return v[v.length / 2];
+        }
+    }
+
+    private OneDnnBackend(OneDnnLoader.Library library, Options options) {
+        this.library = library;
+        this.fixedThreads = options.threads();
+        this.parallelFlops = options.parallelMflop() * 1e6;
+    }
+
+    /** Loads oneDNN (once per JVM) as {@code options} say. */
+    public static OneDnnBackend open(Options options) throws OneDnnLoader.UnavailableException {
+        return new OneDnnBackend(OneDnnLoader.load(options.path()), options);
+    }
+
+    /** {@link #open(Options)} with the properties and environment. */
+    public static OneDnnBackend open() throws OneDnnLoader.UnavailableException {
+        return open(Options.fromSystem());
+    }
+
+    public OneDnnLoader.Library library() { return library; }
+
+    /** OpenMP threads used by a large GEMM. */
+    public int threads() { return fixedThreads > 0 ? fixedThreads : Parallel.threads(); }
+
+    /** True if an {@code M×N×K} product may use more than one thread (above the threshold, several threads configured). */
+    boolean mayUseThreads(int M, int N, int K) {
+        return library.openMp() && threads() > 1 && 2.0 * M * N * K >= parallelFlops;
+    }
+
+    @Override
+    public String name() { return "onednn"; }
+
+    @Override
+    public String describe() {
+        int t = library.openMp() ? threads() : 0;
+        return "onednn (oneDNN " + library.version() + ", "
+                + (t == 0 ? "threads managed by its runtime" : t + (t == 1 ? " thread" : " threads")) + ")";
+    }
+
+    /** A second line for {@code info}: build, thread policy, wait policy and where the library came from. */
+    public String details() {
+        String threads = !library.openMp() ? "runtime " + library.cpuRuntime() + " (not OpenMP: thread count not managed)"
+                : "OpenMP, " + threads() + (fixedThreads > 0 ? " threads (fixed)" : " threads where timed faster than 1")
+                  + " for GEMMs >= " + fmt(parallelFlops / 1e6) + " MFLOP, 1 below"
+                  + ", OMP_WAIT_POLICY=" + (library.waitPolicy() == null ? "libgomp default" : library.waitPolicy());
+        return "oneDNN " + library.version() + (library.hash().isEmpty() || library.hash().equals("N/A") ? "" : " (" + library.hash() + ")") + "; " + threads
+                + "; " + library.source();
+    }
+
+    /**
+     * One line on oneDNN for {@code info}: {@link #details()} when {@code active} is this backend,
+     * else why it is not loaded.
+     */
+    public static String status(Backend active) {
+        if (active instanceof OneDnnBackend o) return o.details();
+        OneDnnLoader.Library lib = OneDnnLoader.loaded();
+        if (lib != null) return "oneDNN " + lib.version() + " loaded but not selected (" + Backends.PROPERTY + ")";
+        if ("java".equalsIgnoreCase(System.getProperty(Backends.PROPERTY, "").trim())) return "not loaded (java backend requested)";
+        try {
+            return "oneDNN " + open().library().version() + " loadable but not selected";
+        } catch (OneDnnLoader.UnavailableException e) {
+            return "not loaded: " + e.getMessage() + "; " + OneDnnLoader.HINT;
+        }
+    }
+
+    @Override
+    public void sgemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
+                      MemorySegment a, int lda, MemorySegment b, int ldb, float beta, MemorySegment c, int ldc) {
+        Matmul.checkArgs(transA, transB, M, N, K, a, lda, b, ldb, c, ldc);
+        if (M == 0 || N == 0) return;
+        if (K == 0) {      // C = beta·C; oneDNN rejects the zero leading dimensions an empty A or B may have
+            Matmul.gemmScalar(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+            return;
+        }
+        requireNative("A", a);
+        requireNative("B", b);
+        requireNative("C", c);
+        int status;
+        if (!mayUseThreads(M, N, K)) {
+            if (library.openMp()) useThreads(1);
+            status = call(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+        } else if (fixedThreads > 0) {
+            useThreads(fixedThreads);
+            status = call(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+        } else {
+            int t = threads();
+            Timing timing = timings.get().computeIfAbsent(new Shape(transA, transB, M, N, K, t), k -> new Timing());
+            boolean many = timing.nextIsMany();
+            useThreads(many ? t : 1);
+            long t0 = System.nanoTime();
+            status = call(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+            timing.record(many, System.nanoTime() - t0);
+        }
+        if (status != dnnl_h.dnnl_success()) {
+            throw new IllegalStateException("dnnl_sgemm(" + (transA ? 'T' : 'N') + ", " + (transB ? 'T' : 'N') + ", M=" + M + ", N=" + N
+                    + ", K=" + K + ", lda=" + lda + ", ldb=" + ldb + ", ldc=" + ldc + ") failed: " + statusName(status));
+        }
+    }
+
+    private static int call(boolean transA, boolean transB, int M, int N, int K, float alpha,
+                            MemorySegment a, int lda, MemorySegment b, int ldb, float beta, MemorySegment c, int ldc) {
+        return dnnl_h.dnnl_sgemm(transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    /** Sets the calling thread's OpenMP thread count, when it differs from the last one set there. */
+    private static void useThreads(int t) {
+        int[] current = OMP_THREADS.get();
+        if (current[0] != t) {
+            omp_h.omp_set_num_threads(t);
+            current[0] = t;
+        }
+    }
+
+    /** The thread count the calling thread has settled on for a shape (1 until timed faster); for tests. */
+    int settledThreads(boolean transA, boolean transB, int M, int N, int K) {
+        if (!mayUseThreads(M, N, K)) return 1;
+        if (fixedThreads > 0) return fixedThreads;
+        Timing t = timings.get().get(new Shape(transA, transB, M, N, K, threads()));
+        return t != null && t.prefersMany() ? threads() : 1;
+    }
+
+    private static void requireNative(String what, MemorySegment s) {
+        if (!s.isNative()) throw new IllegalArgumentException(what + ": oneDNN needs an off-heap segment, got a heap segment");
+    }
+
+    static String statusName(int status) {
+        return switch (status) {
+            case 1 -> "out of memory";
+            case 2 -> "invalid arguments";
+            case 3 -> "unimplemented";
+            case 5 -> "runtime error";
+            default -> "status " + status;
+        };
+    }
+
+    private static String fmt(double v) {
+        return v == Math.rint(v) ? Long.toString((long) v) : Double.toString(v);
+    }
+
+    private static int intProperty(String name, int dflt) {
+        String p = System.getProperty(name);
+        if (p == null || p.isBlank()) return dflt;
+        try {
+            int v = Integer.parseInt(p.trim());
+            if (v < 1) throw new NumberFormatException();
+            return v;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(name + " must be a positive integer, got '" + p + "'");
+        }
+    }
+
+    private static double doubleProperty(String name, double dflt) {
+        String p = System.getProperty(name);
+        if (p == null || p.isBlank()) return dflt;
+        try {
+            double v = Double.parseDouble(p.trim());
+            if (!(v >= 0) || Double.isInfinite(v)) throw new NumberFormatException();
+            return v;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(name + " must be a number of MFLOP >= 0, got '" + p + "'");
+        }
+    }
+}

@@ -1,0 +1,120 @@
+package leviathan.backend;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Backend selection: auto falls back with one log line, an explicit onednn that cannot load is an error. */
+class BackendsTest {
+    @TempDir
+    Path tmp;
+
+    private static OneDnnBackend.Options path(String p) {
+        return OneDnnBackend.Options.fromSystem().withPath(p);
+    }
+
+    @Test
+    void javaIsAlwaysThere() {
+        List<String> log = new ArrayList<>();
+        try (Backend b = Backends.select("java", log::add)) {
+            assertInstanceOf(JavaBackend.class, b);
+        }
+        assertEquals(List.of("backend: java (Vector API GEMM)"), log);
+    }
+
+    @Test
+    void unknownNamesAreRejected() {
+        var e = assertThrows(IllegalArgumentException.class, () -> Backends.select("cuda-ish", s -> {}));
+        assertTrue(e.getMessage().contains("expected auto, java or onednn"), e.getMessage());
+    }
+
+    @Test
+    void autoPicksOneDnnWhereItLoads() {
+        OneDnnTesting.backendOrSkip();
+        List<String> log = new ArrayList<>();
+        try (Backend b = Backends.select(" AUTO ", log::add)) {
+            assertInstanceOf(OneDnnBackend.class, b);
+            assertEquals(1, log.size());
+            assertTrue(log.get(0).matches("backend: onednn \\(oneDNN \\d+\\.\\d+\\.\\d+, \\d+ threads?\\)"), log.get(0));
+        }
+        try (Backend b = Backends.select("onednn", s -> {})) {
+            assertInstanceOf(OneDnnBackend.class, b);
+        }
+    }
+
+    @Test
+    void missingExplicitPathFallsBackInAutoAndFailsWhenRequested() {
+        String missing = tmp.resolve("nowhere/libdnnl.so.3").toString();
+        List<String> log = new ArrayList<>();
+        try (Backend b = Backends.select("auto", path(missing), log::add)) {
+            assertInstanceOf(JavaBackend.class, b);
+        }
+        assertEquals(1, log.size());
+        assertTrue(log.get(0).startsWith("backend: java (oneDNN not found: " + missing + " does not exist; set -Dleviathan.onednn.path"),
+                log.get(0));
+        var e = assertThrows(IllegalArgumentException.class, () -> Backends.select("onednn", path(missing), s -> {}));
+        assertTrue(e.getMessage().startsWith("backend onednn was requested but oneDNN cannot be loaded: " + missing + " does not exist"),
+                e.getMessage());
+    }
+
+    @Test
+    void aFileThatIsNoLibraryGivesAClearReason() throws Exception {
+        Path junk = Files.writeString(tmp.resolve("libdnnl.so.3"), "not a shared library\n");
+        List<String> log = new ArrayList<>();
+        try (Backend b = Backends.select("auto", path(junk.toString()), log::add)) {
+            assertInstanceOf(JavaBackend.class, b);
+        }
+        assertTrue(log.get(0).contains("cannot open " + junk + ": not a shared library (no ELF header)"), log.get(0));
+        // a directory is searched for the library names
+        List<String> log2 = new ArrayList<>();
+        try (Backend b = Backends.select("auto", path(tmp.toString()), log2::add)) {
+            assertInstanceOf(JavaBackend.class, b);
+        }
+        assertTrue(log2.get(0).contains("cannot open " + junk), log2.get(0));
+        Path empty = Files.createDirectory(tmp.resolve("empty"));
+        var e = assertThrows(IllegalArgumentException.class, () -> Backends.select("onednn", path(empty.toString()), s -> {}));
+        assertTrue(e.getMessage().contains("no libdnnl in directory " + empty), e.getMessage());
+    }
+
+    @Test
+    void aDamagedLibraryReportsTheLinkerError() throws Exception {
+        Path gomp = NativeCache.extract(NativeCache.find(getClass().getClassLoader(), OneDnnLoader.RESOURCE_DIR,
+                List.of("libgomp.so.1")), tmp).dir().resolve("libgomp.so.1");
+        byte[] head = Files.readAllBytes(gomp);
+        Path truncated = Files.write(tmp.resolve("libdnnl.so.2"), java.util.Arrays.copyOf(head, 4096));
+        List<String> log = new ArrayList<>();
+        try (Backend b = Backends.select("auto", path(truncated.toString()), log::add)) {
+            assertInstanceOf(JavaBackend.class, b);
+        }
+        assertTrue(log.get(0).contains("cannot open " + truncated + ": truncated or damaged"), log.get(0));
+        // An intact ELF file that the linker still refuses (here: no dynamic section) surfaces as "Cannot open library".
+        byte[] header = java.util.Arrays.copyOf(head, 64);
+        header[56] = header[57] = header[60] = header[61] = 0;       // e_phnum = e_shnum = 0: nothing to load
+        Path noDynamic = Files.write(tmp.resolve("libdnnl.so.1"), header);
+        List<String> log2 = new ArrayList<>();
+        try (Backend b = Backends.select("auto", path(noDynamic.toString()), log2::add)) {
+            assertInstanceOf(JavaBackend.class, b);
+        }
+        assertTrue(log2.get(0).contains("cannot open " + noDynamic + " (Cannot open library"), log2.get(0));
+    }
+
+    @Test
+    void nullReadsTheProperty() {
+        String old = System.getProperty(Backends.PROPERTY);
+        System.setProperty(Backends.PROPERTY, "java");
+        try (Backend b = Backends.select(null, s -> {})) {
+            assertInstanceOf(JavaBackend.class, b);
+        } finally {
+            if (old == null) System.clearProperty(Backends.PROPERTY);
+            else System.setProperty(Backends.PROPERTY, old);
+        }
+    }
+}
