@@ -26,7 +26,7 @@ public final class AdamW {
     /** {@code step} counts from 1. */
     public static void step(MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v, long n,
                             float lr, float beta1, float beta2, float eps, float weightDecay, int step) {
-        Elementwise.forBlocks(n, (from, to) ->
+        Elementwise.forBlocks(n, Elementwise.LIGHT_TASK, (from, to) ->
                 stepRange(param, grad, m, v, from, to, lr, beta1, beta2, eps, weightDecay, step));
     }
 
@@ -76,7 +76,7 @@ public final class AdamW {
 
     /** Plain SGD with decoupled weight decay: {@code p -= lr·(g + wd·p)} over n parameters. */
     public static void sgdStep(MemorySegment param, MemorySegment grad, long n, float lr, float weightDecay) {
-        Elementwise.forBlocks(n, (from, to) -> sgdStepRange(param, grad, from, to, lr, weightDecay));
+        Elementwise.forBlocks(n, Elementwise.LIGHT_TASK, (from, to) -> sgdStepRange(param, grad, from, to, lr, weightDecay));
     }
 
     static void sgdStepRange(MemorySegment param, MemorySegment grad, long from, long to, float lr, float weightDecay) {

@@ -16,16 +16,13 @@ public final class Bias {
 
     private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;
 
-    /** Floats per parallel task: smaller blocks cost more to hand out than they save. */
-    static final int GRAIN_FLOATS = 1 << 15;
-
     /** Vector path parallel over rows. */
     public static void forward(MemorySegment out, MemorySegment bias, int rows, int cols) {
         if (!Simd.ENABLED) {
             forwardScalar(out, bias, rows, cols);
             return;
         }
-        Parallel.forRange(rows, Math.max(1, GRAIN_FLOATS / Math.max(1, cols)), (r0, r1) -> {
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, cols), (r0, r1) -> {
             int L = F.length(), bound = F.loopBound(cols);
             for (int r = r0; r < r1; r++) {
                 long base = (long) r * cols;
@@ -59,12 +56,9 @@ public final class Bias {
             return;
         }
         int L = F.length();
-        Parallel.forRange((cols + L - 1) / L, CHANNEL_GRAIN, (k0, k1) ->
+        Parallel.forRange((cols + L - 1) / L, Elementwise.grain(Elementwise.LIGHT_TASK, (long) rows * L), (k0, k1) ->
                 backwardChannels(dbias, dout, rows, cols, k0 * L, Math.min(cols, k1 * L)));
     }
-
-    /** Vector blocks per channel task. */
-    static final int CHANNEL_GRAIN = 2;
 
     /** Columns {@code [c0, c1)}: row by row, all of this task's columns at once. */
     static void backwardChannels(MemorySegment dbias, MemorySegment dout, int rows, int cols, int c0, int c1) {

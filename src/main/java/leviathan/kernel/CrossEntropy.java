@@ -18,14 +18,11 @@ public final class CrossEntropy {
     private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT;
 
-    /** Floats per parallel task: smaller row blocks cost more to hand out than they save. */
-    static final int GRAIN_FLOATS = 1 << 14;
-
     /** Writes {@code probs} (may alias {@code logits}) and {@code losses}; returns Σ losses in double. */
     public static double forward(MemorySegment losses, MemorySegment probs, MemorySegment logits,
                                  MemorySegment targets, int rows, int V) {
         if (!Simd.ENABLED) return forwardScalar(losses, probs, logits, targets, rows, V);
-        Parallel.forRange(rows, grain(V), (r0, r1) -> {
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.EXP_TASK, V), (r0, r1) -> {
             for (int r = r0; r < r1; r++) {
                 long base = (long) r * V;
                 int t = targets.getAtIndex(I32, r);
@@ -42,8 +39,6 @@ public final class CrossEntropy {
         for (int r = 0; r < rows; r++) total += losses.getAtIndex(FL, r);
         return total;
     }
-
-    private static int grain(int V) { return Math.max(1, GRAIN_FLOATS / Math.max(1, V)); }
 
     public static double forwardScalar(MemorySegment losses, MemorySegment probs, MemorySegment logits,
                                        MemorySegment targets, int rows, int V) {
@@ -77,21 +72,21 @@ public final class CrossEntropy {
             backwardScalar(dlogits, probs, targets, dloss, rows, V);
             return;
         }
-        Parallel.forRange(rows, grain(V), (r0, r1) -> {
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, V), (r0, r1) -> {
             for (int r = r0; r < r1; r++) backwardRow(dlogits, probs, targets.getAtIndex(I32, r), dloss, (long) r * V, V);
         });
     }
 
-    /** One row: whole vectors, the one-hot subtracted in the vector that holds the target, then a scalar tail. */
+    /** One row: whole vectors with the one-hot subtracted by a lane mask, then a scalar tail. */
     static void backwardRow(MemorySegment dlogits, MemorySegment probs, int t, float dloss, long base, int V) {
         long row = base * Float.BYTES;
         int L = F.length(), bound = F.loopBound(V);
+        var lane = FloatVector.zero(F).addIndex(1);                 // 0, 1, 2, … as floats
         int v = 0;
         for (; v < bound; v += L) {
             long off = row + (long) v * Float.BYTES;
-            var p = FloatVector.fromMemorySegment(F, probs, off, NATIVE);
-            // p - 1 in the target's lane and p - 0 = p elsewhere: exactly the scalar reference's value
-            if (t >= v && t < v + L) p = p.sub(FloatVector.zero(F).withLane(t - v, 1f));
+            // p - 1 in the target's lane, p untouched elsewhere: exactly the scalar reference's p - [v == t]
+            var p = FloatVector.fromMemorySegment(F, probs, off, NATIVE).sub(1f, lane.eq(t - v));
             FloatVector.fromMemorySegment(F, dlogits, off, NATIVE).add(p.mul(dloss)).intoMemorySegment(dlogits, off, NATIVE);
         }
         for (; v < V; v++) {

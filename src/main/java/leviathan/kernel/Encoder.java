@@ -17,9 +17,6 @@ public final class Encoder {
     private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;
     private static final ValueLayout.OfInt I32 = ValueLayout.JAVA_INT;
 
-    /** Floats per parallel task: smaller blocks cost more to hand out than they save. */
-    static final int GRAIN_FLOATS = 1 << 14;
-
     /** Vector path parallel over the {@code B·T} rows. */
     public static void forward(MemorySegment out, MemorySegment tokens, MemorySegment wte, MemorySegment wpe,
                                int B, int T, int C) {
@@ -27,7 +24,7 @@ public final class Encoder {
             forwardScalar(out, tokens, wte, wpe, B, T, C);
             return;
         }
-        Parallel.forRange(B * T, Math.max(1, GRAIN_FLOATS / Math.max(1, C)), (r0, r1) -> {
+        Parallel.forRange(B * T, Elementwise.grain(Elementwise.LIGHT_TASK, C), (r0, r1) -> {
             int L = F.length(), bound = F.loopBound(C);
             for (int bt = r0; bt < r1; bt++) {
                 long o = (long) bt * C;
@@ -74,12 +71,9 @@ public final class Encoder {
             return;
         }
         int L = F.length();
-        Parallel.forRange((C + L - 1) / L, CHANNEL_GRAIN, (k0, k1) ->
+        Parallel.forRange((C + L - 1) / L, Elementwise.grain(Elementwise.LIGHT_TASK, (long) B * T * L), (k0, k1) ->
                 backwardChannels(dwte, dwpe, dout, tokens, B * T, T, C, k0 * L, Math.min(C, k1 * L)));
     }
-
-    /** Vector blocks per channel task. */
-    static final int CHANNEL_GRAIN = 2;
 
     /** Channels {@code [c0, c1)} of the scatter-add, rows in order. */
     static void backwardChannels(MemorySegment dwte, MemorySegment dwpe, MemorySegment dout, MemorySegment tokens,

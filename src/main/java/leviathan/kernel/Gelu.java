@@ -27,7 +27,7 @@ public final class Gelu {
 
     /** {@code out[i] = gelu(in[i])}, i in [0, n); out may alias in. */
     public static void forward(MemorySegment out, MemorySegment in, long n) {
-        Elementwise.forBlocks(n, (from, to) -> forwardRange(out, in, from, to));
+        Elementwise.forBlocks(n, Elementwise.EXP_TASK, (from, to) -> forwardRange(out, in, from, to));
     }
 
     /** Elements {@code [from, to)}: whole vectors, then the scalar reference for the tail. */
@@ -58,7 +58,7 @@ public final class Gelu {
      * {@code gelu'(x) = 0.5(1 + tanh u) + 0.5x(1 - tanh²u)·sqrt(2/pi)(1 + 3·0.044715x²)}.
      */
     public static void backward(MemorySegment din, MemorySegment in, MemorySegment dout, long n) {
-        Elementwise.forBlocks(n, (from, to) -> backwardRange(din, in, dout, from, to));
+        Elementwise.forBlocks(n, Elementwise.EXP_TASK, (from, to) -> backwardRange(din, in, dout, from, to));
     }
 
     static void backwardRange(MemorySegment din, MemorySegment in, MemorySegment dout, long from, long to) {

@@ -22,9 +22,6 @@ public final class LayerNorm {
     public static final float EPS = 1e-5f;
     private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;
 
-    /** Rows per parallel task: below this a row block is too little work to hand to another thread. */
-    static final int ROW_GRAIN = 64;
-
     /** Writes {@code out}, and each row's {@code mean} and {@code rstd} for the backward. */
     public static void forward(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment in,
                                MemorySegment weight, MemorySegment bias, int rows, int C) {
@@ -32,7 +29,7 @@ public final class LayerNorm {
             forwardScalar(out, mean, rstd, in, weight, bias, rows, C);
             return;
         }
-        Parallel.forRange(rows, ROW_GRAIN, (r0, r1) -> {
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, C), (r0, r1) -> {
             for (int r = r0; r < r1; r++) forwardRow(out, mean, rstd, in, weight, bias, r, C);
         });
     }
@@ -127,17 +124,14 @@ public final class LayerNorm {
             return;
         }
         // pass A, parallel over rows: din
-        Parallel.forRange(rows, ROW_GRAIN, (r0, r1) -> {
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, C), (r0, r1) -> {
             for (int r = r0; r < r1; r++) backwardInputRow(din, dout, in, weight, mean, rstd, r, C);
         });
         // pass B, parallel over channel blocks (the last may be a partial vector): dweight, dbias
         int L = F.length();
-        Parallel.forRange((C + L - 1) / L, CHANNEL_GRAIN, (k0, k1) ->
+        Parallel.forRange((C + L - 1) / L, Elementwise.grain(Elementwise.LIGHT_TASK, (long) rows * L), (k0, k1) ->
                 backwardParams(dweight, dbias, dout, in, mean, rstd, rows, C, k0 * L, Math.min(C, k1 * L)));
     }
-
-    /** Vector blocks per channel task: with few rows a block is too little work for another thread. */
-    static final int CHANNEL_GRAIN = 2;
 
     /** {@code din} of row {@code r}. */
     static void backwardInputRow(MemorySegment din, MemorySegment dout, MemorySegment in, MemorySegment weight,

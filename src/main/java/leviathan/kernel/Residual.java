@@ -15,7 +15,7 @@ public final class Residual {
 
     /** {@code out[i] = a[i] + b[i]}, i in [0, n); out may alias a or b. */
     public static void forward(MemorySegment out, MemorySegment a, MemorySegment b, long n) {
-        Elementwise.forBlocks(n, (from, to) -> forwardRange(out, a, b, from, to));
+        Elementwise.forBlocks(n, Elementwise.LIGHT_TASK, (from, to) -> forwardRange(out, a, b, from, to));
     }
 
     static void forwardRange(MemorySegment out, MemorySegment a, MemorySegment b, long from, long to) {

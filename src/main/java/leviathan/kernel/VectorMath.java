@@ -20,20 +20,23 @@ import jdk.incubator.vector.VectorShuffle;
 final class VectorMath {
     private VectorMath() {}
 
-    /** Butterfly shuffles for {@link #sum}: lane i swaps with lane i xor s, s = L/2, L/4, …, 1. */
-    @SuppressWarnings("unchecked")
-    private static final VectorShuffle<Float>[] FOLD = new VectorShuffle[Integer.numberOfTrailingZeros(F.length())];
+    // Butterfly shuffles for sum: lane i swaps with lane i xor s. Separate static finals (not an
+    // array) so C2 sees constant shuffles; steps at or above the lane count stay unused.
+    private static final VectorShuffle<Float> X1 = xor(1), X2 = xor(2), X4 = xor(4), X8 = xor(8), X16 = xor(16), X32 = xor(32);
 
-    static {
-        for (int k = 0, s = F.length() / 2; s >= 1; k++, s /= 2) {
-            final int step = s;
-            FOLD[k] = VectorShuffle.fromOp(F, i -> i ^ step);
-        }
+    private static VectorShuffle<Float> xor(int step) {
+        return VectorShuffle.fromOp(F, i -> step < F.length() ? i ^ step : i);
     }
 
-    /** The sum of the lanes, in a fixed pairwise order. */
+    /** The sum of the lanes, in a fixed pairwise order (lane counts up to 64). */
     static float sum(FloatVector v) {
-        for (VectorShuffle<Float> s : FOLD) v = v.add(v.rearrange(s));
+        int L = F.length();
+        if (L > 32) v = v.add(v.rearrange(X32));
+        if (L > 16) v = v.add(v.rearrange(X16));
+        if (L > 8) v = v.add(v.rearrange(X8));
+        if (L > 4) v = v.add(v.rearrange(X4));
+        if (L > 2) v = v.add(v.rearrange(X2));
+        if (L > 1) v = v.add(v.rearrange(X1));
         return v.lane(0);
     }
 

@@ -98,6 +98,7 @@ class AdamWTest {
     @Test
     void sameResultForAnyThreadCount() {
         var rnd = new SplittableRandom(SEED + 3);
+        final int PARAMS = 17 * Elementwise.BLOCK + 3;       // enough for two tasks of Elementwise.LIGHT_TASK
         try (Arena arena = Arena.ofShared()) {
             MemorySegment p = random(arena, PARAMS, rnd, 1), g = random(arena, PARAMS, rnd, 1);
             MemorySegment p1 = copy(arena, p), m1 = floats(arena, PARAMS), v1 = floats(arena, PARAMS);

@@ -130,6 +130,7 @@ class CrossEntropyTest {
     @Test
     void sameResultForAnyThreadCount() {
         var rnd = new SplittableRandom(SEED + 5);
+        final int ROWS = 8192;                              // enough rows for two tasks, forward and backward
         long n = (long) ROWS * V;
         try (Arena arena = Arena.ofShared()) {
             MemorySegment logits = random(arena, n, rnd, 6), targets = tokens(arena, ROWS, V, rnd);

@@ -9,7 +9,7 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 class EncoderTest {
-    private static final int V = 65, B = 3, T = 256, C = 128;     // B·T = 768 at the default config
+    private static final int V = 65, B = 12, T = 64, C = 128;      // B·T = 768 at the default config
 
     @Test
     void forwardMatchesScalarExactly() {
@@ -63,7 +63,8 @@ class EncoderTest {
         var rnd = new SplittableRandom(SEED + 1);
         try (Arena arena = Arena.ofShared()) {
             for (int C : GeluTest.concat(widths(), EncoderTest.C)) {
-                int B = C == EncoderTest.C ? EncoderTest.B : 2, T = C == EncoderTest.C ? EncoderTest.T : 5;
+                // at the real C, B·T = 4096 rows: enough for the channel split to make several tasks
+                int B = C == EncoderTest.C ? 64 : 2, T = C == EncoderTest.C ? EncoderTest.T : 5;
                 MemorySegment dout = random(arena, (long) B * T * C, rnd, 1), tokens = tokens(arena, B * T, V, rnd);
                 MemorySegment dwte0 = random(arena, (long) V * C, rnd, 1), dwpe0 = random(arena, (long) T * C, rnd, 1);
                 MemorySegment dwteRef = copy(arena, dwte0), dwpeRef = copy(arena, dwpe0);
@@ -76,6 +77,22 @@ class EncoderTest {
                     assertSame("dwte C=" + C + " threads " + threads, dwte, dwteRef, (long) V * C);
                     assertSame("dwpe C=" + C + " threads " + threads, dwpe, dwpeRef, (long) T * C);
                 }
+            }
+        }
+    }
+
+    @Test
+    void forwardSameForAnyThreadCount() {
+        var rnd = new SplittableRandom(SEED + 2);
+        int B = 64;                                         // B·T = 4096 rows: enough for two tasks
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment wte = random(arena, (long) V * C, rnd, 1), wpe = random(arena, (long) T * C, rnd, 1);
+            MemorySegment tokens = tokens(arena, B * T, V, rnd), ref = floats(arena, (long) B * T * C);
+            Encoder.forwardScalar(ref, tokens, wte, wpe, B, T, C);
+            for (int threads : new int[] {1, 2, 3}) {
+                MemorySegment out = floats(arena, (long) B * T * C);
+                withThreads(threads, () -> Encoder.forward(out, tokens, wte, wpe, B, T, C));
+                assertSame("threads " + threads, out, ref, (long) B * T * C);
             }
         }
     }

@@ -59,7 +59,7 @@ class GeluTest {
     void sameResultForAnyThreadCount() {
         var rnd = new SplittableRandom(SEED + 3);
         try (Arena arena = Arena.ofShared()) {
-            long n = 5L * Elementwise.BLOCK + 7;
+            long n = 5L * Elementwise.BLOCK + 7;                 // several tasks of Elementwise.EXP_TASK
             MemorySegment in = random(arena, n, rnd, 5), dout = random(arena, n, rnd, 1);
             MemorySegment one = floats(arena, n), dOne = floats(arena, n);
             withThreads(1, () -> { Gelu.forward(one, in, n); Gelu.backward(dOne, in, dout, n); });

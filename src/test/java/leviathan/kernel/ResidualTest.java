@@ -32,7 +32,7 @@ class ResidualTest {
     @Test
     void inPlaceAndAnyThreadCount() {
         var rnd = new SplittableRandom(SEED + 1);
-        long n = 5L * Elementwise.BLOCK + 3;
+        long n = 17L * Elementwise.BLOCK + 3;                // enough for two tasks of Elementwise.LIGHT_TASK
         try (Arena arena = Arena.ofShared()) {
             MemorySegment a = random(arena, n, rnd, 1), b = random(arena, n, rnd, 1), ref = floats(arena, n);
             Residual.forwardScalar(ref, a, b, 0, n);

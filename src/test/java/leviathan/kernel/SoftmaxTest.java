@@ -83,7 +83,7 @@ class SoftmaxTest {
     @Test
     void inPlaceAndAnyThreadCount() {
         var rnd = new SplittableRandom(SEED + 3);
-        int T = 256, rows = 16 * T;
+        int T = 256, rows = 16 * T;                         // 16 tasks of Elementwise.EXP_TASK
         long n = (long) rows * T;
         try (Arena arena = Arena.ofShared()) {
             MemorySegment in = random(arena, n, rnd, 8), one = floats(arena, n);
