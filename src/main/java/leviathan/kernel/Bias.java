@@ -1,16 +1,41 @@
 package leviathan.kernel;
 
+import static leviathan.kernel.Simd.F;
+import static leviathan.kernel.Simd.NATIVE;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.FloatVector;
 
-/** Bias of a linear layer: {@code out[r,c] += bias[c]}; backward {@code dbias[c] += Σ_r dout[r,c]}. */
+/**
+ * Bias of a linear layer: {@code out[r,c] += bias[c]}; backward {@code dbias[c] += Σ_r dout[r,c]}.
+ * Shapes: out/dout {@code (rows, cols)}, bias/dbias {@code (cols)}.
+ */
 public final class Bias {
     private Bias() {}
 
     private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;
 
+    /** Vector path parallel over rows. */
     public static void forward(MemorySegment out, MemorySegment bias, int rows, int cols) {
-        forwardScalar(out, bias, rows, cols);
+        if (!Simd.ENABLED) {
+            forwardScalar(out, bias, rows, cols);
+            return;
+        }
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, cols), (r0, r1) -> {
+            int L = F.length(), bound = F.loopBound(cols);
+            for (int r = r0; r < r1; r++) {
+                long base = (long) r * cols;
+                int c = 0;
+                for (; c < bound; c += L) {
+                    long off = (base + c) * Float.BYTES;
+                    FloatVector.fromMemorySegment(F, out, off, NATIVE)
+                            .add(FloatVector.fromMemorySegment(F, bias, (long) c * Float.BYTES, NATIVE))
+                            .intoMemorySegment(out, off, NATIVE);
+                }
+                for (; c < cols; c++) out.setAtIndex(FL, base + c, out.getAtIndex(FL, base + c) + bias.getAtIndex(FL, c));
+            }
+        });
     }
 
     public static void forwardScalar(MemorySegment out, MemorySegment bias, int rows, int cols) {
@@ -20,8 +45,35 @@ public final class Bias {
         }
     }
 
+    /**
+     * Column sums, split over channel blocks: each thread owns some columns of {@code dbias} and
+     * adds the rows in order, so threads never share a float and the sums are taken in the scalar
+     * reference's order (equal to it exactly, for any thread count).
+     */
     public static void backward(MemorySegment dbias, MemorySegment dout, int rows, int cols) {
-        backwardScalar(dbias, dout, rows, cols);
+        if (!Simd.ENABLED) {
+            backwardScalar(dbias, dout, rows, cols);
+            return;
+        }
+        int L = F.length();
+        Parallel.forRange((cols + L - 1) / L, Elementwise.grain(Elementwise.LIGHT_TASK, (long) rows * L), (k0, k1) ->
+                backwardChannels(dbias, dout, rows, cols, k0 * L, Math.min(cols, k1 * L)));
+    }
+
+    /** Columns {@code [c0, c1)}: row by row, all of this task's columns at once. */
+    static void backwardChannels(MemorySegment dbias, MemorySegment dout, int rows, int cols, int c0, int c1) {
+        int L = F.length(), bound = c0 + F.loopBound(c1 - c0);
+        for (int r = 0; r < rows; r++) {
+            long base = (long) r * cols;
+            int c = c0;
+            for (; c < bound; c += L) {
+                long off = (long) c * Float.BYTES;
+                FloatVector.fromMemorySegment(F, dbias, off, NATIVE)
+                        .add(FloatVector.fromMemorySegment(F, dout, (base + c) * Float.BYTES, NATIVE))
+                        .intoMemorySegment(dbias, off, NATIVE);
+            }
+            for (; c < c1; c++) dbias.setAtIndex(FL, c, dbias.getAtIndex(FL, c) + dout.getAtIndex(FL, base + c));
+        }
     }
 
     public static void backwardScalar(MemorySegment dbias, MemorySegment dout, int rows, int cols) {

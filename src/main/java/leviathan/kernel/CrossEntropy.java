@@ -1,11 +1,16 @@
 package leviathan.kernel;
 
+import static leviathan.kernel.Simd.F;
+import static leviathan.kernel.Simd.NATIVE;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.FloatVector;
 
 /**
  * Fused softmax + cross-entropy over the vocabulary. Shapes: logits/probs/dlogits {@code (rows, V)},
  * targets {@code (rows)} int32, losses {@code (rows)}; {@code losses[r] = -log softmax(logits[r])[t_r]}.
+ * The vector paths run rows in parallel; each row is computed the same way on any thread.
  */
 public final class CrossEntropy {
     private CrossEntropy() {}
@@ -16,7 +21,23 @@ public final class CrossEntropy {
     /** Writes {@code probs} (may alias {@code logits}) and {@code losses}; returns Σ losses in double. */
     public static double forward(MemorySegment losses, MemorySegment probs, MemorySegment logits,
                                  MemorySegment targets, int rows, int V) {
-        return forwardScalar(losses, probs, logits, targets, rows, V);
+        if (!Simd.ENABLED) return forwardScalar(losses, probs, logits, targets, rows, V);
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.EXP_TASK, V), (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                long base = (long) r * V;
+                int t = targets.getAtIndex(I32, r);
+                assert t >= 0 && t < V : "target " + t + " outside the vocabulary [0, " + V + ")";
+                float target = logits.getAtIndex(FL, base + t);      // read before probs may overwrite it
+                float max = Softmax.rowMax(logits, base, V);
+                float sum = Softmax.expSum(probs, logits, base, V, max);
+                Softmax.scale(probs, base, V, 1f / sum);
+                // log-sum-exp form keeps the loss finite even when the target's probability underflows
+                losses.setAtIndex(FL, r, (float) (Math.log(sum) + max - target));
+            }
+        });
+        double total = 0;                                            // in row order: the same for any thread count
+        for (int r = 0; r < rows; r++) total += losses.getAtIndex(FL, r);
+        return total;
     }
 
     public static double forwardScalar(MemorySegment losses, MemorySegment probs, MemorySegment logits,
@@ -47,7 +68,31 @@ public final class CrossEntropy {
     /** {@code dlogits[r,v] += (probs[r,v] - [v == t_r])·dloss}: the gradient of {@code dloss·Σ losses}. */
     public static void backward(MemorySegment dlogits, MemorySegment probs, MemorySegment targets,
                                 float dloss, int rows, int V) {
-        backwardScalar(dlogits, probs, targets, dloss, rows, V);
+        if (!Simd.ENABLED) {
+            backwardScalar(dlogits, probs, targets, dloss, rows, V);
+            return;
+        }
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, V), (r0, r1) -> {
+            for (int r = r0; r < r1; r++) backwardRow(dlogits, probs, targets.getAtIndex(I32, r), dloss, (long) r * V, V);
+        });
+    }
+
+    /** One row: whole vectors with the one-hot subtracted by a lane mask, then a scalar tail. */
+    static void backwardRow(MemorySegment dlogits, MemorySegment probs, int t, float dloss, long base, int V) {
+        long row = base * Float.BYTES;
+        int L = F.length(), bound = F.loopBound(V);
+        var lane = FloatVector.zero(F).addIndex(1);                 // 0, 1, 2, … as floats
+        int v = 0;
+        for (; v < bound; v += L) {
+            long off = row + (long) v * Float.BYTES;
+            // p - 1 in the target's lane, p untouched elsewhere: exactly the scalar reference's p - [v == t]
+            var p = FloatVector.fromMemorySegment(F, probs, off, NATIVE).sub(1f, lane.eq(t - v));
+            FloatVector.fromMemorySegment(F, dlogits, off, NATIVE).add(p.mul(dloss)).intoMemorySegment(dlogits, off, NATIVE);
+        }
+        for (; v < V; v++) {
+            float p = probs.getAtIndex(FL, base + v) - (v == t ? 1f : 0f);
+            dlogits.setAtIndex(FL, base + v, dlogits.getAtIndex(FL, base + v) + p * dloss);
+        }
     }
 
     public static void backwardScalar(MemorySegment dlogits, MemorySegment probs, MemorySegment targets,

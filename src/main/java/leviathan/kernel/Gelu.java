@@ -1,17 +1,47 @@
 package leviathan.kernel;
 
+import static leviathan.kernel.Simd.F;
+import static leviathan.kernel.Simd.NATIVE;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.FloatVector;
 
-/** GELU, tanh form: {@code 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x³)))}, elementwise over n floats. */
+/**
+ * GELU, tanh form: {@code 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x³)))}, elementwise over n floats.
+ *
+ * <p>The vector path uses {@code 0.5(1 + tanh u) = 1/(1 + exp(-2u)) = σ(2u)}, the
+ * {@code 1 - 2/(exp(2u) + 1)} form of tanh rearranged, with {@link VectorMath#exp} (clamped, so it
+ * cannot overflow): {@code gelu(x) = x/(1 + e)} and {@code gelu'(x) = σ + 2x·σ·(e·σ)·u'} with
+ * {@code e = exp(-2u)}, {@code σ = 1/(1 + e)} ({@code e·σ = 1 - σ} without cancellation).
+ * {@code VectorOperators.TANH} is fast on JDK 25 (x86 AVX-512: a vector math stub, 768×512 floats
+ * in ~165 µs against ~3.5 ms for {@code Math.tanh}), but this form measured faster still (~125 µs)
+ * and, unlike {@code TANH}, gives the same bits interpreted, in C1 and in C2 (see {@link VectorMath}),
+ * so GELU does not change as the JIT warms up.
+ */
 public final class Gelu {
     private Gelu() {}
 
     static final float SCALE = (float) Math.sqrt(2.0 / Math.PI);
     private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;
 
+    /** {@code out[i] = gelu(in[i])}, i in [0, n); out may alias in. */
     public static void forward(MemorySegment out, MemorySegment in, long n) {
-        forwardScalar(out, in, 0, n);
+        Elementwise.forBlocks(n, Elementwise.EXP_TASK, (from, to) -> forwardRange(out, in, from, to));
+    }
+
+    /** Elements {@code [from, to)}: whole vectors, then the scalar reference for the tail. */
+    static void forwardRange(MemorySegment out, MemorySegment in, long from, long to) {
+        long i = from;
+        if (Simd.ENABLED) {
+            for (long bound = from + F.loopBound(to - from); i < bound; i += F.length()) {
+                var x = FloatVector.fromMemorySegment(F, in, i * Float.BYTES, NATIVE);
+                var u = x.mul(0.044715f).mul(x).mul(x).add(x).mul(SCALE);
+                var e = VectorMath.exp(u.mul(-2f));                              // 0.5(1 + tanh u) = 1/(1 + e)
+                x.div(e.add(1f)).intoMemorySegment(out, i * Float.BYTES, NATIVE);
+            }
+        }
+        forwardScalar(out, in, i, to);
     }
 
     /** Elements {@code [from, n)}. */
@@ -28,9 +58,29 @@ public final class Gelu {
      * {@code gelu'(x) = 0.5(1 + tanh u) + 0.5x(1 - tanh²u)·sqrt(2/pi)(1 + 3·0.044715x²)}.
      */
     public static void backward(MemorySegment din, MemorySegment in, MemorySegment dout, long n) {
-        backwardScalar(din, in, dout, 0, n);
+        Elementwise.forBlocks(n, Elementwise.EXP_TASK, (from, to) -> backwardRange(din, in, dout, from, to));
     }
 
+    static void backwardRange(MemorySegment din, MemorySegment in, MemorySegment dout, long from, long to) {
+        long i = from;
+        if (Simd.ENABLED) {
+            for (long bound = from + F.loopBound(to - from); i < bound; i += F.length()) {
+                long off = i * Float.BYTES;
+                var x = FloatVector.fromMemorySegment(F, in, off, NATIVE);
+                var u = x.mul(0.044715f).mul(x).mul(x).add(x).mul(SCALE);
+                var e = VectorMath.exp(u.mul(-2f));
+                var sig = FloatVector.broadcast(F, 1f).div(e.add(1f));           // σ = 0.5(1 + tanh u)
+                var du = x.mul(x).mul(3f * 0.044715f).add(1f).mul(SCALE);         // du/dx
+                // 0.5x(1 - tanh²u)·u' = 2x·σ(1 - σ)·u', with 1 - σ = e·σ
+                var grad = sig.add(x.mul(2f).mul(sig).mul(e.mul(sig)).mul(du));
+                var d = FloatVector.fromMemorySegment(F, dout, off, NATIVE);
+                FloatVector.fromMemorySegment(F, din, off, NATIVE).add(d.mul(grad)).intoMemorySegment(din, off, NATIVE);
+            }
+        }
+        backwardScalar(din, in, dout, i, to);
+    }
+
+    /** Elements {@code [from, n)}. */
     public static void backwardScalar(MemorySegment din, MemorySegment in, MemorySegment dout, long from, long n) {
         for (long i = from; i < n; i++) {
             float x = in.getAtIndex(FL, i);

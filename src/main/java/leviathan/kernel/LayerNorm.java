@@ -1,12 +1,20 @@
 package leviathan.kernel;
 
+import static leviathan.kernel.Simd.F;
+import static leviathan.kernel.Simd.NATIVE;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.FloatVector;
 
 /**
  * Row LayerNorm: {@code out = (x - mean)·rstd·weight + bias}, {@code rstd = 1/sqrt(var + 1e-5)},
  * variance computed in two passes. Shapes: in/out {@code (rows, C)}, mean/rstd {@code (rows)},
  * weight/bias {@code (C)}.
+ *
+ * <p>The vector paths run rows in parallel; the backward's {@code dweight}/{@code dbias} sums run
+ * in a second parallel pass split over channels, each channel summed over the rows in row order by
+ * one thread, so no two threads write the same float and the result is the same for any thread count.
  */
 public final class LayerNorm {
     private LayerNorm() {}
@@ -14,9 +22,70 @@ public final class LayerNorm {
     public static final float EPS = 1e-5f;
     private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;
 
+    /** Writes {@code out}, and each row's {@code mean} and {@code rstd} for the backward. */
     public static void forward(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment in,
                                MemorySegment weight, MemorySegment bias, int rows, int C) {
-        forwardScalar(out, mean, rstd, in, weight, bias, rows, C);
+        if (!Simd.ENABLED) {
+            forwardScalar(out, mean, rstd, in, weight, bias, rows, C);
+            return;
+        }
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, C), (r0, r1) -> {
+            for (int r = r0; r < r1; r++) forwardRow(out, mean, rstd, in, weight, bias, r, C);
+        });
+    }
+
+    /** One row of {@link #forward}: whole vectors, then a scalar tail in each pass. */
+    static void forwardRow(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment in,
+                           MemorySegment weight, MemorySegment bias, int r, int C) {
+        long base = (long) r * C, row = base * Float.BYTES;
+        int L = F.length(), bound = F.loopBound(C);
+        // pass 1: mean (two accumulators hide the add latency; one lane sum)
+        var acc0 = FloatVector.zero(F);
+        var acc1 = FloatVector.zero(F);
+        int c = 0;
+        for (; c + 2 * L <= bound; c += 2 * L) {
+            acc0 = acc0.add(FloatVector.fromMemorySegment(F, in, row + (long) c * Float.BYTES, NATIVE));
+            acc1 = acc1.add(FloatVector.fromMemorySegment(F, in, row + (long) (c + L) * Float.BYTES, NATIVE));
+        }
+        for (; c < bound; c += L) acc0 = acc0.add(FloatVector.fromMemorySegment(F, in, row + (long) c * Float.BYTES, NATIVE));
+        float sum = VectorMath.sum(acc0.add(acc1));
+        for (; c < C; c++) sum += in.getAtIndex(FL, base + c);
+        float m = sum / C;
+        // pass 2: variance about the mean (never E[x²] - mean²: it cancels catastrophically)
+        acc0 = FloatVector.zero(F);
+        acc1 = FloatVector.zero(F);
+        c = 0;
+        for (; c + 2 * L <= bound; c += 2 * L) {
+            var d0 = FloatVector.fromMemorySegment(F, in, row + (long) c * Float.BYTES, NATIVE).sub(m);
+            var d1 = FloatVector.fromMemorySegment(F, in, row + (long) (c + L) * Float.BYTES, NATIVE).sub(m);
+            acc0 = acc0.add(d0.mul(d0));
+            acc1 = acc1.add(d1.mul(d1));
+        }
+        for (; c < bound; c += L) {
+            var d = FloatVector.fromMemorySegment(F, in, row + (long) c * Float.BYTES, NATIVE).sub(m);
+            acc0 = acc0.add(d.mul(d));
+        }
+        float var = VectorMath.sum(acc0.add(acc1));
+        for (; c < C; c++) {
+            float d = in.getAtIndex(FL, base + c) - m;
+            var += d * d;
+        }
+        var /= C;
+        float s = (float) (1.0 / Math.sqrt(var + EPS));
+        // pass 3: normalise, scale, shift
+        for (c = 0; c < bound; c += L) {
+            long off = (long) c * Float.BYTES;
+            var n = FloatVector.fromMemorySegment(F, in, row + off, NATIVE).sub(m).mul(s);
+            n.mul(FloatVector.fromMemorySegment(F, weight, off, NATIVE))
+                    .add(FloatVector.fromMemorySegment(F, bias, off, NATIVE))
+                    .intoMemorySegment(out, row + off, NATIVE);
+        }
+        for (; c < C; c++) {
+            float n = (in.getAtIndex(FL, base + c) - m) * s;
+            out.setAtIndex(FL, base + c, n * weight.getAtIndex(FL, c) + bias.getAtIndex(FL, c));
+        }
+        mean.setAtIndex(FL, r, m);
+        rstd.setAtIndex(FL, r, s);
     }
 
     public static void forwardScalar(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment in,
@@ -50,7 +119,95 @@ public final class LayerNorm {
     public static void backward(MemorySegment din, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,
                                 MemorySegment in, MemorySegment weight, MemorySegment mean, MemorySegment rstd,
                                 int rows, int C) {
-        backwardScalar(din, dweight, dbias, dout, in, weight, mean, rstd, rows, C);
+        if (!Simd.ENABLED) {
+            backwardScalar(din, dweight, dbias, dout, in, weight, mean, rstd, rows, C);
+            return;
+        }
+        // pass A, parallel over rows: din
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, C), (r0, r1) -> {
+            for (int r = r0; r < r1; r++) backwardInputRow(din, dout, in, weight, mean, rstd, r, C);
+        });
+        // pass B, parallel over channel blocks (the last may be a partial vector): dweight, dbias
+        int L = F.length();
+        Parallel.forRange((C + L - 1) / L, Elementwise.grain(Elementwise.LIGHT_TASK, (long) rows * L), (k0, k1) ->
+                backwardParams(dweight, dbias, dout, in, mean, rstd, rows, C, k0 * L, Math.min(C, k1 * L)));
+    }
+
+    /** {@code din} of row {@code r}. */
+    static void backwardInputRow(MemorySegment din, MemorySegment dout, MemorySegment in, MemorySegment weight,
+                                 MemorySegment mean, MemorySegment rstd, int r, int C) {
+        long base = (long) r * C, row = base * Float.BYTES;
+        int L = F.length(), bound = F.loopBound(C);
+        float m = mean.getAtIndex(FL, r), s = rstd.getAtIndex(FL, r);
+        // pass 1: mean(g) and mean(g·n)
+        var accG = FloatVector.zero(F);
+        var accGN = FloatVector.zero(F);
+        int c = 0;
+        for (; c < bound; c += L) {
+            long off = (long) c * Float.BYTES;
+            var n = FloatVector.fromMemorySegment(F, in, row + off, NATIVE).sub(m).mul(s);
+            var g = FloatVector.fromMemorySegment(F, dout, row + off, NATIVE).mul(FloatVector.fromMemorySegment(F, weight, off, NATIVE));
+            accG = accG.add(g);
+            accGN = accGN.add(g.mul(n));
+        }
+        float gMean = VectorMath.sum(accG), gnMean = VectorMath.sum(accGN);
+        for (; c < C; c++) {
+            float n = (in.getAtIndex(FL, base + c) - m) * s;
+            float g = dout.getAtIndex(FL, base + c) * weight.getAtIndex(FL, c);
+            gMean += g;
+            gnMean += g * n;
+        }
+        gMean /= C;
+        gnMean /= C;
+        // pass 2: din += rstd·(g - mean(g) - n·mean(g·n))
+        for (c = 0; c < bound; c += L) {
+            long off = (long) c * Float.BYTES;
+            var n = FloatVector.fromMemorySegment(F, in, row + off, NATIVE).sub(m).mul(s);
+            var g = FloatVector.fromMemorySegment(F, dout, row + off, NATIVE).mul(FloatVector.fromMemorySegment(F, weight, off, NATIVE));
+            var d = g.sub(gMean).sub(n.mul(gnMean)).mul(s);
+            FloatVector.fromMemorySegment(F, din, row + off, NATIVE).add(d).intoMemorySegment(din, row + off, NATIVE);
+        }
+        for (; c < C; c++) {
+            float n = (in.getAtIndex(FL, base + c) - m) * s;
+            float g = dout.getAtIndex(FL, base + c) * weight.getAtIndex(FL, c);
+            din.setAtIndex(FL, base + c, din.getAtIndex(FL, base + c) + s * (g - gMean - n * gnMean));
+        }
+    }
+
+    /**
+     * {@code dweight[c] += Σ_r dout·n} and {@code dbias[c] += Σ_r dout} for channels {@code [c0, c1)},
+     * rows in order (the scalar reference's order, so the sums match it exactly).
+     */
+    static void backwardParams(MemorySegment dweight, MemorySegment dbias, MemorySegment dout, MemorySegment in,
+                               MemorySegment mean, MemorySegment rstd, int rows, int C, int c0, int c1) {
+        int L = F.length();
+        int bound = c0 + F.loopBound(c1 - c0);
+        for (int c = c0; c < bound; c += L) {
+            long off = (long) c * Float.BYTES;
+            var dw = FloatVector.fromMemorySegment(F, dweight, off, NATIVE);
+            var db = FloatVector.fromMemorySegment(F, dbias, off, NATIVE);
+            for (int r = 0; r < rows; r++) {
+                long at = ((long) r * C) * Float.BYTES + off;
+                var n = FloatVector.fromMemorySegment(F, in, at, NATIVE).sub(mean.getAtIndex(FL, r)).mul(rstd.getAtIndex(FL, r));
+                var d = FloatVector.fromMemorySegment(F, dout, at, NATIVE);
+                dw = dw.add(d.mul(n));
+                db = db.add(d);
+            }
+            dw.intoMemorySegment(dweight, off, NATIVE);
+            db.intoMemorySegment(dbias, off, NATIVE);
+        }
+        for (int c = bound; c < c1; c++) {
+            float dw = dweight.getAtIndex(FL, c), db = dbias.getAtIndex(FL, c);
+            for (int r = 0; r < rows; r++) {
+                long at = (long) r * C + c;
+                float n = (in.getAtIndex(FL, at) - mean.getAtIndex(FL, r)) * rstd.getAtIndex(FL, r);
+                float d = dout.getAtIndex(FL, at);
+                dw += d * n;
+                db += d;
+            }
+            dweight.setAtIndex(FL, c, dw);
+            dbias.setAtIndex(FL, c, db);
+        }
     }
 
     public static void backwardScalar(MemorySegment din, MemorySegment dweight, MemorySegment dbias, MemorySegment dout,

@@ -77,14 +77,23 @@ public final class Parallel {
         return pool;
     }
 
-    /** Static split into {@code chunks} contiguous parts; the caller takes part 0. */
+    /**
+     * Static split into {@code chunks} contiguous parts; the caller takes part 0.
+     *
+     * <p>Each call publishes one immutable {@link Job} through a single volatile write, so a worker
+     * that wakes late (a spurious or left-over unpark) sees either a whole old job or a whole new
+     * one, never the new range with the old generation: it runs each job's part at most once.
+     */
     private static final class Pool {
+        /** One call of {@link #run}: everything a worker reads about it. */
+        private record Job(long generation, int n, int chunks, Range body) {}
+
+        private static final Job IDLE = new Job(0, 0, 0, null);
+
         final int size;
         final Thread[] workers;
-        volatile int generation;
         volatile boolean stop;
-        volatile Range body;
-        volatile int n, chunks;
+        volatile Job job = IDLE;
         final AtomicInteger pending = new AtomicInteger();
         volatile Thread caller;
         volatile Throwable failure;
@@ -102,17 +111,19 @@ public final class Parallel {
         }
 
         private void loop(int part) {
-            int seen = 0;
+            long seen = 0;
             INSIDE.set(true);
-            while (!stop) {
-                if (generation == seen) {
+            while (true) {
+                Job j = job;
+                if (j.generation == seen) {
+                    if (stop) return;          // only once no published job is left unrun
                     LockSupport.park(this);
                     continue;
                 }
-                seen = generation;
-                if (part < chunks) {
+                seen = j.generation;
+                if (part < j.chunks) {
                     try {
-                        runPart(part);
+                        runPart(j, part);
                     } catch (Throwable e) {
                         failure = e;
                     }
@@ -121,9 +132,9 @@ public final class Parallel {
             }
         }
 
-        private void runPart(int part) {
-            int from = (int) ((long) n * part / chunks), to = (int) ((long) n * (part + 1) / chunks);
-            if (from < to) body.run(from, to);
+        private static void runPart(Job j, int part) {
+            int from = (int) ((long) j.n * part / j.chunks), to = (int) ((long) j.n * (part + 1) / j.chunks);
+            if (from < to) j.body.run(from, to);
         }
 
         synchronized void run(int n, int chunks, Range body) {
@@ -131,21 +142,19 @@ public final class Parallel {
                 body.run(0, n);
                 return;
             }
-            this.n = n;
-            this.chunks = chunks;
-            this.body = body;
+            Job j = new Job(job.generation + 1, n, chunks, body);
             this.failure = null;
             this.caller = Thread.currentThread();
             pending.set(chunks - 1);
-            generation++;
+            job = j;                                                   // publish: workers may start now
             for (int w = 0; w < chunks - 1; w++) LockSupport.unpark(workers[w]);
             INSIDE.set(true);
             try {
-                runPart(0);
+                runPart(j, 0);
             } finally {
                 INSIDE.set(false);
                 while (pending.get() > 0) LockSupport.park(this);
-                this.body = null;
+                job = new Job(j.generation, 0, 0, null);               // drop the body, keep the generation
             }
             Throwable f = failure;
             if (f instanceof RuntimeException re) throw re;
@@ -153,7 +162,8 @@ public final class Parallel {
             if (f != null) throw new RuntimeException(f);
         }
 
-        void shutdown() {
+        /** Stops the workers once any call in progress has finished (synchronized with {@link #run}). */
+        synchronized void shutdown() {
             stop = true;
             for (Thread w : workers) LockSupport.unpark(w);
         }

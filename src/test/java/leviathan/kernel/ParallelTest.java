@@ -1,0 +1,108 @@
+package leviathan.kernel;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class ParallelTest {
+    private final int keep = Parallel.threads();
+
+    @AfterEach
+    void restore() { Parallel.setThreads(keep); }
+
+    /** Runs forRange and checks that every index in [0, n) was handed out exactly once. */
+    private static void assertCoversOnce(int n, int grain) {
+        var hits = new AtomicIntegerArray(Math.max(n, 1));
+        Parallel.forRange(n, grain, (from, to) -> {
+            assertTrue(0 <= from && from < to && to <= n, "bad range [" + from + ", " + to + ") for n " + n);
+            for (int i = from; i < to; i++) hits.incrementAndGet(i);
+        });
+        for (int i = 0; i < n; i++) {
+            if (hits.get(i) != 1) fail("index " + i + " ran " + hits.get(i) + " times (n " + n + ", grain " + grain + ", threads " + Parallel.threads() + ")");
+        }
+    }
+
+    @Test
+    void coversEveryIndexExactlyOnce() {
+        for (int threads : new int[] {1, 2, 3, 4, 7, 16}) {
+            Parallel.setThreads(threads);
+            for (int n : new int[] {0, 1, 2, 3, 5, 7, 16, 17, 100, 768, 1001, 65_537}) {
+                for (int grain : new int[] {1, 3, 64, 1 << 20}) assertCoversOnce(n, grain);
+            }
+        }
+    }
+
+    @Test
+    void manyCallsInARowStayCorrect() {
+        // back-to-back calls: a worker that wakes late must not run a stale or repeated part
+        Parallel.setThreads(4);
+        for (int rep = 0; rep < 2000; rep++) assertCoversOnce(1 + rep % 37, 1);
+    }
+
+    @Test
+    void usesSeveralThreadsForCoarseWork() {
+        Parallel.setThreads(3);
+        var names = java.util.concurrent.ConcurrentHashMap.<String>newKeySet();
+        Parallel.forRange(3, (from, to) -> names.add(Thread.currentThread().getName()));
+        assertEquals(3, names.size(), "threads seen: " + names);
+    }
+
+    @Test
+    void grainLimitsTheNumberOfParts() {
+        Parallel.setThreads(4);
+        var parts = new AtomicInteger();
+        Parallel.forRange(100, 50, (from, to) -> parts.incrementAndGet());
+        assertEquals(2, parts.get());
+    }
+
+    @Test
+    void nestedCallsRunSeriallyAndCoverEverything() {
+        Parallel.setThreads(3);
+        var hits = new AtomicIntegerArray(6 * 50);
+        Parallel.forRange(6, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                final int row = i;
+                Parallel.forRange(50, (a, b) -> {
+                    for (int j = a; j < b; j++) hits.incrementAndGet(row * 50 + j);
+                });
+            }
+        });
+        for (int i = 0; i < hits.length(); i++) assertEquals(1, hits.get(i), "index " + i);
+    }
+
+    @Test
+    void propagatesExceptionsFromWorkersAndCaller() {
+        Parallel.setThreads(4);
+        var boom = new IllegalStateException("worker part");
+        // the caller runs part 0; index 99 is in the last part, run by a worker
+        var thrown = assertThrows(IllegalStateException.class, () -> Parallel.forRange(100, (from, to) -> {
+            if (to == 100) throw boom;
+        }));
+        assertSame(boom, thrown);
+        assertThrows(ArithmeticException.class, () -> Parallel.forRange(100, (from, to) -> {
+            if (from == 0) throw new ArithmeticException("caller part");
+        }));
+        var error = assertThrows(AssertionError.class, () -> Parallel.forRange(100, (from, to) -> {
+            if (to == 100) throw new AssertionError("an Error");
+        }));
+        assertEquals("an Error", error.getMessage());
+        assertCoversOnce(1000, 1);                                  // the pool still works afterwards
+    }
+
+    @Test
+    void changingTheThreadCountBetweenCalls() {
+        for (int threads : new int[] {2, 5, 1, 3, 2}) {
+            Parallel.setThreads(threads);
+            assertEquals(threads, Parallel.threads());
+            assertCoversOnce(997, 1);
+        }
+        assertThrows(IllegalArgumentException.class, () -> Parallel.setThreads(0));
+    }
+}
