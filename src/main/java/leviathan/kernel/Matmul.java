@@ -1,11 +1,7 @@
 package leviathan.kernel;
 
-import static leviathan.kernel.Simd.F;
-import static leviathan.kernel.Simd.NATIVE;
-
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import jdk.incubator.vector.FloatVector;
 
 /**
  * Pure-Java GEMM, the fallback when no native backend is loaded:
@@ -60,44 +56,37 @@ public final class Matmul {
         }
     }
 
-    /** Vector API GEMM; same contract as {@link #gemmScalar}. */
+    /**
+     * Vector API GEMM; same contract as {@link #gemmScalar}: packed panels, cache blocking and a
+     * register-blocked micro-kernel ({@link MatmulBlocked}), parallel over {@link Parallel} threads
+     * for products above about 10 Mflop. Sums are blocked FMA chains, so they differ from the
+     * scalar definition by rounding only; the result does not depend on the thread count. As in
+     * BLAS, {@code alpha = 0} or {@code K = 0} gives {@code beta·C} without reading A or B, and
+     * {@code beta = 0} never reads C.
+     */
     public static void gemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
                             MemorySegment a, int lda, MemorySegment b, int ldb,
                             float beta, MemorySegment c, int ldc) {
         checkArgs(transA, transB, M, N, K, a, lda, b, ldb, c, ldc);
-        if (!Simd.ENABLED || transB) {
-            // Simple path until the packed kernel lands: scale C, then rank-1 style updates.
+        if (!Simd.ENABLED) {
             gemmScalar(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
             return;
         }
-        Parallel.forRange(M, 4, (i0, i1) -> {
-            for (int i = i0; i < i1; i++) {
-                long crow = (long) i * ldc;
-                int j = 0;
-                for (int bound = F.loopBound(N); j < bound; j += F.length()) {
-                    var acc = FloatVector.zero(F);
-                    for (int p = 0; p < K; p++) {
-                        float av = a.getAtIndex(FL, transA ? (long) p * lda + i : (long) i * lda + p);
-                        var bv = FloatVector.fromMemorySegment(F, b, ((long) p * ldb + j) * Float.BYTES, NATIVE);
-                        acc = bv.fma(FloatVector.broadcast(F, av), acc);
-                    }
-                    acc = acc.mul(alpha);
-                    if (beta != 0f) {
-                        acc = FloatVector.fromMemorySegment(F, c, (crow + j) * Float.BYTES, NATIVE).fma(FloatVector.broadcast(F, beta), acc);
-                    }
-                    acc.intoMemorySegment(c, (crow + j) * Float.BYTES, NATIVE);
-                }
-                for (; j < N; j++) {
-                    float sum = 0f;
-                    for (int p = 0; p < K; p++) {
-                        float av = a.getAtIndex(FL, transA ? (long) p * lda + i : (long) i * lda + p);
-                        sum += av * b.getAtIndex(FL, (long) p * ldb + j);
-                    }
-                    long ci = crow + j;
-                    float old = beta == 0f ? 0f : beta * c.getAtIndex(FL, ci);
-                    c.setAtIndex(FL, ci, alpha * sum + old);
-                }
+        if (M == 0 || N == 0) return;
+        if (K == 0 || alpha == 0f) {
+            scale(M, N, beta, c, ldc);
+            return;
+        }
+        MatmulBlocked.gemm(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    /** C = beta·C (C = 0 when beta = 0, whatever C held): the product term is zero. */
+    private static void scale(int M, int N, float beta, MemorySegment c, int ldc) {
+        for (int i = 0; i < M; i++) {
+            long row = (long) i * ldc;
+            for (int j = 0; j < N; j++) {
+                c.setAtIndex(FL, row + j, beta == 0f ? 0f : beta * c.getAtIndex(FL, row + j));
             }
-        });
+        }
     }
 }

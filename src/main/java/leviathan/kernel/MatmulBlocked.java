@@ -1,0 +1,244 @@
+package leviathan.kernel;
+
+import static leviathan.kernel.MatmulKernel.L;
+import static leviathan.kernel.MatmulKernel.MR;
+import static leviathan.kernel.MatmulKernel.NR;
+import static leviathan.kernel.Simd.F;
+import static leviathan.kernel.Simd.NATIVE;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.concurrent.atomic.AtomicInteger;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+
+/**
+ * The packed, cache-blocked GEMM behind {@link Matmul#gemm}, in the usual three levels:
+ * <ol>
+ *   <li>op(B) is packed once per call (per N-block of at most {@link #NC} columns) into
+ *       {@code NR}-column panels, K-block by K-block: {@code bp[pc·ncPad + jr·kc + p·NR + j]};
+ *       the panels are shared by all threads.
+ *   <li>C is cut into tasks (a row block × a column block). A task packs its rows of op(A) for one
+ *       K-block ({@code MC × KC}, sized for L2) into {@code MR}-row panels, then sweeps the B
+ *       panels ({@code KC × NR}, sized for L1) against every A panel.
+ *   <li>{@link MatmulKernel} computes one {@code MR × NR} tile in registers.
+ * </ol>
+ * The first K-block applies {@code beta}; later ones add (beta = 1). Threads take tasks from a
+ * shared counter rather than fixed halves: on 2 vCPUs shared with other work, a thread that is
+ * descheduled for a while just takes fewer tasks instead of making the other one wait.
+ * Tile boundaries do not depend on the thread count, so the result is bitwise the same for any.
+ */
+final class MatmulBlocked {
+    private MatmulBlocked() {}
+
+    private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;
+
+    /** K-block: a B panel of KC × NR floats (32 KB at 16 lanes) stays in L1 across the A panels. */
+    static final int KC = 256;
+    /** Row block: the packed A block, MC × KC floats (144 KB), stays in L2 across the B panels. */
+    static final int MC = 24 * MR;
+    /** Column block: packed B holds at most K × NC floats, or B_FLOATS when K is large. */
+    static final int NC = 1024 / NR * NR;
+    private static final int B_FLOATS = 1 << 22;
+
+    /**
+     * Below this many flops (2·M·N·K) a call stays on the calling thread. Waking a parked worker
+     * and being woken back costs about 40 µs on the 2-vCPU test machine; 768×128×128 (25 Mflop)
+     * gained from a second thread there, 256×128×128 (8 Mflop) lost.
+     */
+    static final long SERIAL_FLOPS = 10_000_000L;
+    /** {@link #SERIAL_FLOPS}, lowered by tests to run small shapes in parallel. */
+    static long serialFlops = SERIAL_FLOPS;
+    /** Tasks per thread when parallel: enough to even out a thread that gets less CPU. */
+    private static final int TASKS_PER_THREAD = 4;
+
+    private static final VectorMask<Float> MR_LANES = F.indexInRange(0, MR);
+
+    /** Per-thread buffers, grown as needed and kept: this thread's packed A, the packed B of calls it makes. */
+    private static final class Scratch {
+        float[] ap = new float[0];
+        float[] bp = new float[0];
+        final float[] tile = new float[MR * NR];
+        final Job job = new Job();
+    }
+
+    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    /**
+     * One N-block of a call, reused by the calling thread from call to call: packed op(B) in
+     * {@code bp} and the tasks, handed out through {@code next}. Fields are written before
+     * {@link Parallel#forRange} starts the workers, which publishes them.
+     */
+    private static final class Job {
+        boolean transA;
+        MemorySegment a, c;
+        int lda, ldc, M, K, kBlocks;
+        float alpha, beta;
+        float[] bp;
+        int jc, nc, ncPad;
+        int rowsPerTask, colsPerTask, colTasks, tasks;
+        final AtomicInteger next = new AtomicInteger();
+        final Parallel.Range body = (from, to) -> drain();
+
+        void drain() {
+            Scratch s = SCRATCH.get();
+            for (int t; (t = next.getAndIncrement()) < tasks; ) run(s, t);
+        }
+
+        /** Task t: rows [i0, i1) × columns jc + [j0, j1) of C, all of K. */
+        void run(Scratch s, int t) {
+            int i0 = t / colTasks * rowsPerTask, i1 = Math.min(M, i0 + rowsPerTask);
+            int j0 = t % colTasks * colsPerTask, j1 = Math.min(nc, j0 + colsPerTask);
+            int need = Math.min(MC, roundUp(i1 - i0, MR)) * ceilDiv(K, kBlocks);
+            if (s.ap.length < need) s.ap = new float[need];
+            float[] ap = s.ap, tile = s.tile;
+            for (int kb = 0; kb < kBlocks; kb++) {
+                int pc = kStart(K, kBlocks, kb), kc = kStart(K, kBlocks, kb + 1) - pc;
+                float blockBeta = kb == 0 ? beta : 1f;
+                for (int ic = i0; ic < i1; ic += MC) {
+                    int mc = Math.min(MC, i1 - ic);
+                    packA(ap, transA, a, lda, ic, mc, pc, kc);
+                    for (int jr = j0; jr < j1; jr += NR) {
+                        int cols = Math.min(NR, j1 - jr), bo = pc * ncPad + jr * kc;
+                        for (int ir = 0; ir < mc; ir += MR) {
+                            int rows = Math.min(MR, mc - ir);
+                            long ci = (long) (ic + ir) * ldc + jc + jr;
+                            if (cols > L) {
+                                MatmulKernel.tile6x2(kc, ap, ir * kc, bp, bo, c, ci, ldc, rows, cols, alpha, blockBeta, tile);
+                            } else {
+                                MatmulKernel.tile6x1(kc, ap, ir * kc, bp, bo, c, ci, ldc, rows, cols, alpha, blockBeta, tile);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** {@link Matmul#gemm} for {@code M, N, K > 0}, arguments already checked. */
+    static void gemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
+                     MemorySegment a, int lda, MemorySegment b, int ldb,
+                     float beta, MemorySegment c, int ldc) {
+        int threads = 2L * M * N * K < serialFlops ? 1 : Parallel.threads();
+        Scratch s = SCRATCH.get();
+        Job job = s.job;
+        int kBlocks = ceilDiv(K, KC);                          // equal K-blocks, none much shorter
+        int ncBlock = Math.min(NC, Math.max(NR, B_FLOATS / K / NR * NR));
+        int rowsPerTask = MC;
+        if (threads > 1) rowsPerTask = Math.clamp(roundUp(ceilDiv(M, threads * TASKS_PER_THREAD), MR), MR, MC);
+        int rowTasks = ceilDiv(M, rowsPerTask);
+        job.transA = transA; job.a = a; job.lda = lda; job.c = c; job.ldc = ldc;
+        job.M = M; job.K = K; job.kBlocks = kBlocks; job.alpha = alpha; job.beta = beta;
+        try {
+            for (int jc = 0; jc < N; jc += ncBlock) {
+                int nc = Math.min(ncBlock, N - jc), ncPad = roundUp(nc, NR);
+                if ((long) K * ncPad > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("GEMM K too large: " + K);
+                if (s.bp.length < K * ncPad) s.bp = new float[K * ncPad];
+                for (int kb = 0; kb < kBlocks; kb++) {
+                    int pc = kStart(K, kBlocks, kb);
+                    packB(s.bp, pc * ncPad, transB, b, ldb, pc, kStart(K, kBlocks, kb + 1) - pc, jc, nc);
+                }
+                int colTasks = 1;                              // few row blocks: split columns too
+                if (threads > 1 && rowTasks < threads * TASKS_PER_THREAD) {
+                    colTasks = Math.min(ncPad / NR, ceilDiv(threads * TASKS_PER_THREAD, rowTasks));
+                }
+                int colsPerTask = roundUp(ceilDiv(nc, colTasks), NR);
+                job.bp = s.bp; job.jc = jc; job.nc = nc; job.ncPad = ncPad;
+                job.rowsPerTask = rowsPerTask; job.colsPerTask = colsPerTask;
+                job.colTasks = ceilDiv(nc, colsPerTask);
+                job.tasks = rowTasks * job.colTasks;
+                job.next.set(0);
+                if (threads == 1) job.drain();
+                else Parallel.forRange(threads, 1, job.body);
+            }
+        } finally {
+            job.a = null; job.c = null; job.bp = null;       // keep no segment reachable between calls
+        }
+    }
+
+    /** Start of K-block kb of kBlocks near-equal blocks. */
+    private static int kStart(int K, int kBlocks, int kb) { return (int) ((long) K * kb / kBlocks); }
+
+    static int roundUp(int x, int m) { return ceilDiv(x, m) * m; }
+
+    static int ceilDiv(int x, int m) { return (x + m - 1) / m; }
+
+    /**
+     * Rows [ic, ic+mc) × k [pc, pc+kc) of op(A) into MR-row panels, {@code ap[ir·kc + p·MR + r]};
+     * the last panel is padded with zero rows.
+     */
+    static void packA(float[] ap, boolean transA, MemorySegment a, int lda, int ic, int mc, int pc, int kc) {
+        int full = mc / MR * MR;
+        if (transA) {                                          // row p of A holds MR consecutive panel values
+            for (int p = 0; p < kc; p++) {
+                long src = (long) (pc + p) * lda + ic;
+                if (MR <= L) {
+                    for (int ir = 0; ir < full; ir += MR) {
+                        FloatVector.fromMemorySegment(F, a, (src + ir) * Float.BYTES, NATIVE, MR_LANES)
+                                .intoArray(ap, ir * kc + p * MR, MR_LANES);
+                    }
+                } else {
+                    for (int ir = 0; ir < full; ir += MR) {
+                        for (int r = 0; r < MR; r++) ap[ir * kc + p * MR + r] = a.getAtIndex(FL, src + ir + r);
+                    }
+                }
+                for (int r = 0; full < mc && r < MR; r++) {
+                    ap[full * kc + p * MR + r] = full + r < mc ? a.getAtIndex(FL, src + full + r) : 0f;
+                }
+            }
+        } else {                                               // row r of the panel is a contiguous row of A
+            for (int ir = 0; ir < mc; ir += MR) {
+                int rows = Math.min(MR, mc - ir), base = ir * kc;
+                for (int r = 0; r < rows; r++) {
+                    long src = (long) (ic + ir + r) * lda + pc;
+                    for (int p = 0; p < kc; p++) ap[base + p * MR + r] = a.getAtIndex(FL, src + p);
+                }
+                for (int r = rows; r < MR; r++) {
+                    for (int p = 0; p < kc; p++) ap[base + p * MR + r] = 0f;
+                }
+            }
+        }
+    }
+
+    /**
+     * k [pc, pc+kc) × columns [jc, jc+nc) of op(B) into NR-column panels,
+     * {@code bp[off + jr·kc + p·NR + j]}; the last panel is padded with zero columns.
+     */
+    static void packB(float[] bp, int off, boolean transB, MemorySegment b, int ldb, int pc, int kc, int jc, int nc) {
+        for (int jr = 0; jr < nc; jr += NR) {
+            int cols = Math.min(NR, nc - jr), base = off + jr * kc;
+            if (transB) {                                      // column j of the panel is a contiguous row of B
+                for (int j = 0; j < cols; j++) {
+                    long src = (long) (jc + jr + j) * ldb + pc;
+                    for (int p = 0; p < kc; p++) bp[base + p * NR + j] = b.getAtIndex(FL, src + p);
+                }
+                for (int j = cols; j < NR; j++) {
+                    for (int p = 0; p < kc; p++) bp[base + p * NR + j] = 0f;
+                }
+            } else {                                           // row p of the panel is part of row p of B
+                for (int p = 0; p < kc; p++) {
+                    long src = (long) (pc + p) * ldb + jc + jr;
+                    int dst = base + p * NR;
+                    if (cols == NR) {
+                        MemorySegment.copy(b, FL, src * Float.BYTES, bp, dst, NR);
+                    } else {
+                        for (int j = 0; j < cols; j++) bp[dst + j] = b.getAtIndex(FL, src + j);
+                        for (int j = cols; j < NR; j++) bp[dst + j] = 0f;
+                    }
+                }
+            }
+        }
+    }
+
+    /** C = alpha·tile + beta·C on the {@code rows × cols} part of an edge tile (tile rows are NR apart). */
+    static void mergeTile(float[] tile, MemorySegment c, long ci, int ldc, int rows, int cols, float alpha, float beta) {
+        for (int r = 0; r < rows; r++) {
+            long row = ci + (long) r * ldc;
+            for (int j = 0; j < cols; j++) {
+                float v = alpha * tile[r * NR + j];            // same rounding as the vector store
+                if (beta != 0f) v = Math.fma(c.getAtIndex(FL, row + j), beta, v);
+                c.setAtIndex(FL, row + j, v);
+            }
+        }
+    }
+}
