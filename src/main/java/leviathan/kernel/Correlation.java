@@ -7,12 +7,14 @@ import static leviathan.kernel.CorrelationTiles.padLanes;
 import static leviathan.kernel.CorrelationTiles.padRows;
 import static leviathan.kernel.CorrelationTiles.sumLanes;
 import static leviathan.kernel.Simd.F;
+import static leviathan.kernel.Simd.NATIVE;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 
 /**
  * Multi-head correlation (LEVIATHAN.md, "Multi-head correlation"), per head and sequence:
@@ -239,16 +241,13 @@ public final class Correlation {
             }
             gemm(Mp, jc / L, D, w.qs, 0, Dp, 1, w.kT, 0, Tp, w.s, 0, Tp, false);      // S = QS·Kᵀ
             for (int i = i0; i < i1; i++) {                              // softmax per query, rows (i, ·)
-                int r0 = (i - i0) * N, n = i + 1;
-                float max = rowsMax(w.s, r0, N, Tp, n, w.bias);
-                float sum = rowsExp(w.s, r0, N, Tp, n, jc, w.bias, max, w.row);
-                lse.setAtIndex(FL, ((long) b * H + h) * T + i, (float) (max + Math.log(sum)));
-                w.rowStat[i - i0] = 1f / sum;
+                float l = softmaxRows(w.s, (i - i0) * N, N, Tp, i + 1, jc, w.bias, w.rowStat, i - i0, w.row);
+                lse.setAtIndex(FL, ((long) b * H + h) * T + i, l);
             }
             gemm(Mp, Dp / L, i1, w.s, 0, Tp, 1, w.vP, 0, Dp, w.u, 0, Us, false);      // U = E·V
             for (int i = i0; i < i1; i++) {                              // o_i = Σ_t S_t U[(i,t)] / sum
                 shiftSum(w.row, w.u, (i - i0) * N, N, D, Dp, Us, w.rowStat[i - i0]);
-                MemorySegment.copy(w.row, 0, out, FL, (((long) b * T + i) * C + (long) h * D) * Float.BYTES, D);
+                storeRow(out, ((long) b * T + i) * C + (long) h * D, w.row, D);
             }
         }
     }
@@ -268,13 +267,13 @@ public final class Correlation {
         int Tr = padRows(T);
         Arrays.fill(w.dK, 0, Tr * Dp, 0f);
         Arrays.fill(w.dV, 0, Tr * Dp, 0f);
-        Arrays.fill(w.gsum, 0f);
+        Arrays.fill(w.gacc, 0f);
         for (int i0 = 0; i0 < T; i0 += ws.R) {
             int i1 = Math.min(T, i0 + ws.R), M = (i1 - i0) * N, Mp = padRows(M), jc = padLanes(i1);
             for (int i = i0; i < i1; i++) {                              // QS and GOS rows, g_o·o per query
                 loadExt(w.ext, qkv, q0 + (long) i * 3 * C, D, Dp);
                 shiftedRows(w.qs, w.ext, (i - i0) * N, N, D, Dp, scale);
-                MemorySegment.copy(out, FL, (o0 + (long) i * C) * Float.BYTES, w.row, 0, D);
+                loadRow(w.row, 0, out, o0 + (long) i * C, D);
                 loadExt(w.ext, dout, o0 + (long) i * C, D, Dp);
                 shiftedRows(w.gos, w.ext, (i - i0) * N, N, D, Dp, 1f);
                 float dot = 0f;
@@ -285,7 +284,7 @@ public final class Correlation {
             gemm(Mp, jc / L, D, w.gos, 0, Dp, 1, w.vT, 0, Tp, w.g, 0, Tp, false);     // G = GOS·Vᵀ
             for (int i = i0; i < i1; i++) {                              // P and G_S, rows (i, ·)
                 float logSum = lse.getAtIndex(FL, ((long) b * H + h) * T + i);
-                rowsGrad(w.s, w.g, (i - i0) * N, N, Tp, i + 1, jc, w.bias, logSum, w.rowStat[i - i0], w.gsum, w.row2);
+                gradRows(w.s, w.g, (i - i0) * N, N, Tp, i + 1, jc, w.bias, logSum, w.rowStat[i - i0], w.gacc);
             }
             int Kr = padRows(i1);                                        // key rows touched (zeros past i1)
             gemm(Kr, Dp / L, M, w.s, 0, 1, Tp, w.gos, 0, Dp, w.dV, 0, Dp, true);      // dV += Pᵀ·GOS
@@ -293,20 +292,55 @@ public final class Correlation {
             gemm(Mp, Dp / L, i1, w.g, 0, Tp, 1, w.kP, 0, Dp, w.u, 0, Us, false);      // U = G_S·K
             for (int i = i0; i < i1; i++) {                              // dq_i += Σ_t S_t U[(i,t)] / sqrt(D)
                 shiftSum(w.row, w.u, (i - i0) * N, N, D, Dp, Us, scale);
-                addRow(dqkv, q0 + (long) i * 3 * C, w.row, w.row2, D);
+                addRow(dqkv, q0 + (long) i * 3 * C, w.row, 0, D);
             }
         }
         for (int j = 0; j < T; j++) {                                    // fold dK, dV into dqkv
-            System.arraycopy(w.dK, j * Dp, w.row, 0, D);
-            addRow(dqkv, q0 + C + (long) j * 3 * C, w.row, w.row2, D);
-            System.arraycopy(w.dV, j * Dp, w.row, 0, D);
-            addRow(dqkv, q0 + 2L * C + (long) j * 3 * C, w.row, w.row2, D);
+            addRow(dqkv, q0 + C + (long) j * 3 * C, w.dK, j * Dp, D);
+            addRow(dqkv, q0 + 2L * C + (long) j * 3 * C, w.dV, j * Dp, D);
         }
+        for (int t = 0; t < N; t++) w.gsum[t] = sumLanes(FloatVector.fromArray(F, w.gacc, t * L), w.row);
     }
 
     /** {@code dst[j·Dp + d] = seg[base + j·stride + d]} for j < T, d < D (columns D..Dp stay 0). */
     private static void packRows(float[] dst, MemorySegment seg, long base, int stride, int T, int D, int Dp) {
-        for (int j = 0; j < T; j++) MemorySegment.copy(seg, FL, (base + (long) j * stride) * Float.BYTES, dst, j * Dp, D);
+        for (int j = 0; j < T; j++) loadRow(dst, j * Dp, seg, base + (long) j * stride, D);
+    }
+
+    // Row I/O between the tensors and the scratch arrays, by vectors (a masked one for the tail):
+    // for rows of a few dozen floats this is several times faster than MemorySegment.copy.
+
+    /** {@code dst[off + d] = seg[base + d]}, d < D; lanes up to the next whole vector get 0. */
+    private static void loadRow(float[] dst, int off, MemorySegment seg, long base, int D) {
+        long o = base * Float.BYTES;
+        int d = 0;
+        for (; d + L <= D; d += L) FloatVector.fromMemorySegment(F, seg, o + (long) d * Float.BYTES, NATIVE).intoArray(dst, off + d);
+        if (d < D) {
+            FloatVector.fromMemorySegment(F, seg, o + (long) d * Float.BYTES, NATIVE, F.indexInRange(d, D)).intoArray(dst, off + d);
+        }
+    }
+
+    /** {@code seg[base + d] = src[d]}, d < D. */
+    private static void storeRow(MemorySegment seg, long base, float[] src, int D) {
+        long o = base * Float.BYTES;
+        int d = 0;
+        for (; d + L <= D; d += L) FloatVector.fromArray(F, src, d).intoMemorySegment(seg, o + (long) d * Float.BYTES, NATIVE);
+        if (d < D) FloatVector.fromArray(F, src, d).intoMemorySegment(seg, o + (long) d * Float.BYTES, NATIVE, F.indexInRange(d, D));
+    }
+
+    /** {@code seg[base + d] += src[off + d]}, d < D. */
+    private static void addRow(MemorySegment seg, long base, float[] src, int off, int D) {
+        long o = base * Float.BYTES;
+        int d = 0;
+        for (; d + L <= D; d += L) {
+            long od = o + (long) d * Float.BYTES;
+            FloatVector.fromMemorySegment(F, seg, od, NATIVE).add(FloatVector.fromArray(F, src, off + d)).intoMemorySegment(seg, od, NATIVE);
+        }
+        if (d < D) {
+            long od = o + (long) d * Float.BYTES;
+            var m = F.indexInRange(d, D);
+            FloatVector.fromMemorySegment(F, seg, od, NATIVE, m).add(FloatVector.fromArray(F, src, off + d)).intoMemorySegment(seg, od, NATIVE, m);
+        }
     }
 
     /** {@code dst[d·Tp + j] = src[j·Dp + d]}: keys (or values) as columns, for the score products. */
@@ -323,8 +357,9 @@ public final class Correlation {
 
     /** {@code ext[m] = seg[base + (m mod D)]}, m < D + Dp: any window of length Dp starting below D. */
     private static void loadExt(float[] ext, MemorySegment seg, long base, int D, int Dp) {
-        MemorySegment.copy(seg, FL, base * Float.BYTES, ext, 0, D);
-        for (int m = D; m < D + Dp; m += D) System.arraycopy(ext, 0, ext, m, Math.min(D, D + Dp - m));
+        loadRow(ext, 0, seg, base, D);
+        if (D == Dp) loadRow(ext, D, seg, base, D);                   // ext = [x, x]
+        else for (int m = D; m < D + Dp; m += D) System.arraycopy(ext, 0, ext, m, Math.min(D, D + Dp - m));
     }
 
     /**
@@ -365,60 +400,55 @@ public final class Correlation {
         MemorySegment.copy(tmp, 0, seg, FL, off, D);
     }
 
-    /** Max of {@code s[r][j] + bias[r - r0]} over rows {@code r0..r0+N-1} (stride ld) and j < n. */
-    private static float rowsMax(float[] s, int r0, int N, int ld, int n, float[] bias) {
+    /**
+     * Softmax of the scores of one query, rows {@code r0..r0+N-1} (stride ld), over keys j < n,
+     * in place: pass 1 the max of {@code s + bias[t]}, pass 2 {@code e = exp(s + bias[t] - max)}
+     * and its sum; keys {@code n <= j < jc} get 0 (the products run over whole vectors and the
+     * causal tail must add nothing). Returns {@code lse = max + log(sum)}; {@code inv[k] = 1/sum}.
+     * One exp call site, one reduction per query: small enough for C2 to inline everything.
+     */
+    private static float softmaxRows(float[] s, int r0, int N, int ld, int n, int jc, float[] bias,
+                                     float[] inv, int k, float[] tmp) {
         var mx = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
         for (int t = 0; t < N; t++) {
-            int base = (r0 + t) * ld, j = 0;
+            int base = (r0 + t) * ld;
             float bt = bias[t];
-            for (; j + L <= n; j += L) mx = mx.max(FloatVector.fromArray(F, s, base + j).add(bt));
-            if (j < n) {
+            for (int j = 0; j < n; j += L) {
                 var x = FloatVector.fromArray(F, s, base + j).add(bt);
-                mx = mx.max(x.blend(Float.NEGATIVE_INFINITY, F.indexInRange(j, n).not()));
+                if (j + L > n) x = x.blend(Float.NEGATIVE_INFINITY, F.indexInRange(j, n).not());
+                mx = mx.max(x);
             }
         }
-        return mx.reduceLanes(jdk.incubator.vector.VectorOperators.MAX);
-    }
-
-    /**
-     * Pass 2 of the softmax of rows {@code r0..r0+N-1}: {@code s = exp(s + bias - shift)} for
-     * j < n, 0 for n <= j < jc (the products run over whole vectors and the causal tail must add
-     * nothing); returns the sum.
-     */
-    private static float rowsExp(float[] s, int r0, int N, int ld, int n, int jc, float[] bias, float shift, float[] tmp) {
+        float max = mx.reduceLanes(VectorOperators.MAX);
         var sum = FloatVector.zero(F);
-        var zero = FloatVector.zero(F);
         for (int t = 0; t < N; t++) {
             int base = (r0 + t) * ld, j = 0;
-            float c = bias[t] - shift;
-            for (; j + L <= n; j += L) {
+            float c = bias[t] - max;
+            for (; j < n; j += L) {
                 var e = exp(FloatVector.fromArray(F, s, base + j).add(c));
+                if (j + L > n) e = e.blend(0f, F.indexInRange(j, n).not());
                 e.intoArray(s, base + j);
                 sum = sum.add(e);
             }
-            if (j < n) {
-                var e = exp(FloatVector.fromArray(F, s, base + j).add(c)).blend(0f, F.indexInRange(j, n).not());
-                e.intoArray(s, base + j);
-                sum = sum.add(e);
-                j += L;
-            }
-            for (; j < jc; j += L) zero.intoArray(s, base + j);
+            for (; j < jc; j += L) FloatVector.zero(F).intoArray(s, base + j);
         }
-        return sumLanes(sum, tmp);
+        float total = sumLanes(sum, tmp);
+        inv[k] = 1f / total;
+        return (float) (max + Math.log(total));
     }
 
     /**
-     * The backward's softmax pass over rows {@code r0..r0+N-1}: {@code p = exp(s + bias - lse)}
-     * into s, {@code g_s = p·(g_p - rowDot)} into g (both 0 for n <= j < jc), and
-     * {@code gsum[t] += Σ_j g_s}.
+     * The backward's softmax pass over the rows {@code r0..r0+N-1} of one query:
+     * {@code p = exp(s + bias[t] - lse)} into s, {@code g_s = p·(g_p - rowDot)} into g (both 0 for
+     * {@code n <= j < jc}), and the lanes of {@code Σ_j g_s} added to {@code gacc[t·L ..]} (reduced
+     * once per head, in lane order).
      */
-    private static void rowsGrad(float[] s, float[] g, int r0, int N, int ld, int n, int jc, float[] bias,
-                                 float logSum, float rowDot, float[] gsum, float[] tmp) {
-        var zero = FloatVector.zero(F);
+    private static void gradRows(float[] s, float[] g, int r0, int N, int ld, int n, int jc, float[] bias,
+                                 float logSum, float rowDot, float[] gacc) {
         for (int t = 0; t < N; t++) {
             int base = (r0 + t) * ld, j = 0;
             float c = bias[t] - logSum;
-            var acc = FloatVector.zero(F);
+            var acc = FloatVector.fromArray(F, gacc, t * L);
             for (; j < n; j += L) {
                 var p = exp(FloatVector.fromArray(F, s, base + j).add(c));
                 var gs = p.mul(FloatVector.fromArray(F, g, base + j).sub(rowDot));
@@ -431,11 +461,11 @@ public final class Correlation {
                 gs.intoArray(g, base + j);
                 acc = acc.add(gs);
             }
+            acc.intoArray(gacc, t * L);
             for (; j < jc; j += L) {
-                zero.intoArray(s, base + j);
-                zero.intoArray(g, base + j);
+                FloatVector.zero(F).intoArray(s, base + j);
+                FloatVector.zero(F).intoArray(g, base + j);
             }
-            gsum[t] += sumLanes(acc, tmp);
         }
     }
 

@@ -3,7 +3,6 @@ package leviathan.kernel;
 import static leviathan.kernel.Simd.F;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 
 /**
@@ -59,27 +58,27 @@ final class CorrelationTiles {
     static FloatVector exp(FloatVector x) {
         var tooSmall = x.compare(VectorOperators.LT, EXP_LO);
         x = x.min(EXP_HI).max(EXP_LO);
-        var big = x.fma(bc(LOG2E), bc(ROUNDER));                      // n + 1.5·2^23: rounds to nearest
+        var big = x.fma(LOG2E, ROUNDER);                              // n + 1.5·2^23: rounds to nearest
         var n = big.sub(ROUNDER);
-        var r = n.fma(bc(MINUS_LN2_HI), x);
-        r = n.fma(bc(MINUS_LN2_LO), r);
-        var p = bc(1.9875691500e-4f);
-        p = p.fma(r, bc(1.3981999507e-3f));
-        p = p.fma(r, bc(8.3334519073e-3f));
-        p = p.fma(r, bc(4.1665795894e-2f));
-        p = p.fma(r, bc(1.6666665459e-1f));
-        p = p.fma(r, bc(5.0000001201e-1f));
-        p = p.mul(r).fma(r, r).add(1f);                               // 1 + r + r²·poly(r)
-        var twoN = ((IntVector) big.reinterpretAsInts()).sub(ROUNDER_BITS - 127).lanewise(VectorOperators.LSHL, 23);
+        var r = n.fma(MINUS_LN2_HI, x);
+        r = n.fma(MINUS_LN2_LO, r);
+        var p = P0.fma(r, P1).fma(r, P2).fma(r, P3).fma(r, P4).fma(r, P5);
+        p = p.mul(r).fma(r, r).add(ONE);                              // 1 + r + r²·poly(r)
+        var twoN = big.reinterpretAsInts().sub(ROUNDER_BITS - 127).lanewise(VectorOperators.LSHL, 23);
         return p.mul(twoN.reinterpretAsFloats()).blend(0f, tooSmall);
     }
 
-    private static FloatVector bc(float x) { return FloatVector.broadcast(F, x); }
-
+    // Constants as vectors in static finals: C2 loads them as constants, which keeps the node
+    // count of a method with an inlined exp low enough that nothing around it stops inlining
+    // (a Vector API call that is not inlined boxes its vectors: an allocation per call).
     private static final float EXP_LO = -87.33654f, EXP_HI = 88.3762f;
-    private static final float LOG2E = 1.44269504088896341f, ROUNDER = 0x1.8p23f;
-    private static final int ROUNDER_BITS = Float.floatToRawIntBits(ROUNDER);
-    private static final float MINUS_LN2_HI = -0.693359375f, MINUS_LN2_LO = 2.12194440e-4f;
+    private static final FloatVector LOG2E = bc(1.44269504088896341f), ROUNDER = bc(0x1.8p23f), ONE = bc(1f);
+    private static final int ROUNDER_BITS = Float.floatToRawIntBits(0x1.8p23f);
+    private static final FloatVector MINUS_LN2_HI = bc(-0.693359375f), MINUS_LN2_LO = bc(2.12194440e-4f);
+    private static final FloatVector P0 = bc(1.9875691500e-4f), P1 = bc(1.3981999507e-3f), P2 = bc(8.3334519073e-3f),
+            P3 = bc(4.1665795894e-2f), P4 = bc(1.6666665459e-1f), P5 = bc(5.0000001201e-1f);
+
+    private static FloatVector bc(float x) { return FloatVector.broadcast(F, x); }
 
     /** Sum of the lanes in lane order: a fixed order, unlike {@code reduceLanes(ADD)}. */
     static float sumLanes(FloatVector v, float[] tmp) {

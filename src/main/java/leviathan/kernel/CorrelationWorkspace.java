@@ -84,10 +84,11 @@ public final class CorrelationWorkspace {
         final float[] u;          // (Mp, Us)  Σ_j p·v_j (or Σ_j g_s·k_j) per (query, lag) row
         final float[] dK, dV;     // (Tp, Dp)  key / value gradients of one head
         final float[] ext;        // D + Dp    one row extended periodically: ext[m] = x[m mod D]
-        final float[] row, row2;  // Dp        an output or gradient row
+        final float[] row;        // Dp        an output or gradient row
         final float[] bias;       // N
         final float[] rowStat;    // R         per query: 1/sum (forward), g_o·o (backward)
         final float[] gsum;       // N         Σ g_s per lag (backward)
+        final float[] gacc;       // N·L       its lanes, before the reduction
 
         Part(CorrelationWorkspace w) {
             kT = new float[w.D * w.Tp];
@@ -103,10 +104,10 @@ public final class CorrelationWorkspace {
             dV = new float[w.Tp * w.Dp];
             ext = new float[w.D + w.Dp];
             row = new float[w.Dp];
-            row2 = new float[w.Dp];
             bias = new float[w.N];
             rowStat = new float[w.R];
             gsum = new float[w.N];
+            gacc = new float[w.N * CorrelationTiles.L];
         }
     }
 }
