@@ -1,7 +1,20 @@
 package leviathan.kernel;
 
+import static leviathan.kernel.CorrelationTiles.L;
+import static leviathan.kernel.CorrelationTiles.exp;
+import static leviathan.kernel.CorrelationTiles.gemm;
+import static leviathan.kernel.CorrelationTiles.padLanes;
+import static leviathan.kernel.CorrelationTiles.padRows;
+import static leviathan.kernel.CorrelationTiles.sumLanes;
+import static leviathan.kernel.Simd.F;
+import static leviathan.kernel.Simd.NATIVE;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 
 /**
  * Multi-head correlation (LEVIATHAN.md, "Multi-head correlation"), per head and sequence:
@@ -15,6 +28,24 @@ import java.lang.foreign.ValueLayout;
  * per-row log-sum-exp of the scores (the only cache: backward recomputes p from it),
  * {@code lagBias (H,N)} in the order of L, or {@code null} for no bias (dot attention).
  * Lag index {@code t} in {@code [0,N)} means the shift {@link #lag(int, int)}.
+ *
+ * <h2>The direct SIMD kernel</h2>
+ * {@link #forward} and {@link #backward} compute the same sums as the scalar reference without
+ * materialising the {@code T·N} lagged keys and values. The shift moves to the query side, whose
+ * block is small: {@code q_i · S_t k_j = (S_{-t} q_i) · k_j}, and {@code Σ_j p·S_t v_j = S_t Σ_j p·v_j}.
+ * So, per (sequence, head) and block of queries {@code [i0, i1)}, with one row per (query, lag):
+ * <pre>
+ *   QS[(i,t)] = S_{-t} q_i / sqrt(D)        a window of q_i's periodic extension [q_i, q_i, ...]
+ *   S         = QS · Kᵀ                      (rows (i,t), keys j < i1): a register-tiled GEMM
+ *   P         = softmax of S + b[t] jointly over the N rows of query i and keys j <= i
+ *   U         = P · V                        (rows (i,t), D columns): a register-tiled GEMM
+ *   o_i       = Σ_t S_t U[(i,t)]             windows of U's rows extended periodically
+ * </pre>
+ * and the backward runs the five products of the derivative the same way (see {@link #backward}).
+ * Blocks hold about 16 (query, lag) rows, so every operand stays in L1/L2. Work is parallel over
+ * sequences × heads; each (b, h) is computed the same way whatever the thread count, and the
+ * lag-bias gradient is reduced over b in a fixed order, so results are bitwise deterministic.
+ * Any D and N <= D work: vectors run over keys and over the head width padded with zeros.
  */
 public final class Correlation {
     private Correlation() {}
@@ -122,6 +153,318 @@ public final class Correlation {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // The direct SIMD kernel
+    // ---------------------------------------------------------------------------------------
+
+    /**
+     * Direct SIMD forward, same contract as {@link #forwardScalar}: query rows {@code [t0, T)},
+     * writes {@code out} and {@code lse}. {@code ws} fixes C, H and N and bounds B and T.
+     */
+    public static void forward(CorrelationWorkspace ws, MemorySegment out, MemorySegment lse, MemorySegment qkv,
+                               MemorySegment lagBias, int B, int T, int t0) {
+        ws.check(B, T);
+        if (t0 < 0 || t0 > T) throw new IllegalArgumentException("t0 " + t0 + " outside [0, " + T + "]");
+        if (!Simd.ENABLED) {
+            forwardScalar(out, lse, qkv, lagBias, B, T, ws.C, ws.H, ws.N, t0);
+            return;
+        }
+        int heads = B * ws.H, parts = Math.min(Parallel.threads(), heads);
+        ws.ensureParts(parts);
+        Parallel.forRange(parts, (p0, p1) -> {
+            for (int p = p0; p < p1; p++) {
+                CorrelationWorkspace.Part w = ws.part(p);
+                for (int bh = heads * p / parts, end = heads * (p + 1) / parts; bh < end; bh++) {
+                    forwardHead(ws, w, out, lse, qkv, lagBias, bh / ws.H, bh % ws.H, T, t0);
+                }
+            }
+        });
+    }
+
+    /**
+     * Direct SIMD backward, same contract as {@link #backwardScalar}: adds into {@code dqkv} and
+     * (when not null) {@code dlagBias}. Per block of queries, with {@code GOS[(i,t)] = S_{-t} g_o_i}:
+     * <pre>
+     *   S = QS·Kᵀ, P = exp(S + b[t] - lse_i)       G = GOS·Vᵀ  (= g_p)      G_S = P ⊙ (G - g_o_i·o_i)
+     *   dV += Pᵀ·GOS     dK += G_Sᵀ·QS     dq_i += Σ_t S_t (G_S·K)[(i,t)] / sqrt(D)     db[t] += Σ G_S[(·,t)]
+     * </pre>
+     */
+    public static void backward(CorrelationWorkspace ws, MemorySegment dqkv, MemorySegment dlagBias, MemorySegment dout,
+                                MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
+                                int B, int T) {
+        ws.check(B, T);
+        if (!Simd.ENABLED) {
+            backwardScalar(dqkv, dlagBias, dout, out, lse, qkv, lagBias, B, T, ws.C, ws.H, ws.N);
+            return;
+        }
+        int H = ws.H, N = ws.N, heads = B * H, parts = Math.min(Parallel.threads(), heads);
+        ws.ensureParts(parts);
+        Parallel.forRange(parts, (p0, p1) -> {
+            for (int p = p0; p < p1; p++) {
+                CorrelationWorkspace.Part w = ws.part(p);
+                for (int bh = heads * p / parts, end = heads * (p + 1) / parts; bh < end; bh++) {
+                    backwardHead(ws, w, dqkv, dout, out, lse, qkv, lagBias, bh / H, bh % H, T);
+                    System.arraycopy(w.gsum, 0, ws.gb, bh * N, N);
+                }
+            }
+        });
+        if (dlagBias != null) {                     // b is shared by the batch: reduce in a fixed order
+            for (int h = 0; h < H; h++) {
+                for (int t = 0; t < N; t++) {
+                    float sum = 0f;
+                    for (int b = 0; b < B; b++) sum += ws.gb[(b * H + h) * N + t];
+                    add(dlagBias, (long) h * N + t, sum);
+                }
+            }
+        }
+    }
+
+    private static void forwardHead(CorrelationWorkspace ws, CorrelationWorkspace.Part w, MemorySegment out,
+                                    MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
+                                    int b, int h, int T, int t0) {
+        final int C = ws.C, H = ws.H, N = ws.N, D = ws.D, Dp = ws.Dp, Tp = ws.Tp, Us = ws.Us;
+        final float scale = (float) (1.0 / Math.sqrt(D));
+        long q0 = (long) b * T * 3 * C + (long) h * D;                 // element index of q_0 of this head
+        packRows(w.kP, qkv, q0 + C, 3 * C, T, D, Dp);                  // keys: rows, then transposed
+        transpose(w.kT, w.kP, T, D, Dp, Tp);
+        packRows(w.vP, qkv, q0 + 2L * C, 3 * C, T, D, Dp);             // values: rows
+        loadBias(w.bias, lagBias, h, N);
+        for (int i0 = t0; i0 < T; i0 += ws.R) {
+            int i1 = Math.min(T, i0 + ws.R), M = (i1 - i0) * N, Mp = padRows(M), jc = padLanes(i1);
+            for (int i = i0; i < i1; i++) {                              // QS rows of the block
+                loadExt(w.ext, qkv, q0 + (long) i * 3 * C, D, Dp);
+                shiftedRows(w.qs, w.ext, (i - i0) * N, N, D, Dp, scale);
+            }
+            gemm(Mp, jc / L, D, w.qs, 0, Dp, 1, w.kT, 0, Tp, w.s, 0, Tp, false);      // S = QS·Kᵀ
+            for (int i = i0; i < i1; i++) {                              // softmax per query, rows (i, ·)
+                float l = softmaxRows(w.s, (i - i0) * N, N, Tp, i + 1, jc, w.bias, w.rowStat, i - i0, w.row);
+                lse.setAtIndex(FL, ((long) b * H + h) * T + i, l);
+            }
+            gemm(Mp, Dp / L, i1, w.s, 0, Tp, 1, w.vP, 0, Dp, w.u, 0, Us, false);      // U = E·V
+            for (int i = i0; i < i1; i++) {                              // o_i = Σ_t S_t U[(i,t)] / sum
+                shiftSum(w.row, w.u, (i - i0) * N, N, D, Dp, Us, w.rowStat[i - i0]);
+                storeRow(out, ((long) b * T + i) * C + (long) h * D, w.row, D);
+            }
+        }
+    }
+
+    private static void backwardHead(CorrelationWorkspace ws, CorrelationWorkspace.Part w, MemorySegment dqkv,
+                                     MemorySegment dout, MemorySegment out, MemorySegment lse, MemorySegment qkv,
+                                     MemorySegment lagBias, int b, int h, int T) {
+        final int C = ws.C, H = ws.H, N = ws.N, D = ws.D, Dp = ws.Dp, Tp = ws.Tp, Us = ws.Us;
+        final float scale = (float) (1.0 / Math.sqrt(D));
+        long q0 = (long) b * T * 3 * C + (long) h * D;                 // q_0 of this head in qkv / dqkv
+        long o0 = (long) b * T * C + (long) h * D;                     // o_0 / g_o_0 in out / dout
+        packRows(w.vP, qkv, q0 + 2L * C, 3 * C, T, D, Dp);             // Vᵀ (vP is only a staging area here)
+        transpose(w.vT, w.vP, T, D, Dp, Tp);
+        packRows(w.kP, qkv, q0 + C, 3 * C, T, D, Dp);                  // K rows and Kᵀ
+        transpose(w.kT, w.kP, T, D, Dp, Tp);
+        loadBias(w.bias, lagBias, h, N);
+        int Tr = padRows(T);
+        Arrays.fill(w.dK, 0, Tr * Dp, 0f);
+        Arrays.fill(w.dV, 0, Tr * Dp, 0f);
+        Arrays.fill(w.gacc, 0f);
+        for (int i0 = 0; i0 < T; i0 += ws.R) {
+            int i1 = Math.min(T, i0 + ws.R), M = (i1 - i0) * N, Mp = padRows(M), jc = padLanes(i1);
+            for (int i = i0; i < i1; i++) {                              // QS and GOS rows, g_o·o per query
+                loadExt(w.ext, qkv, q0 + (long) i * 3 * C, D, Dp);
+                shiftedRows(w.qs, w.ext, (i - i0) * N, N, D, Dp, scale);
+                loadRow(w.row, 0, out, o0 + (long) i * C, D);
+                loadExt(w.ext, dout, o0 + (long) i * C, D, Dp);
+                shiftedRows(w.gos, w.ext, (i - i0) * N, N, D, Dp, 1f);
+                float dot = 0f;
+                for (int d = 0; d < D; d++) dot += w.ext[d] * w.row[d];
+                w.rowStat[i - i0] = dot;
+            }
+            gemm(Mp, jc / L, D, w.qs, 0, Dp, 1, w.kT, 0, Tp, w.s, 0, Tp, false);      // S = QS·Kᵀ
+            gemm(Mp, jc / L, D, w.gos, 0, Dp, 1, w.vT, 0, Tp, w.g, 0, Tp, false);     // G = GOS·Vᵀ
+            for (int i = i0; i < i1; i++) {                              // P and G_S, rows (i, ·)
+                float logSum = lse.getAtIndex(FL, ((long) b * H + h) * T + i);
+                gradRows(w.s, w.g, (i - i0) * N, N, Tp, i + 1, jc, w.bias, logSum, w.rowStat[i - i0], w.gacc);
+            }
+            int Kr = padRows(i1);                                        // key rows touched (zeros past i1)
+            gemm(Kr, Dp / L, M, w.s, 0, 1, Tp, w.gos, 0, Dp, w.dV, 0, Dp, true);      // dV += Pᵀ·GOS
+            gemm(Kr, Dp / L, M, w.g, 0, 1, Tp, w.qs, 0, Dp, w.dK, 0, Dp, true);       // dK += G_Sᵀ·QS
+            gemm(Mp, Dp / L, i1, w.g, 0, Tp, 1, w.kP, 0, Dp, w.u, 0, Us, false);      // U = G_S·K
+            for (int i = i0; i < i1; i++) {                              // dq_i += Σ_t S_t U[(i,t)] / sqrt(D)
+                shiftSum(w.row, w.u, (i - i0) * N, N, D, Dp, Us, scale);
+                addRow(dqkv, q0 + (long) i * 3 * C, w.row, 0, D);
+            }
+        }
+        for (int j = 0; j < T; j++) {                                    // fold dK, dV into dqkv
+            addRow(dqkv, q0 + C + (long) j * 3 * C, w.dK, j * Dp, D);
+            addRow(dqkv, q0 + 2L * C + (long) j * 3 * C, w.dV, j * Dp, D);
+        }
+        for (int t = 0; t < N; t++) w.gsum[t] = sumLanes(FloatVector.fromArray(F, w.gacc, t * L), w.row);
+    }
+
+    /** {@code dst[j·Dp + d] = seg[base + j·stride + d]} for j < T, d < D (columns D..Dp stay 0). */
+    private static void packRows(float[] dst, MemorySegment seg, long base, int stride, int T, int D, int Dp) {
+        for (int j = 0; j < T; j++) loadRow(dst, j * Dp, seg, base + (long) j * stride, D);
+    }
+
+    // Row I/O between the tensors and the scratch arrays, by vectors (a masked one for the tail):
+    // for rows of a few dozen floats this is several times faster than MemorySegment.copy.
+
+    /** {@code dst[off + d] = seg[base + d]}, d < D; lanes up to the next whole vector get 0. */
+    private static void loadRow(float[] dst, int off, MemorySegment seg, long base, int D) {
+        long o = base * Float.BYTES;
+        int d = 0;
+        for (; d + L <= D; d += L) FloatVector.fromMemorySegment(F, seg, o + (long) d * Float.BYTES, NATIVE).intoArray(dst, off + d);
+        if (d < D) {
+            FloatVector.fromMemorySegment(F, seg, o + (long) d * Float.BYTES, NATIVE, F.indexInRange(d, D)).intoArray(dst, off + d);
+        }
+    }
+
+    /** {@code seg[base + d] = src[d]}, d < D. */
+    private static void storeRow(MemorySegment seg, long base, float[] src, int D) {
+        long o = base * Float.BYTES;
+        int d = 0;
+        for (; d + L <= D; d += L) FloatVector.fromArray(F, src, d).intoMemorySegment(seg, o + (long) d * Float.BYTES, NATIVE);
+        if (d < D) FloatVector.fromArray(F, src, d).intoMemorySegment(seg, o + (long) d * Float.BYTES, NATIVE, F.indexInRange(d, D));
+    }
+
+    /** {@code seg[base + d] += src[off + d]}, d < D. */
+    private static void addRow(MemorySegment seg, long base, float[] src, int off, int D) {
+        long o = base * Float.BYTES;
+        int d = 0;
+        for (; d + L <= D; d += L) {
+            long od = o + (long) d * Float.BYTES;
+            FloatVector.fromMemorySegment(F, seg, od, NATIVE).add(FloatVector.fromArray(F, src, off + d)).intoMemorySegment(seg, od, NATIVE);
+        }
+        if (d < D) {
+            long od = o + (long) d * Float.BYTES;
+            var m = F.indexInRange(d, D);
+            FloatVector.fromMemorySegment(F, seg, od, NATIVE, m).add(FloatVector.fromArray(F, src, off + d)).intoMemorySegment(seg, od, NATIVE, m);
+        }
+    }
+
+    /** {@code dst[d·Tp + j] = src[j·Dp + d]}: keys (or values) as columns, for the score products. */
+    private static void transpose(float[] dst, float[] src, int T, int D, int Dp, int Tp) {
+        for (int j = 0; j < T; j++) {
+            for (int d = 0; d < D; d++) dst[d * Tp + j] = src[j * Dp + d];
+        }
+    }
+
+    private static void loadBias(float[] bias, MemorySegment lagBias, int h, int N) {
+        if (lagBias == null) Arrays.fill(bias, 0f);
+        else MemorySegment.copy(lagBias, FL, (long) h * N * Float.BYTES, bias, 0, N);
+    }
+
+    /** {@code ext[m] = seg[base + (m mod D)]}, m < D + Dp: any window of length Dp starting below D. */
+    private static void loadExt(float[] ext, MemorySegment seg, long base, int D, int Dp) {
+        loadRow(ext, 0, seg, base, D);
+        if (D == Dp) loadRow(ext, D, seg, base, D);                   // ext = [x, x]
+        else for (int m = D; m < D + Dp; m += D) System.arraycopy(ext, 0, ext, m, Math.min(D, D + Dp - m));
+    }
+
+    /**
+     * Rows {@code r0 + t} of {@code dst} (stride Dp) = {@code mul · S_{-t} x}, t < N, from the
+     * periodic extension of x: {@code (S_{-t} x)[d] = x[(d - lag t) mod D] = ext[off_t + d]}.
+     * Lanes d >= D hold more of the periodic extension: finite, and met only by zero padding.
+     */
+    private static void shiftedRows(float[] dst, float[] ext, int r0, int N, int D, int Dp, float mul) {
+        for (int t = 0; t < N; t++) {
+            int off = Math.floorMod(-lag(t, N), D), o = (r0 + t) * Dp;
+            for (int v = 0; v < Dp; v += L) FloatVector.fromArray(F, ext, off + v).mul(mul).intoArray(dst, o + v);
+        }
+    }
+
+    /**
+     * {@code row[d] = mul · Σ_t U[r0 + t][(d + lag t) mod D]}, d < D (lanes up to Dp are scratch).
+     * Each row of U is first extended periodically in place ({@code U[D..2D) = U[0..D)}), so the
+     * shift is an unaligned window.
+     */
+    private static void shiftSum(float[] row, float[] u, int r0, int N, int D, int Dp, int Us, float mul) {
+        if (N > 1) {
+            for (int t = 0; t < N; t++) System.arraycopy(u, (r0 + t) * Us, u, (r0 + t) * Us + D, D);
+        }
+        for (int v = 0; v < Dp; v += L) {
+            var acc = FloatVector.zero(F);
+            for (int t = 0; t < N; t++) {
+                acc = acc.add(FloatVector.fromArray(F, u, (r0 + t) * Us + Math.floorMod(lag(t, N), D) + v));
+            }
+            acc.mul(mul).intoArray(row, v);
+        }
+    }
+
+    /** {@code seg[base + d] += row[d]}, d < D; {@code tmp} is scratch. */
+    private static void addRow(MemorySegment seg, long base, float[] row, float[] tmp, int D) {
+        long off = base * Float.BYTES;
+        MemorySegment.copy(seg, FL, off, tmp, 0, D);
+        for (int d = 0; d < D; d++) tmp[d] += row[d];
+        MemorySegment.copy(tmp, 0, seg, FL, off, D);
+    }
+
+    /**
+     * Softmax of the scores of one query, rows {@code r0..r0+N-1} (stride ld), over keys j < n,
+     * in place: pass 1 the max of {@code s + bias[t]}, pass 2 {@code e = exp(s + bias[t] - max)}
+     * and its sum; keys {@code n <= j < jc} get 0 (the products run over whole vectors and the
+     * causal tail must add nothing). Returns {@code lse = max + log(sum)}; {@code inv[k] = 1/sum}.
+     * One exp call site, one reduction per query: small enough for C2 to inline everything.
+     */
+    private static float softmaxRows(float[] s, int r0, int N, int ld, int n, int jc, float[] bias,
+                                     float[] inv, int k, float[] tmp) {
+        var mx = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+        for (int t = 0; t < N; t++) {
+            int base = (r0 + t) * ld;
+            float bt = bias[t];
+            for (int j = 0; j < n; j += L) {
+                var x = FloatVector.fromArray(F, s, base + j).add(bt);
+                if (j + L > n) x = x.blend(Float.NEGATIVE_INFINITY, F.indexInRange(j, n).not());
+                mx = mx.max(x);
+            }
+        }
+        float max = mx.reduceLanes(VectorOperators.MAX);
+        var sum = FloatVector.zero(F);
+        for (int t = 0; t < N; t++) {
+            int base = (r0 + t) * ld, j = 0;
+            float c = bias[t] - max;
+            for (; j < n; j += L) {
+                var e = exp(FloatVector.fromArray(F, s, base + j).add(c));
+                if (j + L > n) e = e.blend(0f, F.indexInRange(j, n).not());
+                e.intoArray(s, base + j);
+                sum = sum.add(e);
+            }
+            for (; j < jc; j += L) FloatVector.zero(F).intoArray(s, base + j);
+        }
+        float total = sumLanes(sum, tmp);
+        inv[k] = 1f / total;
+        return (float) (max + Math.log(total));
+    }
+
+    /**
+     * The backward's softmax pass over the rows {@code r0..r0+N-1} of one query:
+     * {@code p = exp(s + bias[t] - lse)} into s, {@code g_s = p·(g_p - rowDot)} into g (both 0 for
+     * {@code n <= j < jc}), and the lanes of {@code Σ_j g_s} added to {@code gacc[t·L ..]} (reduced
+     * once per head, in lane order).
+     */
+    private static void gradRows(float[] s, float[] g, int r0, int N, int ld, int n, int jc, float[] bias,
+                                 float logSum, float rowDot, float[] gacc) {
+        for (int t = 0; t < N; t++) {
+            int base = (r0 + t) * ld, j = 0;
+            float c = bias[t] - logSum;
+            var acc = FloatVector.fromArray(F, gacc, t * L);
+            for (; j < n; j += L) {
+                var p = exp(FloatVector.fromArray(F, s, base + j).add(c));
+                var gs = p.mul(FloatVector.fromArray(F, g, base + j).sub(rowDot));
+                if (j + L > n) {
+                    VectorMask<Float> tail = F.indexInRange(j, n).not();
+                    p = p.blend(0f, tail);
+                    gs = gs.blend(0f, tail);
+                }
+                p.intoArray(s, base + j);
+                gs.intoArray(g, base + j);
+                acc = acc.add(gs);
+            }
+            acc.intoArray(gacc, t * L);
+            for (; j < jc; j += L) {
+                FloatVector.zero(F).intoArray(s, base + j);
+                FloatVector.zero(F).intoArray(g, base + j);
             }
         }
     }

@@ -1,0 +1,113 @@
+package leviathan.kernel;
+
+import static leviathan.kernel.CorrelationTiles.padLanes;
+import static leviathan.kernel.CorrelationTiles.padRows;
+
+import java.util.Arrays;
+
+/**
+ * Scratch for the direct correlation kernel ({@link Correlation#forward}), sized once for the
+ * largest call so that forward and backward allocate nothing in steady state. It holds one
+ * {@link Part} of per-thread buffers for each kernel thread (created when the thread count grows,
+ * which is the only later allocation), and the per-sequence lag-bias gradients that the backward
+ * reduces over the batch in a fixed order (so results do not depend on the thread count).
+ *
+ * <p>Buffers are heap {@code float[]}: the Vector API is at its best on arrays, and the largest
+ * part (T = 512, D = 64, N = 64) is about 1 MiB.
+ */
+public final class CorrelationWorkspace {
+
+    final int maxB, maxT, C, H, N, D;
+    /** Head width padded to whole vectors; key count padded to whole vectors (row stride of kT, s, g). */
+    final int Dp, Tp;
+    /** Queries per block, and the padded (query, lag) row count of one block. */
+    final int R, Mp;
+    /** Row stride of {@code u}: room for the periodic copy {@code u[D..2D) = u[0..D)} plus a vector. */
+    final int Us;
+    /** {@code (maxB, H, N)}: the lag-bias gradient of each sequence and head. */
+    final float[] gb;
+    private Part[] parts = new Part[0];
+
+    /** Sized for up to {@code maxB} sequences of up to {@code maxT} tokens, width C, H heads, N lags. */
+    public CorrelationWorkspace(int maxB, int maxT, int C, int H, int N) {
+        if (maxB < 1 || maxT < 1) throw new IllegalArgumentException("maxB and maxT must be >= 1, got " + maxB + ", " + maxT);
+        if (H < 1 || C % H != 0) throw new IllegalArgumentException("n_embd " + C + " is not divisible by n_head " + H);
+        int d = C / H;
+        if (N < 1 || N > d) throw new IllegalArgumentException("lags must be in [1, head dim " + d + "], got " + N);
+        this.maxB = maxB;
+        this.maxT = maxT;
+        this.C = C;
+        this.H = H;
+        this.N = N;
+        this.D = d;
+        this.Dp = padLanes(d);
+        this.Tp = padLanes(maxT);
+        this.R = queriesPerBlock(N);
+        this.Mp = padRows(R * N);
+        this.Us = padLanes(d + Dp);
+        this.gb = new float[maxB * H * N];
+        ensureParts(Parallel.threads());
+    }
+
+    /**
+     * Queries per block: about 16 (query, lag) rows, so the score block is a few 4-row tiles high
+     * and stays in L1/L2 up to T = 512, while the causal and padding waste of a block (its keys
+     * run to the block's last query) stays small.
+     */
+    static int queriesPerBlock(int N) { return Math.max(1, 16 / N); }
+
+    public int maxBatch() { return maxB; }
+
+    public int maxTokens() { return maxT; }
+
+    /** Makes sure {@code n} parts exist; called before a parallel region, from the calling thread. */
+    synchronized void ensureParts(int n) {
+        if (parts.length >= n) return;
+        Part[] grown = Arrays.copyOf(parts, n);
+        for (int p = parts.length; p < n; p++) grown[p] = new Part(this);
+        parts = grown;
+    }
+
+    Part part(int p) { return parts[p]; }
+
+    void check(int B, int T) {
+        if (B < 1 || B > maxB) throw new IllegalArgumentException("batch " + B + " outside [1, " + maxB + "]");
+        if (T < 1 || T > maxT) throw new IllegalArgumentException("sequence length " + T + " outside [1, " + maxT + "]");
+    }
+
+    /** One thread's buffers; shapes in comments (rows × row stride). */
+    static final class Part {
+        final float[] kT, vT;     // (D, Tp)   keys / values transposed, columns j
+        final float[] kP, vP;     // (Tp, Dp)  keys / values, rows padded to whole vectors with zeros
+        final float[] qs, gos;    // (Mp, Dp)  S_{-t} q_i · scale and S_{-t} g_o_i, row (i - i0)·N + t
+        final float[] s, g;       // (Mp, Tp)  scores → probabilities; softmax gradients
+        final float[] u;          // (Mp, Us)  Σ_j p·v_j (or Σ_j g_s·k_j) per (query, lag) row
+        final float[] dK, dV;     // (Tp, Dp)  key / value gradients of one head
+        final float[] ext;        // D + Dp    one row extended periodically: ext[m] = x[m mod D]
+        final float[] row;        // Dp        an output or gradient row
+        final float[] bias;       // N
+        final float[] rowStat;    // R         per query: 1/sum (forward), g_o·o (backward)
+        final float[] gsum;       // N         Σ g_s per lag (backward)
+        final float[] gacc;       // N·L       its lanes, before the reduction
+
+        Part(CorrelationWorkspace w) {
+            kT = new float[w.D * w.Tp];
+            vT = new float[w.D * w.Tp];
+            kP = new float[w.Tp * w.Dp];
+            vP = new float[w.Tp * w.Dp];
+            qs = new float[w.Mp * w.Dp];
+            gos = new float[w.Mp * w.Dp];
+            s = new float[w.Mp * w.Tp];
+            g = new float[w.Mp * w.Tp];
+            u = new float[w.Mp * w.Us];
+            dK = new float[w.Tp * w.Dp];
+            dV = new float[w.Tp * w.Dp];
+            ext = new float[w.D + w.Dp];
+            row = new float[w.Dp];
+            bias = new float[w.N];
+            rowStat = new float[w.R];
+            gsum = new float[w.N];
+            gacc = new float[w.N * CorrelationTiles.L];
+        }
+    }
+}
