@@ -32,6 +32,7 @@ final class InfoCommand implements Callable<Integer> {
             System.out.printf("GEMM          %s%n", b.describe());
             System.out.printf("oneDNN        %s%n", OneDnnBackend.status(b));
         }
+        for (String line : leviathan.backend.cuda.CudaInfo.lines()) System.out.printf("CUDA          %s%n", line);
         return 0;
     }
 }
