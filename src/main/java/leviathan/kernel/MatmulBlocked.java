@@ -46,7 +46,7 @@ final class MatmulBlocked {
      * and being woken back costs about 40 µs on the 2-vCPU test machine; 768×128×128 (25 Mflop)
      * gained from a second thread there, 256×128×128 (8 Mflop) lost.
      */
-    static final long SERIAL_FLOPS = 10_000_000L;
+    static final long SERIAL_FLOPS = 32_000_000L;
     /** {@link #SERIAL_FLOPS}, lowered by tests to run small shapes in parallel. */
     static long serialFlops = SERIAL_FLOPS;
     /** Tasks per thread when parallel: enough to even out a thread that gets less CPU. */
@@ -230,12 +230,23 @@ final class MatmulBlocked {
         }
     }
 
-    /** C = alpha·tile + beta·C on the {@code rows × cols} part of an edge tile (tile rows are NR apart). */
+    /**
+     * C = alpha·tile + beta·C on the {@code rows × cols} part of a kernel's tile (tile rows are NR
+     * apart); C is not read when beta = 0. Whole vectors where they fit, then single floats.
+     */
     static void mergeTile(float[] tile, MemorySegment c, long ci, int ldc, int rows, int cols, float alpha, float beta) {
+        int vecCols = cols / L * L;
         for (int r = 0; r < rows; r++) {
             long row = ci + (long) r * ldc;
-            for (int j = 0; j < cols; j++) {
-                float v = alpha * tile[r * NR + j];            // same rounding as the vector store
+            int j = 0;
+            for (; j < vecCols; j += L) {
+                long off = (row + j) * Float.BYTES;
+                FloatVector v = FloatVector.fromArray(F, tile, r * NR + j).mul(alpha);
+                if (beta != 0f) v = FloatVector.fromMemorySegment(F, c, off, NATIVE).fma(FloatVector.broadcast(F, beta), v);
+                v.intoMemorySegment(c, off, NATIVE);
+            }
+            for (; j < cols; j++) {
+                float v = alpha * tile[r * NR + j];            // same rounding as the vector lanes
                 if (beta != 0f) v = Math.fma(c.getAtIndex(FL, row + j), beta, v);
                 c.setAtIndex(FL, row + j, v);
             }

@@ -1,7 +1,6 @@
 package leviathan.kernel;
 
 import static leviathan.kernel.Simd.F;
-import static leviathan.kernel.Simd.NATIVE;
 
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
@@ -16,8 +15,9 @@ import jdk.incubator.vector.FloatVector;
  * Twelve accumulators keep both FMA pipes busy through the FMA latency, and with the two B
  * vectors and one broadcast they fit the 16 vector registers of AVX2 (AVX-512 has 32). Wider
  * tiles (8×2, 8×3, 12×2, 14×2, 4×3) measured slower here: C2 spills or the extra broadcasts
- * cost more than they save. Tiles that stick out of C (the last rows or columns) go through
- * {@code tile} and {@link MatmulBlocked#mergeTile}.
+ * cost more than they save. The accumulators go to the heap {@code tile}, and
+ * {@link MatmulBlocked#mergeTile} writes them to C: writing C here, from twelve vectors, made
+ * the method too big for C2 to inline every store, and each store it did not inline boxed a vector.
  */
 final class MatmulKernel {
     private MatmulKernel() {}
@@ -51,22 +51,13 @@ final class MatmulKernel {
             a = FloatVector.broadcast(F, ap[ao + 5]);
             c50 = a.fma(b0, c50); c51 = a.fma(b1, c51);
         }
-        if (rows == MR && cols == NR) {
-            store(c00, c, ci, alpha, beta);           store(c01, c, ci + L, alpha, beta);
-            store(c10, c, ci + ldc, alpha, beta);     store(c11, c, ci + ldc + L, alpha, beta);
-            store(c20, c, ci + 2L * ldc, alpha, beta); store(c21, c, ci + 2L * ldc + L, alpha, beta);
-            store(c30, c, ci + 3L * ldc, alpha, beta); store(c31, c, ci + 3L * ldc + L, alpha, beta);
-            store(c40, c, ci + 4L * ldc, alpha, beta); store(c41, c, ci + 4L * ldc + L, alpha, beta);
-            store(c50, c, ci + 5L * ldc, alpha, beta); store(c51, c, ci + 5L * ldc + L, alpha, beta);
-        } else {
-            c00.intoArray(tile, 0);          c01.intoArray(tile, L);
-            c10.intoArray(tile, NR);         c11.intoArray(tile, NR + L);
-            c20.intoArray(tile, 2 * NR);     c21.intoArray(tile, 2 * NR + L);
-            c30.intoArray(tile, 3 * NR);     c31.intoArray(tile, 3 * NR + L);
-            c40.intoArray(tile, 4 * NR);     c41.intoArray(tile, 4 * NR + L);
-            c50.intoArray(tile, 5 * NR);     c51.intoArray(tile, 5 * NR + L);
-            MatmulBlocked.mergeTile(tile, c, ci, ldc, rows, cols, alpha, beta);
-        }
+        c00.intoArray(tile, 0);          c01.intoArray(tile, L);
+        c10.intoArray(tile, NR);         c11.intoArray(tile, NR + L);
+        c20.intoArray(tile, 2 * NR);     c21.intoArray(tile, 2 * NR + L);
+        c30.intoArray(tile, 3 * NR);     c31.intoArray(tile, 3 * NR + L);
+        c40.intoArray(tile, 4 * NR);     c41.intoArray(tile, 4 * NR + L);
+        c50.intoArray(tile, 5 * NR);     c51.intoArray(tile, 5 * NR + L);
+        MatmulBlocked.mergeTile(tile, c, ci, ldc, rows, cols, alpha, beta);
     }
 
     /**
@@ -86,29 +77,12 @@ final class MatmulKernel {
             c4 = FloatVector.broadcast(F, ap[ao + 4]).fma(b, c4);
             c5 = FloatVector.broadcast(F, ap[ao + 5]).fma(b, c5);
         }
-        if (rows == MR && cols == L) {
-            store(c0, c, ci, alpha, beta);
-            store(c1, c, ci + ldc, alpha, beta);
-            store(c2, c, ci + 2L * ldc, alpha, beta);
-            store(c3, c, ci + 3L * ldc, alpha, beta);
-            store(c4, c, ci + 4L * ldc, alpha, beta);
-            store(c5, c, ci + 5L * ldc, alpha, beta);
-        } else {
-            c0.intoArray(tile, 0);
-            c1.intoArray(tile, NR);
-            c2.intoArray(tile, 2 * NR);
-            c3.intoArray(tile, 3 * NR);
-            c4.intoArray(tile, 4 * NR);
-            c5.intoArray(tile, 5 * NR);
-            MatmulBlocked.mergeTile(tile, c, ci, ldc, rows, cols, alpha, beta);
-        }
-    }
-
-    /** C[idx .. idx+L) = alpha·acc + beta·C, C read only when beta != 0. */
-    private static void store(FloatVector acc, MemorySegment c, long idx, float alpha, float beta) {
-        long off = idx * Float.BYTES;
-        FloatVector v = acc.mul(alpha);
-        if (beta != 0f) v = FloatVector.fromMemorySegment(F, c, off, NATIVE).fma(FloatVector.broadcast(F, beta), v);
-        v.intoMemorySegment(c, off, NATIVE);
+        c0.intoArray(tile, 0);
+        c1.intoArray(tile, NR);
+        c2.intoArray(tile, 2 * NR);
+        c3.intoArray(tile, 3 * NR);
+        c4.intoArray(tile, 4 * NR);
+        c5.intoArray(tile, 5 * NR);
+        MatmulBlocked.mergeTile(tile, c, ci, ldc, rows, cols, alpha, beta);
     }
 }
