@@ -36,7 +36,7 @@ final class MatmulBlocked {
     /** K-block: a B panel of KC × NR floats (32 KB at 16 lanes) stays in L1 across the A panels. */
     static final int KC = 256;
     /** Row block: the packed A block, MC × KC floats (144 KB), stays in L2 across the B panels. */
-    static final int MC = 24 * MR;
+    static final int MC = 144 / MR * MR;
     /** Column block: packed B holds at most K × NC floats, or B_FLOATS when K is large. */
     static final int NC = 1024 / NR * NR;
     private static final int B_FLOATS = 1 << 22;
@@ -103,15 +103,23 @@ final class MatmulBlocked {
                         for (int ir = 0; ir < mc; ir += MR) {
                             int rows = Math.min(MR, mc - ir);
                             long ci = (long) (ic + ir) * ldc + jc + jr;
-                            if (cols > L) {
-                                MatmulKernel.tile6x2(kc, ap, ir * kc, bp, bo, c, ci, ldc, rows, cols, alpha, blockBeta, tile);
-                            } else {
-                                MatmulKernel.tile6x1(kc, ap, ir * kc, bp, bo, c, ci, ldc, rows, cols, alpha, blockBeta, tile);
-                            }
+                            kernel(kc, ap, ir * kc, bp, bo, c, ci, ldc, rows, cols, alpha, blockBeta, tile);
                         }
                     }
                 }
             }
+        }
+    }
+
+    /** One tile; a last column panel at most one vector wide gets the one-vector kernel (N = 65: 4 + 1 vectors, not 6). */
+    private static void kernel(int kc, float[] ap, int ao, float[] bp, int bo, MemorySegment c, long ci, int ldc,
+                               int rows, int cols, float alpha, float beta, float[] tile) {
+        if (MR == 12) {                                        // a constant: the JIT keeps one branch
+            if (cols > L) MatmulKernel.tile12x2(kc, ap, ao, bp, bo, c, ci, ldc, rows, cols, alpha, beta, tile);
+            else MatmulKernel.tile12x1(kc, ap, ao, bp, bo, c, ci, ldc, rows, cols, alpha, beta, tile);
+        } else {
+            if (cols > L) MatmulKernel.tile6x2(kc, ap, ao, bp, bo, c, ci, ldc, rows, cols, alpha, beta, tile);
+            else MatmulKernel.tile6x1(kc, ap, ao, bp, bo, c, ci, ldc, rows, cols, alpha, beta, tile);
         }
     }
 
