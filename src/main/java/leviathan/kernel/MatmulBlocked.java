@@ -47,8 +47,9 @@ final class MatmulBlocked {
 
     /**
      * Below this many flops (2·M·N·K) a call stays on the calling thread. Waking a parked worker
-     * and being woken back costs about 40 µs on the 2-vCPU test machine; 768×128×128 (25 Mflop)
-     * gained from a second thread there, 256×128×128 (8 Mflop) lost.
+     * and being woken back costs about 40 µs on the 2-vCPU test machine (a 150 µs product at
+     * 25 Mflop): there two threads lost at 13 Mflop, won or lost by shape at 17-25 Mflop, and won
+     * by 1.3-1.5x from 75 Mflop (the model's large layers).
      */
     static final long SERIAL_FLOPS = 32_000_000L;
     /** {@link #SERIAL_FLOPS}, lowered by tests to run small shapes in parallel. */
@@ -58,7 +59,11 @@ final class MatmulBlocked {
 
     private static final VectorMask<Float> MR_LANES = F.indexInRange(0, MR);
 
-    /** Per-thread buffers, grown as needed and kept: this thread's packed A, the packed B of calls it makes. */
+    /**
+     * Per-thread buffers, grown as needed and kept (no allocation per call once warm): this
+     * thread's packed A (at most MC × KC floats), the packed B of the calls it makes (K × N
+     * floats, at most max(B_FLOATS, K·NR)), and the kernel's tile.
+     */
     private static final class Scratch {
         float[] ap = new float[0];
         float[] bp = new float[0];
