@@ -20,7 +20,7 @@ import jdk.incubator.vector.VectorMask;
  *       the panels are shared by all threads.
  *   <li>C is cut into tasks (a row block × a column block). A task packs its rows of op(A) for one
  *       K-block ({@code MC × KC}, sized for L2) into {@code MR}-row panels, then sweeps the B
- *       panels ({@code KC × NR}, sized for L1) against every A panel.
+ *       panels ({@code KC × NR}) against every A panel.
  *   <li>{@link MatmulKernel} computes one {@code MR × NR} tile in registers.
  * </ol>
  * The first K-block applies {@code beta}; later ones add (beta = 1). Threads take tasks from a
@@ -33,20 +33,25 @@ final class MatmulBlocked {
 
     private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;
 
-    /** K-block: a B panel of KC × NR floats (32 KB at 16 lanes) stays in L1 across the A panels. */
-    static final int KC = 256;
-    /** Row block: the packed A block, MC × KC floats (144 KB), stays in L2 across the B panels. */
-    static final int MC = 24 * MR;
+    /**
+     * K-block. A B panel (KC × NR floats, 64 KB at 16 lanes) streams from L2, which delivers far
+     * more than the ~10 bytes per cycle the kernel reads; longer blocks mean fewer passes over C.
+     * KC = 128..1024 measured within 10% of each other, 512 among the best.
+     */
+    static final int KC = 512;
+    /** Row block: the packed A block, MC × KC floats (288 KB), stays in L2 across the B panels. */
+    static final int MC = 144 / MR * MR;
     /** Column block: packed B holds at most K × NC floats, or B_FLOATS when K is large. */
     static final int NC = 1024 / NR * NR;
     private static final int B_FLOATS = 1 << 22;
 
     /**
      * Below this many flops (2·M·N·K) a call stays on the calling thread. Waking a parked worker
-     * and being woken back costs about 40 µs on the 2-vCPU test machine; 768×128×128 (25 Mflop)
-     * gained from a second thread there, 256×128×128 (8 Mflop) lost.
+     * and being woken back costs about 40 µs on the 2-vCPU test machine (a 150 µs product at
+     * 25 Mflop): there two threads lost at 13 Mflop, won or lost by shape at 17-25 Mflop, and won
+     * by 1.3-1.5x from 75 Mflop (the model's large layers).
      */
-    static final long SERIAL_FLOPS = 10_000_000L;
+    static final long SERIAL_FLOPS = 32_000_000L;
     /** {@link #SERIAL_FLOPS}, lowered by tests to run small shapes in parallel. */
     static long serialFlops = SERIAL_FLOPS;
     /** Tasks per thread when parallel: enough to even out a thread that gets less CPU. */
@@ -54,7 +59,11 @@ final class MatmulBlocked {
 
     private static final VectorMask<Float> MR_LANES = F.indexInRange(0, MR);
 
-    /** Per-thread buffers, grown as needed and kept: this thread's packed A, the packed B of calls it makes. */
+    /**
+     * Per-thread buffers, grown as needed and kept (no allocation per call once warm): this
+     * thread's packed A (at most MC × KC floats), the packed B of the calls it makes (K × N
+     * floats, at most max(B_FLOATS, K·NR)), and the kernel's tile.
+     */
     private static final class Scratch {
         float[] ap = new float[0];
         float[] bp = new float[0];
@@ -103,15 +112,23 @@ final class MatmulBlocked {
                         for (int ir = 0; ir < mc; ir += MR) {
                             int rows = Math.min(MR, mc - ir);
                             long ci = (long) (ic + ir) * ldc + jc + jr;
-                            if (cols > L) {
-                                MatmulKernel.tile6x2(kc, ap, ir * kc, bp, bo, c, ci, ldc, rows, cols, alpha, blockBeta, tile);
-                            } else {
-                                MatmulKernel.tile6x1(kc, ap, ir * kc, bp, bo, c, ci, ldc, rows, cols, alpha, blockBeta, tile);
-                            }
+                            kernel(kc, ap, ir * kc, bp, bo, c, ci, ldc, rows, cols, alpha, blockBeta, tile);
                         }
                     }
                 }
             }
+        }
+    }
+
+    /** One tile; a last column panel at most one vector wide gets the one-vector kernel (N = 65: 4 + 1 vectors, not 6). */
+    private static void kernel(int kc, float[] ap, int ao, float[] bp, int bo, MemorySegment c, long ci, int ldc,
+                               int rows, int cols, float alpha, float beta, float[] tile) {
+        if (MR == 12) {                                        // a constant: the JIT keeps one branch
+            if (cols > L) MatmulKernel.tile12x2(kc, ap, ao, bp, bo, c, ci, ldc, rows, cols, alpha, beta, tile);
+            else MatmulKernel.tile12x1(kc, ap, ao, bp, bo, c, ci, ldc, rows, cols, alpha, beta, tile);
+        } else {
+            if (cols > L) MatmulKernel.tile6x2(kc, ap, ao, bp, bo, c, ci, ldc, rows, cols, alpha, beta, tile);
+            else MatmulKernel.tile6x1(kc, ap, ao, bp, bo, c, ci, ldc, rows, cols, alpha, beta, tile);
         }
     }
 
@@ -230,12 +247,23 @@ final class MatmulBlocked {
         }
     }
 
-    /** C = alpha·tile + beta·C on the {@code rows × cols} part of an edge tile (tile rows are NR apart). */
+    /**
+     * C = alpha·tile + beta·C on the {@code rows × cols} part of a kernel's tile (tile rows are NR
+     * apart); C is not read when beta = 0. Whole vectors where they fit, then single floats.
+     */
     static void mergeTile(float[] tile, MemorySegment c, long ci, int ldc, int rows, int cols, float alpha, float beta) {
+        int vecCols = cols / L * L;
         for (int r = 0; r < rows; r++) {
             long row = ci + (long) r * ldc;
-            for (int j = 0; j < cols; j++) {
-                float v = alpha * tile[r * NR + j];            // same rounding as the vector store
+            int j = 0;
+            for (; j < vecCols; j += L) {
+                long off = (row + j) * Float.BYTES;
+                FloatVector v = FloatVector.fromArray(F, tile, r * NR + j).mul(alpha);
+                if (beta != 0f) v = FloatVector.fromMemorySegment(F, c, off, NATIVE).fma(FloatVector.broadcast(F, beta), v);
+                v.intoMemorySegment(c, off, NATIVE);
+            }
+            for (; j < cols; j++) {
+                float v = alpha * tile[r * NR + j];            // same rounding as the vector lanes
                 if (beta != 0f) v = Math.fma(c.getAtIndex(FL, row + j), beta, v);
                 c.setAtIndex(FL, row + j, v);
             }

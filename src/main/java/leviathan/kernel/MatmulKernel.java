@@ -1,83 +1,169 @@
 package leviathan.kernel;
 
 import static leviathan.kernel.Simd.F;
-import static leviathan.kernel.Simd.NATIVE;
 
 import java.lang.foreign.MemorySegment;
 import jdk.incubator.vector.FloatVector;
 
 /**
  * The register-blocked micro-kernels of {@link MatmulBlocked}: one {@code MR × NR} tile of C
- * ({@code MR = 6} rows, {@code NR = 2} vectors) from a packed A panel and a packed B panel.
+ * from a packed A panel ({@code ap[p·MR + r]}) and a packed B panel ({@code bp[p·NR + j]}):
  * <pre>
- *   acc[r][v] = Σ_p ap[p·MR + r] · bp[p·NR + v·L .. +L)       p in [0, kc)
- *   C[r][v]   = alpha·acc[r][v] + beta·C[r][v]                 (C not read when beta = 0)
+ *   acc[r][j] = Σ_p ap[p·MR + r] · bp[p·NR + j]      p in [0, kc), r < MR, j < NR = 2 vectors
+ *   C[r][j]   = alpha·acc[r][j] + beta·C[r][j]       (by MatmulBlocked.mergeTile)
  * </pre>
- * Twelve accumulators keep both FMA pipes busy through the FMA latency, and with the two B
- * vectors and one broadcast they fit the 16 vector registers of AVX2 (AVX-512 has 32). Wider
- * tiles (8×2, 8×3, 12×2, 14×2, 4×3) measured slower here: C2 spills or the extra broadcasts
- * cost more than they save. Tiles that stick out of C (the last rows or columns) go through
- * {@code tile} and {@link MatmulBlocked#mergeTile}.
+ * Each step loads two B vectors and broadcasts MR values of A into 2·MR FMAs. MR is 12 where
+ * vectors have 16 lanes (AVX-512: 32 registers hold 24 accumulators) and 6 otherwise (AVX2's 16
+ * registers hold 12). Both keep the two FMA pipes busy through the FMA latency; on the AVX-512
+ * test machine 12×2 and 6×2 ran the model shapes at the same speed, and 12 rows halve the masked
+ * copies that pack a transposed A (dW = dYᵀ·X: 6 rows ran it 10% slower). Other tiles measured
+ * no faster (8×2, 4×3, 6×3, 8×3, 4×4, 14×2).
+ *
+ * <p>The accumulators go to the per-thread {@code tile} and mergeTile writes C: storing them into
+ * C here made the method too big for C2 to inline every store, and each store left out boxed its
+ * vector (an allocation per tile).
  */
 final class MatmulKernel {
     private MatmulKernel() {}
 
     static final int L = F.length();
-    static final int MR = 6;
+    /** Rows of a tile. */
+    static final int MR = L >= 16 ? 12 : 6;
+    /** Columns of a tile: two vectors. */
     static final int NR = 2 * L;
 
-    /** The full tile: 6 rows × 2 vectors. {@code ao}, {@code bo}: panel starts; {@code ci}: C index of the tile. */
-    static void tile6x2(int kc, float[] ap, int ao, float[] bp, int bo, MemorySegment c, long ci, int ldc,
-                        int rows, int cols, float alpha, float beta, float[] tile) {
-        FloatVector c00 = FloatVector.zero(F), c01 = FloatVector.zero(F);
-        FloatVector c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
-        FloatVector c20 = FloatVector.zero(F), c21 = FloatVector.zero(F);
-        FloatVector c30 = FloatVector.zero(F), c31 = FloatVector.zero(F);
-        FloatVector c40 = FloatVector.zero(F), c41 = FloatVector.zero(F);
-        FloatVector c50 = FloatVector.zero(F), c51 = FloatVector.zero(F);
-        for (int p = 0; p < kc; p++, ao += MR, bo += NR) {
-            FloatVector b0 = FloatVector.fromArray(F, bp, bo);
-            FloatVector b1 = FloatVector.fromArray(F, bp, bo + L);
-            FloatVector a = FloatVector.broadcast(F, ap[ao]);
-            c00 = a.fma(b0, c00); c01 = a.fma(b1, c01);
-            a = FloatVector.broadcast(F, ap[ao + 1]);
-            c10 = a.fma(b0, c10); c11 = a.fma(b1, c11);
-            a = FloatVector.broadcast(F, ap[ao + 2]);
-            c20 = a.fma(b0, c20); c21 = a.fma(b1, c21);
-            a = FloatVector.broadcast(F, ap[ao + 3]);
-            c30 = a.fma(b0, c30); c31 = a.fma(b1, c31);
-            a = FloatVector.broadcast(F, ap[ao + 4]);
-            c40 = a.fma(b0, c40); c41 = a.fma(b1, c41);
-            a = FloatVector.broadcast(F, ap[ao + 5]);
-            c50 = a.fma(b0, c50); c51 = a.fma(b1, c51);
+    /** 12 rows × 2 vectors: 24 accumulators, for the 32 vector registers of AVX-512. */
+    static void tile12x2(int kc, float[] ap, int ao, float[] bp, int bo, MemorySegment c, long ci, int ldc,
+                         int rows, int cols, float alpha, float beta, float[] tile) {
+        FloatVector c0a = FloatVector.zero(F), c0b = FloatVector.zero(F);
+        FloatVector c1a = FloatVector.zero(F), c1b = FloatVector.zero(F);
+        FloatVector c2a = FloatVector.zero(F), c2b = FloatVector.zero(F);
+        FloatVector c3a = FloatVector.zero(F), c3b = FloatVector.zero(F);
+        FloatVector c4a = FloatVector.zero(F), c4b = FloatVector.zero(F);
+        FloatVector c5a = FloatVector.zero(F), c5b = FloatVector.zero(F);
+        FloatVector c6a = FloatVector.zero(F), c6b = FloatVector.zero(F);
+        FloatVector c7a = FloatVector.zero(F), c7b = FloatVector.zero(F);
+        FloatVector c8a = FloatVector.zero(F), c8b = FloatVector.zero(F);
+        FloatVector c9a = FloatVector.zero(F), c9b = FloatVector.zero(F);
+        FloatVector c10a = FloatVector.zero(F), c10b = FloatVector.zero(F);
+        FloatVector c11a = FloatVector.zero(F), c11b = FloatVector.zero(F);
+        for (int p = 0; p < kc; p++, ao += 12, bo += NR) {
+            FloatVector b0 = FloatVector.fromArray(F, bp, bo), b1 = FloatVector.fromArray(F, bp, bo + L);
+            FloatVector a0 = FloatVector.broadcast(F, ap[ao]);
+            c0a = a0.fma(b0, c0a); c0b = a0.fma(b1, c0b);
+            FloatVector a1 = FloatVector.broadcast(F, ap[ao + 1]);
+            c1a = a1.fma(b0, c1a); c1b = a1.fma(b1, c1b);
+            FloatVector a2 = FloatVector.broadcast(F, ap[ao + 2]);
+            c2a = a2.fma(b0, c2a); c2b = a2.fma(b1, c2b);
+            FloatVector a3 = FloatVector.broadcast(F, ap[ao + 3]);
+            c3a = a3.fma(b0, c3a); c3b = a3.fma(b1, c3b);
+            FloatVector a4 = FloatVector.broadcast(F, ap[ao + 4]);
+            c4a = a4.fma(b0, c4a); c4b = a4.fma(b1, c4b);
+            FloatVector a5 = FloatVector.broadcast(F, ap[ao + 5]);
+            c5a = a5.fma(b0, c5a); c5b = a5.fma(b1, c5b);
+            FloatVector a6 = FloatVector.broadcast(F, ap[ao + 6]);
+            c6a = a6.fma(b0, c6a); c6b = a6.fma(b1, c6b);
+            FloatVector a7 = FloatVector.broadcast(F, ap[ao + 7]);
+            c7a = a7.fma(b0, c7a); c7b = a7.fma(b1, c7b);
+            FloatVector a8 = FloatVector.broadcast(F, ap[ao + 8]);
+            c8a = a8.fma(b0, c8a); c8b = a8.fma(b1, c8b);
+            FloatVector a9 = FloatVector.broadcast(F, ap[ao + 9]);
+            c9a = a9.fma(b0, c9a); c9b = a9.fma(b1, c9b);
+            FloatVector a10 = FloatVector.broadcast(F, ap[ao + 10]);
+            c10a = a10.fma(b0, c10a); c10b = a10.fma(b1, c10b);
+            FloatVector a11 = FloatVector.broadcast(F, ap[ao + 11]);
+            c11a = a11.fma(b0, c11a); c11b = a11.fma(b1, c11b);
         }
-        if (rows == MR && cols == NR) {
-            store(c00, c, ci, alpha, beta);           store(c01, c, ci + L, alpha, beta);
-            store(c10, c, ci + ldc, alpha, beta);     store(c11, c, ci + ldc + L, alpha, beta);
-            store(c20, c, ci + 2L * ldc, alpha, beta); store(c21, c, ci + 2L * ldc + L, alpha, beta);
-            store(c30, c, ci + 3L * ldc, alpha, beta); store(c31, c, ci + 3L * ldc + L, alpha, beta);
-            store(c40, c, ci + 4L * ldc, alpha, beta); store(c41, c, ci + 4L * ldc + L, alpha, beta);
-            store(c50, c, ci + 5L * ldc, alpha, beta); store(c51, c, ci + 5L * ldc + L, alpha, beta);
-        } else {
-            c00.intoArray(tile, 0);          c01.intoArray(tile, L);
-            c10.intoArray(tile, NR);         c11.intoArray(tile, NR + L);
-            c20.intoArray(tile, 2 * NR);     c21.intoArray(tile, 2 * NR + L);
-            c30.intoArray(tile, 3 * NR);     c31.intoArray(tile, 3 * NR + L);
-            c40.intoArray(tile, 4 * NR);     c41.intoArray(tile, 4 * NR + L);
-            c50.intoArray(tile, 5 * NR);     c51.intoArray(tile, 5 * NR + L);
-            MatmulBlocked.mergeTile(tile, c, ci, ldc, rows, cols, alpha, beta);
-        }
+        c0a.intoArray(tile, 0); c0b.intoArray(tile, L);
+        c1a.intoArray(tile, NR); c1b.intoArray(tile, NR + L);
+        c2a.intoArray(tile, 2 * NR); c2b.intoArray(tile, 2 * NR + L);
+        c3a.intoArray(tile, 3 * NR); c3b.intoArray(tile, 3 * NR + L);
+        c4a.intoArray(tile, 4 * NR); c4b.intoArray(tile, 4 * NR + L);
+        c5a.intoArray(tile, 5 * NR); c5b.intoArray(tile, 5 * NR + L);
+        c6a.intoArray(tile, 6 * NR); c6b.intoArray(tile, 6 * NR + L);
+        c7a.intoArray(tile, 7 * NR); c7b.intoArray(tile, 7 * NR + L);
+        c8a.intoArray(tile, 8 * NR); c8b.intoArray(tile, 8 * NR + L);
+        c9a.intoArray(tile, 9 * NR); c9b.intoArray(tile, 9 * NR + L);
+        c10a.intoArray(tile, 10 * NR); c10b.intoArray(tile, 10 * NR + L);
+        c11a.intoArray(tile, 11 * NR); c11b.intoArray(tile, 11 * NR + L);
+        MatmulBlocked.mergeTile(tile, c, ci, ldc, rows, cols, alpha, beta);
     }
 
-    /**
-     * The last column panel when it is at most one vector wide ({@code cols <= L}, N = 65 for
-     * instance): half the work of {@link #tile6x2}, reading the first vector of each B row.
-     */
+    /** 12 rows × 1 vector, for a last column panel at most one vector wide ({@code cols <= L}). */
+    static void tile12x1(int kc, float[] ap, int ao, float[] bp, int bo, MemorySegment c, long ci, int ldc,
+                         int rows, int cols, float alpha, float beta, float[] tile) {
+        FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F), c2 = FloatVector.zero(F), c3 = FloatVector.zero(F);
+        FloatVector c4 = FloatVector.zero(F), c5 = FloatVector.zero(F), c6 = FloatVector.zero(F), c7 = FloatVector.zero(F);
+        FloatVector c8 = FloatVector.zero(F), c9 = FloatVector.zero(F), c10 = FloatVector.zero(F), c11 = FloatVector.zero(F);
+        for (int p = 0; p < kc; p++, ao += 12, bo += NR) {
+            FloatVector b = FloatVector.fromArray(F, bp, bo);
+            c0 = FloatVector.broadcast(F, ap[ao]).fma(b, c0);
+            c1 = FloatVector.broadcast(F, ap[ao + 1]).fma(b, c1);
+            c2 = FloatVector.broadcast(F, ap[ao + 2]).fma(b, c2);
+            c3 = FloatVector.broadcast(F, ap[ao + 3]).fma(b, c3);
+            c4 = FloatVector.broadcast(F, ap[ao + 4]).fma(b, c4);
+            c5 = FloatVector.broadcast(F, ap[ao + 5]).fma(b, c5);
+            c6 = FloatVector.broadcast(F, ap[ao + 6]).fma(b, c6);
+            c7 = FloatVector.broadcast(F, ap[ao + 7]).fma(b, c7);
+            c8 = FloatVector.broadcast(F, ap[ao + 8]).fma(b, c8);
+            c9 = FloatVector.broadcast(F, ap[ao + 9]).fma(b, c9);
+            c10 = FloatVector.broadcast(F, ap[ao + 10]).fma(b, c10);
+            c11 = FloatVector.broadcast(F, ap[ao + 11]).fma(b, c11);
+        }
+        c0.intoArray(tile, 0);
+        c1.intoArray(tile, NR);
+        c2.intoArray(tile, 2 * NR);
+        c3.intoArray(tile, 3 * NR);
+        c4.intoArray(tile, 4 * NR);
+        c5.intoArray(tile, 5 * NR);
+        c6.intoArray(tile, 6 * NR);
+        c7.intoArray(tile, 7 * NR);
+        c8.intoArray(tile, 8 * NR);
+        c9.intoArray(tile, 9 * NR);
+        c10.intoArray(tile, 10 * NR);
+        c11.intoArray(tile, 11 * NR);
+        MatmulBlocked.mergeTile(tile, c, ci, ldc, rows, cols, alpha, beta);
+    }
+
+    /** 6 rows × 2 vectors: 12 accumulators, which with the B vectors and a broadcast fit AVX2's 16 registers. */
+    static void tile6x2(int kc, float[] ap, int ao, float[] bp, int bo, MemorySegment c, long ci, int ldc,
+                        int rows, int cols, float alpha, float beta, float[] tile) {
+        FloatVector c0a = FloatVector.zero(F), c0b = FloatVector.zero(F);
+        FloatVector c1a = FloatVector.zero(F), c1b = FloatVector.zero(F);
+        FloatVector c2a = FloatVector.zero(F), c2b = FloatVector.zero(F);
+        FloatVector c3a = FloatVector.zero(F), c3b = FloatVector.zero(F);
+        FloatVector c4a = FloatVector.zero(F), c4b = FloatVector.zero(F);
+        FloatVector c5a = FloatVector.zero(F), c5b = FloatVector.zero(F);
+        for (int p = 0; p < kc; p++, ao += 6, bo += NR) {
+            FloatVector b0 = FloatVector.fromArray(F, bp, bo), b1 = FloatVector.fromArray(F, bp, bo + L);
+            FloatVector a0 = FloatVector.broadcast(F, ap[ao]);
+            c0a = a0.fma(b0, c0a); c0b = a0.fma(b1, c0b);
+            FloatVector a1 = FloatVector.broadcast(F, ap[ao + 1]);
+            c1a = a1.fma(b0, c1a); c1b = a1.fma(b1, c1b);
+            FloatVector a2 = FloatVector.broadcast(F, ap[ao + 2]);
+            c2a = a2.fma(b0, c2a); c2b = a2.fma(b1, c2b);
+            FloatVector a3 = FloatVector.broadcast(F, ap[ao + 3]);
+            c3a = a3.fma(b0, c3a); c3b = a3.fma(b1, c3b);
+            FloatVector a4 = FloatVector.broadcast(F, ap[ao + 4]);
+            c4a = a4.fma(b0, c4a); c4b = a4.fma(b1, c4b);
+            FloatVector a5 = FloatVector.broadcast(F, ap[ao + 5]);
+            c5a = a5.fma(b0, c5a); c5b = a5.fma(b1, c5b);
+        }
+        c0a.intoArray(tile, 0); c0b.intoArray(tile, L);
+        c1a.intoArray(tile, NR); c1b.intoArray(tile, NR + L);
+        c2a.intoArray(tile, 2 * NR); c2b.intoArray(tile, 2 * NR + L);
+        c3a.intoArray(tile, 3 * NR); c3b.intoArray(tile, 3 * NR + L);
+        c4a.intoArray(tile, 4 * NR); c4b.intoArray(tile, 4 * NR + L);
+        c5a.intoArray(tile, 5 * NR); c5b.intoArray(tile, 5 * NR + L);
+        MatmulBlocked.mergeTile(tile, c, ci, ldc, rows, cols, alpha, beta);
+    }
+
+    /** 6 rows × 1 vector, for a last column panel at most one vector wide ({@code cols <= L}). */
     static void tile6x1(int kc, float[] ap, int ao, float[] bp, int bo, MemorySegment c, long ci, int ldc,
                         int rows, int cols, float alpha, float beta, float[] tile) {
-        FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F), c2 = FloatVector.zero(F);
-        FloatVector c3 = FloatVector.zero(F), c4 = FloatVector.zero(F), c5 = FloatVector.zero(F);
-        for (int p = 0; p < kc; p++, ao += MR, bo += NR) {
+        FloatVector c0 = FloatVector.zero(F), c1 = FloatVector.zero(F), c2 = FloatVector.zero(F), c3 = FloatVector.zero(F);
+        FloatVector c4 = FloatVector.zero(F), c5 = FloatVector.zero(F);
+        for (int p = 0; p < kc; p++, ao += 6, bo += NR) {
             FloatVector b = FloatVector.fromArray(F, bp, bo);
             c0 = FloatVector.broadcast(F, ap[ao]).fma(b, c0);
             c1 = FloatVector.broadcast(F, ap[ao + 1]).fma(b, c1);
@@ -86,29 +172,13 @@ final class MatmulKernel {
             c4 = FloatVector.broadcast(F, ap[ao + 4]).fma(b, c4);
             c5 = FloatVector.broadcast(F, ap[ao + 5]).fma(b, c5);
         }
-        if (rows == MR && cols == L) {
-            store(c0, c, ci, alpha, beta);
-            store(c1, c, ci + ldc, alpha, beta);
-            store(c2, c, ci + 2L * ldc, alpha, beta);
-            store(c3, c, ci + 3L * ldc, alpha, beta);
-            store(c4, c, ci + 4L * ldc, alpha, beta);
-            store(c5, c, ci + 5L * ldc, alpha, beta);
-        } else {
-            c0.intoArray(tile, 0);
-            c1.intoArray(tile, NR);
-            c2.intoArray(tile, 2 * NR);
-            c3.intoArray(tile, 3 * NR);
-            c4.intoArray(tile, 4 * NR);
-            c5.intoArray(tile, 5 * NR);
-            MatmulBlocked.mergeTile(tile, c, ci, ldc, rows, cols, alpha, beta);
-        }
+        c0.intoArray(tile, 0);
+        c1.intoArray(tile, NR);
+        c2.intoArray(tile, 2 * NR);
+        c3.intoArray(tile, 3 * NR);
+        c4.intoArray(tile, 4 * NR);
+        c5.intoArray(tile, 5 * NR);
+        MatmulBlocked.mergeTile(tile, c, ci, ldc, rows, cols, alpha, beta);
     }
 
-    /** C[idx .. idx+L) = alpha·acc + beta·C, C read only when beta != 0. */
-    private static void store(FloatVector acc, MemorySegment c, long idx, float alpha, float beta) {
-        long off = idx * Float.BYTES;
-        FloatVector v = acc.mul(alpha);
-        if (beta != 0f) v = FloatVector.fromMemorySegment(F, c, off, NATIVE).fma(FloatVector.broadcast(F, beta), v);
-        v.intoMemorySegment(c, off, NATIVE);
-    }
 }

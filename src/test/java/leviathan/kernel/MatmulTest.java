@@ -41,7 +41,7 @@ class MatmulTest {
         int[][] shapes = {
             {65, 33, 257}, {257, 65, 33}, {33, 257, 65}, {1, 257, 65}, {257, 1, 65}, {65, 257, 1},
             {LANES - 1, LANES, LANES + 1}, {3 * LANES + 5, 2 * LANES + 1, 3 * LANES + 5},
-            {5, 2 * LANES - 1, 300}, {13, 97, 513},           // K > one K-block
+            {5, 2 * LANES - 1, 1100}, {13, 97, 513},          // K over one K-block (512)
             {2, 3, 4}, {4, 1000, 3}, {1000, 4, 3},
         };
         for (int[] s : shapes) {
