@@ -56,7 +56,7 @@ def main():
     for a, xl in ((a1, "step"), (a2, "training seconds")):
         a.set_xlabel(xl)
         a.set_ylabel("val loss (nats)")
-        a.set_ylim(1.4, 3.4)
+        a.set_ylim(1.85, 2.6)
         a.grid(alpha=0.3)
         a.legend()
     a1.set_title("Tiny Shakespeare, default recipe")
