@@ -241,10 +241,10 @@ public final class Correlation {
             }
             gemm(Mp, jc / L, D, w.qs, 0, Dp, 1, w.kT, 0, Tp, w.s, 0, Tp, false);      // S = QS·Kᵀ
             for (int i = i0; i < i1; i++) {                              // softmax per query, rows (i, ·)
-                float l = softmaxRows(w.s, (i - i0) * N, N, Tp, i + 1, jc, w.bias, w.rowStat, i - i0, w.row);
+                float l = softmaxRows(w.s, (i - i0) * N, N, Tp, i + 1, jc, w.bias, w.rowStat, i - i0);
                 lse.setAtIndex(FL, ((long) b * H + h) * T + i, l);
             }
-            gemm(Mp, Dp / L, i1, w.s, 0, Tp, 1, w.vP, 0, Dp, w.u, 0, Us, false);      // U = E·V
+            gemm(Mp, Dp / L, i1, w.s, 0, Tp, 1, w.vP, 0, Dp, w.u, 0, Us, false, periodic(N, D, Dp));  // U = E·V
             for (int i = i0; i < i1; i++) {                              // o_i = Σ_t S_t U[(i,t)] / sum
                 shiftSum(w.row, w.u, (i - i0) * N, N, D, Dp, Us, w.rowStat[i - i0]);
                 storeRow(out, ((long) b * T + i) * C + (long) h * D, w.row, D);
@@ -264,21 +264,19 @@ public final class Correlation {
         packRows(w.kP, qkv, q0 + C, 3 * C, T, D, Dp);                  // K rows and Kᵀ
         transpose(w.kT, w.kP, T, D, Dp, Tp);
         loadBias(w.bias, lagBias, h, N);
-        int Tr = padRows(T);
+        int Tr = padRows(T), Rb = CorrelationWorkspace.backwardQueries(T, N);
         Arrays.fill(w.dK, 0, Tr * Dp, 0f);
         Arrays.fill(w.dV, 0, Tr * Dp, 0f);
         Arrays.fill(w.gacc, 0f);
-        for (int i0 = 0; i0 < T; i0 += ws.R) {
-            int i1 = Math.min(T, i0 + ws.R), M = (i1 - i0) * N, Mp = padRows(M), jc = padLanes(i1);
+        for (int i0 = 0; i0 < T; i0 += Rb) {
+            int i1 = Math.min(T, i0 + Rb), M = (i1 - i0) * N, Mp = padRows(M), jc = padLanes(i1);
             for (int i = i0; i < i1; i++) {                              // QS and GOS rows, g_o·o per query
                 loadExt(w.ext, qkv, q0 + (long) i * 3 * C, D, Dp);
                 shiftedRows(w.qs, w.ext, (i - i0) * N, N, D, Dp, scale);
                 loadRow(w.row, 0, out, o0 + (long) i * C, D);
                 loadExt(w.ext, dout, o0 + (long) i * C, D, Dp);
                 shiftedRows(w.gos, w.ext, (i - i0) * N, N, D, Dp, 1f);
-                float dot = 0f;
-                for (int d = 0; d < D; d++) dot += w.ext[d] * w.row[d];
-                w.rowStat[i - i0] = dot;
+                w.rowStat[i - i0] = CorrelationTiles.dot(w.ext, 0, w.row, 0, D);
             }
             gemm(Mp, jc / L, D, w.qs, 0, Dp, 1, w.kT, 0, Tp, w.s, 0, Tp, false);      // S = QS·Kᵀ
             gemm(Mp, jc / L, D, w.gos, 0, Dp, 1, w.vT, 0, Tp, w.g, 0, Tp, false);     // G = GOS·Vᵀ
@@ -289,7 +287,7 @@ public final class Correlation {
             int Kr = padRows(i1);                                        // key rows touched (zeros past i1)
             gemm(Kr, Dp / L, M, w.s, 0, 1, Tp, w.gos, 0, Dp, w.dV, 0, Dp, true);      // dV += Pᵀ·GOS
             gemm(Kr, Dp / L, M, w.g, 0, 1, Tp, w.qs, 0, Dp, w.dK, 0, Dp, true);       // dK += G_Sᵀ·QS
-            gemm(Mp, Dp / L, i1, w.g, 0, Tp, 1, w.kP, 0, Dp, w.u, 0, Us, false);      // U = G_S·K
+            gemm(Mp, Dp / L, i1, w.g, 0, Tp, 1, w.kP, 0, Dp, w.u, 0, Us, false, periodic(N, D, Dp));  // U = G_S·K
             for (int i = i0; i < i1; i++) {                              // dq_i += Σ_t S_t U[(i,t)] / sqrt(D)
                 shiftSum(w.row, w.u, (i - i0) * N, N, D, Dp, Us, scale);
                 addRow(dqkv, q0 + (long) i * 3 * C, w.row, 0, D);
@@ -299,7 +297,7 @@ public final class Correlation {
             addRow(dqkv, q0 + C + (long) j * 3 * C, w.dK, j * Dp, D);
             addRow(dqkv, q0 + 2L * C + (long) j * 3 * C, w.dV, j * Dp, D);
         }
-        for (int t = 0; t < N; t++) w.gsum[t] = sumLanes(FloatVector.fromArray(F, w.gacc, t * L), w.row);
+        for (int t = 0; t < N; t++) w.gsum[t] = sumLanes(FloatVector.fromArray(F, w.gacc, t * L));
     }
 
     /** {@code dst[j·Dp + d] = seg[base + j·stride + d]} for j < T, d < D (columns D..Dp stay 0). */
@@ -375,12 +373,19 @@ public final class Correlation {
     }
 
     /**
+     * The {@code dup} argument of the U products: when D is a whole number of vectors the product
+     * writes each row twice, {@code U[D..2D) = U[0..D)}, which is the periodic extension
+     * {@link #shiftSum} needs (no shift needs it with one lag).
+     */
+    private static int periodic(int N, int D, int Dp) { return N > 1 && D == Dp ? D : 0; }
+
+    /**
      * {@code row[d] = mul · Σ_t U[r0 + t][(d + lag t) mod D]}, d < D (lanes up to Dp are scratch).
-     * Each row of U is first extended periodically in place ({@code U[D..2D) = U[0..D)}), so the
-     * shift is an unaligned window.
+     * The rows of U are periodic ({@code U[D..2D) = U[0..D)}: written so by the product when D is
+     * whole vectors, copied here otherwise), so each shift is an unaligned window.
      */
     private static void shiftSum(float[] row, float[] u, int r0, int N, int D, int Dp, int Us, float mul) {
-        if (N > 1) {
+        if (N > 1 && periodic(N, D, Dp) == 0) {
             for (int t = 0; t < N; t++) System.arraycopy(u, (r0 + t) * Us, u, (r0 + t) * Us + D, D);
         }
         for (int v = 0; v < Dp; v += L) {
@@ -392,14 +397,6 @@ public final class Correlation {
         }
     }
 
-    /** {@code seg[base + d] += row[d]}, d < D; {@code tmp} is scratch. */
-    private static void addRow(MemorySegment seg, long base, float[] row, float[] tmp, int D) {
-        long off = base * Float.BYTES;
-        MemorySegment.copy(seg, FL, off, tmp, 0, D);
-        for (int d = 0; d < D; d++) tmp[d] += row[d];
-        MemorySegment.copy(tmp, 0, seg, FL, off, D);
-    }
-
     /**
      * Softmax of the scores of one query, rows {@code r0..r0+N-1} (stride ld), over keys j < n,
      * in place: pass 1 the max of {@code s + bias[t]}, pass 2 {@code e = exp(s + bias[t] - max)}
@@ -407,8 +404,8 @@ public final class Correlation {
      * causal tail must add nothing). Returns {@code lse = max + log(sum)}; {@code inv[k] = 1/sum}.
      * One exp call site, one reduction per query: small enough for C2 to inline everything.
      */
-    private static float softmaxRows(float[] s, int r0, int N, int ld, int n, int jc, float[] bias,
-                                     float[] inv, int k, float[] tmp) {
+    static float softmaxRows(float[] s, int r0, int N, int ld, int n, int jc, float[] bias,
+                                     float[] inv, int k) {
         var mx = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
         for (int t = 0; t < N; t++) {
             int base = (r0 + t) * ld;
@@ -416,7 +413,7 @@ public final class Correlation {
             for (int j = 0; j < n; j += L) {
                 var x = FloatVector.fromArray(F, s, base + j).add(bt);
                 if (j + L > n) x = x.blend(Float.NEGATIVE_INFINITY, F.indexInRange(j, n).not());
-                mx = mx.max(x);
+                mx = CorrelationTiles.maxLanes(mx, x);
             }
         }
         float max = mx.reduceLanes(VectorOperators.MAX);
@@ -432,7 +429,7 @@ public final class Correlation {
             }
             for (; j < jc; j += L) FloatVector.zero(F).intoArray(s, base + j);
         }
-        float total = sumLanes(sum, tmp);
+        float total = sumLanes(sum);
         inv[k] = 1f / total;
         return (float) (max + Math.log(total));
     }
@@ -443,7 +440,7 @@ public final class Correlation {
      * {@code n <= j < jc}), and the lanes of {@code Σ_j g_s} added to {@code gacc[t·L ..]} (reduced
      * once per head, in lane order).
      */
-    private static void gradRows(float[] s, float[] g, int r0, int N, int ld, int n, int jc, float[] bias,
+    static void gradRows(float[] s, float[] g, int r0, int N, int ld, int n, int jc, float[] bias,
                                  float logSum, float rowDot, float[] gacc) {
         for (int t = 0; t < N; t++) {
             int base = (r0 + t) * ld, j = 0;
