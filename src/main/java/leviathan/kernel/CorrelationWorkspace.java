@@ -99,6 +99,7 @@ public final class CorrelationWorkspace {
         final float[] rowStat;    // R         per query: 1/sum (forward), g_o·o (backward)
         final float[] gsum;       // N         Σ g_s per lag (backward)
         final float[] gacc;       // N·L       its lanes, before the reduction
+        final int[] rowStarts;    // L         l·Dp: the gather map of the transposes
 
         Part(CorrelationWorkspace w) {
             kT = new float[w.D * w.Tp];
@@ -118,6 +119,8 @@ public final class CorrelationWorkspace {
             rowStat = new float[Math.max(w.R, w.RbMax)];
             gsum = new float[w.N];
             gacc = new float[w.N * CorrelationTiles.L];
+            rowStarts = new int[CorrelationTiles.L];
+            for (int l = 0; l < rowStarts.length; l++) rowStarts[l] = l * w.Dp;
         }
     }
 }
