@@ -89,11 +89,13 @@ public final class CorrelationWorkspace {
     static final class Part {
         final float[] kT, vT;     // (D, Tp)   keys / values transposed, columns j
         final float[] kP, vP;     // (Tp, Dp)  keys / values, rows padded to whole vectors with zeros
+        final float[] qP, goP;    // (Tp, D+Dp) queries / output gradients, rows extended periodically
+        final float[] dQ;         // (Tp, Dp)  query gradients of one head
+        final float[] rowDot;     // Tp        g_o_i · o_i
         final float[] qs, gos;    // (Mp, Dp)  S_{-t} q_i · scale and S_{-t} g_o_i, row (i - i0)·N + t
         final float[] s, g;       // (Mp, Tp)  scores → probabilities; softmax gradients
         final float[] u;          // (Mp, Us)  Σ_j p·v_j (or Σ_j g_s·k_j) per (query, lag) row
         final float[] dK, dV;     // (Tp, Dp)  key / value gradients of one head
-        final float[] ext;        // D + Dp    one row extended periodically: ext[m] = x[m mod D]
         final float[] row;        // Dp        an output or gradient row
         final float[] bias;       // N
         final float[] rowStat;    // R         per query: 1/sum (forward), g_o·o (backward)
@@ -113,7 +115,10 @@ public final class CorrelationWorkspace {
             u = new float[w.Mp * w.Us];
             dK = new float[w.Tp * w.Dp];
             dV = new float[w.Tp * w.Dp];
-            ext = new float[w.D + w.Dp];
+            qP = new float[w.Tp * (w.D + w.Dp)];
+            goP = new float[w.Tp * (w.D + w.Dp)];
+            dQ = new float[w.Tp * w.Dp];
+            rowDot = new float[w.Tp];
             row = new float[w.Dp];
             bias = new float[w.N];
             rowStat = new float[Math.max(w.R, w.RbMax)];
