@@ -72,10 +72,10 @@ public final class CorrelationLagged {
      * 0 for n <= c < cols; returns {@code lse = max + log Σ exp(s + bias - max)} (max-subtracted,
      * so scores of any size stay finite). {@code s} starts at byte {@code off} of {@code seg}.
      */
-    public static float softmaxRow(MemorySegment seg, long off, int n, int cols, float[] bias, float[] tmp) {
+    public static float softmaxRow(MemorySegment seg, long off, int n, int cols, float[] bias) {
         var mx = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);      // pass 1: max
         int c = 0;
-        for (; c + L <= n; c += L) mx = mx.max(load(seg, off, c).add(FloatVector.fromArray(F, bias, c)));
+        for (; c + L <= n; c += L) mx = CorrelationTiles.maxLanes(mx, load(seg, off, c).add(FloatVector.fromArray(F, bias, c)));
         float max = mx.reduceLanes(VectorOperators.MAX);
         for (; c < n; c++) max = Math.max(max, seg.get(FL, off + (long) c * Float.BYTES) + bias[c]);
         var sum = FloatVector.zero(F);                                  // pass 2: exp and sum
@@ -84,7 +84,7 @@ public final class CorrelationLagged {
             e.intoMemorySegment(seg, off + (long) c * Float.BYTES, NATIVE);
             sum = sum.add(e);
         }
-        float total = CorrelationTiles.sumLanes(sum, tmp);
+        float total = CorrelationTiles.sumLanes(sum);
         for (; c < n; c++) {
             float e = (float) Math.exp(seg.get(FL, off + (long) c * Float.BYTES) + bias[c] - max);
             seg.set(FL, off + (long) c * Float.BYTES, e);

@@ -4,6 +4,7 @@ import static leviathan.kernel.Simd.F;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 
 /**
  * The register-tiled matrix product behind the direct correlation kernel: {@code C (=|+=) A·B}
@@ -32,15 +33,26 @@ final class CorrelationTiles {
     /** {@code C = A·B} ({@code accumulate} false) or {@code C += A·B}; see the class comment. */
     static void gemm(int M, int nv, int K, float[] a, int aOff, int ams, int aks,
                      float[] b, int bOff, int ldb, float[] c, int cOff, int ldc, boolean accumulate) {
+        gemm(M, nv, K, a, aOff, ams, aks, b, bOff, ldb, c, cOff, ldc, accumulate, 0);
+    }
+
+    /**
+     * As {@link #gemm(int, int, int, float[], int, int, int, float[], int, int, float[], int, int, boolean)},
+     * also storing every C vector a second time {@code dup} columns to the right (when not 0):
+     * with {@code dup = nv·L} each row of C comes out followed by a copy of itself, which is
+     * the periodic extension the shifted sums read their windows from.
+     */
+    static void gemm(int M, int nv, int K, float[] a, int aOff, int ams, int aks,
+                     float[] b, int bOff, int ldb, float[] c, int cOff, int ldc, boolean accumulate, int dup) {
         assert (M & 3) == 0 : "M must be padded to a multiple of 4, got " + M;
         for (int m = 0; m < M; m += 4) {
             int am = aOff + m * ams, cm = cOff + m * ldc;
             int v = 0;
-            for (; v + 4 <= nv; v += 4) k4x4(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate);
+            for (; v + 4 <= nv; v += 4) k4x4(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate, dup);
             switch (nv - v) {
-                case 3 -> k4x3(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate);
-                case 2 -> k4x2(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate);
-                case 1 -> k4x1(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate);
+                case 3 -> k4x3(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate, dup);
+                case 2 -> k4x2(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate, dup);
+                case 1 -> k4x1(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate, dup);
                 default -> { }
             }
         }
@@ -48,16 +60,18 @@ final class CorrelationTiles {
 
     /**
      * {@code e^x} per lane, within 2 ulp for x in [-87.3, 88.3], 0 below (where e^x is a
-     * denormal or 0: a softmax weight that small is 0 in float anyway). Built from adds,
-     * multiplies, FMAs and bit operations only, so it gives the same bits interpreted, under
-     * C1 and under C2 (the Vector API's {@code EXP} can call a vector math library when
-     * compiled and {@link Math#exp} when not, which would make training runs differ in the last
-     * bit depending on JIT timing). Cephes {@code expf}: x = n·ln2 + r, |r| <= ln2/2,
-     * e^r by a degree-7 polynomial, 2^n by the exponent bits.
+     * denormal or 0: a softmax weight that small is 0 in float anyway, and -inf gives 0); not
+     * valid above 88.3 (softmax arguments are <= 0 up to rounding). Built from adds, multiplies,
+     * FMAs and bit operations only, so it gives the same bits interpreted, under C1 and under C2
+     * (the Vector API's {@code EXP} can call a vector math library when compiled and
+     * {@link Math#exp} when not, which would make training runs differ in the last bit depending
+     * on JIT timing). Cephes {@code expf}: x = n·ln2 + r, |r| <= ln2/2, e^r by a degree-7
+     * polynomial, 2^n by the exponent bits. No clamping of x: lanes below the range compute
+     * garbage (even NaN) that the final blend replaces, and Java's vector min/max, which must
+     * order NaN and ±0, cost several instructions each on x86.
      */
     static FloatVector exp(FloatVector x) {
         var tooSmall = x.compare(VectorOperators.LT, EXP_LO);
-        x = x.min(EXP_HI).max(EXP_LO);
         var big = x.fma(LOG2E, ROUNDER);                              // n + 1.5·2^23: rounds to nearest
         var n = big.sub(ROUNDER);
         var r = n.fma(MINUS_LN2_HI, x);
@@ -71,7 +85,7 @@ final class CorrelationTiles {
     // Constants as vectors in static finals: C2 loads them as constants, which keeps the node
     // count of a method with an inlined exp low enough that nothing around it stops inlining
     // (a Vector API call that is not inlined boxes its vectors: an allocation per call).
-    private static final float EXP_LO = -87.33654f, EXP_HI = 88.3762f;
+    private static final float EXP_LO = -87.33654f;
     private static final FloatVector LOG2E = bc(1.44269504088896341f), ROUNDER = bc(0x1.8p23f), ONE = bc(1f);
     private static final int ROUNDER_BITS = Float.floatToRawIntBits(0x1.8p23f);
     private static final FloatVector MINUS_LN2_HI = bc(-0.693359375f), MINUS_LN2_LO = bc(2.12194440e-4f);
@@ -80,21 +94,47 @@ final class CorrelationTiles {
 
     private static FloatVector bc(float x) { return FloatVector.broadcast(F, x); }
 
-    /** Sum of the lanes in lane order: a fixed order, unlike {@code reduceLanes(ADD)}. */
-    static float sumLanes(FloatVector v, float[] tmp) {
-        v.intoArray(tmp, 0);
-        float s = 0f;
-        for (int l = 0; l < L; l++) s += tmp[l];
-        return s;
+    /**
+     * {@code max(acc, x)} per lane, ignoring NaN in x: a compare and a blend, where
+     * {@code FloatVector.max} (Java's NaN and ±0 rules) takes several instructions on x86.
+     */
+    static FloatVector maxLanes(FloatVector acc, FloatVector x) { return acc.blend(x, x.compare(VectorOperators.GT, acc)); }
+
+    /**
+     * Sum of the lanes by a fixed pairwise tree (lanes i and i^8, then i^4, ...): the same bits
+     * compiled or not, unlike {@code reduceLanes(ADD)}, whose order C2 may choose.
+     */
+    static float sumLanes(FloatVector v) {
+        if (L >= 16) v = v.add(v.rearrange(X8));
+        if (L >= 8) v = v.add(v.rearrange(X4));
+        if (L >= 4) v = v.add(v.rearrange(X2));
+        if (L >= 2) v = v.add(v.rearrange(X1));
+        return v.lane(0);
     }
 
-    private static void put(FloatVector x, float[] c, int i, boolean accumulate) {
+    private static final VectorShuffle<Float> X8 = swap(8), X4 = swap(4), X2 = swap(2), X1 = swap(1);
+
+    private static VectorShuffle<Float> swap(int k) { return VectorShuffle.fromOp(F, i -> k < L ? i ^ k : i); }
+
+    /** {@code Σ_d x[xo + d]·y[yo + d]}, d < n (whole vectors read: both arrays padded). */
+    static float dot(float[] x, int xo, float[] y, int yo, int n) {
+        var acc = FloatVector.zero(F);
+        for (int d = 0; d < n; d += L) {
+            var p = FloatVector.fromArray(F, x, xo + d).mul(FloatVector.fromArray(F, y, yo + d));
+            if (d + L > n) p = p.blend(0f, F.indexInRange(d, n).not());
+            acc = acc.add(p);
+        }
+        return sumLanes(acc);
+    }
+
+    private static void put(FloatVector x, float[] c, int i, boolean accumulate, int dup) {
         if (accumulate) x = x.add(FloatVector.fromArray(F, c, i));
         x.intoArray(c, i);
+        if (dup != 0) x.intoArray(c, i + dup);
     }
 
     private static void k4x4(int K, float[] a, int am, int ams, int aks, float[] b, int bo, int ldb,
-                             float[] c, int co, int ldc, boolean accumulate) {
+                             float[] c, int co, int ldc, boolean accumulate, int dup) {
         FloatVector c00 = FloatVector.zero(F), c01 = c00, c02 = c00, c03 = c00;
         FloatVector c10 = c00, c11 = c00, c12 = c00, c13 = c00;
         FloatVector c20 = c00, c21 = c00, c22 = c00, c23 = c00;
@@ -115,17 +155,17 @@ final class CorrelationTiles {
             x = FloatVector.broadcast(F, a[a3 + ak]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31); c32 = x.fma(b2, c32); c33 = x.fma(b3, c33);
         }
-        put(c00, c, co, accumulate); put(c01, c, co + L, accumulate); put(c02, c, co + 2 * L, accumulate); put(c03, c, co + 3 * L, accumulate);
+        put(c00, c, co, accumulate, dup); put(c01, c, co + L, accumulate, dup); put(c02, c, co + 2 * L, accumulate, dup); put(c03, c, co + 3 * L, accumulate, dup);
         co += ldc;
-        put(c10, c, co, accumulate); put(c11, c, co + L, accumulate); put(c12, c, co + 2 * L, accumulate); put(c13, c, co + 3 * L, accumulate);
+        put(c10, c, co, accumulate, dup); put(c11, c, co + L, accumulate, dup); put(c12, c, co + 2 * L, accumulate, dup); put(c13, c, co + 3 * L, accumulate, dup);
         co += ldc;
-        put(c20, c, co, accumulate); put(c21, c, co + L, accumulate); put(c22, c, co + 2 * L, accumulate); put(c23, c, co + 3 * L, accumulate);
+        put(c20, c, co, accumulate, dup); put(c21, c, co + L, accumulate, dup); put(c22, c, co + 2 * L, accumulate, dup); put(c23, c, co + 3 * L, accumulate, dup);
         co += ldc;
-        put(c30, c, co, accumulate); put(c31, c, co + L, accumulate); put(c32, c, co + 2 * L, accumulate); put(c33, c, co + 3 * L, accumulate);
+        put(c30, c, co, accumulate, dup); put(c31, c, co + L, accumulate, dup); put(c32, c, co + 2 * L, accumulate, dup); put(c33, c, co + 3 * L, accumulate, dup);
     }
 
     private static void k4x3(int K, float[] a, int am, int ams, int aks, float[] b, int bo, int ldb,
-                             float[] c, int co, int ldc, boolean accumulate) {
+                             float[] c, int co, int ldc, boolean accumulate, int dup) {
         FloatVector c00 = FloatVector.zero(F), c01 = c00, c02 = c00;
         FloatVector c10 = c00, c11 = c00, c12 = c00;
         FloatVector c20 = c00, c21 = c00, c22 = c00;
@@ -145,17 +185,17 @@ final class CorrelationTiles {
             x = FloatVector.broadcast(F, a[a3 + ak]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31); c32 = x.fma(b2, c32);
         }
-        put(c00, c, co, accumulate); put(c01, c, co + L, accumulate); put(c02, c, co + 2 * L, accumulate);
+        put(c00, c, co, accumulate, dup); put(c01, c, co + L, accumulate, dup); put(c02, c, co + 2 * L, accumulate, dup);
         co += ldc;
-        put(c10, c, co, accumulate); put(c11, c, co + L, accumulate); put(c12, c, co + 2 * L, accumulate);
+        put(c10, c, co, accumulate, dup); put(c11, c, co + L, accumulate, dup); put(c12, c, co + 2 * L, accumulate, dup);
         co += ldc;
-        put(c20, c, co, accumulate); put(c21, c, co + L, accumulate); put(c22, c, co + 2 * L, accumulate);
+        put(c20, c, co, accumulate, dup); put(c21, c, co + L, accumulate, dup); put(c22, c, co + 2 * L, accumulate, dup);
         co += ldc;
-        put(c30, c, co, accumulate); put(c31, c, co + L, accumulate); put(c32, c, co + 2 * L, accumulate);
+        put(c30, c, co, accumulate, dup); put(c31, c, co + L, accumulate, dup); put(c32, c, co + 2 * L, accumulate, dup);
     }
 
     private static void k4x2(int K, float[] a, int am, int ams, int aks, float[] b, int bo, int ldb,
-                             float[] c, int co, int ldc, boolean accumulate) {
+                             float[] c, int co, int ldc, boolean accumulate, int dup) {
         FloatVector c00 = FloatVector.zero(F), c01 = c00;
         FloatVector c10 = c00, c11 = c00;
         FloatVector c20 = c00, c21 = c00;
@@ -174,17 +214,17 @@ final class CorrelationTiles {
             x = FloatVector.broadcast(F, a[a3 + ak]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
         }
-        put(c00, c, co, accumulate); put(c01, c, co + L, accumulate);
+        put(c00, c, co, accumulate, dup); put(c01, c, co + L, accumulate, dup);
         co += ldc;
-        put(c10, c, co, accumulate); put(c11, c, co + L, accumulate);
+        put(c10, c, co, accumulate, dup); put(c11, c, co + L, accumulate, dup);
         co += ldc;
-        put(c20, c, co, accumulate); put(c21, c, co + L, accumulate);
+        put(c20, c, co, accumulate, dup); put(c21, c, co + L, accumulate, dup);
         co += ldc;
-        put(c30, c, co, accumulate); put(c31, c, co + L, accumulate);
+        put(c30, c, co, accumulate, dup); put(c31, c, co + L, accumulate, dup);
     }
 
     private static void k4x1(int K, float[] a, int am, int ams, int aks, float[] b, int bo, int ldb,
-                             float[] c, int co, int ldc, boolean accumulate) {
+                             float[] c, int co, int ldc, boolean accumulate, int dup) {
         FloatVector c00 = FloatVector.zero(F), c10 = c00, c20 = c00, c30 = c00;
         int a0 = am, a1 = am + ams, a2 = am + 2 * ams, a3 = am + 3 * ams;
         for (int k = 0; k < K; k++, bo += ldb) {
@@ -195,9 +235,9 @@ final class CorrelationTiles {
             c20 = FloatVector.broadcast(F, a[a2 + ak]).fma(b0, c20);
             c30 = FloatVector.broadcast(F, a[a3 + ak]).fma(b0, c30);
         }
-        put(c00, c, co, accumulate);
-        put(c10, c, co + ldc, accumulate);
-        put(c20, c, co + 2 * ldc, accumulate);
-        put(c30, c, co + 3 * ldc, accumulate);
+        put(c00, c, co, accumulate, dup);
+        put(c10, c, co + ldc, accumulate, dup);
+        put(c20, c, co + 2 * ldc, accumulate, dup);
+        put(c30, c, co + 3 * ldc, accumulate, dup);
     }
 }

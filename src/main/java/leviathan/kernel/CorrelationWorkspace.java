@@ -20,8 +20,8 @@ public final class CorrelationWorkspace {
     final int maxB, maxT, C, H, N, D;
     /** Head width padded to whole vectors; key count padded to whole vectors (row stride of kT, s, g). */
     final int Dp, Tp;
-    /** Queries per block, and the padded (query, lag) row count of one block. */
-    final int R, Mp;
+    /** Queries per block forward, at most per block backward, and the padded (query, lag) rows of a block. */
+    final int R, RbMax, Mp;
     /** Row stride of {@code u}: room for the periodic copy {@code u[D..2D) = u[0..D)} plus a vector. */
     final int Us;
     /** {@code (maxB, H, N)}: the lag-bias gradient of each sequence and head. */
@@ -42,19 +42,29 @@ public final class CorrelationWorkspace {
         this.D = d;
         this.Dp = padLanes(d);
         this.Tp = padLanes(maxT);
-        this.R = queriesPerBlock(N);
-        this.Mp = padRows(R * N);
+        this.R = forwardQueries(N);
+        this.RbMax = backwardQueries(maxT, N);
+        this.Mp = padRows(Math.max(R, RbMax) * N);
         this.Us = padLanes(d + Dp);
         this.gb = new float[maxB * H * N];
         ensureParts(Parallel.threads());
     }
 
     /**
-     * Queries per block: about 16 (query, lag) rows, so the score block is a few 4-row tiles high
-     * and stays in L1/L2 up to T = 512, while the causal and padding waste of a block (its keys
-     * run to the block's last query) stays small.
+     * Queries per forward block: about 16 (query, lag) rows, so the score block is a few 4-row
+     * tiles high and stays in L1/L2 up to T = 512, while the causal waste of a block (its keys
+     * run to the block's last query) stays small. 32 and 64 rows measured no faster.
      */
-    static int queriesPerBlock(int N) { return Math.max(1, 16 / N); }
+    static int forwardQueries(int N) { return Math.max(1, 16 / N); }
+
+    /**
+     * Queries per backward block for sequences of length T: the key and value gradients of a
+     * head are accumulated block by block with the block's (query, lag) rows as the inner
+     * dimension, so longer blocks pay off once the gradients outgrow L1 (T = 256, D = 64,
+     * N = 8: 58 → 88 GFLOP/s going from 16 to 64 rows), while short sequences prefer short
+     * blocks (less causal waste). Rows: T/4 clamped to [16, 64].
+     */
+    static int backwardQueries(int T, int N) { return Math.max(1, Math.min(64, Math.max(16, T / 4)) / N); }
 
     public int maxBatch() { return maxB; }
 
@@ -79,16 +89,19 @@ public final class CorrelationWorkspace {
     static final class Part {
         final float[] kT, vT;     // (D, Tp)   keys / values transposed, columns j
         final float[] kP, vP;     // (Tp, Dp)  keys / values, rows padded to whole vectors with zeros
+        final float[] qP, goP;    // (Tp, D+Dp) queries / output gradients, rows extended periodically
+        final float[] dQ;         // (Tp, Dp)  query gradients of one head
+        final float[] rowDot;     // Tp        g_o_i · o_i
         final float[] qs, gos;    // (Mp, Dp)  S_{-t} q_i · scale and S_{-t} g_o_i, row (i - i0)·N + t
         final float[] s, g;       // (Mp, Tp)  scores → probabilities; softmax gradients
         final float[] u;          // (Mp, Us)  Σ_j p·v_j (or Σ_j g_s·k_j) per (query, lag) row
         final float[] dK, dV;     // (Tp, Dp)  key / value gradients of one head
-        final float[] ext;        // D + Dp    one row extended periodically: ext[m] = x[m mod D]
         final float[] row;        // Dp        an output or gradient row
         final float[] bias;       // N
         final float[] rowStat;    // R         per query: 1/sum (forward), g_o·o (backward)
         final float[] gsum;       // N         Σ g_s per lag (backward)
         final float[] gacc;       // N·L       its lanes, before the reduction
+        final int[] rowStarts;    // L         l·Dp: the gather map of the transposes
 
         Part(CorrelationWorkspace w) {
             kT = new float[w.D * w.Tp];
@@ -102,12 +115,17 @@ public final class CorrelationWorkspace {
             u = new float[w.Mp * w.Us];
             dK = new float[w.Tp * w.Dp];
             dV = new float[w.Tp * w.Dp];
-            ext = new float[w.D + w.Dp];
+            qP = new float[w.Tp * (w.D + w.Dp)];
+            goP = new float[w.Tp * (w.D + w.Dp)];
+            dQ = new float[w.Tp * w.Dp];
+            rowDot = new float[w.Tp];
             row = new float[w.Dp];
             bias = new float[w.N];
-            rowStat = new float[w.R];
+            rowStat = new float[Math.max(w.R, w.RbMax)];
             gsum = new float[w.N];
             gacc = new float[w.N * CorrelationTiles.L];
+            rowStarts = new int[CorrelationTiles.L];
+            for (int l = 0; l < rowStarts.length; l++) rowStarts[l] = l * w.Dp;
         }
     }
 }

@@ -8,6 +8,7 @@ import static leviathan.kernel.Simd.NATIVE;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
@@ -199,21 +200,30 @@ final class MatmulBlocked {
                         for (int r = 0; r < MR; r++) ap[ir * kc + p * MR + r] = a.getAtIndex(FL, src + ir + r);
                     }
                 }
-                for (int r = 0; full < mc && r < MR; r++) {
-                    ap[full * kc + p * MR + r] = full + r < mc ? a.getAtIndex(FL, src + full + r) : 0f;
-                }
             }
         } else {                                               // row r of the panel is a contiguous row of A
-            for (int ir = 0; ir < mc; ir += MR) {
-                int rows = Math.min(MR, mc - ir), base = ir * kc;
-                for (int r = 0; r < rows; r++) {
+            for (int ir = 0; ir < full; ir += MR) {
+                for (int r = 0; r < MR; r++) {
                     long src = (long) (ic + ir + r) * lda + pc;
-                    for (int p = 0; p < kc; p++) ap[base + p * MR + r] = a.getAtIndex(FL, src + p);
-                }
-                for (int r = rows; r < MR; r++) {
-                    for (int p = 0; p < kc; p++) ap[base + p * MR + r] = 0f;
+                    for (int p = 0; p < kc; p++) ap[ir * kc + p * MR + r] = a.getAtIndex(FL, src + p);
                 }
             }
+        }
+        if (full < mc) packAEdge(ap, transA, a, lda, ic, mc, pc, kc);
+    }
+
+    /**
+     * The last, partial panel of {@link #packA}: rows [ic+full, ic+mc), zero rows after them.
+     * A method of its own: folded into packA's loops, its rare branch made C2 recompile packA
+     * over and over (profile-predicate traps) for seconds after start-up.
+     */
+    private static void packAEdge(float[] ap, boolean transA, MemorySegment a, int lda, int ic, int mc, int pc, int kc) {
+        int full = mc / MR * MR, base = full * kc;
+        long step = transA ? lda : 1;                          // from one k to the next in A
+        Arrays.fill(ap, base, base + kc * MR, 0f);
+        for (int r = 0; r < mc - full; r++) {
+            long src = transA ? (long) pc * lda + ic + full + r : (long) (ic + full + r) * lda + pc;
+            for (int p = 0; p < kc; p++) ap[base + p * MR + r] = a.getAtIndex(FL, src + p * step);
         }
     }
 

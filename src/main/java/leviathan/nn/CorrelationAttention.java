@@ -204,7 +204,7 @@ public final class CorrelationAttention implements AutoCloseable {
             for (int i = i0; i < i1; i++) copyRow(qkv, q0 + (long) i * 3 * C, w.qb, (long) (i - i0) * D);
             backend.sgemm(false, false, m, cols, D, scale, w.qb, D, w.kexpT, TN, 0f, w.s, TN);
             for (int i = i0; i < i1; i++) {
-                float l = CorrelationLagged.softmaxRow(w.s, (long) (i - i0) * TN * Float.BYTES, (i + 1) * N, cols, w.bias, w.tmp);
+                float l = CorrelationLagged.softmaxRow(w.s, (long) (i - i0) * TN * Float.BYTES, (i + 1) * N, cols, w.bias);
                 lse.setAtIndex(FL, ((long) b * H + h) * T + i, l);
             }
             backend.sgemm(false, false, m, D, cols, 1f, w.s, TN, w.vexp, D, 0f, w.ub, D);

@@ -3,6 +3,12 @@ package leviathan.bench;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import leviathan.backend.Backend;
@@ -24,6 +30,11 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.Blackhole;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+import org.openjdk.jmh.runner.options.TimeValue;
 
 /**
  * Multi-head correlation, forward and forward+backward, per implementation, at B·H = 48
@@ -37,14 +48,20 @@ import org.openjdk.jmh.infra.Blackhole;
  * <pre>
  *   flock /tmp/leviathan-bench.lock ./leviathan bench CorrelationBench -p T=64,256 -p D=32 -p N=1,4,D -wi 2 -i 3 -w 1 -r 1
  * </pre>
- * Results and the table built from them: benchmarks/results/correlation.md.
+ * or {@link #main}, which runs groups of the grid and prints markdown tables with GFLOP/s and
+ * the cost ratio {@code time(N)/time(1)}:
+ * <pre>
+ *   flock /tmp/leviathan-bench.lock java --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+ *       -cp target/classes:$(cat target/bench.classpath) leviathan.bench.CorrelationBench direct [--full]
+ * </pre>
+ * Results and the tables built from them: benchmarks/results/correlation.md.
  *
  * <p>{@link #gemmRate} measures the selected backend's GEMM on 512³ (the "machine's GEMM rate"
  * the targets are relative to), and on the shape of one score block ({@code 32 × T·N × D}).
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Warmup(iterations = 3, time = 1)
+@Warmup(iterations = 10, time = 1)
 @Measurement(iterations = 5, time = 1)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
         "-Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0"})
@@ -190,5 +207,125 @@ public class CorrelationBench {
     public void gemmRate(Gemm g, Blackhole bh) {
         g.backend.sgemm(false, false, g.M, g.N, g.K, 1f, g.a, g.K, g.b, g.N, 0f, g.c, g.N);
         bh.consume(g.c);
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Runner: groups of the grid, printed as markdown
+    // ------------------------------------------------------------------------------------------
+
+    /**
+     * Runs one or more groups and prints their tables: {@code direct} (T, D, N, 1 and 2 threads),
+     * {@code gemm} (the GEMM path: T = 64 all D, N; T = 256, D = 64, N = 4, 8), {@code scalar},
+     * {@code rate} (the backend's GEMM). Short iterations (2 × 1 s warm-up, 3 × 1 s measured)
+     * unless {@code --full}, which also runs the GEMM path over the whole grid. {@code -p
+     * name=v1,v2} narrows a parameter, as with JMH. {@code --best} tabulates the fastest
+     * measurement iteration instead of the mean: the robust choice on a machine shared with
+     * other work, where a mean mostly measures the neighbours.
+     */
+    public static void main(String[] args) throws Exception {
+        boolean full = false;
+        List<String> groups = new ArrayList<>();
+        Map<String, String[]> narrow = new HashMap<>();
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--full")) full = true;
+            else if (args[i].equals("--best")) best = true;
+            else if (args[i].equals("-p")) {
+                String[] kv = args[++i].split("=", 2);
+                narrow.put(kv[0], kv[1].split(","));
+            } else groups.add(args[i]);
+        }
+        if (groups.isEmpty()) groups = List.of("rate", "scalar", "direct", "gemm");
+        for (String g : groups) {
+            switch (g) {
+                case "direct" -> table("DIRECT", run(options(full, "(forward|forwardBackward)", narrow, "impl", "DIRECT")));
+                case "gemm" -> {
+                    if (full) table("GEMM", run(options(true, "(forward|forwardBackward)", narrow, "impl", "GEMM")));
+                    else {
+                        List<RunResult> r = new ArrayList<>(run(options(false, "(forward|forwardBackward)", narrow,
+                                "impl", "GEMM", "T", "64")));
+                        r.addAll(run(options(false, "(forward|forwardBackward)", narrow, "impl", "GEMM", "T", "256", "D", "64",
+                                "N", "4,8", "threads", "1")));
+                        table("GEMM", r);
+                    }
+                }
+                case "scalar" -> table("SCALAR", run(options(full, "(scalarForward|scalarForwardBackward)", narrow)));
+                case "rate" -> rateTable(run(options(full, "gemmRate", narrow)));
+                default -> throw new IllegalArgumentException("unknown group '" + g + "': direct, gemm, scalar or rate");
+            }
+        }
+    }
+
+    private static boolean best;
+
+    /** ms/op of a result: the mean, or the fastest iteration with {@code --best}. */
+    private static double score(RunResult r) {
+        return best ? r.getPrimaryResult().getStatistics().getMin() : r.getPrimaryResult().getScore();
+    }
+
+    private static ChainedOptionsBuilder options(boolean full, String methods, Map<String, String[]> narrow, String... params) {
+        ChainedOptionsBuilder o = new OptionsBuilder()
+                .include(CorrelationBench.class.getName() + "\\." + methods + "$")
+                .warmupIterations(full ? 10 : 6).warmupTime(TimeValue.seconds(1))
+                .measurementIterations(full ? 5 : 3).measurementTime(TimeValue.seconds(1))
+                .forks(1);
+        for (int i = 0; i < params.length; i += 2) o.param(params[i], params[i + 1].split(","));
+        narrow.forEach(o::param);
+        return o;
+    }
+
+    private static Collection<RunResult> run(ChainedOptionsBuilder o) throws Exception {
+        return new Runner(o.build()).run();
+    }
+
+    /** One row of a table. */
+    private record Key(int threads, int T, int D, int N) { }
+
+    private static void table(String impl, Collection<RunResult> results) {
+        Map<Key, double[]> ms = new java.util.TreeMap<>(java.util.Comparator.comparingInt(Key::threads)
+                .thenComparingInt(Key::T).thenComparingInt(Key::D).thenComparingInt(Key::N));
+        for (RunResult r : results) {
+            var p = r.getParams();
+            int T = Integer.parseInt(p.getParam("T")), D = Integer.parseInt(p.getParam("D"));
+            String n = p.getParam("N");
+            int N = "D".equals(n) ? D : Integer.parseInt(n);
+            String threads = p.getParam("threads");
+            boolean bwd = p.getBenchmark().endsWith("orwardBackward");
+            var key = new Key(threads == null ? 1 : Integer.parseInt(threads), T, D, N);
+            ms.computeIfAbsent(key, k -> new double[] {Double.NaN, Double.NaN})[bwd ? 1 : 0] = score(r);
+        }
+        System.out.println();
+        System.out.println("| impl | threads | T | D | N | fwd ms | fwd GFLOP/s | fwd+bwd ms | fwd+bwd GFLOP/s | fwd+bwd t(N)/t(1) |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|---|");
+        for (var e : ms.entrySet()) {
+            Key k = e.getKey();
+            double[] t = e.getValue();
+            double[] one = ms.get(new Key(k.threads(), k.T(), k.D(), 1));
+            String ratio = one == null || Double.isNaN(one[1]) || Double.isNaN(t[1]) ? "" : String.format(Locale.ROOT, "%.2f", t[1] / one[1]);
+            System.out.println(String.format(Locale.ROOT, "| %s | %d | %d | %d | %d | %s | %s | %s | %s | %s |", impl, k.threads(),
+                    k.T(), k.D(), k.N(), fmt(t[0]), gflops(k, t[0], false), fmt(t[1]), gflops(k, t[1], true), ratio));
+        }
+        System.out.flush();
+    }
+
+    private static String fmt(double ms) { return Double.isNaN(ms) ? "" : String.format(Locale.ROOT, ms < 10 ? "%.3f" : "%.1f", ms); }
+
+    private static String gflops(Key k, double ms, boolean backward) {
+        if (Double.isNaN(ms)) return "";
+        return String.format(Locale.ROOT, "%.1f", flops(k.T(), k.D(), k.N(), backward) / (ms * 1e-3) / 1e9);
+    }
+
+    private static void rateTable(Collection<RunResult> results) {
+        System.out.println();
+        System.out.println("| backend GEMM (M×N×K) | threads | ms | GFLOP/s |");
+        System.out.println("|---|---|---|---|");
+        for (RunResult r : results) {
+            var p = r.getParams();
+            String[] mnk = p.getParam("shape").split("x");
+            double fl = 2.0 * Double.parseDouble(mnk[0]) * Double.parseDouble(mnk[1]) * Double.parseDouble(mnk[2]);
+            double ms = score(r);
+            System.out.println(String.format(Locale.ROOT, "| %s | %s | %.3f | %.1f |", p.getParam("shape"), p.getParam("threads"),
+                    ms, fl / (ms * 1e-3) / 1e9));
+        }
+        System.out.flush();
     }
 }
