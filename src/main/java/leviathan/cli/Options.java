@@ -12,7 +12,7 @@ final class Options {
         try {
             return CorrelationAttention.Impl.valueOf(s.trim().toUpperCase(Locale.ROOT)).name().toLowerCase(Locale.ROOT);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--impl must be one of auto, scalar, direct, gemm; got '" + s + "'");
+            throw new IllegalArgumentException("--impl must be one of auto, scalar, direct, gemm, fft; got '" + s + "'");
         }
     }
 

@@ -83,7 +83,7 @@ final class TrainCommand implements Callable<Integer> {
     int threads = D.threads();
     @Option(names = "--backend", paramLabel = "auto|java|onednn", description = "GEMM backend (default: ${DEFAULT-VALUE}).")
     String backend = D.backend();
-    @Option(names = "--impl", paramLabel = "auto|scalar|direct|gemm", description = "Correlation implementation (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--impl", paramLabel = "auto|scalar|direct|gemm|fft", description = "Correlation implementation (default: ${DEFAULT-VALUE}).")
     String impl = D.impl();
     @Option(names = "--nan-policy", paramLabel = "stop|skip", description = "On a non-finite loss or gradient: stop (default) or skip the step.")
     String nanPolicy = "stop";

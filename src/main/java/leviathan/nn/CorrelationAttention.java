@@ -7,6 +7,7 @@ import java.util.Arrays;
 import java.util.Locale;
 import leviathan.backend.Backend;
 import leviathan.kernel.Correlation;
+import leviathan.kernel.CorrelationFft;
 import leviathan.kernel.CorrelationLagged;
 import leviathan.kernel.CorrelationWorkspace;
 import leviathan.kernel.Parallel;
@@ -36,7 +37,7 @@ import leviathan.kernel.Parallel;
 public final class CorrelationAttention implements AutoCloseable {
 
     /** Which implementation runs; AUTO picks by shape. */
-    public enum Impl { AUTO, SCALAR, DIRECT, GEMM }
+    public enum Impl { AUTO, SCALAR, DIRECT, GEMM, FFT }
 
     private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;
 
@@ -70,7 +71,7 @@ public final class CorrelationAttention implements AutoCloseable {
         try {
             return Impl.valueOf(p.trim().toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("leviathan.correlation must be auto, scalar, direct or gemm, got '" + p + "'");
+            throw new IllegalArgumentException("leviathan.correlation must be auto, scalar, direct, gemm or fft, got '" + p + "'");
         }
     }
 
@@ -81,11 +82,14 @@ public final class CorrelationAttention implements AutoCloseable {
      * <p>Measured on the development machine (AMD EPYC Zen 5, 2 cores, AVX-512, JDK 25; see
      * benchmarks/results/correlation.md): the direct kernel is faster than the lag-expanded GEMM
      * path on the pure-Java backend at every benchmarked shape (B·H = 48, T 64..512, D 32/64,
-     * N 1..D), forward and backward, one and two threads. So AUTO is DIRECT.
+     * N 1..D), forward and backward, one and two threads. The FFT path's cost does not grow with N
+     * and it overtakes the direct kernel between N = 32 and N = 64 at D = 64 (B·H = 48, T = 256,
+     * forward+backward: direct 154 ms vs FFT 285 ms at N = 16, 379-433 ms vs 334-350 ms at N = 64;
+     * benchmarks/results/fft.md). So AUTO is FFT for N >= 3D/4 with a power-of-two D, else DIRECT.
      */
     public Impl choose(int T) {
         if (impl != Impl.AUTO) return impl;
-        return Impl.DIRECT;
+        return 4 * N >= 3 * D && D >= 16 && CorrelationFft.supports(D) ? Impl.FFT : Impl.DIRECT;
     }
 
     /** Query rows {@code [t0, T)} of each of the B sequences; rows below t0 are left as they are. */
@@ -94,6 +98,7 @@ public final class CorrelationAttention implements AutoCloseable {
         switch (choose(T)) {
             case SCALAR -> Correlation.forwardScalar(out, lse, qkv, lagBias, B, T, C, H, N, t0);
             case GEMM -> gemmForward(out, lse, qkv, lagBias, B, T, t0);
+            case FFT -> CorrelationFft.forward(out, lse, qkv, lagBias, B, T, C, H, N, t0);
             default -> Correlation.forward(direct, out, lse, qkv, lagBias, B, T, t0);
         }
     }
@@ -105,6 +110,7 @@ public final class CorrelationAttention implements AutoCloseable {
         switch (choose(T)) {
             case SCALAR -> Correlation.backwardScalar(dqkv, dlagBias, dout, out, lse, qkv, lagBias, B, T, C, H, N);
             case GEMM -> gemmBackward(dqkv, dlagBias, dout, out, lse, qkv, lagBias, B, T);
+            case FFT -> CorrelationFft.backward(dqkv, dlagBias, dout, out, lse, qkv, lagBias, B, T, C, H, N);
             default -> Correlation.backward(direct, dqkv, dlagBias, dout, out, lse, qkv, lagBias, B, T);
         }
     }

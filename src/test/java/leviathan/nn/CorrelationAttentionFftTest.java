@@ -1,0 +1,51 @@
+package leviathan.nn;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.SplittableRandom;
+import leviathan.backend.JavaBackend;
+import leviathan.kernel.Correlation;
+import org.junit.jupiter.api.Test;
+
+/** The operation routes Impl.FFT (and AUTO at many lags) to the FFT path, which matches the reference. */
+class CorrelationAttentionFftTest {
+
+    @Test
+    void fftImplMatchesTheScalarReference() {
+        int B = 2, T = 9, C = 32, H = 2, N = 16;           // D = 16: AUTO picks FFT (N >= 3D/4)
+        try (Arena a = Arena.ofShared();
+             var op = new CorrelationAttention(new JavaBackend(), B, T, C, H, N, CorrelationAttention.Impl.AUTO)) {
+            assertEquals(CorrelationAttention.Impl.FFT, op.choose(T));
+            SplittableRandom r = new SplittableRandom(3);
+            MemorySegment qkv = random(a, B * T * 3 * C, r), bias = random(a, H * N, r), dout = random(a, B * T * C, r);
+            MemorySegment out = a.allocate(4L * B * T * C), lse = a.allocate(4L * B * H * T);
+            MemorySegment outRef = a.allocate(4L * B * T * C), lseRef = a.allocate(4L * B * H * T);
+            MemorySegment dqkv = a.allocate(4L * B * T * 3 * C), dbias = a.allocate(4L * H * N);
+            MemorySegment dqkvRef = a.allocate(4L * B * T * 3 * C), dbiasRef = a.allocate(4L * H * N);
+            op.forward(out, lse, qkv, bias, B, T, 0);
+            op.backward(dqkv, dbias, dout, out, lse, qkv, bias, B, T);
+            Correlation.forwardScalar(outRef, lseRef, qkv, bias, B, T, C, H, N, 0);
+            Correlation.backwardScalar(dqkvRef, dbiasRef, dout, outRef, lseRef, qkv, bias, B, T, C, H, N);
+            // float FFT round trips vs direct sums: a few ulps of O(1) values
+            close(outRef, out, 1e-4);
+            close(dqkvRef, dqkv, 1e-3);
+            close(dbiasRef, dbias, 1e-3);
+        }
+    }
+
+    static MemorySegment random(Arena a, int n, SplittableRandom r) {
+        MemorySegment s = a.allocate(4L * n);
+        for (int i = 0; i < n; i++) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) r.nextGaussian());
+        return s;
+    }
+
+    static void close(MemorySegment ref, MemorySegment got, double tol) {
+        for (long i = 0, n = ref.byteSize() / 4; i < n; i++) {
+            float x = ref.getAtIndex(ValueLayout.JAVA_FLOAT, i), y = got.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+            assertEquals(x, y, tol * (1 + Math.abs(x)), "element " + i);
+        }
+    }
+}
