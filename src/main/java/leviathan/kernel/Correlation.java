@@ -42,7 +42,11 @@ import jdk.incubator.vector.VectorOperators;
  *   o_i       = Σ_t S_t U[(i,t)]             windows of U's rows extended periodically
  * </pre>
  * and the backward runs the five products of the derivative the same way (see {@link #backward}).
- * Blocks hold about 16 (query, lag) rows, so every operand stays in L1/L2. Work is parallel over
+ * Forward blocks hold about 16 (query, lag) rows, backward blocks 16 to 64
+ * ({@link CorrelationWorkspace#forwardQueries}, {@link CorrelationWorkspace#backwardQueries}), so
+ * every operand stays in L1/L2; a head's rows are read from the tensors in one sweep first, and
+ * its gradients written back in one sweep last (row-by-row reads between products left the
+ * memory latency exposed: 3× slower at T = 256). Work is parallel over
  * sequences × heads; each (b, h) is computed the same way whatever the thread count, and the
  * lag-bias gradient is reduced over b in a fixed order, so results are bitwise deterministic.
  * Any D and N <= D work: vectors run over keys and over the head width padded with zeros.

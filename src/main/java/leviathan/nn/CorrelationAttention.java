@@ -11,6 +11,7 @@ import leviathan.kernel.CorrelationFft;
 import leviathan.kernel.CorrelationLagged;
 import leviathan.kernel.CorrelationWorkspace;
 import leviathan.kernel.Parallel;
+import leviathan.kernel.Simd;
 
 /**
  * The correlation operation the model calls (LEVIATHAN.md, "Multi-head correlation"), with the
@@ -76,19 +77,32 @@ public final class CorrelationAttention implements AutoCloseable {
     }
 
     /**
-     * The implementation AUTO runs for sequences of length T (B, H and the backend do not
-     * change the choice).
+     * The implementation AUTO runs for sequences of length T: DIRECT, or FFT at many lags (SCALAR under
+     * {@code -Dleviathan.scalar=true}).
      *
-     * <p>Measured on the development machine (AMD EPYC Zen 5, 2 cores, AVX-512, JDK 25; see
-     * benchmarks/results/correlation.md): the direct kernel is faster than the lag-expanded GEMM
-     * path on the pure-Java backend at every benchmarked shape (B·H = 48, T 64..512, D 32/64,
-     * N 1..D), forward and backward, one and two threads. The FFT path's cost does not grow with N
-     * and it overtakes the direct kernel between N = 32 and N = 64 at D = 64 (B·H = 48, T = 256,
-     * forward+backward: direct 154 ms vs FFT 285 ms at N = 16, 379-433 ms vs 334-350 ms at N = 64;
-     * benchmarks/results/fft.md). So AUTO is FFT for N >= 3D/4 with a power-of-two D, else DIRECT.
+     * <p>From measurements on the development machine (AMD EPYC Zen 5, 2 vCPUs, AVX-512, JDK 25;
+     * benchmarks/results/correlation.md), forward+backward GFLOP/s on one thread, B·H = 48:
+     * <pre>
+     *   T    D   N    direct   GEMM path, Java GEMM   GEMM path, oneDNN sgemm
+     *   64   32  1      45           10                      14
+     *   64   32  4      69           14                      36
+     *   256  64  8     101           14                      88
+     *   512  64  64    111            -                      94
+     * </pre>
+     * The direct kernel wins at every shape, on either backend (oneDNN's sgemm runs at ~250
+     * GFLOP/s on these operand shapes, but the GEMM path also builds T·N lagged copies, folds
+     * their gradients back, runs its softmax over segments and wastes up to a block of causal
+     * work per row). So T, B, H and the backend do not change the choice today; the method
+     * takes T so that a backend on which the GEMM path wins (e.g. a GPU) can add a rule here.
+     *
+     * <p>The FFT path's cost does not grow with N: at D = 64 it overtook the direct kernel
+     * between N = 32 and N = 64 (B·H = 48, T = 256, forward+backward: direct 154 ms vs FFT 285 ms
+     * at N = 16, 379-433 ms vs 334-350 ms at N = 64; benchmarks/results/fft.md, measured against
+     * an earlier direct kernel). So AUTO runs FFT for N >= 3D/4 with a power-of-two D >= 16.
      */
     public Impl choose(int T) {
         if (impl != Impl.AUTO) return impl;
+        if (!Simd.ENABLED) return Impl.SCALAR;
         return 4 * N >= 3 * D && D >= 16 && CorrelationFft.supports(D) ? Impl.FFT : Impl.DIRECT;
     }
 
