@@ -180,5 +180,4 @@ final class MatmulKernel {
         c5.intoArray(tile, 5 * NR);
         MatmulBlocked.mergeTile(tile, c, ci, ldc, rows, cols, alpha, beta);
     }
-
 }
