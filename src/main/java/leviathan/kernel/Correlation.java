@@ -419,7 +419,7 @@ public final class Correlation {
      * causal tail must add nothing). Returns {@code lse = max + log(sum)}; {@code inv[k] = 1/sum}.
      * One exp call site, one reduction per query: small enough for C2 to inline everything.
      */
-    static float softmaxRows(float[] s, int r0, int N, int ld, int n, int jc, float[] bias,
+    private static float softmaxRows(float[] s, int r0, int N, int ld, int n, int jc, float[] bias,
                                      float[] inv, int k) {
         var mx = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
         for (int t = 0; t < N; t++) {
@@ -455,7 +455,7 @@ public final class Correlation {
      * {@code n <= j < jc}), and the lanes of {@code Σ_j g_s} added to {@code gacc[t·L ..]} (reduced
      * once per head, in lane order).
      */
-    static void gradRows(float[] s, float[] g, int r0, int N, int ld, int n, int jc, float[] bias,
+    private static void gradRows(float[] s, float[] g, int r0, int N, int ld, int n, int jc, float[] bias,
                                  float logSum, float rowDot, float[] gacc) {
         for (int t = 0; t < N; t++) {
             int base = (r0 + t) * ld, j = 0;

@@ -12,8 +12,8 @@ import java.util.Arrays;
  * which is the only later allocation), and the per-sequence lag-bias gradients that the backward
  * reduces over the batch in a fixed order (so results do not depend on the thread count).
  *
- * <p>Buffers are heap {@code float[]}: the Vector API is at its best on arrays, and the largest
- * part (T = 512, D = 64, N = 64) is about 1 MiB.
+ * <p>Buffers are heap {@code float[]}: the Vector API is at its best on arrays, and a part is
+ * small (1.7 MiB at T = 512, D = 64, N = 64; 150 KiB at the model's T = 64, D = 32, N = 4).
  */
 public final class CorrelationWorkspace {
 
@@ -58,17 +58,15 @@ public final class CorrelationWorkspace {
     static int forwardQueries(int N) { return Math.max(1, 16 / N); }
 
     /**
-     * Queries per backward block for sequences of length T: the key and value gradients of a
+     * Queries per backward block for sequences of length T. The key and value gradients of a
      * head are accumulated block by block with the block's (query, lag) rows as the inner
-     * dimension, so longer blocks pay off once the gradients outgrow L1 (T = 256, D = 64,
-     * N = 8: 58 → 88 GFLOP/s going from 16 to 64 rows), while short sequences prefer short
-     * blocks (less causal waste). Rows: T/4 clamped to [16, 64].
+     * dimension of the products, which need about 64 rows to run well once the gradients
+     * outgrow L1 (T = 256, D = 64, N = 8: 58 → 88 GFLOP/s going from 16 to 64 rows; T = 64,
+     * D = 64, N = 4: 46 → 63). But every query of a block computes scores up to the block's
+     * last key, so with few lags the row target is capped by a causal-waste bound of
+     * max(16, T/4) queries (T = 64, N = 1: 64 queries per block is 16% slower than 16).
      */
-    static int backwardQueries(int T, int N) { return Math.max(1, Math.min(64, Math.max(16, T / 4)) / N); }
-
-    public int maxBatch() { return maxB; }
-
-    public int maxTokens() { return maxT; }
+    static int backwardQueries(int T, int N) { return Math.max(1, Math.min(64 / N, Math.max(16, T / 4))); }
 
     /** Makes sure {@code n} parts exist; called before a parallel region, from the calling thread. */
     synchronized void ensureParts(int n) {

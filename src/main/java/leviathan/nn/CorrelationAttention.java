@@ -83,13 +83,14 @@ public final class CorrelationAttention implements AutoCloseable {
      * <p>From measurements on the development machine (AMD EPYC Zen 5, 2 vCPUs, AVX-512, JDK 25;
      * benchmarks/results/correlation.md), forward+backward GFLOP/s on one thread, B·H = 48:
      * <pre>
-     *   T    D   N    direct   GEMM path, Java GEMM   GEMM path, oneDNN sgemm
-     *   64   32  1      45           10                      14
-     *   64   32  4      69           14                      36
-     *   256  64  8     101           14                      88
-     *   512  64  64    111            -                      94
+     *   T    D   N    direct   GEMM path, Java GEMM   GEMM path, oneDNN sgemm (1 thread)
+     *   64   32  1      48            9                      13
+     *   64   32  4      73           12                      29
+     *   64   64  4      66           13                      34
+     *   256  64  8     100           13                      87
+     *   512  64  64    110            -                      93
      * </pre>
-     * The direct kernel wins at every shape, on either backend (oneDNN's sgemm runs at ~250
+     * The direct kernel wins at every shape, on either backend (oneDNN's sgemm runs at 190-250
      * GFLOP/s on these operand shapes, but the GEMM path also builds T·N lagged copies, folds
      * their gradients back, runs its softmax over segments and wastes up to a block of causal
      * work per row). So T, B, H and the backend do not change the choice today; the method
