@@ -34,7 +34,7 @@ final class TrainCommand implements Callable<Integer> {
     boolean dropUnknown;
 
     @Option(names = "--attention", paramLabel = "correlation|dot", description = "Attention kind (default: ${DEFAULT-VALUE}).")
-    String attention = D.attention().id();
+    String attention = D.attention();
     @Option(names = "--lags", description = "Lags per head, 1..head dim (default: ${DEFAULT-VALUE}).")
     int lags = D.lags();
     @Option(names = "--n-layer", description = "Blocks (default: ${DEFAULT-VALUE}).")
@@ -109,12 +109,12 @@ final class TrainCommand implements Callable<Integer> {
             return 0;
         }
         TrainConfig cfg = new TrainConfig(data, out == null ? null : out.toString(), initFrom == null ? null : initFrom.toString(),
-                dropUnknown, nLayer, nHead, nEmbd, blockSize, GptConfig.Attention.parse(attention),
+                dropUnknown, nLayer, nHead, nEmbd, blockSize, attention,
                 lags, batchSize, accum, steps == null ? D.steps() : steps, lr, minLr, warmup, Optimizer.Kind.parse(optimizer),
                 beta1, beta2, D.eps(), weightDecay, clip, evalInterval, evalBatches, logInterval, sampleTokens, seed, threads,
                 backend, Options.impl(impl), Options.nanPolicy(nanPolicy), lagBiasInit);
         // the model config is validated up front, before any data is read
-        if (initFrom == null) new GptConfig(1, blockSize, nLayer, nHead, nEmbd, cfg.attention(), lags);
+        if (initFrom == null) GptConfig.of(1, blockSize, nLayer, nHead, nEmbd, cfg.attention(), lags);
         trainer.train(cfg);
         return 0;
     }

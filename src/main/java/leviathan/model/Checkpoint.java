@@ -7,7 +7,9 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.TreeMap;
 import leviathan.data.CharTokenizer;
+import leviathan.nn.Parts;
 import leviathan.tensor.Tensor;
 
 /**
@@ -19,6 +21,9 @@ public final class Checkpoint {
     private Checkpoint() {}
 
     public static final String FORMAT = "leviathan-1";
+
+    /** The MLP a checkpoint without an {@code mlp} key has (LEVIATHAN.md, "Variants"). */
+    static final String DEFAULT_MLP = "dense";
 
     /** The format of the trainer's resume file ({@code state.safetensors}), which is not a model file. */
     public static final String TRAIN_STATE_FORMAT = "leviathan-train-1";
@@ -33,12 +38,17 @@ public final class Checkpoint {
     public static Map<String, String> metadata(GptConfig c, CharTokenizer tok, Map<String, String> extra) {
         Map<String, String> m = new LinkedHashMap<>();
         m.put("format", FORMAT);
-        m.put("attention", c.attention().id());
+        m.put("attention", c.attention());
         m.put("n_layer", Integer.toString(c.nLayer()));
         m.put("n_head", Integer.toString(c.nHead()));
         m.put("n_embd", Integer.toString(c.nEmbd()));
         m.put("block_size", Integer.toString(c.blockSize()));
         m.put("lags", Integer.toString(c.lags()));
+        m.putAll(new TreeMap<>(c.mixer().options()));                 // the mixer's own keys (lags again, window, ...)
+        if (!c.mlp().kind().equals(DEFAULT_MLP)) {                      // absent means dense: dense files stay as they were
+            m.put("mlp", c.mlp().kind());
+            m.putAll(new TreeMap<>(c.mlp().options()));
+        }
         m.put("vocab", tok.vocab());
         if (extra != null) extra.forEach(m::putIfAbsent);
         return m;
@@ -61,8 +71,20 @@ public final class Checkpoint {
     /** The config in the metadata, validated, whatever the file's format (model or training state). */
     public static GptConfig configOf(SafeTensors.Header h, CharTokenizer tok) throws CheckpointException {
         try {
-            return new GptConfig(tok.vocabSize(), intMeta(h, "block_size"), intMeta(h, "n_layer"), intMeta(h, "n_head"),
-                    intMeta(h, "n_embd"), GptConfig.Attention.parse(need(h, "attention")), intMeta(h, "lags"));
+            Map<String, String> meta = h.metadata();
+            intMeta(h, "lags");                                   // every model file names its lag count (1 without correlation)
+            GptConfig c = new GptConfig(tok.vocabSize(), intMeta(h, "block_size"), intMeta(h, "n_layer"), intMeta(h, "n_head"),
+                    intMeta(h, "n_embd"), Parts.mixerSpec(need(h, "attention"), meta),
+                    Parts.mlpSpec(meta.getOrDefault("mlp", DEFAULT_MLP), meta));
+            // every key the parts would write must read back as written (e.g. 'dot' with lags 3 is refused)
+            for (var e : metadata(c, tok, null).entrySet()) {
+                String found = meta.get(e.getKey());
+                if (found != null && !found.trim().equalsIgnoreCase(e.getValue()) && !e.getKey().equals("vocab") && !e.getKey().equals("format")) {
+                    throw new CheckpointException(h.file(), "metadata '" + e.getKey() + "' is " + SafeTensors.show(found) + " but "
+                            + c.attention() + " attention with the " + c.mlp().kind() + " MLP needs " + SafeTensors.show(e.getValue()));
+                }
+            }
+            return c;
         } catch (CheckpointException e) {
             throw e;
         } catch (IllegalArgumentException e) {
@@ -80,9 +102,6 @@ public final class Checkpoint {
         checkFormat(h);
         CharTokenizer tok = vocabulary(h);
         GptConfig cfg = config(h, tok);
-        if (cfg.attention() == GptConfig.Attention.DOT && intMeta(h, "lags") != 1) {
-            throw new CheckpointException(file, "attention 'dot' needs lags = 1, metadata says " + SafeTensors.show(h.metadata().get("lags")));
-        }
         Map<String, int[]> expected = ParameterLayout.shapes(checkTensorCount(h, cfg));
         checkTensors(h, expected, "");
         for (String name : h.entries().keySet()) {
@@ -123,10 +142,9 @@ public final class Checkpoint {
      * checks, whose message says which tensor is missing. Returns {@code cfg}.
      */
     static GptConfig checkTensorCount(SafeTensors.Header h, GptConfig cfg) throws CheckpointException {
-        long perLayer = cfg.hasLagBias() ? 13 : 12;
-        long expected = 4 + perLayer * cfg.nLayer();
+        long expected = ParameterLayout.count(cfg);
         if (expected > 2L * h.entries().size() + 64) {
-            throw new CheckpointException(h.file(), "the metadata config (n_layer " + cfg.nLayer() + ", attention " + cfg.attention().id()
+            throw new CheckpointException(h.file(), "the metadata config (n_layer " + cfg.nLayer() + ", attention " + cfg.attention()
                     + ") needs " + expected + " tensors, the file holds " + h.entries().size());
         }
         return cfg;

@@ -1,68 +1,53 @@
 package leviathan.model;
 
+import static leviathan.model.Workspace.s;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.List;
 import java.util.SplittableRandom;
 import leviathan.backend.Backend;
 import leviathan.kernel.CrossEntropy;
 import leviathan.kernel.Encoder;
-import leviathan.kernel.Gelu;
 import leviathan.kernel.LayerNorm;
 import leviathan.kernel.Residual;
+import leviathan.nn.BlockPart;
 import leviathan.nn.CorrelationAttention;
 import leviathan.nn.Linear;
+import leviathan.nn.Rows;
+import leviathan.nn.RunOptions;
 import leviathan.tensor.Buffers;
 import leviathan.tensor.Tensor;
 
 /**
- * The Leviathan language model (LEVIATHAN.md, "The language model"): pre-LayerNorm GPT-2 blocks
- * with correlation attention (or the dot-product baseline), output head tied to {@code wte}.
- * Parameters are one off-heap block named as in the checkpoint; gradients mirror it. Activations
- * live in a {@link Workspace}, so one model serves several concurrent users with a workspace each.
- * Forward and backward are written out by hand over the kernels.
+ * The Leviathan language model (LEVIATHAN.md, "The language model"): pre-LayerNorm GPT-2 blocks,
+ * {@code x + mixer(ln_1(x))} then {@code x + mlp(ln_2(x))}, with the output head tied to
+ * {@code wte}. The mixer and the MLP are the parts the config names ({@link leviathan.nn.Parts});
+ * this class only knows the block around them. Parameters are one off-heap block named as in the
+ * checkpoint; gradients mirror it. Activations live in a {@link Workspace}, so one model serves
+ * several concurrent users with a workspace each.
  */
 public final class Gpt implements AutoCloseable {
     private final GptConfig config;
     private final Arena arena = Arena.ofShared();
     private final Buffers params;
     private Buffers grads;
-    private final Layer[] layers;
-    private Layer[] gradLayers;
+    private final BlockParams[] layers;
+    private BlockParams[] gradLayers;
 
-    /** Segments of one block's parameters (or gradients). */
-    record Layer(MemorySegment ln1w, MemorySegment ln1b, MemorySegment attnW, MemorySegment attnB, MemorySegment lagBias,
-                 MemorySegment projW, MemorySegment projB, MemorySegment ln2w, MemorySegment ln2b,
-                 MemorySegment fcW, MemorySegment fcB, MemorySegment fcProjW, MemorySegment fcProjB) {
-        static Layer of(Buffers b, GptConfig c, int l) {
+    /** The block's own parameters (or gradients) for one layer: the two LayerNorms. */
+    private record BlockParams(MemorySegment ln1w, MemorySegment ln1b, MemorySegment ln2w, MemorySegment ln2b) {
+        static BlockParams of(Buffers b, int l) {
             String h = "h." + l + ".";
-            return new Layer(s(b, h + "ln_1.weight"), s(b, h + "ln_1.bias"), s(b, h + "attn.c_attn.weight"),
-                    s(b, h + "attn.c_attn.bias"), c.hasLagBias() ? s(b, h + "attn.lag_bias") : null,
-                    s(b, h + "attn.c_proj.weight"), s(b, h + "attn.c_proj.bias"), s(b, h + "ln_2.weight"),
-                    s(b, h + "ln_2.bias"), s(b, h + "mlp.c_fc.weight"), s(b, h + "mlp.c_fc.bias"),
-                    s(b, h + "mlp.c_proj.weight"), s(b, h + "mlp.c_proj.bias"));
+            return new BlockParams(s(b, h + "ln_1.weight"), s(b, h + "ln_1.bias"), s(b, h + "ln_2.weight"), s(b, h + "ln_2.bias"));
         }
     }
-
-    /** Segments of one block's activations (or activation gradients). */
-    record LayerActs(MemorySegment ln1, MemorySegment ln1Mean, MemorySegment ln1Rstd, MemorySegment qkv,
-                     MemorySegment att, MemorySegment lse, MemorySegment res1, MemorySegment ln2,
-                     MemorySegment ln2Mean, MemorySegment ln2Rstd, MemorySegment fc, MemorySegment fcGelu,
-                     MemorySegment res2) {
-        static LayerActs of(Buffers b, int l) {
-            String h = "h." + l + ".";
-            return new LayerActs(s(b, h + "ln_1"), s(b, h + "ln_1.mean"), s(b, h + "ln_1.rstd"), s(b, h + "qkv"),
-                    s(b, h + "att"), s(b, h + "lse"), s(b, h + "res_1"), s(b, h + "ln_2"), s(b, h + "ln_2.mean"),
-                    s(b, h + "ln_2.rstd"), s(b, h + "fc"), s(b, h + "fc_gelu"), s(b, h + "res_2"));
-        }
-    }
-
-    private static MemorySegment s(Buffers b, String name) { return b.get(name).segment(); }
 
     private Gpt(GptConfig config) {
         this.config = config;
         this.params = ParameterLayout.of(config).allocate(arena);
-        this.layers = new Layer[config.nLayer()];
-        for (int l = 0; l < layers.length; l++) layers[l] = Layer.of(params, config, l);
+        this.layers = new BlockParams[config.nLayer()];
+        for (int l = 0; l < layers.length; l++) layers[l] = BlockParams.of(params, l);
     }
 
     /** A model with every parameter zero, ready to be filled (e.g. by a checkpoint loader). */
@@ -70,33 +55,19 @@ public final class Gpt implements AutoCloseable {
 
     /**
      * A freshly initialised model, like GPT-2: weights normal(0, 0.02), the residual projections
-     * ({@code c_proj}) scaled by {@code 1/sqrt(2·n_layer)}, LayerNorm weights 1, biases and lag bias 0.
+     * ({@code c_proj}) scaled by {@code 1/sqrt(2·n_layer)}, LayerNorm weights 1, biases 0; each
+     * part's parameters as it declares them, drawn from one generator in checkpoint order.
      */
     public static Gpt init(GptConfig config, long seed) {
-        return init(config, seed, 0f);
+        return init(config, seed, RunOptions.DEFAULTS);
     }
 
-    /**
-     * {@link #init(GptConfig, long)} with every head's lag bias at {@code zeroLagBias} for lag 0
-     * (and 0 for the other lags): a positive value starts the model close to dot-product attention,
-     * lag-0 keys weighted {@code e^zeroLagBias} times the shifted ones.
-     */
-    public static Gpt init(GptConfig config, long seed, float zeroLagBias) {
+    /** {@link #init(GptConfig, long)} with run options for the parts' initialisers (e.g. {@code lag_bias_init}). */
+    public static Gpt init(GptConfig config, long seed, RunOptions options) {
         Gpt g = new Gpt(config);
         SplittableRandom rng = new SplittableRandom(seed);
-        double residualStd = 0.02 / Math.sqrt(2.0 * config.nLayer());
-        for (Tensor t : g.params.tensors().values()) {
-            String n = t.name();
-            if (n.endsWith("ln_1.weight") || n.endsWith("ln_2.weight") || n.equals("ln_f.weight")) {
-                t.fill(1f);
-            } else if (t.rank() == 2 && !n.endsWith("lag_bias")) {
-                double std = n.endsWith("c_proj.weight") ? residualStd : 0.02;
-                for (long i = 0, e = t.numel(); i < e; i++) t.setFlat(i, (float) (rng.nextGaussian() * std));
-            } else if (n.endsWith("lag_bias") && zeroLagBias != 0f) {
-                int N = config.lags(), zero = (N - 1) / 2;          // the index of lag 0 in L
-                for (int h = 0; h < config.nHead(); h++) t.set(zeroLagBias, h, zero);
-            }
-        }
+        List<BlockPart.Param> declared = ParameterLayout.params(config);
+        for (BlockPart.Param p : declared) p.init().fill(g.params.get(p.name()), rng, options);
         return g;
     }
 
@@ -109,8 +80,8 @@ public final class Gpt implements AutoCloseable {
     public synchronized Buffers grads() {
         if (grads == null) {
             grads = ParameterLayout.of(config).allocate(arena);
-            gradLayers = new Layer[config.nLayer()];
-            for (int l = 0; l < gradLayers.length; l++) gradLayers[l] = Layer.of(grads, config, l);
+            gradLayers = new BlockParams[config.nLayer()];
+            for (int l = 0; l < gradLayers.length; l++) gradLayers[l] = BlockParams.of(grads, l);
         }
         return grads;
     }
@@ -125,64 +96,89 @@ public final class Gpt implements AutoCloseable {
     /** Clears every parameter gradient: the one place gradients are zeroed. */
     public void zeroGrad() { grads().zero(); }
 
-    /** A workspace for batches up to {@code maxBatch × maxT}; training ones also hold activation gradients. */
+    /**
+     * A workspace for batches up to {@code maxBatch × maxT}; training ones also hold activation
+     * gradients. {@code options} reach every part (e.g. {@code impl} picks the correlation kernel).
+     */
+    public Workspace workspace(Backend backend, int maxBatch, int maxT, boolean training, RunOptions options) {
+        return new Workspace(this, backend, maxBatch, maxT, training, options);
+    }
+
+    /** {@link #workspace(Backend, int, int, boolean, RunOptions)} with only a correlation implementation chosen. */
     public Workspace workspace(Backend backend, int maxBatch, int maxT, boolean training, CorrelationAttention.Impl impl) {
-        if (training) grads();
-        return new Workspace(config, backend, maxBatch, maxT, training, impl);
+        return workspace(backend, maxBatch, maxT, training, RunOptions.of("impl", impl.name()));
     }
 
     public Workspace workspace(Backend backend, int maxBatch, int maxT, boolean training) {
-        return workspace(backend, maxBatch, maxT, training, CorrelationAttention.Impl.AUTO);
+        return workspace(backend, maxBatch, maxT, training, RunOptions.DEFAULTS);
     }
 
     /**
      * Runs the model on {@code ws.tokens()} ({@code B×T}); with {@code withLoss} also scores
      * {@code ws.targets()} and returns the mean cross-entropy (nats), else returns NaN.
-     * Logits land in {@code ws.logits()}.
+     * Logits land in {@code ws.logits()}. Auxiliary losses of the parts: {@link Workspace#auxLoss()}.
      */
     public float forward(Workspace ws, int B, int T, boolean withLoss) {
-        checkBatch(ws, B, T);
-        int C = config.nEmbd(), V = config.vocabSize(), rows = B * T;
-        Backend be = ws.backend;
-        Buffers a = ws.acts;
-        MemorySegment x = s(a, "x");
-        Encoder.forward(x, ws.tokens, s(params, "wte"), s(params, "wpe"), B, T, C);
-        MemorySegment stream = x;
-        for (int l = 0; l < layers.length; l++) {
-            Layer p = layers[l];
-            LayerActs act = ws.layerActs(l);
-            blockForward(ws, p, act, stream, B, T, 0);
-            stream = act.res2();
-        }
-        MemorySegment lnf = s(a, "ln_f");
-        LayerNorm.forward(lnf, s(a, "ln_f.mean"), s(a, "ln_f.rstd"), stream, s(params, "ln_f.weight"), s(params, "ln_f.bias"), rows, C);
-        MemorySegment logits = s(a, "logits");
-        Linear.forward(be, logits, lnf, s(params, "wte"), null, rows, C, V);
+        forward(ws, B, T, 0);
         if (!withLoss) return Float.NaN;
-        double sum = CrossEntropy.forward(s(a, "losses"), s(a, "probs"), logits, ws.targets, rows, V);
+        int rows = B * T;
+        Buffers a = ws.acts;
+        double sum = CrossEntropy.forward(s(a, "losses"), s(a, "probs"), s(a, "logits"), ws.targets, rows, config.vocabSize());
         return (float) (sum / rows);
     }
 
-    /** One block over rows {@code [t0, T)} of each sequence reading {@code in}; writes the block's activations. */
-    private void blockForward(Workspace ws, Layer p, LayerActs act, MemorySegment in, int B, int T, int t0) {
-        int C = config.nEmbd(), rows = B * T;
-        Backend be = ws.backend;
-        LayerNorm.forward(act.ln1(), act.ln1Mean(), act.ln1Rstd(), in, p.ln1w(), p.ln1b(), rows, C);
-        Linear.forward(be, act.qkv(), act.ln1(), p.attnW(), p.attnB(), rows, C, 3 * C);
-        ws.attention.forward(act.att(), act.lse(), act.qkv(), p.lagBias(), B, T, t0);
-        Linear.forward(be, act.res1(), act.att(), p.projW(), p.projB(), rows, C, C);
-        Residual.add(act.res1(), in, (long) rows * C);
-        LayerNorm.forward(act.ln2(), act.ln2Mean(), act.ln2Rstd(), act.res1(), p.ln2w(), p.ln2b(), rows, C);
-        Linear.forward(be, act.fc(), act.ln2(), p.fcW(), p.fcB(), rows, C, 4 * C);
-        Gelu.forward(act.fcGelu(), act.fc(), (long) rows * 4 * C);
-        Linear.forward(be, act.res2(), act.fcGelu(), p.fcProjW(), p.fcProjB(), rows, 4 * C, C);
-        Residual.add(act.res2(), act.res1(), (long) rows * C);
+    /**
+     * Incremental decoding for one sequence ({@code B = 1}): the workspace already holds the
+     * activations of positions {@code [0, t)} (from {@link #forward} or earlier calls), and
+     * {@code ws.tokens()[t]} holds the new token. Computes position {@code t} only, O(t) work in
+     * the attention, and leaves its logits in row {@code t} of {@code ws.logits()}.
+     */
+    public void forwardIncremental(Workspace ws, int t) {
+        forward(ws, 1, t + 1, t);
+    }
+
+    /**
+     * The forward pass over rows {@code [t0, T)} of each sequence; rows below {@code t0} (only with
+     * {@code B = 1}) must hold this workspace's activations of the same prefix: the cache.
+     */
+    private void forward(Workspace ws, int B, int T, int t0) {
+        checkBatch(ws, B, T);
+        if (t0 < 0 || t0 >= T || (t0 > 0 && B != 1)) throw new IllegalArgumentException("t0 " + t0 + " needs B = 1 and t0 < T = " + T);
+        int C = config.nEmbd(), V = config.vocabSize(), rows = B * T - t0;
+        Buffers a = ws.acts;
+        MemorySegment x = s(a, "x");
+        Encoder.forward(Rows.from(x, t0, C), ws.tokens.asSlice((long) t0 * Integer.BYTES), s(params, "wte"),
+                Rows.from(s(params, "wpe"), t0, C), t0 == 0 ? B : 1, T - t0, C);
+        MemorySegment stream = x;
+        for (int l = 0; l < layers.length; l++) {
+            blockForward(ws, l, stream, B, T, t0);
+            stream = ws.layerActs[l].res2();
+        }
+        MemorySegment lnf = Rows.from(s(a, "ln_f"), t0, C);
+        LayerNorm.forward(lnf, Rows.from(s(a, "ln_f.mean"), t0, 1), Rows.from(s(a, "ln_f.rstd"), t0, 1), Rows.from(stream, t0, C),
+                s(params, "ln_f.weight"), s(params, "ln_f.bias"), rows, C);
+        Linear.forward(ws.backend, Rows.from(s(a, "logits"), t0, V), lnf, s(params, "wte"), null, rows, C, V);
+    }
+
+    /** One block over rows {@code [t0, T)} of each sequence reading {@code in}: {@code x + mixer(ln_1(x))}, then {@code + mlp(ln_2(·))}. */
+    private void blockForward(Workspace ws, int l, MemorySegment in, int B, int T, int t0) {
+        int C = config.nEmbd(), rows = B * T - t0;
+        BlockParams p = layers[l];
+        Workspace.BlockMemory act = ws.layerActs[l];
+        LayerNorm.forward(Rows.from(act.ln1(), t0, C), Rows.from(act.ln1Mean(), t0, 1), Rows.from(act.ln1Rstd(), t0, 1),
+                Rows.from(in, t0, C), p.ln1w(), p.ln1b(), rows, C);
+        ws.mixers[l].forward(act.res1(), act.ln1(), B, T, t0);
+        Residual.add(Rows.from(act.res1(), t0, C), Rows.from(in, t0, C), (long) rows * C);
+        LayerNorm.forward(Rows.from(act.ln2(), t0, C), Rows.from(act.ln2Mean(), t0, 1), Rows.from(act.ln2Rstd(), t0, 1),
+                Rows.from(act.res1(), t0, C), p.ln2w(), p.ln2b(), rows, C);
+        ws.mlps[l].forward(act.res2(), act.ln2(), B, T, t0);
+        Residual.add(Rows.from(act.res2(), t0, C), Rows.from(act.res1(), t0, C), (long) rows * C);
     }
 
     /**
      * Backpropagates the loss of the last {@link #forward} with {@code withLoss}, scaled by
      * {@code lossScale} (1 for one batch; {@code 1/k} when accumulating k micro-batches), adding
-     * into {@link #grads()}.
+     * into {@link #grads()}. The parts add the gradients of their auxiliary losses themselves.
      */
     public void backward(Workspace ws, int B, int T, float lossScale) {
         checkBatch(ws, B, T);
@@ -194,84 +190,30 @@ public final class Gpt implements AutoCloseable {
         d.zero();                                             // activation gradients are per step scratch
         MemorySegment dlogits = s(d, "logits");
         CrossEntropy.backward(dlogits, s(a, "probs"), ws.targets, lossScale / rows, rows, V);
-        MemorySegment lastStream = layers.length == 0 ? s(a, "x") : ws.layerActs(layers.length - 1).res2();
-        MemorySegment dLastStream = layers.length == 0 ? s(d, "x") : ws.layerDacts(layers.length - 1).res2();
+        int last = layers.length - 1;
         Linear.backward(be, s(d, "ln_f"), s(g, "wte"), null, dlogits, s(a, "ln_f"), s(params, "wte"), rows, C, V);
-        LayerNorm.backward(dLastStream, s(g, "ln_f.weight"), s(g, "ln_f.bias"), s(d, "ln_f"), lastStream,
+        LayerNorm.backward(ws.layerDacts[last].res2(), s(g, "ln_f.weight"), s(g, "ln_f.bias"), s(d, "ln_f"), ws.layerActs[last].res2(),
                 s(params, "ln_f.weight"), s(a, "ln_f.mean"), s(a, "ln_f.rstd"), rows, C);
-        for (int l = layers.length - 1; l >= 0; l--) {
-            Layer p = layers[l], gp = gradLayers[l];
-            LayerActs act = ws.layerActs(l), dact = ws.layerDacts(l);
-            MemorySegment in = l == 0 ? s(a, "x") : ws.layerActs(l - 1).res2();
-            MemorySegment din = l == 0 ? s(d, "x") : ws.layerDacts(l - 1).res2();
+        for (int l = last; l >= 0; l--) {
+            BlockParams p = layers[l], gp = gradLayers[l];
+            Workspace.BlockMemory act = ws.layerActs[l], dact = ws.layerDacts[l];
+            MemorySegment in = l == 0 ? s(a, "x") : ws.layerActs[l - 1].res2();
+            MemorySegment din = l == 0 ? s(d, "x") : ws.layerDacts[l - 1].res2();
             long n = (long) rows * C;
             // res_2 = res_1 + mlp(ln_2(res_1))
             Residual.add(dact.res1(), dact.res2(), n);
-            Linear.backward(be, dact.fcGelu(), gp.fcProjW(), gp.fcProjB(), dact.res2(), act.fcGelu(), p.fcProjW(), rows, 4 * C, C);
-            Gelu.backward(dact.fc(), act.fc(), dact.fcGelu(), (long) rows * 4 * C);
-            Linear.backward(be, dact.ln2(), gp.fcW(), gp.fcB(), dact.fc(), act.ln2(), p.fcW(), rows, C, 4 * C);
+            ws.mlps[l].backward(dact.ln2(), dact.res2(), act.ln2(), B, T, lossScale);
             LayerNorm.backward(dact.res1(), gp.ln2w(), gp.ln2b(), dact.ln2(), act.res1(), p.ln2w(), act.ln2Mean(), act.ln2Rstd(), rows, C);
-            // res_1 = in + c_proj(attention(ln_1(in)))
+            // res_1 = in + mixer(ln_1(in))
             Residual.add(din, dact.res1(), n);
-            Linear.backward(be, dact.att(), gp.projW(), gp.projB(), dact.res1(), act.att(), p.projW(), rows, C, C);
-            ws.attention.backward(dact.qkv(), gp.lagBias(), dact.att(), act.att(), act.lse(), act.qkv(), p.lagBias(), B, T);
-            Linear.backward(be, dact.ln1(), gp.attnW(), gp.attnB(), dact.qkv(), act.ln1(), p.attnW(), rows, C, 3 * C);
+            ws.mixers[l].backward(dact.ln1(), dact.res1(), act.ln1(), B, T, lossScale);
             LayerNorm.backward(din, gp.ln1w(), gp.ln1b(), dact.ln1(), in, p.ln1w(), act.ln1Mean(), act.ln1Rstd(), rows, C);
         }
         Encoder.backward(s(g, "wte"), s(g, "wpe"), s(d, "x"), ws.tokens, B, T, C);
     }
 
-    /**
-     * Incremental decoding for one sequence ({@code B = 1}): the workspace already holds the
-     * activations of positions {@code [0, t)} (from {@link #forward} or earlier calls), and
-     * {@code ws.tokens()[t]} holds the new token. Computes position {@code t} only, O(t) work in
-     * the attention, and leaves its logits in row {@code t} of {@code ws.logits()}.
-     */
-    public void forwardIncremental(Workspace ws, int t) {
-        checkBatch(ws, 1, t + 1);
-        int C = config.nEmbd(), V = config.vocabSize();
-        Buffers a = ws.acts;
-        long row = (long) t * C * Float.BYTES;
-        MemorySegment x = s(a, "x");
-        Encoder.forward(x.asSlice(row), ws.tokens.asSlice((long) t * Integer.BYTES), s(params, "wte"),
-                s(params, "wpe").asSlice(row), 1, 1, C);
-        MemorySegment stream = x;
-        for (int l = 0; l < layers.length; l++) {
-            LayerActs act = ws.layerActs(l);
-            blockForwardRow(ws, layers[l], act, stream, t);
-            stream = act.res2();
-        }
-        MemorySegment lnf = s(a, "ln_f").asSlice(row);
-        LayerNorm.forward(lnf, s(a, "ln_f.mean").asSlice((long) t * Float.BYTES), s(a, "ln_f.rstd").asSlice((long) t * Float.BYTES),
-                stream.asSlice(row), s(params, "ln_f.weight"), s(params, "ln_f.bias"), 1, C);
-        Linear.forward(ws.backend, s(a, "logits").asSlice((long) t * V * Float.BYTES), lnf, s(params, "wte"), null, 1, C, V);
-    }
-
-    /** {@link #blockForward} for the single row {@code t} of a one-sequence batch. */
-    private void blockForwardRow(Workspace ws, Layer p, LayerActs act, MemorySegment in, int t) {
-        int C = config.nEmbd();
-        Backend be = ws.backend;
-        long r = (long) t * C * Float.BYTES, r3 = 3 * r, r4 = 4 * r, rs = (long) t * Float.BYTES;
-        MemorySegment ln1 = act.ln1().asSlice(r), att = act.att().asSlice(r), res1 = act.res1().asSlice(r);
-        MemorySegment ln2 = act.ln2().asSlice(r), fc = act.fc().asSlice(r4), fcGelu = act.fcGelu().asSlice(r4);
-        MemorySegment res2 = act.res2().asSlice(r), inRow = in.asSlice(r);
-        LayerNorm.forward(ln1, act.ln1Mean().asSlice(rs), act.ln1Rstd().asSlice(rs), inRow, p.ln1w(), p.ln1b(), 1, C);
-        Linear.forward(be, act.qkv().asSlice(r3), ln1, p.attnW(), p.attnB(), 1, C, 3 * C);
-        // lse is (B=1, H, T) with T = t+1 here; the attention writes lse[h·(t+1) + t], scratch for inference
-        ws.attention.forward(act.att(), act.lse(), act.qkv(), p.lagBias(), 1, t + 1, t);
-        Linear.forward(be, res1, att, p.projW(), p.projB(), 1, C, C);
-        Residual.add(res1, inRow, C);
-        LayerNorm.forward(ln2, act.ln2Mean().asSlice(rs), act.ln2Rstd().asSlice(rs), res1, p.ln2w(), p.ln2b(), 1, C);
-        Linear.forward(be, fc, ln2, p.fcW(), p.fcB(), 1, C, 4 * C);
-        Gelu.forward(fcGelu, fc, 4L * C);
-        Linear.forward(be, res2, fcGelu, p.fcProjW(), p.fcProjB(), 1, 4 * C, C);
-        Residual.add(res2, res1, C);
-    }
-
     private void checkBatch(Workspace ws, int B, int T) {
-        if (ws.config != config) {
-            if (!ws.config.equals(config)) throw new IllegalArgumentException("workspace was built for another model config");
-        }
+        if (ws.model != this) throw new IllegalArgumentException("workspace was built for another model");
         if (B < 1 || B > ws.maxBatch) throw new IllegalArgumentException("batch " + B + " outside [1, " + ws.maxBatch + "]");
         if (T < 1 || T > ws.maxT) throw new IllegalArgumentException("sequence length " + T + " outside [1, " + ws.maxT + "]");
     }

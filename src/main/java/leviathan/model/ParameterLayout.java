@@ -1,53 +1,66 @@
 package leviathan.model;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import leviathan.nn.BlockPart.Init;
+import leviathan.nn.BlockPart.Param;
 import leviathan.tensor.Buffers;
 
 /**
  * The named parameter tensors of a model, in checkpoint order with checkpoint names
- * (LEVIATHAN.md, "Checkpoints"). Gradients and AdamW moments use the same layout, so the optimizer
- * walks them in step. Each per-layer tensor is its own named slice ({@code h.{l}.…}), which keeps
- * the checkpoint a direct mirror of memory.
+ * (LEVIATHAN.md, "Checkpoints"), derived from the block parts' declarations: the embeddings, then
+ * per layer {@code ln_1}, the mixer's parameters, {@code ln_2}, the MLP's, then {@code ln_f}.
+ * Gradients and AdamW moments use the same layout, so the optimizer walks them in step.
  */
 public final class ParameterLayout {
     private ParameterLayout() {}
 
+    /** Every parameter with its full name, shape, initialisation and decay flag, in checkpoint order. */
+    public static List<Param> params(GptConfig c) {
+        int C = c.nEmbd();
+        List<Param> mixer = c.mixerPart().params(), mlp = c.mlpPart().params();
+        List<Param> all = new ArrayList<>();
+        all.add(Param.weight("wte", c.vocabSize(), C, 0.02));                 // (V, C), also the output head
+        all.add(Param.weight("wpe", c.blockSize(), C, 0.02));                 // (block_size, C)
+        for (int l = 0; l < c.nLayer(); l++) {
+            String h = "h." + l + ".";
+            all.add(new Param(h + "ln_1.weight", new int[] {C}, Init.ONES, false));
+            all.add(Param.bias(h + "ln_1.bias", C));
+            for (Param p : mixer) all.add(new Param(h + p.name(), p.shape(), p.init(), p.decays()));
+            all.add(new Param(h + "ln_2.weight", new int[] {C}, Init.ONES, false));
+            all.add(Param.bias(h + "ln_2.bias", C));
+            for (Param p : mlp) all.add(new Param(h + p.name(), p.shape(), p.init(), p.decays()));
+        }
+        all.add(new Param("ln_f.weight", new int[] {C}, Init.ONES, false));
+        all.add(Param.bias("ln_f.bias", C));
+        return all;
+    }
+
     /** Names and shapes, in checkpoint order. */
     public static Map<String, int[]> shapes(GptConfig c) {
-        int C = c.nEmbd();
         Map<String, int[]> m = new LinkedHashMap<>();
-        m.put("wte", new int[] {c.vocabSize(), C});                           // (V, C), also the output head
-        m.put("wpe", new int[] {c.blockSize(), C});                           // (block_size, C)
-        for (int i = 0; i < c.nLayer(); i++) {
-            String h = "h." + i + ".";
-            m.put(h + "ln_1.weight", new int[] {C});
-            m.put(h + "ln_1.bias", new int[] {C});
-            m.put(h + "attn.c_attn.weight", new int[] {3 * C, C});             // rows: q, then k, then v
-            m.put(h + "attn.c_attn.bias", new int[] {3 * C});
-            if (c.hasLagBias()) m.put(h + "attn.lag_bias", new int[] {c.nHead(), c.lags()});
-            m.put(h + "attn.c_proj.weight", new int[] {C, C});
-            m.put(h + "attn.c_proj.bias", new int[] {C});
-            m.put(h + "ln_2.weight", new int[] {C});
-            m.put(h + "ln_2.bias", new int[] {C});
-            m.put(h + "mlp.c_fc.weight", new int[] {4 * C, C});
-            m.put(h + "mlp.c_fc.bias", new int[] {4 * C});
-            m.put(h + "mlp.c_proj.weight", new int[] {C, 4 * C});
-            m.put(h + "mlp.c_proj.bias", new int[] {C});
-        }
-        m.put("ln_f.weight", new int[] {C});
-        m.put("ln_f.bias", new int[] {C});
+        for (Param p : params(c)) m.put(p.name(), p.shape());
         return m;
+    }
+
+    /** How many tensors the model has, computed without listing them (cheap for any n_layer). */
+    public static long count(GptConfig c) {
+        return 4 + (long) c.nLayer() * (4 + c.mixerPart().params().size() + c.mlpPart().params().size());
     }
 
     public static Buffers.Layout of(GptConfig c) {
         var l = new Buffers.Layout();
-        shapes(c).forEach(l::add);
+        for (Param p : params(c)) l.add(p.name(), p.shape());
         return l;
     }
 
-    /** AdamW weight decay applies to 2-D weights only: wte, wpe and every linear weight. */
-    public static boolean decays(String name, int rank) {
-        return rank == 2 && !name.endsWith("lag_bias");
+    /** One flag per tensor in checkpoint order: does AdamW weight decay apply (2-D weight matrices only)? */
+    public static boolean[] decays(GptConfig c) {
+        List<Param> ps = params(c);
+        boolean[] d = new boolean[ps.size()];
+        for (int i = 0; i < d.length; i++) d[i] = ps.get(i).decays();
+        return d;
     }
 }

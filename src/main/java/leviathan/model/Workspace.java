@@ -3,17 +3,25 @@ package leviathan.model;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.function.ObjDoubleConsumer;
 import leviathan.backend.Backend;
-import leviathan.nn.CorrelationAttention;
+import leviathan.nn.BlockPart;
+import leviathan.nn.RunOptions;
 import leviathan.tensor.Buffers;
 
 /**
  * Activations (and, for training, their gradients) for batches of up to {@code maxBatch}
  * sequences of up to {@code maxT} tokens, allocated once and reused by every step: a steady-state
  * step allocates nothing. A batch of {@code B×T} uses the leading {@code B·T} rows of each tensor.
- * Not thread-safe: one workspace per concurrent user; the model's parameters are shared.
+ * Holds each layer's mixer and MLP bound to this memory. Not thread-safe: one workspace per
+ * concurrent user; the model's parameters are shared.
+ *
+ * <p>Activation floats per row and layer: {@code 4C + 4} for the block's two LayerNorms and two
+ * residual streams, plus what the parts declare (correlation: {@code 4C + H}; dense MLP: {@code 8C});
+ * plus {@code 4C + 2V + 3} outside the layers. A training workspace doubles it for the gradients.
  */
 public final class Workspace implements AutoCloseable {
+    final Gpt model;
     final GptConfig config;
     final Backend backend;
     final int maxBatch, maxT;
@@ -21,14 +29,26 @@ public final class Workspace implements AutoCloseable {
     final Buffers acts;
     final Buffers dacts;                 // null when built for inference only
     final MemorySegment tokens, targets; // (maxBatch, maxT) int32
-    final CorrelationAttention attention;
-    private final Gpt.LayerActs[] layerActs, layerDacts;
+    final BlockMemory[] layerActs, layerDacts;
+    final BlockPart.Bound[] mixers, mlps;
 
-    Workspace(GptConfig config, Backend backend, int maxBatch, int maxT, boolean training, CorrelationAttention.Impl impl) {
+    /** The block's own tensors for one layer (activations or their gradients). */
+    record BlockMemory(MemorySegment ln1, MemorySegment ln1Mean, MemorySegment ln1Rstd, MemorySegment res1,
+                       MemorySegment ln2, MemorySegment ln2Mean, MemorySegment ln2Rstd, MemorySegment res2) {
+        static BlockMemory of(Buffers b, int l) {
+            String h = "h." + l + ".";
+            return new BlockMemory(s(b, h + "ln_1"), s(b, h + "ln_1.mean"), s(b, h + "ln_1.rstd"), s(b, h + "res_1"),
+                    s(b, h + "ln_2"), s(b, h + "ln_2.mean"), s(b, h + "ln_2.rstd"), s(b, h + "res_2"));
+        }
+    }
+
+    Workspace(Gpt model, Backend backend, int maxBatch, int maxT, boolean training, RunOptions options) {
+        GptConfig config = model.config();
         if (maxBatch < 1) throw new IllegalArgumentException("batch size must be >= 1, got " + maxBatch);
         if (maxT < 1 || maxT > config.blockSize()) {
             throw new IllegalArgumentException("sequence length must be in [1, block_size " + config.blockSize() + "], got " + maxT);
         }
+        this.model = model;
         this.config = config;
         this.backend = backend;
         this.maxBatch = maxBatch;
@@ -38,37 +58,84 @@ public final class Workspace implements AutoCloseable {
         this.dacts = training ? layout.allocate(arena) : null;
         this.tokens = arena.allocate(ValueLayout.JAVA_INT, (long) maxBatch * maxT);
         this.targets = arena.allocate(ValueLayout.JAVA_INT, (long) maxBatch * maxT);
-        this.layerActs = new Gpt.LayerActs[config.nLayer()];
-        this.layerDacts = training ? new Gpt.LayerActs[config.nLayer()] : null;
-        for (int l = 0; l < config.nLayer(); l++) {
-            layerActs[l] = Gpt.LayerActs.of(acts, l);
-            if (training) layerDacts[l] = Gpt.LayerActs.of(dacts, l);
+        int L = config.nLayer();
+        this.layerActs = new BlockMemory[L];
+        this.layerDacts = new BlockMemory[L];
+        this.mixers = new BlockPart.Bound[L];
+        this.mlps = new BlockPart.Bound[L];
+        BlockPart mixer = config.mixerPart(), mlp = config.mlpPart();
+        Buffers grads = training ? model.grads() : null;
+        try {
+            for (int l = 0; l < L; l++) {
+                layerActs[l] = BlockMemory.of(acts, l);
+                if (training) layerDacts[l] = BlockMemory.of(dacts, l);
+                Memory mem = new Memory("h." + l + ".", model.params(), grads, options);
+                mixers[l] = mixer.bind(mem);
+                mlps[l] = mlp.bind(mem);
+            }
+        } catch (RuntimeException e) {
+            close();
+            throw e;
         }
-        this.attention = new CorrelationAttention(backend, maxBatch, maxT, config.nEmbd(), config.nHead(), config.lags(), impl);
     }
 
     /** Activation tensors for {@code rows = B·T} positions, in forward order. */
     static Buffers.Layout layout(GptConfig c, int rows) {
-        int C = c.nEmbd(), H = c.nHead(), V = c.vocabSize();
+        int C = c.nEmbd(), V = c.vocabSize();
+        BlockPart mixer = c.mixerPart(), mlp = c.mlpPart();
         var l = new Buffers.Layout().add("x", rows, C);                       // embeddings, the stream's start
         for (int i = 0; i < c.nLayer(); i++) {
             String h = "h." + i + ".";
-            l.add(h + "ln_1", rows, C).add(h + "ln_1.mean", rows).add(h + "ln_1.rstd", rows)
-             .add(h + "qkv", rows, 3 * C)                                     // (B, T, 3C)
-             .add(h + "att", rows, C)                                         // correlation output, heads merged
-             .add(h + "lse", H * rows)                                        // (B, H, T) softmax log-sum-exp
-             .add(h + "res_1", rows, C)                                       // stream after attention
-             .add(h + "ln_2", rows, C).add(h + "ln_2.mean", rows).add(h + "ln_2.rstd", rows)
-             .add(h + "fc", rows, 4 * C).add(h + "fc_gelu", rows, 4 * C)
-             .add(h + "res_2", rows, C);                                      // stream after the MLP
+            l.add(h + "ln_1", rows, C).add(h + "ln_1.mean", rows).add(h + "ln_1.rstd", rows);
+            for (var a : mixer.activations()) l.add(h + a.name(), rows, a.perRow());
+            l.add(h + "res_1", rows, C);                                      // stream after the mixer
+            l.add(h + "ln_2", rows, C).add(h + "ln_2.mean", rows).add(h + "ln_2.rstd", rows);
+            for (var a : mlp.activations()) l.add(h + a.name(), rows, a.perRow());
+            l.add(h + "res_2", rows, C);                                      // stream after the MLP
         }
         return l.add("ln_f", rows, C).add("ln_f.mean", rows).add("ln_f.rstd", rows)
                 .add("logits", rows, V).add("probs", rows, V).add("losses", rows);
     }
 
-    Gpt.LayerActs layerActs(int l) { return layerActs[l]; }
+    /** Off-heap bytes a workspace of this capacity takes (activations, their gradients when training, token ids). */
+    public static long estimateBytes(GptConfig c, int maxBatch, int maxT, boolean training) {
+        long acts = layout(c, Math.multiplyExact(maxBatch, maxT)).byteSize();
+        return (training ? 2 : 1) * acts + 2L * maxBatch * maxT * Integer.BYTES;
+    }
 
-    Gpt.LayerActs layerDacts(int l) { return layerDacts[l]; }
+    /** One layer's memory as the parts see it: their own names under the layer's prefix. */
+    private final class Memory implements BlockPart.LayerMemory {
+        private final String prefix;
+        private final Buffers params, grads;
+        private final RunOptions options;
+
+        Memory(String prefix, Buffers params, Buffers grads, RunOptions options) {
+            this.prefix = prefix;
+            this.params = params;
+            this.grads = grads;
+            this.options = options;
+        }
+
+        @Override public MemorySegment param(String name) { return s(params, prefix + name); }
+
+        @Override public MemorySegment grad(String name) { return grads == null ? null : s(grads, prefix + name); }
+
+        @Override public MemorySegment act(String name) { return s(acts, prefix + name); }
+
+        @Override public MemorySegment dact(String name) { return dacts == null ? null : s(dacts, prefix + name); }
+
+        @Override public Backend backend() { return backend; }
+
+        @Override public int maxBatch() { return maxBatch; }
+
+        @Override public int maxT() { return maxT; }
+
+        @Override public boolean training() { return dacts != null; }
+
+        @Override public RunOptions options() { return options; }
+    }
+
+    static MemorySegment s(Buffers b, String name) { return b.get(name).segment(); }
 
     /** The token ids of the batch, {@code (maxBatch, maxT)} int32; fill the leading {@code B·T}. */
     public MemorySegment tokens() { return tokens; }
@@ -83,6 +150,22 @@ public final class Workspace implements AutoCloseable {
     /** Logits of the last forward, {@code (B, T, V)} in the leading rows. */
     public MemorySegment logits() { return acts.get("logits").segment(); }
 
+    /** The sum of the parts' auxiliary training losses in the last forward (0 for the dense models). */
+    public double auxLoss() {
+        double sum = 0;
+        for (int l = 0; l < mixers.length; l++) sum += mixers[l].auxLoss() + mlps[l].auxLoss();
+        return sum;
+    }
+
+    /** The parts' named figures of the last forward, each name prefixed by its layer ({@code h.0.…}). */
+    public void stats(ObjDoubleConsumer<String> sink) {
+        for (int l = 0; l < mixers.length; l++) {
+            String h = "h." + l + ".";
+            mixers[l].stats((name, v) -> sink.accept(h + name, v));
+            mlps[l].stats((name, v) -> sink.accept(h + name, v));
+        }
+    }
+
     /** Bytes of off-heap memory this workspace holds. */
     public long byteSize() {
         return acts.all().byteSize() + (dacts == null ? 0 : dacts.all().byteSize()) + tokens.byteSize() + targets.byteSize();
@@ -90,7 +173,10 @@ public final class Workspace implements AutoCloseable {
 
     @Override
     public void close() {
-        attention.close();
+        for (BlockPart.Bound[] parts : new BlockPart.Bound[][] {mixers, mlps}) {
+            if (parts == null) continue;
+            for (BlockPart.Bound b : parts) if (b != null) b.close();
+        }
         arena.close();
     }
 }

@@ -12,8 +12,8 @@ import leviathan.tensor.Buffers;
 import leviathan.tensor.Tensor;
 
 /**
- * AdamW (default) or plain SGD over a model's parameters, with weight decay on 2-D weights only
- * (wte, wpe, linear weights; never biases, LayerNorm parameters or lag_bias), global-norm gradient
+ * AdamW (default) or plain SGD over a model's parameters, with weight decay where the parameter declares it
+ * (LEVIATHAN.md: 2-D weights: wte, wpe, linear weights; never biases, LayerNorm parameters or lag_bias), global-norm gradient
  * clipping, and moments in the parameters' layout so they checkpoint as tensors.
  */
 public final class Optimizer implements AutoCloseable {
@@ -53,11 +53,7 @@ public final class Optimizer implements AutoCloseable {
         for (Tensor p : model.params().tensors().values()) {
             groups.add(new Tensor[] {p, g.get(p.name()), m.get(p.name()), v.get(p.name())});
         }
-        decays = new boolean[groups.size()];
-        for (int i = 0; i < decays.length; i++) {
-            Tensor p = groups.get(i)[0];
-            decays[i] = ParameterLayout.decays(p.name(), p.rank());
-        }
+        decays = ParameterLayout.decays(model.config());   // as the parts declare: 2-D weights only
     }
 
     /** Global L2 norm of the gradients (double accumulation). */

@@ -2,7 +2,6 @@ package leviathan.train;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
-import leviathan.model.GptConfig.Attention;
 import leviathan.model.Json;
 
 /**
@@ -11,7 +10,7 @@ import leviathan.model.Json;
  */
 public record TrainConfig(
         String data, String out, String initFrom, boolean dropUnknown,
-        int nLayer, int nHead, int nEmbd, int blockSize, Attention attention, int lags,
+        int nLayer, int nHead, int nEmbd, int blockSize, String attention, int lags,
         int batchSize, int accum, int steps, float lr, float minLr, int warmup,
         Optimizer.Kind optimizer, float beta1, float beta2, float eps, float weightDecay, float clip,
         int evalInterval, int evalBatches, int logInterval, int sampleTokens,
@@ -27,7 +26,7 @@ public record TrainConfig(
                 null, false,
                 4, 4, 128,          // ~0.8M parameters: trains in minutes on two cores
                 64,                 // context long enough for words and short lines
-                Attention.CORRELATION, 4,  // the project's model; 4 lags of head dim 32
+                "correlation", 4,  // the project's model; 4 lags of head dim 32
                 12, 1,              // 768 tokens per step: one L2-sized working set
                 2000,               // where the loss curve has flattened for this size
                 1e-3f, 1e-4f, 100,  // AdamW peak, cosine floor, warmup that avoids early spikes
@@ -47,7 +46,7 @@ public record TrainConfig(
 
     /** The config without a lag-bias initialisation (zero, the spec's default). */
     public TrainConfig(String data, String out, String initFrom, boolean dropUnknown,
-                       int nLayer, int nHead, int nEmbd, int blockSize, Attention attention, int lags,
+                       int nLayer, int nHead, int nEmbd, int blockSize, String attention, int lags,
                        int batchSize, int accum, int steps, float lr, float minLr, int warmup,
                        Optimizer.Kind optimizer, float beta1, float beta2, float eps, float weightDecay, float clip,
                        int evalInterval, int evalBatches, int logInterval, int sampleTokens,
@@ -59,6 +58,9 @@ public record TrainConfig(
 
     /** Checks values no model config can catch (the model config is checked by GptConfig). */
     public TrainConfig {
+        if (attention == null) throw new IllegalArgumentException("attention is required");
+        attention = attention.trim().toLowerCase(java.util.Locale.ROOT);
+        leviathan.nn.Parts.mixerSpec(attention, Map.of());        // a registered mixer, or one clear error
         positive("n_layer", nLayer);
         positive("n_head", nHead);
         positive("n_embd", nEmbd);
@@ -97,8 +99,8 @@ public record TrainConfig(
         m.put("n_head", nHead);
         m.put("n_embd", nEmbd);
         m.put("block_size", blockSize);
-        m.put("attention", attention.id());
-        m.put("lags", attention == Attention.DOT ? 1 : lags);
+        m.put("attention", attention);
+        m.put("lags", "dot".equals(attention) ? 1 : lags);
         m.put("batch_size", batchSize);
         m.put("accum", accum);
         m.put("steps", steps);
@@ -156,7 +158,7 @@ public record TrainConfig(
             d.put((String) e.getKey(), e.getValue());
         }
         return new TrainConfig(str(d, "data"), str(d, "out"), str(d, "init_from"), (Boolean) d.get("drop_unknown"),
-                i(d, "n_layer"), i(d, "n_head"), i(d, "n_embd"), i(d, "block_size"), Attention.parse(str(d, "attention")),
+                i(d, "n_layer"), i(d, "n_head"), i(d, "n_embd"), i(d, "block_size"), str(d, "attention"),
                 i(d, "lags"), i(d, "batch_size"), i(d, "accum"), i(d, "steps"), f(d, "lr"), f(d, "min_lr"), i(d, "warmup"),
                 Optimizer.Kind.parse(str(d, "optimizer")), f(d, "beta1"), f(d, "beta2"), f(d, "eps"), f(d, "weight_decay"),
                 f(d, "clip"), i(d, "eval_interval"), i(d, "eval_batches"), i(d, "log_interval"), i(d, "sample_tokens"),

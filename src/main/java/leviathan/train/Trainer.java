@@ -35,7 +35,7 @@ import leviathan.model.GptConfig;
 import leviathan.model.ParameterLayout;
 import leviathan.model.SafeTensors;
 import leviathan.model.Workspace;
-import leviathan.nn.CorrelationAttention;
+import leviathan.nn.RunOptions;
 import leviathan.tensor.Tensor;
 
 /**
@@ -143,7 +143,7 @@ public final class Trainer {
             log.accept("init from " + cfg.initFrom() + ": model config and vocabulary (" + tok.vocabSize() + " characters) come from the checkpoint");
         } else {
             tok = CharTokenizer.fromText(text);
-            model = Gpt.init(modelConfig(cfg, tok.vocabSize()), cfg.seed(), cfg.lagBiasInit());
+            model = Gpt.init(modelConfig(cfg, tok.vocabSize()), cfg.seed(), runOptions(cfg));
         }
         try (Gpt m = model) {                                   // closed on every path, failures included
             return run(cfg, resumeState, resumed, m, tok, dataFile, text, wallStart);
@@ -162,8 +162,8 @@ public final class Trainer {
         }
 
         Path runDir = cfg.out() != null ? Path.of(cfg.out()) : Datasets.home().resolve("runs").resolve(
-                LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-" + cfg.attention().id()
-                        + (cfg.attention() == GptConfig.Attention.DOT ? "" : "-lags" + cfg.lags()));
+                LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + "-" + cfg.attention()
+                        + ("dot".equals(cfg.attention()) ? "" : "-lags" + cfg.lags()));
         Files.createDirectories(runDir);
         if (resumeState == null && Files.exists(runDir.resolve(STATE_FILE))) {
             throw new IOException(runDir + " already holds a run; continue it with --resume " + runDir + " or choose another --out");
@@ -172,9 +172,8 @@ public final class Trainer {
         // a new run in a directory without a state: any metrics there are from a run killed before its first checkpoint
         if (resumeState == null) Files.deleteIfExists(runDir.resolve(METRICS_FILE));
 
-        CorrelationAttention.Impl impl = CorrelationAttention.Impl.valueOf(cfg.impl().toUpperCase(Locale.ROOT));
         try (Backend backend = Backends.select(cfg.backend(), log);
-             Workspace ws = m.workspace(backend, B, T, true, impl);
+             Workspace ws = m.workspace(backend, B, T, true, runOptions(cfg));
              Optimizer opt = new Optimizer(m, cfg.optimizer(), cfg.beta1(), cfg.beta2(), cfg.eps(), cfg.weightDecay())) {
             List<Tensor> state = stateTensors(m, opt);
             int start = 0, skippedBefore = 0;
@@ -189,7 +188,7 @@ public final class Trainer {
             out.printf("run: %s%n", runDir);
             out.printf("config: %s%n", cfg.toJson().replaceAll("\\s+", " ").trim());
             out.printf("model: %s attention, lags %d, %d layers, %d heads, n_embd %d, block %d, vocab %d: %,d parameters%n",
-                    cfg.attention().id(), m.config().lags(), cfg.nLayer(), cfg.nHead(), cfg.nEmbd(), T, tok.vocabSize(), m.parameterCount());
+                    cfg.attention(), m.config().lags(), cfg.nLayer(), cfg.nHead(), cfg.nEmbd(), T, tok.vocabSize(), m.parameterCount());
             out.printf("data: %s, %,d characters (%,d train, %,d val); backend %s; %d threads%n",
                     dataFile, ids.length, train.length, val.length, backend.describe(), Parallel.threads());
 
@@ -201,7 +200,12 @@ public final class Trainer {
     }
 
     private static GptConfig modelConfig(TrainConfig c, int vocab) {
-        return new GptConfig(vocab, c.blockSize(), c.nLayer(), c.nHead(), c.nEmbd(), c.attention(), c.lags());
+        return GptConfig.of(vocab, c.blockSize(), c.nLayer(), c.nHead(), c.nEmbd(), c.attention(), c.lags());
+    }
+
+    /** What the parts read at run time: the correlation implementation and the lag-bias initialisation. */
+    private static RunOptions runOptions(TrainConfig c) {
+        return RunOptions.of("impl", c.impl(), "lag_bias_init", Float.toString(c.lagBiasInit()));
     }
 
     /** Parameters and both moments, named for the state file. */
@@ -245,7 +249,7 @@ public final class Trainer {
                 throw new CheckpointException(file, "holds a model of " + describe(written) + " but config.json describes "
                         + describe(described) + ": the two files do not belong to the same run");
             }
-            long perModel = 4 + (long) (written.hasLagBias() ? 13 : 12) * written.nLayer();
+            long perModel = ParameterLayout.count(written);
             if (3 * perModel != h.entries().size()) {
                 throw new CheckpointException(file, "holds " + h.entries().size() + " tensors; parameters and two moments of this model are "
                         + 3 * perModel);
@@ -258,10 +262,7 @@ public final class Trainer {
             return new ResumeState(h, tok, written, step, optSteps, skipped);
         }
 
-        private static String describe(GptConfig c) {
-            return "n_layer " + c.nLayer() + ", n_head " + c.nHead() + ", n_embd " + c.nEmbd() + ", block_size " + c.blockSize()
-                    + ", " + c.attention().id() + " attention, lags " + c.lags() + ", vocab " + c.vocabSize();
-        }
+        private static String describe(GptConfig c) { return c.describe(); }
 
         private static int counter(SafeTensors.Header h, String key, int max) throws CheckpointException {
             String v = h.metadata().get(key);

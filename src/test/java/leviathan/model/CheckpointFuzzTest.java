@@ -20,7 +20,6 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import leviathan.backend.JavaBackend;
 import leviathan.data.CharTokenizer;
-import leviathan.model.GptConfig.Attention;
 import leviathan.testing.CheckpointMutator;
 import leviathan.testing.TestData;
 import leviathan.train.TrainConfig;
@@ -48,8 +47,8 @@ class CheckpointFuzzTest {
     void mutatedCheckpointsLoadOrFailWithOneCheckpointException(@TempDir Path dir) throws IOException {
         CharTokenizer tok = CharTokenizer.fromText("abcdefg\n ");
         List<byte[]> seeds = new ArrayList<>();
-        seeds.add(CheckpointMutator.valid(dir, new GptConfig(tok.vocabSize(), 8, 1, 2, 8, Attention.CORRELATION, 2), tok));
-        seeds.add(CheckpointMutator.valid(dir, new GptConfig(tok.vocabSize(), 4, 2, 1, 4, Attention.DOT, 1), tok));
+        seeds.add(CheckpointMutator.valid(dir, GptConfig.of(tok.vocabSize(), 8, 1, 2, 8, "correlation", 2), tok));
+        seeds.add(CheckpointMutator.valid(dir, GptConfig.of(tok.vocabSize(), 4, 2, 1, 4, "dot", 1), tok));
         Path file = dir.resolve("fuzz.safetensors");
         long deadline = System.nanoTime() + MAX_NANOS;
         int done = 0, loaded = 0;
@@ -77,7 +76,7 @@ class CheckpointFuzzTest {
         Path data = TestData.writeText(dir, TestData.text(1500, 5));
         Path run = dir.resolve("run");
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
-        TrainConfig c = TestData.tinyTrain(data, run, Attention.CORRELATION, 2, 2);
+        TrainConfig c = TestData.tinyTrain(data, run, "correlation", 2, 2);
         new Trainer(s -> { }, quiet).train(new TrainConfig(c.data(), c.out(), null, false, 1, 2, 8, 8, c.attention(), 2, 2, 1, 2,
                 c.lr(), c.minLr(), 0, c.optimizer(), c.beta1(), c.beta2(), c.eps(), c.weightDecay(), c.clip(), 2, 1, 10, 0, 1, 1,
                 "java", "auto", TrainConfig.NanPolicy.STOP));
@@ -127,7 +126,7 @@ class CheckpointFuzzTest {
     @Test
     void loadedDataMatchesTheFileBytes(@TempDir Path dir) throws IOException {
         CharTokenizer tok = CharTokenizer.fromText("abcdefg\n ");
-        byte[] file = CheckpointMutator.valid(dir, new GptConfig(tok.vocabSize(), 8, 1, 2, 8, Attention.CORRELATION, 2), tok);
+        byte[] file = CheckpointMutator.valid(dir, GptConfig.of(tok.vocabSize(), 8, 1, 2, 8, "correlation", 2), tok);
         Path f = dir.resolve("x.safetensors");
         Files.write(f, file);
         SafeTensors.Header h = SafeTensors.readHeader(f);

@@ -35,7 +35,7 @@ class ConcurrentGenerationTest {
     static Path checkpoint(Path dir) throws Exception {
         CharTokenizer tok = CharTokenizer.fromText(TEXT);
         Path f = dir.resolve("m.safetensors");
-        try (Gpt g = Gpt.init(new GptConfig(tok.vocabSize(), 24, 2, 2, 32, GptConfig.Attention.CORRELATION, 3), 8)) {
+        try (Gpt g = Gpt.init(GptConfig.of(tok.vocabSize(), 24, 2, 2, 32, "correlation", 3), 8)) {
             Checkpoint.save(f, g, tok, null);
         }
         return f;

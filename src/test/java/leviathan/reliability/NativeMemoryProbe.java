@@ -44,7 +44,7 @@ public final class NativeMemoryProbe {
         Path data = TestData.writeText(dir, text);
         CharTokenizer tok = CharTokenizer.fromText(text);
         // n_embd 64, block 64: a training workspace for 16×64 tokens is ~17 MB, so one leaked cycle is plain to see
-        GptConfig cfg = new GptConfig(tok.vocabSize(), 64, 2, 4, 64, GptConfig.Attention.CORRELATION, 3);
+        GptConfig cfg = GptConfig.of(tok.vocabSize(), 64, 2, 4, 64, "correlation", 3);
         Path ckpt = dir.resolve("m.safetensors"), poisoned = dir.resolve("nan.safetensors");
         try (Gpt g = Gpt.init(cfg, 1)) {
             Checkpoint.save(ckpt, g, tok, null);
@@ -106,10 +106,10 @@ public final class NativeMemoryProbe {
             // refused after the model was allocated: it must have been freed
         }
         Path runs = dir.resolve("runs-" + i);
-        TrainConfig tiny = TestData.tinyTrain(data, runs.resolve("ok"), GptConfig.Attention.CORRELATION, 2, 2);
+        TrainConfig tiny = TestData.tinyTrain(data, runs.resolve("ok"), "correlation", 2, 2);
         new Trainer(s -> { }, QUIET).train(tiny);
         TrainConfig init = new TrainConfig(dir.resolve("unknown.txt").toString(), runs.resolve("bad").toString(), ckpt.toString(), false,
-                2, 2, 16, 16, GptConfig.Attention.CORRELATION, 3, 4, 1, 2, 1e-3f, 1e-4f, 0, Optimizer.Kind.ADAMW, 0.9f, 0.99f, 1e-8f,
+                2, 2, 16, 16, "correlation", 3, 4, 1, 2, 1e-3f, 1e-4f, 0, Optimizer.Kind.ADAMW, 0.9f, 0.99f, 1e-8f,
                 0.1f, 1f, 2, 1, 1, 0, 1, 1, "java", "auto", TrainConfig.NanPolicy.STOP);
         try {
             new Trainer(s -> { }, QUIET).train(init);

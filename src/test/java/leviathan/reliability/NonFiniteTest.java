@@ -17,7 +17,6 @@ import leviathan.backend.JavaBackend;
 import leviathan.model.Checkpoint;
 import leviathan.model.Gpt;
 import leviathan.model.GptConfig;
-import leviathan.model.GptConfig.Attention;
 import leviathan.testing.TestData;
 import leviathan.train.TrainConfig;
 import leviathan.train.Sampler;
@@ -34,7 +33,7 @@ class NonFiniteTest {
     static final PrintStream QUIET = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
 
     static TrainConfig config(Path data, Path out, int steps, int evalInterval, TrainConfig.NanPolicy policy) {
-        TrainConfig c = TestData.tinyTrain(data, out, Attention.CORRELATION, steps, evalInterval);
+        TrainConfig c = TestData.tinyTrain(data, out, "correlation", steps, evalInterval);
         return new TrainConfig(c.data(), c.out(), null, false, c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), c.attention(), c.lags(),
                 c.batchSize(), c.accum(), c.steps(), c.lr(), c.minLr(), c.warmup(), c.optimizer(), c.beta1(), c.beta2(), c.eps(),
                 c.weightDecay(), c.clip(), c.evalInterval(), c.evalBatches(), c.logInterval(), 0, c.seed(), 1, "java", "auto", policy);
@@ -109,7 +108,7 @@ class NonFiniteTest {
 
     @Test
     void samplingRefusesOverflowingLogitsAndTreatsATinyTemperatureAsGreedy() throws Exception {
-        GptConfig cfg = new GptConfig(11, 8, 1, 2, 16, Attention.CORRELATION, 2);
+        GptConfig cfg = GptConfig.of(11, 8, 1, 2, 16, "correlation", 2);
         try (Gpt g = Gpt.init(cfg, 3); Sampler s = new Sampler(g, new JavaBackend())) {
             int[] greedy = s.generate(new int[] {1, 2}, new Sampler.Options(12, 0f, 0, 1), null);
             // 1/Float.MIN_VALUE overflows float: the scaled logits must not, or every draw degenerates to token 0

@@ -64,8 +64,8 @@ public final class CheckpointFuzzMain {
         Files.createDirectories(out);
         CharTokenizer tok = CharTokenizer.fromText("abcdefg\n ");
         List<byte[]> seeds = List.of(
-                CheckpointMutator.valid(out, new GptConfig(tok.vocabSize(), 8, 1, 2, 8, GptConfig.Attention.CORRELATION, 2), tok),
-                CheckpointMutator.valid(out, new GptConfig(tok.vocabSize(), 4, 2, 1, 4, GptConfig.Attention.DOT, 1), tok));
+                CheckpointMutator.valid(out, GptConfig.of(tok.vocabSize(), 8, 1, 2, 8, "correlation", 2), tok),
+                CheckpointMutator.valid(out, GptConfig.of(tok.vocabSize(), 4, 2, 1, 4, "dot", 1), tok));
         long deadline = System.nanoTime() + seconds * 1_000_000_000L;
         AtomicLong iterations = new AtomicLong(), loaded = new AtomicLong(), failures = new AtomicLong();
         Map<String, Long> refusals = new ConcurrentHashMap<>();

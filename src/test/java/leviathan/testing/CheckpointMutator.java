@@ -38,7 +38,7 @@ public final class CheckpointMutator {
 
     /** A valid checkpoint of {@code cfg} (non-zero biases so data edits matter), as bytes. */
     public static byte[] valid(Path dir, GptConfig cfg, CharTokenizer tok) throws IOException {
-        Path f = dir.resolve("valid-" + cfg.attention().id() + ".safetensors");
+        Path f = dir.resolve("valid-" + cfg.attention() + ".safetensors");
         try (Gpt g = Gpt.init(cfg, 7)) {
             // LayerNorm biases and the lag bias are zero at init: give them values so that data edits matter
             for (var t : g.params().tensors().values()) {

@@ -32,7 +32,7 @@ public final class TestData {
     }
 
     /** A tiny training config over {@code data}: 2 layers, n_embd 16, block 16, batch 4. */
-    public static TrainConfig tinyTrain(Path data, Path out, GptConfig.Attention attention, int steps, int evalInterval) {
+    public static TrainConfig tinyTrain(Path data, Path out, String attention, int steps, int evalInterval) {
         TrainConfig d = TrainConfig.defaults();
         return new TrainConfig(data.toString(), out.toString(), null, false, 2, 2, 16, 16, attention, 3, 4, 1, steps,
                 3e-3f, 3e-4f, 5, Optimizer.Kind.ADAMW, 0.9f, 0.99f, 1e-8f, 0.1f, 1.0f, evalInterval, 2, 10, 20,

@@ -14,7 +14,6 @@ import leviathan.api.LanguageModel;
 import leviathan.backend.JavaBackend;
 import leviathan.data.TextDataset;
 import leviathan.model.Checkpoint;
-import leviathan.model.GptConfig.Attention;
 import leviathan.model.Workspace;
 import leviathan.testing.TestData;
 import org.junit.jupiter.api.Test;
@@ -28,7 +27,7 @@ class TrainerTest {
     @Test
     void aTinyModelLearnsAShortText(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(4000, 1));
-        TrainConfig cfg = TestData.tinyTrain(data, dir.resolve("run"), Attention.CORRELATION, 400, 400);
+        TrainConfig cfg = TestData.tinyTrain(data, dir.resolve("run"), "correlation", 400, 400);
         Trainer.Result r = trainer().train(cfg);
         // 14 words over ~17 characters: a model that learned the words sits far below ln(V) ≈ 2.9
         assertTrue(r.trainLoss() < 1.6, "train loss " + r.trainLoss());
@@ -41,8 +40,8 @@ class TrainerTest {
     @Test
     void resumingReproducesTheUninterruptedRun(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(3000, 2));
-        Trainer.Result full = trainer().train(TestData.tinyTrain(data, dir.resolve("full"), Attention.CORRELATION, 20, 10));
-        Trainer.Result paused = trainer().stopAfter(7).train(TestData.tinyTrain(data, dir.resolve("part"), Attention.CORRELATION, 20, 10));
+        Trainer.Result full = trainer().train(TestData.tinyTrain(data, dir.resolve("full"), "correlation", 20, 10));
+        Trainer.Result paused = trainer().stopAfter(7).train(TestData.tinyTrain(data, dir.resolve("part"), "correlation", 20, 10));
         assertEquals(7, paused.steps());
         Trainer.Result resumed = trainer().resume(dir.resolve("part"), 0);
         assertEquals(full.valLoss(), resumed.valLoss(), "val loss after resume");
@@ -56,7 +55,7 @@ class TrainerTest {
     void checkpointEvalMatchesInMemoryEval(@TempDir Path dir) throws Exception {
         String text = TestData.text(3000, 3);
         Path data = TestData.writeText(dir, text);
-        Trainer.Result r = trainer().train(TestData.tinyTrain(data, dir.resolve("run"), Attention.DOT, 10, 10));
+        Trainer.Result r = trainer().train(TestData.tinyTrain(data, dir.resolve("run"), "dot", 10, 10));
         Path model = r.runDir().resolve(Trainer.MODEL_FILE);
         try (var loaded = Checkpoint.load(model);
              Workspace ws = loaded.model().workspace(new JavaBackend(), 5, 16, false);
@@ -74,8 +73,8 @@ class TrainerTest {
     @Test
     void aDivergingRunStopsAndNamesTheLastCheckpoint(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(3000, 4));
-        TrainConfig base = TestData.tinyTrain(data, dir.resolve("run"), Attention.CORRELATION, 40, 5);
-        TrainConfig explode = new TrainConfig(base.data(), base.out(), null, false, 2, 2, 16, 16, Attention.CORRELATION, 3, 4, 1, 40,
+        TrainConfig base = TestData.tinyTrain(data, dir.resolve("run"), "correlation", 40, 5);
+        TrainConfig explode = new TrainConfig(base.data(), base.out(), null, false, 2, 2, 16, 16, "correlation", 3, 4, 1, 40,
                 1e30f, 1e29f, 0, Optimizer.Kind.SGD, 0.9f, 0.99f, 1e-8f, 0f, 0f, 5, 1, 10, 0, 1, 1, "java", "auto",
                 TrainConfig.NanPolicy.STOP);
         var e = assertThrows(Trainer.DivergedException.class, () -> trainer().train(explode));

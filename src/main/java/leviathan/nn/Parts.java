@@ -1,0 +1,75 @@
+package leviathan.nn;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.BiFunction;
+
+/**
+ * The registry of block parts: the name that {@code --attention} / {@code --mlp} and the
+ * checkpoint metadata use, the model options (metadata keys) the part reads, and its constructor.
+ * Adding a part is its class plus one line below.
+ */
+public final class Parts {
+    private Parts() {}
+
+    /** A registered part: its name, the metadata keys of its model options, and its constructor. */
+    public record Entry<P extends BlockPart>(String kind, List<String> optionKeys, BiFunction<BlockPart.Dims, PartSpec, P> factory) {}
+
+    private static final Map<String, Entry<TokenMixer>> MIXERS = new LinkedHashMap<>();
+    private static final Map<String, Entry<Mlp>> MLPS = new LinkedHashMap<>();
+
+    static {
+        mixer("correlation", CorrelationMixer::correlation, "lags");   // LEVIATHAN.md: correlation scores
+        mixer("dot", CorrelationMixer::dot);                             // the Transformer baseline (one lag, no lag bias)
+        mlp("dense", DenseMlp::new);                                     // GPT-2's MLP
+    }
+
+    private static void mixer(String kind, BiFunction<BlockPart.Dims, PartSpec, TokenMixer> factory, String... keys) {
+        MIXERS.put(kind, new Entry<>(kind, List.of(keys), factory));
+    }
+
+    private static void mlp(String kind, BiFunction<BlockPart.Dims, PartSpec, Mlp> factory, String... keys) {
+        MLPS.put(kind, new Entry<>(kind, List.of(keys), factory));
+    }
+
+    /** Registered token mixers, by name, in registration order. */
+    public static Map<String, Entry<TokenMixer>> mixers() { return java.util.Collections.unmodifiableMap(MIXERS); }
+
+    /** Registered MLPs, by name, in registration order. */
+    public static Map<String, Entry<Mlp>> mlps() { return java.util.Collections.unmodifiableMap(MLPS); }
+
+    /** The token mixer a spec describes, its options validated against the dimensions. */
+    public static TokenMixer mixer(PartSpec spec, BlockPart.Dims dims) { return entry(MIXERS, spec.kind(), "attention").factory().apply(dims, spec); }
+
+    /** The MLP a spec describes, its options validated against the dimensions. */
+    public static Mlp mlp(PartSpec spec, BlockPart.Dims dims) { return entry(MLPS, spec.kind(), "mlp").factory().apply(dims, spec); }
+
+    /**
+     * The spec of a mixer of {@code kind}, keeping from {@code options} only the keys that part
+     * reads (so one flat map of command-line options serves every kind).
+     */
+    public static PartSpec mixerSpec(String kind, Map<String, String> options) { return spec(MIXERS, kind, "attention", options); }
+
+    /** {@link #mixerSpec} for an MLP. */
+    public static PartSpec mlpSpec(String kind, Map<String, String> options) { return spec(MLPS, kind, "mlp", options); }
+
+    private static PartSpec spec(Map<String, ? extends Entry<?>> registry, String kind, String slot, Map<String, String> options) {
+        Entry<?> e = entry(registry, kind, slot);
+        Map<String, String> kept = new TreeMap<>();
+        for (String k : e.optionKeys()) {
+            String v = options.get(k);
+            if (v != null) kept.put(k, v);
+        }
+        return new PartSpec(e.kind(), kept);
+    }
+
+    private static <E extends Entry<?>> E entry(Map<String, E> registry, String kind, String slot) {
+        E e = kind == null ? null : registry.get(kind.trim().toLowerCase(java.util.Locale.ROOT));
+        if (e == null) {
+            throw new IllegalArgumentException(slot + " must be one of " + String.join(", ", registry.keySet()) + ", got '" + kind + "'");
+        }
+        return e;
+    }
+}
