@@ -91,7 +91,7 @@ public final class Mpi {
             Library l = library();
             return l.version() + " (" + l.path() + "); bindings for Open MPI 4.1's ABI; " + launch;
         } catch (MpiUnavailableException e) {
-            return "not found: " + e.getMessage();
+            return e.getMessage().startsWith("Open MPI not found") ? e.getMessage() : "not usable: " + e.getMessage();
         }
     }
 
@@ -126,7 +126,9 @@ public final class Mpi {
         }
         List<String> missing = Lookups.missing(lookup);
         if (!missing.isEmpty()) {
-            throw new MpiUnavailableException(target + " is not Open MPI (missing " + String.join(", ", missing)
+            String list = missing.size() <= 3 ? String.join(", ", missing)
+                    : String.join(", ", missing.subList(0, 3)) + " and " + (missing.size() - 3) + " more";
+            throw new MpiUnavailableException(target + " is not Open MPI (missing " + list
                     + "); the bindings need Open MPI's ABI; " + INSTALL_HINT);
         }
         synchronized (Mpi.class) {
