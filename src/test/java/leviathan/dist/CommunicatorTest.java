@@ -99,6 +99,18 @@ class CommunicatorTest {
     }
 
     @Test
+    void infoStatusIsOneLine() {
+        String status = Mpi.status();
+        assertFalse(status.contains("\n"), status);
+        if (Mpi.available()) {
+            assertTrue(status.startsWith("Open MPI v"), status);
+            assertTrue(Mpi.library().path().contains("libmpi"), Mpi.library().path());
+        } else {
+            assertTrue(status.contains("apt-get install openmpi-bin"), status);
+        }
+    }
+
+    @Test
     void aMissingLibraryIsOneLineWithTheFix() {
         MpiUnavailableException e = assertThrows(MpiUnavailableException.class, () -> Mpi.open("/nonexistent/libmpi.so.40"));
         assertTrue(e.getMessage().contains("apt-get install openmpi-bin"), e.getMessage());
