@@ -33,6 +33,7 @@ final class InfoCommand implements Callable<Integer> {
             System.out.printf("oneDNN        %s%n", OneDnnBackend.status(b));
         }
         for (String line : leviathan.backend.cuda.CudaInfo.lines()) System.out.printf("CUDA          %s%n", line);
+        System.out.printf("MPI           %s%n", leviathan.dist.Mpi.status());
         return 0;
     }
 }
