@@ -40,6 +40,9 @@ class InvolutionTest {
                 Involution.forwardScalar(or, pr, w, v, B, T, C, H, K, 0);
                 assertClose("p " + at, p, pr, nw, 1e-7, 1e-5);                      // vector exp within ~1 ulp
                 assertClose("o " + at, o, or, nv, 1e-6, 1e-5);                      // sums of K terms in another order
+                MemorySegment inPlace = copy(arena, w);                             // p may alias w
+                Involution.softmax(inPlace, inPlace, B, T, H, K, 0);
+                assertEquals(-1L, inPlace.mismatch(p), "in-place softmax " + at);
                 MemorySegment dw = random(arena, nw, rnd, 1), dv = random(arena, nv, rnd, 1);
                 MemorySegment dwr = copy(arena, dw), dvr = copy(arena, dv);         // backward adds into them
                 Involution.backward(dw, dv, dout, pr, v, B, T, C, H, K);
