@@ -23,7 +23,9 @@ public final class Parts {
     static {
         mixer("correlation", CorrelationMixer::correlation, "lags");   // LEVIATHAN.md: correlation scores
         mixer("dot", CorrelationMixer::dot);                             // the Transformer baseline (one lag, no lag bias)
+        mixer("involution", InvolutionMixer::new, "window");             // kernels generated per token over a causal window
         mlp("dense", DenseMlp::new);                                     // GPT-2's MLP
+        mlp("moe", MoeMlp::new, "n_expert", "top_k", "expert_hidden");   // sparse mixture of experts
     }
 
     private static void mixer(String kind, BiFunction<BlockPart.Dims, PartSpec, TokenMixer> factory, String... keys) {

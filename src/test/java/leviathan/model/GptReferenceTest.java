@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import leviathan.backend.JavaBackend;
+import leviathan.nn.RunOptions;
 import leviathan.tensor.Tensor;
 import leviathan.train.Optimizer;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -38,14 +39,19 @@ class GptReferenceTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"correlation", "dot"})
-    void matchesPyTorch(String attention) throws Exception {
+    @ValueSource(strings = {"correlation", "dot", "involution", "dot-moe", "correlation-moe", "involution-moe"})
+    void matchesPyTorch(String fixture) throws Exception {
         try (Arena arena = Arena.ofConfined();
-             var loaded = Checkpoint.load(resource("tiny-" + attention + ".safetensors"))) {
-            Map<String, Tensor> ref = readAll(resource("tiny-" + attention + "-ref.safetensors"), arena);
+             var loaded = Checkpoint.load(resource("tiny-" + fixture + ".safetensors"))) {
+            Path refFile = resource("tiny-" + fixture + "-ref.safetensors");
+            Map<String, Tensor> ref = readAll(refFile, arena);
             Gpt gpt = loaded.model();
             int B = ref.get("tokens").dim(0), T = ref.get("tokens").dim(1), V = gpt.config().vocabSize();
-            try (Workspace ws = gpt.workspace(new JavaBackend(), B, T, true)) {
+            // the auxiliary loss weights are training settings: the fixture's metadata carries them
+            Map<String, String> meta = SafeTensors.readHeader(refFile).metadata();
+            RunOptions options = RunOptions.DEFAULTS;
+            for (String key : new String[] {"moe_balance", "moe_z"}) if (meta.containsKey(key)) options = options.with(key, meta.get(key));
+            try (Workspace ws = gpt.workspace(new JavaBackend(), B, T, true, options)) {
                 for (int i = 0; i < B * T; i++) {
                     ws.tokens().setAtIndex(ValueLayout.JAVA_INT, i, (int) ref.get("tokens").getFlat(i));
                     ws.targets().setAtIndex(ValueLayout.JAVA_INT, i, (int) ref.get("targets").getFlat(i));
@@ -54,6 +60,17 @@ class GptReferenceTest {
                 float loss = gpt.forward(ws, B, T, true);
                 // float32 engine vs float64 reference on O(1) values: 1e-5 absolute is ~100 ulps
                 assertEquals(ref.get("loss").getFlat(0), loss, 1e-5, "loss");
+                if (ref.containsKey("total_loss")) {              // cross-entropy plus the parts' auxiliary terms
+                    assertEquals(ref.get("total_loss").getFlat(0), loss + ws.auxLoss(), 1e-5, "total loss");
+                    Map<String, Double> stats = new LinkedHashMap<>();
+                    ws.stats(stats::put);
+                    for (int l = 0; ref.containsKey("aux.h." + l + ".balance"); l++) {
+                        assertEquals(ref.get("aux.h." + l + ".balance").getFlat(0), stats.get("h." + l + ".mlp.balance"), 1e-6, "balance " + l);
+                        assertEquals(ref.get("aux.h." + l + ".z").getFlat(0), stats.get("h." + l + ".mlp.z"), 1e-6, "z-loss " + l);
+                        Tensor load = ref.get("load.h." + l);
+                        for (int e = 0; e < load.numel(); e++) assertEquals(load.getFlat(e), stats.get("h." + l + ".mlp.load." + e), 1e-7, "load");
+                    }
+                }
                 Tensor logits = ref.get("logits");
                 for (int i = 0; i < B * T * V; i++) {
                     assertEquals(logits.getFlat(i), ws.logits().getAtIndex(ValueLayout.JAVA_FLOAT, i), 1e-4, "logit " + i);
