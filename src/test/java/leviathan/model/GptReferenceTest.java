@@ -9,16 +9,22 @@ import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.stream.Stream;
+import leviathan.backend.Backend;
 import leviathan.backend.JavaBackend;
+import leviathan.backend.OneDnnTesting;
+import leviathan.nn.CorrelationAttention.Impl;
 import leviathan.tensor.Tensor;
 import leviathan.train.Optimizer;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The engine against an independent PyTorch implementation of LEVIATHAN.md
  * (fixture from benchmarks/pytorch/make_reference.py, float64 references): logits, loss, every
- * parameter gradient, and the losses of 10 AdamW steps.
+ * parameter gradient, and the losses of 10 AdamW steps, on every GEMM backend (Java; oneDNN when
+ * it loads, which must happen on CI, see {@code OneDnnTesting}) × every correlation implementation.
  */
 class GptReferenceTest {
 
@@ -37,15 +43,31 @@ class GptReferenceTest {
         return m;
     }
 
-    @ParameterizedTest
-    @ValueSource(strings = {"correlation", "dot"})
-    void matchesPyTorch(String attention) throws Exception {
+    /** attention × backend × correlation implementation (the fixture's head width, 8, suits them all). */
+    static Stream<Arguments> cases() {
+        Stream.Builder<Arguments> b = Stream.builder();
+        for (String attention : new String[] {"correlation", "dot"}) {
+            for (String backend : new String[] {"java", "onednn"}) {
+                for (Impl impl : Impl.values()) b.add(Arguments.of(attention, backend, impl));
+            }
+        }
+        return b.build();
+    }
+
+    private static Backend backend(String name) {
+        return name.equals("java") ? new JavaBackend() : OneDnnTesting.backendOrSkip();   // oneDNN: shared, left open
+    }
+
+    @ParameterizedTest(name = "{0} on {1}, {2}")
+    @MethodSource("cases")
+    void matchesPyTorch(String attention, String backendName, Impl impl) throws Exception {
+        Backend backend = backend(backendName);
         try (Arena arena = Arena.ofConfined();
              var loaded = Checkpoint.load(resource("tiny-" + attention + ".safetensors"))) {
             Map<String, Tensor> ref = readAll(resource("tiny-" + attention + "-ref.safetensors"), arena);
             Gpt gpt = loaded.model();
             int B = ref.get("tokens").dim(0), T = ref.get("tokens").dim(1), V = gpt.config().vocabSize();
-            try (Workspace ws = gpt.workspace(new JavaBackend(), B, T, true)) {
+            try (Workspace ws = gpt.workspace(backend, B, T, true, impl)) {
                 for (int i = 0; i < B * T; i++) {
                     ws.tokens().setAtIndex(ValueLayout.JAVA_INT, i, (int) ref.get("tokens").getFlat(i));
                     ws.targets().setAtIndex(ValueLayout.JAVA_INT, i, (int) ref.get("targets").getFlat(i));
