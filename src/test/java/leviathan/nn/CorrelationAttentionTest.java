@@ -355,6 +355,41 @@ class CorrelationAttentionTest {
     }
 
     /**
+     * The one driver over (b, h) and its fixed-order lag-bias reduction: every implementation gives
+     * the same bits on 1, 2 and 3 kernel threads (B·H = 6 heads split 6, 3+3 and 2+2+2), repeated
+     * calls included (the shared vector helpers give the same bits in every JIT tier).
+     */
+    @ParameterizedTest
+    @EnumSource(value = Impl.class, names = {"SCALAR", "DIRECT", "GEMM", "FFT"})
+    void resultsDoNotDependOnTheThreadCount(Impl impl) {
+        int saved = leviathan.kernel.Parallel.threads();
+        try (Case ref = new Case(3, 21, 2, 16, 12, true, 99, 1.0)) {
+            leviathan.kernel.Parallel.setThreads(1);
+            ref.run(impl, 0);
+            for (int threads : new int[] {2, 3, 2}) {
+                leviathan.kernel.Parallel.setThreads(threads);
+                try (Case c = new Case(3, 21, 2, 16, 12, true, 99, 1.0)) {
+                    c.run(impl, 0);
+                    String where = impl + " on " + threads + " threads";
+                    assertBitwiseEqual(where + " out", ref.out, c.out);
+                    assertBitwiseEqual(where + " lse", ref.lse, c.lse);
+                    assertBitwiseEqual(where + " dqkv", ref.dqkv, c.dqkv);
+                    assertBitwiseEqual(where + " dlagBias", ref.dlagBias, c.dlagBias);
+                }
+            }
+        } finally {
+            leviathan.kernel.Parallel.setThreads(saved);
+        }
+    }
+
+    private static void assertBitwiseEqual(String what, MemorySegment expected, MemorySegment actual) {
+        for (long i = 0, n = expected.byteSize() / Float.BYTES; i < n; i++) {
+            int e = Float.floatToRawIntBits(expected.getAtIndex(FL, i)), a = Float.floatToRawIntBits(actual.getAtIndex(FL, i));
+            if (e != a) fail(what + " differs at " + i + ": " + actual.getAtIndex(FL, i) + " vs " + expected.getAtIndex(FL, i));
+        }
+    }
+
+    /**
      * The AUTO rule at its documented boundaries ({@link CorrelationAttention#choose}): FFT exactly
      * when {@code 4·N >= 3·D}, {@code D >= 16} and D is a power of two, DIRECT otherwise, SCALAR
      * whenever SIMD is off; the same at every T. This tests the rule as written, not that it is
