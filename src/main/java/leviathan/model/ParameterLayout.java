@@ -40,6 +40,11 @@ public final class ParameterLayout {
         return m;
     }
 
+    /** How many tensors {@link #shapes} lists for {@code c}. */
+    public static long count(GptConfig c) {
+        return 4 + (long) (c.hasLagBias() ? 13 : 12) * c.nLayer();
+    }
+
     public static Buffers.Layout of(GptConfig c) {
         var l = new Buffers.Layout();
         shapes(c).forEach(l::add);

@@ -74,10 +74,8 @@ class TrainerTest {
     @Test
     void aDivergingRunStopsAndNamesTheLastCheckpoint(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(3000, 4));
-        TrainConfig base = TestData.tinyTrain(data, dir.resolve("run"), Attention.CORRELATION, 40, 5);
-        TrainConfig explode = new TrainConfig(base.data(), base.out(), null, false, 2, 2, 16, 16, Attention.CORRELATION, 3, 4, 1, 40,
-                1e30f, 1e29f, 0, Optimizer.Kind.SGD, 0.9f, 0.99f, 1e-8f, 0f, 0f, 5, 1, 10, 0, 1, 1, "java", "auto",
-                TrainConfig.NanPolicy.STOP);
+        TrainConfig explode = TestData.tinyBuilder(data, dir.resolve("run"), Attention.CORRELATION, 40, 5).lr(1e30f).minLr(1e29f)
+                .warmup(0).optimizer(Optimizer.Kind.SGD).weightDecay(0f).clip(0f).evalBatches(1).sampleTokens(0).seed(1).build();
         var e = assertThrows(Trainer.DivergedException.class, () -> trainer().train(explode));
         assertTrue(e.getMessage().contains("step") && e.getMessage().contains("Last good checkpoint"), e.getMessage());
     }
