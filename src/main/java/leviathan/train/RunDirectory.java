@@ -259,8 +259,8 @@ public final class RunDirectory implements AutoCloseable {
             writing = stateNext;
             TrainState.write(stateNext, m.config(), tok, meta, state);
         } catch (IOException e) {
-            Files.deleteIfExists(modelNext);
-            Files.deleteIfExists(stateNext);
+            deleteQuietly(modelNext);
+            deleteQuietly(stateNext);
             throw new IOException("step " + saved.step() + ": the checkpoint was not written (writing " + writing + " failed: "
                     + e.getMessage() + "); kept: " + (previous == null ? "nothing, this was the run's first checkpoint"
                     : MODEL_FILE + " and " + STATE_FILE + " of step " + previous.step() + lossText(previous.valLoss())
@@ -270,7 +270,7 @@ public final class RunDirectory implements AutoCloseable {
         try {
             move(stateNext, state());
         } catch (IOException e) {
-            Files.deleteIfExists(stateNext);
+            deleteQuietly(stateNext);
             throw new IOException("step " + saved.step() + ": " + model() + " holds step " + saved.step() + " but " + state()
                     + " could not be replaced (" + e.getMessage() + ") and still holds "
                     + (previous == null ? "nothing" : "step " + previous.step()) + "; --resume continues from there", e);
@@ -278,6 +278,15 @@ public final class RunDirectory implements AutoCloseable {
         syncDirectory(dir);
         SafeTensors.deleteStaleTemps(model());
         SafeTensors.deleteStaleTemps(state());
+    }
+
+    /** Removes a staged file after a failed save; what cannot be removed is removed when the directory is next opened. */
+    private static void deleteQuietly(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException ignored) {
+            // not a regular file, or not removable: never read, and the message names the real problem
+        }
     }
 
     private static void move(Path from, Path to) throws IOException {
