@@ -17,6 +17,7 @@ import java.util.concurrent.TimeUnit;
 import leviathan.cli.Main;
 import leviathan.model.Gpt;
 import leviathan.model.GptConfig.Attention;
+import leviathan.testing.KillResume;
 import leviathan.testing.TestData;
 import leviathan.train.RunDirectory;
 import leviathan.train.TrainConfig;
@@ -66,10 +67,10 @@ class RunLockTest {
     @Test
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void anotherProcessIsRefusedNamingItsPidAndTheLockDiesWithIt(@TempDir Path dir) throws Exception {
-        Path data = TestData.writeText(dir, TestData.text(4000, 42)), run = dir.resolve("run"), log = dir.resolve("child.log");
-        Process p = KillResumeTest.start(KillResumeTest.trainArgs(data, run), log);
+        Path run = dir.resolve("run"), log = dir.resolve("lock-child.log");
+        Process p = KillResume.start(new KillResume(dir, 300, 1).trainArgs(run), log);
         try {
-            KillResumeTest.awaitTraining(p, log, 0);
+            KillResume.awaitTraining(p, log, 0);
             assertTrue(p.isAlive(), "the child trains: " + Files.readString(log));
             CommandLine cl = Main.commandLine();
             StringWriter err = new StringWriter();
