@@ -52,8 +52,12 @@ public final class RunDirectory implements AutoCloseable {
     /** A checkpoint: its step and the validation loss it was saved with (NaN where it was not recorded). */
     public record Saved(int step, double valLoss) {}
 
-    /** A validated resume point: the state, its counters, what the last good checkpoint is, and a note when the pair disagrees. */
-    public record Resume(TrainConfig config, TrainState state, int step, int optimizerSteps, int skipped, Saved lastGood, String note) {}
+    /**
+     * A validated resume point: the state, its counters, what the last good checkpoint is, a note
+     * when the pair disagrees, and {@code complete}: why there is nothing to resume (null if there is).
+     */
+    public record Resume(TrainConfig config, TrainState state, int step, int optimizerSteps, int skipped, Saved lastGood, String note,
+                         String complete) {}
 
     private final Path dir, key;
     private final FileChannel lockChannel;
@@ -110,8 +114,7 @@ public final class RunDirectory implements AutoCloseable {
                 throw new IOException(busy(dir, holder.matches("\\d{1,19}") ? holder : "unknown"));
             }
             ch.truncate(0);
-            ch.write(ByteBuffer.wrap((self + "\n").getBytes(StandardCharsets.US_ASCII)));
-            ch.force(false);
+            ch.write(ByteBuffer.wrap((self + "\n").getBytes(StandardCharsets.US_ASCII)));   // for the message of a second writer
             RunDirectory rd = new RunDirectory(dir, key, ch, l);
             rd.removeLeftovers();
             return rd;
@@ -169,7 +172,7 @@ public final class RunDirectory implements AutoCloseable {
     /**
      * Validates the resume point for {@code cfg} (read from {@code config.json}) and a requested
      * total of {@code steps} (0 keeps the configured one): the state must exist, belong to this
-     * run's model, and lie before the total. A finished run is a {@link Trainer.RunCompleteException}.
+     * run's model, and lie at or before the total; {@link Resume#complete()} says when it is the total.
      */
     public Resume resume(TrainConfig cfg, int steps) throws IOException {
         Saved inModel = savedIn(model());
@@ -205,12 +208,10 @@ public final class RunDirectory implements AutoCloseable {
             throw new IllegalArgumentException("--steps " + steps + " is below step " + step + ", which " + dir + " already reached: a run"
                     + " cannot go back; pass --steps above " + step + ", or start a new run with --init-from " + model());
         }
-        if (step == total) {
-            throw new Trainer.RunCompleteException(dir + " is complete: all " + total + " steps ran (checkpoint of step " + step
-                    + lossText(inState.valLoss()) + "); to train further, raise the total: leviathan train --resume " + dir
-                    + " --steps N, with N > " + total);
-        }
-        return new Resume(cfg.withSteps(total), st, step, optSteps, skipped, lastGood, note);
+        String complete = step < total ? null : dir + " is complete: all " + total + " steps ran (checkpoint of step " + step
+                + lossText(inState.valLoss()) + "); to train further, raise the total: leviathan train --resume " + dir
+                + " --steps N, with N > " + total;
+        return new Resume(cfg.withSteps(total), st, step, optSteps, skipped, lastGood, note, complete);
     }
 
     private static String describe(GptConfig c) {

@@ -3,10 +3,8 @@ package leviathan.train;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.function.Consumer;
 import leviathan.backend.Backend;
 import leviathan.backend.Backends;
@@ -114,7 +112,6 @@ public final class Trainer {
             TrainingData data = TrainingData.of(dataFile, tok.encode(text, cfg.run().dropUnknown()), cfg.model().blockSize());
             Path dir = cfg.run().out() != null ? Path.of(cfg.run().out()) : RunDirectory.defaultPath(m.config());
             try (RunDirectory rd = RunDirectory.create(dir)) {
-                rd.writeConfig(cfg);
                 return run(cfg, rd, m, tok, data, null, wallStart);
             }
         }
@@ -131,7 +128,6 @@ public final class Trainer {
             CharTokenizer tok = point.state().tokenizer();
             TrainingData data = TrainingData.of(dataFile, tok.encode(TextDataset.readUtf8(dataFile), cfg.run().dropUnknown()), cfg.model().blockSize());
             try (Gpt m = Gpt.empty(point.state().config())) {
-                rd.writeConfig(cfg);
                 return run(cfg, rd, m, tok, data, point, wallStart);
             }
         }
@@ -149,7 +145,8 @@ public final class Trainer {
             List<Tensor> state = TrainState.tensors(m, opt.firstMoments(), opt.secondMoments());
             TrainingLoop loop = new TrainingLoop(cfg, rd, m, tok, ws, opt, state, data, report, hooks, stopAfter);
             if (resumed != null) {
-                resumed.state().load(state);
+                resumed.state().load(state);                    // a finished run's state is checked too before it is called finished
+                if (resumed.complete() != null) throw new RunCompleteException(resumed.complete());
                 opt.setStepCount(resumed.optimizerSteps());
                 rd.repairMetrics(resumed.step());
                 loop.skipped = resumed.skipped();
@@ -157,6 +154,7 @@ public final class Trainer {
                 if (resumed.note() != null) log.accept(resumed.note());
                 log.accept("resumed " + rd.path() + " at step " + resumed.step());
             }
+            rd.writeConfig(cfg);
             GptConfig c = m.config();
             report.line("run: %s", rd.path());
             report.line("config: %s", cfg.toJson().replaceAll("\\s+", " ").trim());

@@ -107,7 +107,7 @@ class CliBadInputTest {
         byte[] s = Files.readAllBytes(nan.resolve(Trainer.STATE_FILE));
         ByteBuffer.wrap(s).order(ByteOrder.LITTLE_ENDIAN).putFloat(s.length - 4, Float.NaN);
         Files.write(nan.resolve(Trainer.STATE_FILE), s);
-        assertRefused("holds a non-finite value (NaN)", "train", "--resume", nan.toString(), "--steps", "3");   // the run ended at 2
+        assertRefused("holds a non-finite value (NaN)", "train", "--resume", nan.toString());
 
         Path mixed = copyRun("mixed");                                   // config.json of another model size
         Path cfg = mixed.resolve(Trainer.CONFIG_FILE);
