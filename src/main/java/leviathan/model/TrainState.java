@@ -51,12 +51,16 @@ public final class TrainState {
         return new TrainState(h, tok, c);
     }
 
+    /** The file read. */
     public Path file() { return header.file(); }
 
+    /** The model config in the metadata, validated. */
     public GptConfig config() { return config; }
 
+    /** The vocabulary in the metadata. */
     public CharTokenizer tokenizer() { return tokenizer; }
 
+    /** All metadata (the trainer's counters among them). */
     public Map<String, String> metadata() { return header.metadata(); }
 
     /** The metadata integer {@code key}, which must lie in {@code [0, max]}; {@code fallback} when absent (or -1: required). */

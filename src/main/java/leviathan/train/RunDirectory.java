@@ -144,14 +144,19 @@ public final class RunDirectory implements AutoCloseable {
         return false;
     }
 
+    /** The directory. */
     public Path path() { return dir; }
 
+    /** {@code model.safetensors}: the last good model. */
     public Path model() { return dir.resolve(MODEL_FILE); }
 
+    /** {@code state.safetensors}: what a resume needs. */
     public Path state() { return dir.resolve(STATE_FILE); }
 
+    /** {@code metrics.jsonl}. */
     public Path metrics() { return dir.resolve(METRICS_FILE); }
 
+    /** {@code config.json}. */
     public Path config() { return dir.resolve(CONFIG_FILE); }
 
     /** The run's {@code config.json}, with {@code out} set to this directory. */

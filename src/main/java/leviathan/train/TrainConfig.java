@@ -166,10 +166,13 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         return b;
     }
 
+    /** A copy with {@code steps} total steps. */
     public TrainConfig withSteps(int steps) { return toBuilder().steps(steps).build(); }
 
+    /** A copy writing to the run directory {@code out}. */
     public TrainConfig withOut(String out) { return toBuilder().out(out).build(); }
 
+    /** A copy with the model group {@code m}. */
     public TrainConfig withModel(ModelGroup m) { return new TrainConfig(m, optimizer, schedule, run); }
 
     /** Values by name; {@link #build()} checks them. */
@@ -239,6 +242,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         public Builder impl(String v) { impl = v; return this; }
         public Builder nanPolicy(NanPolicy v) { nanPolicy = v; return this; }
 
+        /** The config; each group checks its values. */
         public TrainConfig build() {
             return new TrainConfig(new ModelGroup(attention, mlp, nLayer, nHead, nEmbd, blockSize, options),
                     new OptimizerGroup(optimizer, beta1, beta2, eps, weightDecay, clip),
@@ -294,6 +298,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
 
     private static final Pattern NUMBER = Pattern.compile("-?(0|[1-9]\\d{0,17})(\\.\\d+)?([eE][+-]?\\d{1,3})?");
 
+    /** {@link #toMap()} as the indented JSON object of {@code config.json}. */
     public String toJson() {
         StringBuilder sb = new StringBuilder("{\n");
         var it = toMap().entrySet().iterator();
