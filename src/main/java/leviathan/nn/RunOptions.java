@@ -13,7 +13,7 @@ public record RunOptions(Map<String, String> values) {
     public static final RunOptions DEFAULTS = new RunOptions(Map.of());
 
     public RunOptions {
-        values = Map.copyOf(new TreeMap<>(values == null ? Map.of() : values));
+        values = java.util.Collections.unmodifiableMap(new TreeMap<>(values == null ? Map.of() : values));
     }
 
     public static RunOptions of(String... keyValues) {
