@@ -1,9 +1,15 @@
 package leviathan.cli;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.util.Locale;
 import java.util.concurrent.Callable;
+import leviathan.kernel.Parallel;
 import leviathan.model.GptConfig;
+import leviathan.model.MemoryEstimate;
+import leviathan.model.SafeTensors;
+import leviathan.tensor.FileKind;
 import leviathan.train.Optimizer;
 import leviathan.train.TrainConfig;
 import leviathan.train.Trainer;
@@ -98,6 +104,10 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Trainer trainer = new Trainer(System.out::println, System.out);
         if (stopAfter != null) trainer.stopAfter(stopAfter);
+        // --steps 0 would train nothing and name a model file it never wrote; eval scores a checkpoint
+        if (steps != null && steps == 0) {
+            throw new IllegalArgumentException("--steps must be >= 1, got 0 (to score a checkpoint without training, use leviathan eval)");
+        }
         if (resume != null) {
             for (var o : spec.commandLine().getParseResult().matchedOptions()) {
                 if (!RESUME_OPTIONS.contains(o.longestName())) {
@@ -105,17 +115,84 @@ final class TrainCommand implements Callable<Integer> {
                             + " (only --steps and --stop-after may change); start a new run with --init-from to change it");
                 }
             }
-            trainer.resume(resume, steps == null ? 0 : steps);
-            return 0;
+            return finish(saving(() -> trainer.resume(resume, steps == null ? 0 : steps)));
         }
+        if (out != null) checkOut(out);
+        Options.threads(threads);
         TrainConfig cfg = new TrainConfig(data, out == null ? null : out.toString(), initFrom == null ? null : initFrom.toString(),
                 dropUnknown, nLayer, nHead, nEmbd, blockSize, GptConfig.Attention.parse(attention),
                 lags, batchSize, accum, steps == null ? D.steps() : steps, lr, minLr, warmup, Optimizer.Kind.parse(optimizer),
                 beta1, beta2, D.eps(), weightDecay, clip, evalInterval, evalBatches, logInterval, sampleTokens, seed, threads,
                 backend, Options.impl(impl), Options.nanPolicy(nanPolicy), lagBiasInit);
-        // the model config is validated up front, before any data is read
-        if (initFrom == null) new GptConfig(1, blockSize, nLayer, nHead, nEmbd, cfg.attention(), lags);
-        trainer.train(cfg);
+        // the model config is validated up front, before any data is read, and so is its memory: the
+        // estimate with a one-character vocabulary is a lower bound, so this never refuses a run that fits
+        if (initFrom == null) {
+            GptConfig lowerBound = new GptConfig(1, blockSize, nLayer, nHead, nEmbd, cfg.attention(), lags);
+            if (threads > 0) Parallel.setThreads(threads);           // the estimate counts per-thread scratch
+            MemoryEstimate.require(lowerBound, batchSize, blockSize, true,
+                    "use a smaller --batch-size (with --accum to keep the tokens per step), --block-size, --n-embd or --n-layer");
+        }
+        return finish(saving(() -> trainer.train(cfg)));
+    }
+
+    /** The exit status of a run that returned: non-zero, with one line, when its final loss is not finite. */
+    private static int finish(Trainer.Result r) {
+        if (!Double.isFinite(r.valLoss())) {
+            throw new IllegalStateException("the run ended at step " + r.steps() + " with val loss " + r.valLoss()
+                    + ", not a finite number: the model diverged" + (r.skippedSteps() > 0 ? " (" + r.skippedSteps() + " steps skipped)" : "")
+                    + "; lower --lr or raise --warmup, and see metrics.jsonl in " + r.runDir());
+        }
         return 0;
+    }
+
+    /** A training call; its IOExceptions are passed through, with a save that failed explained. */
+    private interface Run {
+        Trainer.Result run() throws IOException;
+    }
+
+    private static Trainer.Result saving(Run run) throws IOException {
+        try {
+            return run.run();
+        } catch (SafeTensors.WriteException e) {
+            // the run directory holds a resumable state only once a checkpoint was saved whole
+            Path dir = e.file().toAbsolutePath().getParent();
+            boolean resumable = dir != null && Files.isRegularFile(dir.resolve(Trainer.STATE_FILE));
+            throw new IOException(e.getMessage() + (resumable
+                    ? "; once there is room, continue from the last saved checkpoint with: leviathan train --resume " + dir
+                    : "; the run saved no checkpoint yet: start it again once there is room"), e);
+        }
+    }
+
+    /** Refuses an {@code --out} that cannot become a run directory, saying what is in the way. */
+    static void checkOut(Path out) {
+        if (out.toString().isBlank()) throw new IllegalArgumentException("--out is empty: give the run directory to create (or omit --out for runs/<time>-<attention>)");
+        Path abs = out.toAbsolutePath().normalize();
+        if (Files.isDirectory(abs)) {
+            if (!Files.isWritable(abs)) throw new IllegalArgumentException("--out " + out + " is a directory this user cannot write to");
+            return;
+        }
+        String kind = FileKind.notRegular(abs);
+        if (kind == null) throw new IllegalArgumentException("--out " + out + " is an existing file, not a directory: choose a new directory name");
+        if (!kind.equals("does not exist")) throw new IllegalArgumentException("--out " + out + " " + kind + ": choose a new directory name");
+        Path parent = abs.getParent();                           // the nearest existing ancestor must be a writable directory
+        while (parent != null && !Files.exists(parent, LinkOption.NOFOLLOW_LINKS)) parent = parent.getParent();
+        if (parent == null) return;
+        if (!Files.isDirectory(parent)) {
+            String pk = FileKind.notRegular(parent);
+            throw new IllegalArgumentException("--out " + out + " cannot be created: " + parent + " " + (pk == null ? "is a file" : pk)
+                    + ", not a directory");
+        }
+        if (!Files.isWritable(parent)) {
+            throw new IllegalArgumentException("--out " + out + " cannot be created: " + parent + " is not writable by this user"
+                    + (isReadOnly(parent) ? " (read-only file system)" : ""));
+        }
+    }
+
+    private static boolean isReadOnly(Path p) {
+        try {
+            return Files.getFileStore(p).isReadOnly();
+        } catch (IOException e) {
+            return false;
+        }
     }
 }
