@@ -25,6 +25,9 @@ class LauncherTest {
         Process p = pb.start();
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), "launcher did not finish");
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        assertTrue(!out.contains("unbound variable"), out);
+        // a machine whose only JDK is named by JAVA_HOME has none for the scan to find: nothing more to check
+        Assumptions.assumeFalse(p.exitValue() == 2 && out.contains("needs a JDK"), "no JDK outside JAVA_HOME: " + out);
         assertEquals(0, p.exitValue(), out);
         assertTrue(Files.isExecutable(Path.of(out, "bin", "java")), "not a JDK: " + out);
     }
