@@ -115,7 +115,7 @@ final class TrainCommand implements Callable<Integer> {
                             + " (only --steps and --stop-after may change); start a new run with --init-from to change it");
                 }
             }
-            return finish(saving(() -> trainer.resume(resume, steps == null ? 0 : steps)));
+            return finish(saving(resume, () -> trainer.resume(resume, steps == null ? 0 : steps)));
         }
         if (out != null) checkOut(out);
         Options.threads(threads);
@@ -132,7 +132,7 @@ final class TrainCommand implements Callable<Integer> {
             MemoryEstimate.require(lowerBound, batchSize, blockSize, true,
                     "use a smaller --batch-size (with --accum to keep the tokens per step), --block-size, --n-embd or --n-layer");
         }
-        return finish(saving(() -> trainer.train(cfg)));
+        return finish(saving(out, () -> trainer.train(cfg)));
     }
 
     /** The exit status of a run that returned: non-zero, with one line, when its final loss is not finite. */
@@ -150,9 +150,15 @@ final class TrainCommand implements Callable<Integer> {
         Trainer.Result run() throws IOException;
     }
 
-    private static Trainer.Result saving(Run run) throws IOException {
+    private static Trainer.Result saving(Path runDir, Run run) throws IOException {
         try {
             return run.run();
+        } catch (java.nio.file.FileSystemException e) {
+            // creating the run directory (or a parent) failed: say it is --out, not just the path
+            if (runDir == null || e.getFile() == null) throw e;
+            Path failed = Path.of(e.getFile()).toAbsolutePath().normalize();
+            if (!runDir.toAbsolutePath().normalize().startsWith(failed)) throw e;
+            throw new IOException("run directory " + runDir + " cannot be created: " + Main.describe(e), e);
         } catch (SafeTensors.WriteException e) {
             // the run directory holds a resumable state only once a checkpoint was saved whole
             Path dir = e.file().toAbsolutePath().getParent();
