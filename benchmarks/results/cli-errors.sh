@@ -125,7 +125,7 @@ cases=(
 "info --bogus"
 "LEVIATHAN_ONEDNN_PATH=pipe info"
 "LEVIATHAN_ONEDNN_PATH=pipe sample --checkpoint $M --backend onednn"
-"-u HOME -u JAVA_HOME info"
+"env -u HOME -u JAVA_HOME info"
 "train --threads 100000 --data text.txt"
 "sample --checkpoint $M --threads 100000"
 "eval --checkpoint $M --data text.txt --threads 100000"
@@ -146,21 +146,20 @@ cases=(
 "eval --checkpoint pipe --data text.txt"
 "train --resume fullfs/run --steps 8"
 )
-# A case may start with environment changes for env(1) (VAR=value, -u VAR); it is word-split like a shell line.
-# `info` prints its findings on stdout: its row shows the oneDNN line. Each case gets 120 s (exit 124: it hung).
+# A case may start with environment changes for env(1) ([env] VAR=value, -u VAR); it is word-split like a shell line.
+# A successful `info` prints its findings on stdout: its row shows the oneDNN line. Each case gets 120 s (exit 124: it hung).
 for c in "${cases[@]}"; do
   rm -rf r1 r2 r3 r4 r5 r6 r7 r8
   if [[ "$c" == *fullfs* && -z "$FULL" ]]; then printf '%s\t-\t%s\n' "$c" "(skipped: mounting a small tmpfs needs root)"; continue; fi
   eval "set -- $c"
   envs=()
+  if [[ "$1" == env ]]; then shift; fi
   while [[ $# -gt 0 && ( "$1" == *=* || "$1" == -u ) ]]; do
     if [[ "$1" == -u ]]; then envs+=("$1" "$2"); shift 2; else envs+=("$1"); shift; fi
   done
-  if [[ "${1:-}" == info ]]; then
-    out=$(env "${envs[@]}" timeout 120 "$L" "$@" 2>/dev/null); code=$?; out=$(printf '%s\n' "$out" | grep '^oneDNN')
-  else
-    out=$(env "${envs[@]}" timeout 120 "$L" "$@" 2>&1 >/dev/null); code=$?
-  fi
+  stdout=$(env "${envs[@]}" timeout 120 "$L" "$@" 2>stderr.txt); code=$?
+  out=$(cat stderr.txt)
+  if [[ "${1:-}" == info && $code == 0 ]]; then out=$(printf '%s\n' "$stdout" | grep '^oneDNN'); fi
   printf '%s\t%s\t%s\n' "$c" "$code" "$(printf '%s' "$out" | tr '\n' '\r')"
 done
 if [ -n "$FULL" ]; then umount fullfs; fi

@@ -45,8 +45,8 @@ public final class Parallel {
         if (n < 1) return "must be >= 1, got " + n;
         int cpus = Runtime.getRuntime().availableProcessors();
         if (n > maxThreads()) {
-            return "must be at most " + maxThreads() + " (" + MAX_THREADS_PER_CORE + " per available core, at least "
-                    + MIN_THREAD_CAP + "; this machine has " + cpus + " cores), got " + n;
+            return "must be at most " + maxThreads() + " (the larger of " + MIN_THREAD_CAP + " and " + MAX_THREADS_PER_CORE
+                    + " per core; this machine has " + cpus + " cores), got " + n;
         }
         return null;
     }

@@ -90,7 +90,7 @@ class CliFailureModesTest {
     @Test
     void threadCountsAreBounded() {
         String max = Integer.toString(Parallel.maxThreads());
-        assertRefused("--threads must be at most " + max + " (8 per available core", train(dir.resolve("r3"), "--threads", "100000"));
+        assertRefused("--threads must be at most " + max + " (the larger of 64 and 8 per core", train(dir.resolve("r3"), "--threads", "100000"));
         assertRefused("--threads must be at most " + max, "eval", "--checkpoint", model.toString(), "--data", data.toString(), "--threads", "100000");
         assertRefused("threads must be at most " + max, "sample", "--checkpoint", model.toString(), "--threads", "100000");
         assertEquals(threads, Parallel.threads(), "a refused count changes nothing");
