@@ -163,7 +163,7 @@ final class TrainCommand implements Callable<Integer> {
             // the run directory holds a resumable state only once a checkpoint was saved whole
             Path dir = e.file().toAbsolutePath().getParent();
             boolean resumable = dir != null && Files.isRegularFile(dir.resolve(Trainer.STATE_FILE));
-            throw new IOException(e.getMessage() + (resumable
+            throw new IOException(e.getMessage() + (e.previousKept() ? "; the previous " + e.file().getFileName() + " is intact" : "") + (resumable
                     ? "; once there is room, continue from the last saved checkpoint with: leviathan train --resume " + dir
                     : "; the run saved no checkpoint yet: start it again once there is room"), e);
         }

@@ -230,8 +230,8 @@ public final class SafeTensors {
     private static final int COPY_CHUNK = 1 << 20;
 
     /**
-     * A save that failed (disk full, permissions...): names the file and the reason, and says whether
-     * the previous version of the file is still there, untouched (the write goes to a temporary file
+     * A save that failed (disk full, permissions...): names the file and the reason, and tells whether
+     * a previous version of the file is still there, untouched (the write goes to a temporary file
      * that only a final rename makes visible, so a failed save never damages it).
      */
     public static final class WriteException extends IOException {
@@ -240,8 +240,7 @@ public final class SafeTensors {
         private final boolean previousKept;
 
         WriteException(Path file, boolean previousKept, IOException cause) {
-            super("cannot save " + file + " (" + reason(cause) + "); " + (previousKept
-                    ? "the previous " + file.getFileName() + " is intact" : "no earlier " + file.getFileName() + " existed"), cause);
+            super("cannot write " + file + " (" + reason(cause) + ")", cause);
             this.file = file;
             this.previousKept = previousKept;
         }

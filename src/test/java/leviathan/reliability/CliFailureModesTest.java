@@ -195,8 +195,7 @@ class CliFailureModesTest {
         var res = run("train", "--resume", r.toString());
         assertTrue(res.code() != 0, res.err());
         assertEquals(1, res.err().lines().filter(l -> l.startsWith("leviathan: ")).count(), res.err());
-        assertTrue(res.err().contains("leviathan: cannot save " + r.resolve(Trainer.MODEL_FILE).toAbsolutePath().normalize().toString().replace(
-                r.toAbsolutePath().normalize().toString(), r.toString())) || res.err().contains("cannot save " + r.resolve(Trainer.MODEL_FILE)), res.err());
+        assertTrue(res.err().contains("leviathan: cannot write " + r.resolve(Trainer.MODEL_FILE)), res.err());
         assertTrue(res.err().contains("(No space left on device); the previous model.safetensors is intact; once there is room, continue "
                 + "from the last saved checkpoint with: leviathan train --resume "), res.err());
         assertArrayEquals(before, Files.readAllBytes(r.resolve(Trainer.MODEL_FILE)), "the previous checkpoint is untouched");
