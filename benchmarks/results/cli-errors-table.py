@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turns the rows of cli-errors.sh (stdin: command, exit status, output joined by CR) into the
 Markdown table of cli-errors.md (stdout). The message is the `leviathan:` line (prefix dropped),
-or, for a successful `info`, the oneDNN line it printed. A bad input that exits 0 is a finding,
+or, for a successful `info`, the oneDNN line it printed (the launcher's "building" notice is skipped). A bad input that exits 0 is a finding,
 except the `info` cases, which must report and exit 0. Long tiny-run options become <tiny>.
 Usage: benchmarks/results/cli-errors.sh DIR | benchmarks/results/cli-errors-table.py DIR"""
 import sys
@@ -13,7 +13,7 @@ print("|---|---|---|---|")
 for i, line in enumerate([l for l in sys.stdin.read().split("\n") if l], 1):
     cmd, code, out = (line.split("\t") + ["", ""])[:3]
     lines = out.split("\r")
-    msg = next((l[len("leviathan: "):] for l in lines if l.startswith("leviathan: ")), None)
+    msg = next((l[len("leviathan: "):] for l in lines if l.startswith("leviathan: ") and not l.startswith("leviathan: building")), None)
     words = cmd.split()
     is_info = "info" in words and "--bogus" not in words
     if msg is None:
