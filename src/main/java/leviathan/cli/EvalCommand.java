@@ -34,10 +34,15 @@ final class EvalCommand implements Callable<Integer> {
         if (blockSize != null && blockSize < 1) throw new IllegalArgumentException("--block-size must be >= 1, got " + blockSize);
         TextDataset.Split s = split != null ? TextDataset.Split.parse(split)
                 : Datasets.isNamed(data) ? TextDataset.Split.VAL : TextDataset.Split.ALL;
+        Options.threads(threads);
         Path file = Datasets.resolve(data, Datasets.home(), System.err::println);
         String text = TextDataset.readUtf8(file);
         try (LanguageModel lm = LanguageModel.load(checkpoint, new LanguageModel.Settings(backend, threads, System.err::println))) {
             var r = lm.evaluate(text, s, blockSize == null ? 0 : blockSize, dropUnknown);
+            if (!Double.isFinite(r.loss())) {                    // finite weights can still overflow the forward pass
+                throw new IllegalStateException(checkpoint + " gives loss " + r.loss() + " on " + file.getFileName()
+                        + ", not a finite number: its weights overflow the forward pass (a diverged run?); evaluate an earlier checkpoint");
+            }
             System.out.printf("%s split=%s windows of %d: loss %.4f nats, bpc %.4f over %,d predictions%n",
                     file.getFileName(), s.name().toLowerCase(java.util.Locale.ROOT),
                     blockSize == null ? lm.config().blockSize() : blockSize, r.loss(), r.bpc(), r.predictions());

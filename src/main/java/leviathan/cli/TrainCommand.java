@@ -1,12 +1,19 @@
 package leviathan.cli;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import leviathan.backend.Backend;
 import leviathan.backend.Backends;
+import leviathan.kernel.Parallel;
 import leviathan.model.Checkpoint;
+import leviathan.model.GptConfig;
+import leviathan.model.MemoryEstimate;
+import leviathan.tensor.FileKind;
 import leviathan.train.Optimizer;
 import leviathan.train.Sampler;
 import leviathan.train.TrainConfig;
@@ -120,6 +127,10 @@ final class TrainCommand implements Callable<Integer> {
         if (stopAfter != null) trainer.stopAfter(stopAfter);
         var parsed = spec.commandLine().getParseResult();
         Trainer.Result result;
+        // --steps 0 would train nothing and name a model file it never wrote; eval scores a checkpoint
+        if (steps == 0) {
+            throw new IllegalArgumentException("--steps must be >= 1, got 0 (to score a checkpoint without training, use leviathan eval)");
+        }
         if (resume != null) {
             for (var o : parsed.matchedOptions()) {
                 if (!RESUME_OPTIONS.contains(o.longestName())) {
@@ -128,8 +139,10 @@ final class TrainCommand implements Callable<Integer> {
                 }
             }
             if (parsed.hasMatchedOption("--steps") && steps < 1) throw new IllegalArgumentException("--steps must be >= 1 with --resume, got " + steps);
-            result = trainer.resume(resume, parsed.hasMatchedOption("--steps") ? steps : 0);
+            result = saving(resume, () -> trainer.resume(resume, parsed.hasMatchedOption("--steps") ? steps : 0));
         } else {
+            if (out != null) checkOut(out);
+            Options.threads(threads);
             TrainConfig.Builder b = TrainConfig.builder().data(data).out(out == null ? null : out.toString())
                     .initFrom(initFrom == null ? null : initFrom.toString()).dropUnknown(dropUnknown)
                     .attention(attention).mlp(mlp).nLayer(nLayer).nHead(nHead).nEmbd(nEmbd).blockSize(blockSize).option("lags", lags)
@@ -146,11 +159,45 @@ final class TrainCommand implements Callable<Integer> {
             if (moeZ != null) b.option("moe_z", moeZ);
             modelOptions.forEach(b::option);
             TrainConfig cfg = b.build();
-            if (initFrom == null) cfg.model().toGptConfig(1);      // the model config is validated up front, before any data is read
-            result = trainer.train(cfg);
+            // the model config is validated up front, before any data is read, and so is its memory: the
+            // estimate with a one-character vocabulary is a lower bound, so this never refuses a run that fits
+            if (initFrom == null) {
+                GptConfig lowerBound = cfg.model().toGptConfig(1);
+                if (threads > 0) Parallel.setThreads(threads);           // the estimate counts per-thread scratch
+                MemoryEstimate.require(lowerBound, batchSize, blockSize, true,
+                        "use a smaller --batch-size (with --accum to keep the tokens per step), --block-size, --n-embd or --n-layer");
+            }
+            result = saving(out, () -> trainer.train(cfg));
         }
+        finish(result);
         if (result.complete()) sample(result);
         return 0;
+    }
+
+    /** Refuses a run that returned with a final loss that is not finite: one line, non-zero exit. */
+    private static void finish(Trainer.Result r) {
+        if (!Double.isFinite(r.valLoss())) {
+            throw new IllegalStateException("the run ended at step " + r.steps() + " with val loss " + r.valLoss()
+                    + ", not a finite number: the model diverged" + (r.skippedSteps() > 0 ? " (" + r.skippedSteps() + " steps skipped)" : "")
+                    + "; lower --lr or raise --warmup, and see metrics.jsonl in " + r.runDir());
+        }
+    }
+
+    /** A training call; its IOExceptions are passed through, with a failed run-directory creation explained. */
+    private interface Run {
+        Trainer.Result run() throws IOException;
+    }
+
+    private static Trainer.Result saving(Path runDir, Run run) throws IOException {
+        try {
+            return run.run();
+        } catch (java.nio.file.FileSystemException e) {
+            // creating the run directory (or a parent) failed: say it is --out, not just the path
+            if (runDir == null || e.getFile() == null) throw e;
+            Path failed = Path.of(e.getFile()).toAbsolutePath().normalize();
+            if (!runDir.toAbsolutePath().normalize().startsWith(failed)) throw e;
+            throw new IOException("run directory " + runDir + " cannot be created: " + Main.describe(e), e);
+        }
     }
 
     /** The end-of-run sample: {@code sample_tokens} characters from the saved model, after a newline, at temperature 1. */
@@ -163,6 +210,39 @@ final class TrainCommand implements Callable<Integer> {
             int start = Math.max(0, loaded.tokenizer().tokenOf('\n'));
             int[] ids = s.generate(new int[] {start}, new Sampler.Options(n, 1f, 0, r.config().run().seed()), null);
             System.out.printf("sample:%n%s%n", loaded.tokenizer().decode(ids));
+        }
+    }
+
+    /** Refuses an {@code --out} that cannot become a run directory, saying what is in the way. */
+    static void checkOut(Path out) {
+        if (out.toString().isBlank()) throw new IllegalArgumentException("--out is empty: give the run directory to create (or omit --out for runs/<time>-<attention>)");
+        Path abs = out.toAbsolutePath().normalize();
+        if (Files.isDirectory(abs)) {
+            if (!Files.isWritable(abs)) throw new IllegalArgumentException("--out " + out + " is a directory this user cannot write to");
+            return;
+        }
+        String kind = FileKind.notRegular(abs);
+        if (kind == null) throw new IllegalArgumentException("--out " + out + " is an existing file, not a directory: choose a new directory name");
+        if (!kind.equals("does not exist")) throw new IllegalArgumentException("--out " + out + " " + kind + ": choose a new directory name");
+        Path parent = abs.getParent();                           // the nearest existing ancestor must be a writable directory
+        while (parent != null && !Files.exists(parent, LinkOption.NOFOLLOW_LINKS)) parent = parent.getParent();
+        if (parent == null) return;
+        if (!Files.isDirectory(parent)) {
+            String pk = FileKind.notRegular(parent);
+            throw new IllegalArgumentException("--out " + out + " cannot be created: " + parent + " " + (pk == null ? "is a file" : pk)
+                    + ", not a directory");
+        }
+        if (!Files.isWritable(parent)) {
+            throw new IllegalArgumentException("--out " + out + " cannot be created: " + parent + " is not writable by this user"
+                    + (isReadOnly(parent) ? " (read-only file system)" : ""));
+        }
+    }
+
+    private static boolean isReadOnly(Path p) {
+        try {
+            return Files.getFileStore(p).isReadOnly();
+        } catch (IOException e) {
+            return false;
         }
     }
 }

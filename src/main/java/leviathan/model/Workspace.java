@@ -18,7 +18,8 @@ import leviathan.tensor.Buffers;
  *
  * <p>Activation floats per row and layer: {@code 4C + 4} for the block's two LayerNorms and two
  * residual streams, plus what the parts declare (correlation: {@code 4C + H}; dense MLP: {@code 8C});
- * plus {@code 4C + 2V + 3} outside the layers. A training workspace doubles it for the gradients.
+ * plus {@code 4C + 2V + 3} outside the layers. A training workspace doubles it for the gradients
+ * ({@link MemoryEstimate} counts it before anything is allocated).
  */
 public final class Workspace implements AutoCloseable {
     final Gpt model;
@@ -97,12 +98,6 @@ public final class Workspace implements AutoCloseable {
         }
         return l.add("ln_f", rows, C).add("ln_f.mean", rows).add("ln_f.rstd", rows)
                 .add("logits", rows, V).add("probs", rows, V).add("losses", rows);
-    }
-
-    /** Off-heap bytes a workspace of this capacity takes (activations, their gradients when training, token ids). */
-    public static long estimateBytes(GptConfig c, int maxBatch, int maxT, boolean training) {
-        long acts = layout(c, Math.multiplyExact(maxBatch, maxT)).byteSize();
-        return (training ? 2 : 1) * acts + 2L * maxBatch * maxT * Integer.BYTES;
     }
 
     /** One layer's memory as the parts see it: their own names under the layer's prefix. */
