@@ -1,6 +1,7 @@
 package leviathan.cli;
 
 import java.lang.management.ManagementFactory;
+import java.net.BindException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -65,7 +66,12 @@ final class ServeCommand implements Callable<Integer> {
         String implName = Options.impl(impl);
         CountDownLatch stop = new CountDownLatch(1);
         try (LanguageModel lm = LanguageModel.load(checkpoint, new LanguageModel.Settings(backend, threads, implName, System.err::println))) {
-            CompletionServer server = CompletionServer.start(lm, cfg, System.err::println);
+            CompletionServer server;
+            try {
+                server = CompletionServer.start(lm, cfg, System.err::println);
+            } catch (BindException e) {
+                throw new IllegalArgumentException("cannot listen on " + host + ":" + port + " (" + e.getMessage() + "); choose another --port or --host");
+            }
             Runnable onSignal = stop::countDown;
             Signals.onTermination(onSignal);
             long readyMs = ManagementFactory.getRuntimeMXBean().getUptime();
