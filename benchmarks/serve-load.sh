@@ -5,6 +5,7 @@
 #   benchmarks/serve-load.sh [--checkpoint FILE] [--clients K] [--seconds S] [--burst B]
 #                            [--max-tokens M] [--port P] [--slots N] [--out FILE] [-- extra serve flags]
 # Defaults: the fixture checkpoint, K=8, S=60, B=100, M=200, port 18080, slots = cores.
+# Flags after -- go to `serve`, e.g. `-- --warmup 2000` to compare a warmed-up server.
 # JVM options for the server come from LEVIATHAN_JAVA_OPTS (default: a small heap, so that RSS
 # reflects what the server needs rather than how lazily a large default heap is collected).
 # Run on a quiet machine; the numbers mean nothing on a shared one.

@@ -39,6 +39,8 @@ final class ServeCommand implements Callable<Integer> {
     double timeout = 300;
     @Option(names = "--drain", paramLabel = "SECONDS", description = "On SIGTERM, how long in-flight requests may finish before they are cancelled (default: ${DEFAULT-VALUE}).")
     double drain = 30;
+    @Option(names = "--warmup", paramLabel = "CHARS", description = "Characters to generate before listening, so that the first requests do not wait for the JIT (default: ${DEFAULT-VALUE}).")
+    int warmup = 0;
     @Option(names = "--model-name", description = "Model id clients see (default: the checkpoint's file or directory name).")
     String modelName;
     @Option(names = "--backend", paramLabel = "auto|java|onednn", description = "GEMM backend (default: ${DEFAULT-VALUE}).")
@@ -54,6 +56,13 @@ final class ServeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (!(timeout > 0 && timeout <= 86_400)) throw new IllegalArgumentException("--timeout must be in (0, 86400] seconds, got " + timeout);
         if (!(drain >= 0 && drain <= 86_400)) throw new IllegalArgumentException("--drain must be in [0, 86400] seconds, got " + drain);
+        if (slots < 1 || slots > 4096) throw new IllegalArgumentException("--slots must be in [1, 4096], got " + slots);
+        if (queue < 0 || queue > 1_000_000) throw new IllegalArgumentException("--queue must be in [0, 1000000], got " + queue);
+        if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in [0, 65535], got " + port);
+        if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
+        if (maxBody < 1) throw new IllegalArgumentException("--max-body must be >= 1, got " + maxBody);
+        if (maxChoices < 1) throw new IllegalArgumentException("--max-choices must be >= 1, got " + maxChoices);
+        if (warmup < 0) throw new IllegalArgumentException("--warmup must be >= 0, got " + warmup);
         String key = null;
         if (apiKeyFile != null) {
             if (!Files.isRegularFile(apiKeyFile)) throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " is not a readable file");
@@ -66,6 +75,11 @@ final class ServeCommand implements Callable<Integer> {
         String implName = Options.impl(impl);
         CountDownLatch stop = new CountDownLatch(1);
         try (LanguageModel lm = LanguageModel.load(checkpoint, new LanguageModel.Settings(backend, threads, implName, System.err::println))) {
+            if (warmup > 0) {
+                long w0 = System.nanoTime();
+                lm.stream("", new LanguageModel.Generation(warmup, 1f, 0, 1f, 1, true, null, null), t -> true);
+                System.err.printf("serve: warmed up with %d characters in %.1f s%n", warmup, (System.nanoTime() - w0) / 1e9);
+            }
             CompletionServer server;
             try {
                 server = CompletionServer.start(lm, cfg, System.err::println);
