@@ -305,6 +305,21 @@ class CompletionServerTest {
     }
 
     @Test
+    void theTimeBoundEndsALongCompletion() throws Exception {
+        CompletionServer.Config c = config(1, 1, null, 1_000_000);
+        c = new CompletionServer.Config(c.host(), 0, 1, 1, null, c.maxTokens(), c.maxBodyBytes(), Duration.ofMillis(500), 16, "tiny");
+        try (CompletionServer s = CompletionServer.start(lm, c, LOG::add)) {
+            long t0 = System.nanoTime();
+            HttpResponse<String> r = post(s, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":1000000}");
+            assertEquals(200, r.statusCode(), r.body());
+            Map<String, Object> choice = choices(json(r.body())).getFirst();
+            assertEquals("length", choice.get("finish_reason"));
+            assertTrue(((String) choice.get("text")).length() < 1_000_000);
+            assertTrue(System.nanoTime() - t0 < 30_000_000_000L);
+        }
+    }
+
+    @Test
     void apiKeyIsRequiredWhenConfigured() throws Exception {
         try (CompletionServer s = CompletionServer.start(lm, config(1, 1, "sesame", 64), LOG::add)) {
             assertError(post(s, "/v1/completions", "{\"prompt\":\"a\"}"), 401, "no API key given");
