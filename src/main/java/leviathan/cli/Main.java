@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 /** Entry point of {@code ./leviathan}: one subcommand class per verb. Errors end in one line. */
 @Command(name = "leviathan", mixinStandardHelpOptions = true, version = "leviathan 0.1.0",
         description = "Train and sample character language models with correlation attention, on the CPU.",
-        subcommands = {TrainCommand.class, SampleCommand.class, EvalCommand.class, InfoCommand.class,
+        subcommands = {TrainCommand.class, SampleCommand.class, EvalCommand.class, InfoCommand.class, ServeCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
