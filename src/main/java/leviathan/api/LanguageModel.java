@@ -117,11 +117,8 @@ public final class LanguageModel implements AutoCloseable {
     }
 
     private static CorrelationAttention.Impl implOf(String impl) {
-        try {
-            return CorrelationAttention.Impl.valueOf(impl.trim().toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException | NullPointerException e) {
-            throw new IllegalArgumentException("impl must be one of auto, scalar, direct, gemm, fft; got '" + impl + "'");
-        }
+        // the flag's value; auto leaves -Dleviathan.correlation to fill in, as on the command line
+        return CorrelationAttention.Impl.fromFlag(impl == null ? "auto" : impl);
     }
 
     public static LanguageModel load(Path checkpoint) throws IOException { return load(checkpoint, Settings.defaults()); }
@@ -129,6 +126,8 @@ public final class LanguageModel implements AutoCloseable {
     /** Loads and validates a checkpoint; a bad file is a {@link leviathan.model.CheckpointException}. */
     public static LanguageModel load(Path checkpoint, Settings settings) throws IOException {
         if (settings.threads() < 0) throw new IllegalArgumentException("threads must be >= 0, got " + settings.threads());
+        String bad = settings.threads() > 0 ? Parallel.checkThreads(settings.threads()) : null;
+        if (bad != null) throw new IllegalArgumentException("threads " + bad);
         if (settings.threads() > 0) Parallel.setThreads(settings.threads());
         Checkpoint.Loaded l = Checkpoint.load(checkpoint);
         try {

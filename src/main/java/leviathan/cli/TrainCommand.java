@@ -13,6 +13,7 @@ import leviathan.kernel.Parallel;
 import leviathan.model.Checkpoint;
 import leviathan.model.GptConfig;
 import leviathan.model.MemoryEstimate;
+import leviathan.nn.CorrelationAttention;
 import leviathan.tensor.FileKind;
 import leviathan.train.Optimizer;
 import leviathan.train.Sampler;
@@ -206,7 +207,7 @@ final class TrainCommand implements Callable<Integer> {
         if (n == 0) return;
         try (Checkpoint.Loaded loaded = Checkpoint.load(r.runDir().resolve(Trainer.MODEL_FILE));
              Backend backend = Backends.select(r.config().run().backend(), s -> { });
-             Sampler s = new Sampler(loaded.model(), backend)) {
+             Sampler s = new Sampler(loaded.model(), backend, CorrelationAttention.Impl.fromFlag(r.config().run().impl()))) {
             int start = Math.max(0, loaded.tokenizer().tokenOf('\n'));
             int[] ids = s.generate(new int[] {start}, new Sampler.Options(n, 1f, 0, r.config().run().seed()), null);
             System.out.printf("sample:%n%s%n", loaded.tokenizer().decode(ids));

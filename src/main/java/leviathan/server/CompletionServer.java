@@ -267,8 +267,19 @@ public final class CompletionServer implements AutoCloseable {
         sb.append(",\"object\":\"model\",\"created\":").append(created).append(",\"owned_by\":\"leviathan\",\"config\":{")
                 .append("\"vocab_size\":").append(c.vocabSize()).append(",\"block_size\":").append(c.blockSize())
                 .append(",\"n_layer\":").append(c.nLayer()).append(",\"n_head\":").append(c.nHead())
-                .append(",\"n_embd\":").append(c.nEmbd()).append(",\"attention\":\"").append(c.attention().name().toLowerCase(Locale.ROOT))
-                .append("\",\"lags\":").append(c.lags()).append(",\"vocab\":");
+                .append(",\"n_embd\":").append(c.nEmbd()).append(",\"attention\":");
+        Jsons.quote(sb, c.attention());
+        sb.append(",\"lags\":").append(c.lags()).append(",\"mlp\":");
+        Jsons.quote(sb, c.mlp().kind());
+        for (var parts : java.util.List.of(c.mixer().options(), c.mlp().options())) {
+            parts.forEach((k, v) -> {
+                if (k.equals("lags")) return;
+                sb.append(',');
+                Jsons.quote(sb, k);
+                sb.append(':').append(v);                        // part options are integers
+            });
+        }
+        sb.append(",\"vocab\":");
         Jsons.quote(sb, lm.tokenizer().vocab());
         return sb.append("}}").toString();
     }

@@ -32,7 +32,7 @@ class LanguageModelTest {
     static void load() throws Exception {
         CharTokenizer tok = CharTokenizer.fromText(TEXT);
         Path f = dir.resolve("m.safetensors");
-        try (Gpt g = Gpt.init(new GptConfig(tok.vocabSize(), 16, 2, 2, 16, GptConfig.Attention.CORRELATION, 3), 5)) {
+        try (Gpt g = Gpt.init(GptConfig.of(tok.vocabSize(), 16, 2, 2, 16, "correlation", 3), 5)) {
             Checkpoint.save(f, g, tok, null);
         }
         lm = LanguageModel.load(f, new LanguageModel.Settings("java", 1, "direct", s -> { }));
@@ -101,7 +101,7 @@ class LanguageModelTest {
     /** Greedy sampling past the block size equals a plain loop that re-runs the whole window each step. */
     @Test
     void ringContextMatchesFullRecomputation() {
-        GptConfig cfg = new GptConfig(11, 8, 1, 2, 16, GptConfig.Attention.CORRELATION, 2);
+        GptConfig cfg = GptConfig.of(11, 8, 1, 2, 16, "correlation", 2);
         try (Gpt g = Gpt.init(cfg, 4); Sampler s = new Sampler(g, new JavaBackend());
              Workspace ws = g.workspace(new JavaBackend(), 1, 8, false)) {
             int[] prompt = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1, 2};     // longer than the block

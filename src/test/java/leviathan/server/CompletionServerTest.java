@@ -67,7 +67,7 @@ class CompletionServerTest {
     static void start() throws Exception {
         CharTokenizer tok = CharTokenizer.fromText(TEXT);
         checkpoint = dir.resolve("tiny.safetensors");
-        try (Gpt g = Gpt.init(new GptConfig(tok.vocabSize(), 16, 2, 2, 16, GptConfig.Attention.CORRELATION, 3), 8)) {
+        try (Gpt g = Gpt.init(GptConfig.of(tok.vocabSize(), 16, 2, 2, 16, "correlation", 3), 8)) {
             Checkpoint.save(checkpoint, g, tok, null);
         }
         lm = LanguageModel.load(checkpoint, new LanguageModel.Settings("java", 2, s -> { }));
