@@ -2,6 +2,7 @@ package leviathan.backend;
 
 import java.util.Locale;
 import java.util.function.Consumer;
+import leviathan.profile.Profiler;
 
 /**
  * Chooses the GEMM backend: {@code auto} tries oneDNN then falls back to Java with one log line;
@@ -25,13 +26,15 @@ public final class Backends {
     /** {@link #select(String, Consumer)} at an explicit GEMM operand precision ({@code --precision}). */
     public static Backend select(String requested, Precision precision, Consumer<String> log) {
         Backend b = select(requested, OneDnnBackend.Options.fromSystem(), log);
-        if (precision == b.precision()) return b;
-        Backend p = b.withPrecision(precision, log);
-        if (p != b) {
-            b.close();
-            log.accept("precision: " + p.precision().label() + " GEMM operands (" + p.describe() + ")");
+        if (precision != b.precision()) {
+            Backend p = b.withPrecision(precision, log);
+            if (p != b) {
+                b.close();
+                log.accept("precision: " + p.precision().label() + " GEMM operands (" + p.describe() + ")");
+            }
+            b = p;
         }
-        return p;
+        return Profiler.ENABLED ? new ProfiledBackend(b) : b;   // -Dleviathan.profile=true: time every GEMM
     }
 
     /** Opens the requested backend with explicit oneDNN options (path, threads), at fp32. */

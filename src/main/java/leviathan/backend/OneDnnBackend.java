@@ -233,7 +233,7 @@ public final class OneDnnBackend implements Backend {
      * else why it is not loaded.
      */
     public static String status(Backend active) {
-        if (active instanceof OneDnnBackend o) return o.details();
+        if (ProfiledBackend.unwrap(active) instanceof OneDnnBackend o) return o.details();
         OneDnnLoader.Library lib = OneDnnLoader.loaded();
         if (lib != null) return "oneDNN " + lib.version() + " loaded but not selected (" + Backends.PROPERTY + ")";
         if ("java".equalsIgnoreCase(System.getProperty(Backends.PROPERTY, "").trim())) return "not loaded (java backend requested)";
