@@ -109,7 +109,7 @@ public final class Profiler {
         FIRST.set(System.nanoTime());
     }
 
-    private static final class Stack {
+    static final class Stack {
         Section[] sections = new Section[32];
         long[] starts = new long[32], child = new long[32];
         int depth;
