@@ -37,7 +37,7 @@ public final class Gpt implements AutoCloseable {
             P_RESIDUAL = Profiler.section("residual add"), P_HEAD_F = Profiler.section("lm head forward"),
             P_HEAD_B = Profiler.section("lm head backward"), P_CE_F = Profiler.section("cross-entropy forward"),
             P_CE_B = Profiler.section("cross-entropy backward"), P_ZERO_ACT = Profiler.section("zero activation grads"),
-            P_ZERO_GRAD = Profiler.section("zero grads");
+            P_ZERO_GRAD = Profiler.section("zero grads"), P_RESIDUAL_LN = Profiler.section("residual + layernorm forward");
 
     private final GptConfig config;
     private final Arena arena = Arena.ofShared();
@@ -195,13 +195,10 @@ public final class Gpt implements AutoCloseable {
                 Rows.from(in, t0, C), p.ln1w(), p.ln1b(), rows, C);
         Profiler.end(P_LN_F);
         ws.mixers[l].forward(act.res1(), act.ln1(), B, T, t0);
-        Profiler.begin(P_RESIDUAL);
-        Residual.add(Rows.from(act.res1(), t0, C), Rows.from(in, t0, C), (long) rows * C);
-        Profiler.end(P_RESIDUAL);
-        Profiler.begin(P_LN_F);
-        LayerNorm.forward(Rows.from(act.ln2(), t0, C), Rows.from(act.ln2Mean(), t0, 1), Rows.from(act.ln2Rstd(), t0, 1),
-                Rows.from(act.res1(), t0, C), p.ln2w(), p.ln2b(), rows, C);
-        Profiler.end(P_LN_F);
+        Profiler.begin(P_RESIDUAL_LN);                       // res_1 = in + mixer(...), then ln_2(res_1), in one pass
+        LayerNorm.forwardResidual(Rows.from(act.ln2(), t0, C), Rows.from(act.ln2Mean(), t0, 1), Rows.from(act.ln2Rstd(), t0, 1),
+                Rows.from(act.res1(), t0, C), Rows.from(in, t0, C), p.ln2w(), p.ln2b(), rows, C);
+        Profiler.end(P_RESIDUAL_LN);
         ws.mlps[l].forward(act.res2(), act.ln2(), B, T, t0);
         Profiler.begin(P_RESIDUAL);
         Residual.add(Rows.from(act.res2(), t0, C), Rows.from(act.res1(), t0, C), (long) rows * C);
