@@ -3,7 +3,10 @@
 The model is a pre-LayerNorm GPT-2 character model whose attention is multi-head
 correlation: each head scores a query against every earlier key at N circular lags
 of the head dimension and takes one softmax over all (key, lag) pairs. With
-attention="dot" it is the same model with N = 1 and no lag bias.
+attention="dot" it is the same model with N = 1 and no lag bias. The variants of
+LEVIATHAN.md plug into the same block: attention="involution" (scores generated from
+each token over a causal window of K steps) and mlp="moe" (a sparse top-k mixture of
+experts with its load-balance and z auxiliary losses, see Leviathan.aux_loss).
 
 Parameter names are the checkpoint names of LEVIATHAN.md (wte, wpe, h.{l}.ln_1.weight,
 h.{l}.attn.c_attn.weight, h.{l}.attn.lag_bias, ..., ln_f.bias), so `state_dict()` maps
@@ -102,23 +105,129 @@ class CorrelationAttention(nn.Module):
         return self.c_proj(o)
 
 
-class Mlp(nn.Module):
-    def __init__(self, n_embd):
+class InvolutionAttention(nn.Module):
+    """Involution scores (LEVIATHAN.md, "Variants"): a per-token kernel over a causal window of K steps.
+
+        r = gelu(a @ c_reduce.weight^T + c_reduce.bias)            (T, R), R = C / 4
+        w = r @ c_span.weight^T + c_span.bias                      (T, H*K); w[i,h,k] is column h*K + k
+        p[i,h,.] = softmax over k in [0, min(K, i+1)) of w[i,h,k]  (k = how many steps back)
+        v = a @ c_v.weight^T + c_v.bias                            (T, C), head h = columns h*D..
+        o[i,h] = sum_k p[i,h,k] v[i-k,h];  out = o @ c_proj.weight^T + c_proj.bias
+    The window of v is an unfold over time of v padded with K-1 zero rows in front; the padded
+    positions get p = 0 (the softmax masks them with -inf), so nothing padded reaches o.
+    """
+
+    def __init__(self, n_embd, n_head, window):
         super().__init__()
-        self.c_fc = nn.Linear(n_embd, 4 * n_embd)
-        self.c_proj = nn.Linear(4 * n_embd, n_embd)
+        if n_embd % n_head != 0:
+            raise ValueError(f"n_embd={n_embd} must be divisible by n_head={n_head}")
+        if n_embd % 4 != 0:
+            raise ValueError(f"involution needs n_embd divisible by 4 (R = C/4), got {n_embd}")
+        if window < 1:
+            raise ValueError(f"window must be >= 1, got {window}")
+        self.n_embd, self.n_head, self.head_dim, self.window = n_embd, n_head, n_embd // n_head, window
+        reduce = n_embd // 4
+        self.c_reduce = nn.Linear(n_embd, reduce)
+        self.c_span = nn.Linear(reduce, n_head * window)
+        self.c_v = nn.Linear(n_embd, n_embd)
+        self.c_proj = nn.Linear(n_embd, n_embd)
+
+    def involve(self, w, v):
+        """w: (B, T, H, K) span logits, v: (B, T, H, D) -> o: (B, T, H, D)."""
+        B, T, H, K = w.shape
+        steps = torch.arange(K, device=w.device)
+        before_start = steps.view(1, K) > torch.arange(T, device=w.device).view(T, 1)  # (T, K): i - k < 0
+        p = torch.softmax(w.masked_fill(before_start.view(1, T, 1, K), float("-inf")), dim=-1)
+        vp = F.pad(v, (0, 0, 0, 0, K - 1, 0))                     # (B, T+K-1, H, D); v[i-k] = vp[i+K-1-k]
+        windows = vp.unfold(1, K, 1).flip(-1)                     # (B, T, H, D, K); [..., k] = v[i-k]
+        return torch.einsum("bthk,bthdk->bthd", p, windows)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        H, D, K = self.n_head, self.head_dim, self.window
+        w = self.c_span(F.gelu(self.c_reduce(x), approximate="tanh")).view(B, T, H, K)
+        v = self.c_v(x).view(B, T, H, D)
+        return self.c_proj(self.involve(w, v).reshape(B, T, C))
+
+
+class Mlp(nn.Module):
+    """The GPT-2 MLP: c_proj(gelu(c_fc(x))), hidden width 4C unless given."""
+
+    def __init__(self, n_embd, hidden=None):
+        super().__init__()
+        hidden = hidden or 4 * n_embd
+        self.c_fc = nn.Linear(n_embd, hidden)
+        self.c_proj = nn.Linear(hidden, n_embd)
 
     def forward(self, x):
         return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
 
 
+class MoeMlp(nn.Module):
+    """Sparse mixture of experts (LEVIATHAN.md, "Variants"), dropless, with its auxiliary losses.
+
+        z = m @ router.weight^T                          (n, E), no bias
+        S_i = the k largest z_i,e (ties: the lower expert index first; the selection has no gradient)
+        g_i,e = softmax over e in S_i of z_i,e
+        y_i = sum_{e in S_i} g_i,e * expert_e(m_i)       (expert_e: a GPT-2 MLP of hidden width F)
+    After each forward, self.aux holds alpha*E*sum_e f_e P_e + beta*mean_i(logsumexp_e z_i,e)^2
+    (f_e: the fraction of the n*k routed pairs at expert e, a constant; P_e: mean_i softmax(z_i)_e),
+    self.aux_terms the two terms apart, and self.load the fractions f_e.
+    """
+
+    def __init__(self, n_embd, n_expert, top_k, hidden, balance=0.01, z_loss=0.001):
+        super().__init__()
+        if not 1 <= top_k <= n_expert:
+            raise ValueError(f"top_k={top_k} must be in [1, n_expert={n_expert}]")
+        if hidden < 1:
+            raise ValueError(f"expert_hidden must be >= 1, got {hidden}")
+        self.n_expert, self.top_k, self.hidden = n_expert, top_k, hidden
+        self.balance, self.z_loss = balance, z_loss
+        self.router = nn.Linear(n_embd, n_expert, bias=False)
+        self.experts = nn.ModuleList(Mlp(n_embd, hidden) for _ in range(n_expert))
+        self.aux, self.aux_terms, self.load = None, None, None
+
+    def route(self, z):
+        """Top-k expert indices (n, k) with ties to the lower index: a stable descending sort."""
+        return torch.sort(z.detach(), dim=-1, descending=True, stable=True).indices[:, :self.top_k]
+
+    def forward(self, x):
+        B, T, C = x.shape
+        E, k = self.n_expert, self.top_k
+        m = x.reshape(B * T, C)
+        n = m.shape[0]
+        z = self.router(m)                                        # (n, E)
+        chosen = self.route(z)                                    # (n, k)
+        gates = torch.softmax(z.gather(1, chosen), dim=-1)        # (n, k)
+        y = torch.zeros_like(m)
+        for e, expert in enumerate(self.experts):
+            token, slot = (chosen == e).nonzero(as_tuple=True)     # dropless: every pair routed to e
+            if token.numel() == 0:
+                continue
+            y = y.index_add(0, token, gates[token, slot].unsqueeze(1) * expert(m[token]))
+        counts = torch.bincount(chosen.reshape(-1), minlength=E).to(z.dtype)
+        f = counts / (k * n)                                      # constant
+        P = torch.softmax(z, dim=-1).mean(0)
+        balance = self.balance * E * (f * P).sum()
+        zl = self.z_loss * torch.logsumexp(z, dim=-1).pow(2).mean()
+        self.aux, self.aux_terms, self.load = balance + zl, (balance, zl), f
+        return y.view(B, T, C)
+
+
 class Block(nn.Module):
-    def __init__(self, n_embd, n_head, n_lags, lag_bias):
+    def __init__(self, n_embd, n_head, n_lags, lag_bias, attention="correlation", window=16, mlp="dense",
+                 n_expert=8, top_k=2, expert_hidden=None, moe_balance=0.01, moe_z=0.001):
         super().__init__()
         self.ln_1 = nn.LayerNorm(n_embd, eps=1e-5)
-        self.attn = CorrelationAttention(n_embd, n_head, n_lags, lag_bias)
+        if attention == "involution":
+            self.attn = InvolutionAttention(n_embd, n_head, window)
+        else:
+            self.attn = CorrelationAttention(n_embd, n_head, n_lags, lag_bias)
         self.ln_2 = nn.LayerNorm(n_embd, eps=1e-5)
-        self.mlp = Mlp(n_embd)
+        if mlp == "moe":
+            self.mlp = MoeMlp(n_embd, n_expert, top_k, expert_hidden, moe_balance, moe_z)
+        else:
+            self.mlp = Mlp(n_embd)
 
     def forward(self, x):
         x = x + self.attn(self.ln_1(x))
@@ -129,30 +238,48 @@ class Leviathan(nn.Module):
     """The language model: tokens (B, T) -> logits (B, T, V); the output head is wte (tied)."""
 
     def __init__(self, vocab_size, attention="correlation", lags=4, n_layer=4, n_head=4, n_embd=128,
-                 block_size=64):
+                 block_size=64, window=16, mlp="dense", n_expert=8, top_k=2, expert_hidden=None,
+                 moe_balance=0.01, moe_z=0.001):
         super().__init__()
-        if attention not in ("correlation", "dot"):
-            raise ValueError(f"attention must be 'correlation' or 'dot', got {attention!r}")
-        if attention == "dot" and lags != 1:
-            raise ValueError(f"attention='dot' means lags=1, got lags={lags}")
+        if attention not in ("correlation", "dot", "involution"):
+            raise ValueError(f"attention must be 'correlation', 'dot' or 'involution', got {attention!r}")
+        if attention in ("dot", "involution") and lags != 1:
+            raise ValueError(f"attention={attention!r} means lags=1, got lags={lags}")
+        if attention == "involution" and not 1 <= window <= block_size:
+            raise ValueError(f"window={window} must be in [1, block_size={block_size}]")
+        if mlp not in ("dense", "moe"):
+            raise ValueError(f"mlp must be 'dense' or 'moe', got {mlp!r}")
+        if mlp == "moe" and expert_hidden is None:
+            expert_hidden = max(1, 4 * n_embd // top_k)          # the dense MLP's active flops per token
         self.config = dict(vocab_size=vocab_size, attention=attention, lags=lags, n_layer=n_layer,
-                           n_head=n_head, n_embd=n_embd, block_size=block_size)
+                           n_head=n_head, n_embd=n_embd, block_size=block_size, mlp=mlp)
+        if attention == "involution":
+            self.config.update(window=window)
+        if mlp == "moe":
+            self.config.update(n_expert=n_expert, top_k=top_k, expert_hidden=expert_hidden)
         self.block_size = block_size
         self.wte = nn.Parameter(torch.empty(vocab_size, n_embd))  # (V, C)
         self.wpe = nn.Parameter(torch.empty(block_size, n_embd))  # (block_size, C)
-        self.h = nn.ModuleList(Block(n_embd, n_head, lags, attention == "correlation") for _ in range(n_layer))
+        self.h = nn.ModuleList(Block(n_embd, n_head, lags, attention == "correlation", attention, window, mlp,
+                                     n_expert, top_k, expert_hidden, moe_balance, moe_z)
+                               for _ in range(n_layer))
         self.ln_f = nn.LayerNorm(n_embd, eps=1e-5)
         self.reset_parameters()
 
     def reset_parameters(self):
-        """GPT-2 init: N(0, 0.02) weights, residual projections scaled by 1/sqrt(2 n_layer), zero biases."""
+        """GPT-2 init: N(0, 0.02) weights, residual projections scaled by 1/sqrt(2 n_layer), zero biases.
+
+        Every c_proj.weight is a residual projection (attn.c_proj and each expert's c_proj); the
+        involution projections (c_reduce, c_span, c_v) and the router are plain N(0, 0.02).
+        """
         residual_std = 0.02 / math.sqrt(2 * len(self.h))
         for name, p in self.named_parameters():
             if name in ("wte", "wpe"):
                 nn.init.normal_(p, 0.0, 0.02)
             elif name.endswith("c_proj.weight"):
                 nn.init.normal_(p, 0.0, residual_std)
-            elif name.endswith("c_attn.weight") or name.endswith("c_fc.weight"):
+            elif name.endswith(("c_attn.weight", "c_fc.weight", "c_reduce.weight", "c_span.weight", "c_v.weight",
+                                "router.weight")):
                 nn.init.normal_(p, 0.0, 0.02)
             elif name.endswith("lag_bias") or name.endswith(".bias"):
                 nn.init.zeros_(p)
@@ -173,6 +300,30 @@ class Leviathan(nn.Module):
             return logits, None
         loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T))
         return logits, loss
+
+    def aux_loss(self):
+        """The auxiliary terms of the last forward (sum over MoE layers); 0 for a dense model.
+
+        The training objective is forward's cross-entropy + aux_loss(); reported losses are the
+        cross-entropy alone.
+        """
+        terms = [b.mlp.aux for b in self.h if isinstance(b.mlp, MoeMlp)]
+        return sum(terms) if terms else 0.0
+
+    def expert_load(self):
+        """Per MoE layer, the fractions f_e of the last forward's routed pairs (empty for dense)."""
+        return {f"h.{l}": b.mlp.load.tolist() for l, b in enumerate(self.h) if isinstance(b.mlp, MoeMlp)}
+
+    def fill_missing_grads(self):
+        """Zero gradients for parameters the last backward did not reach (an expert no token chose).
+
+        torch.optim.AdamW skips a parameter whose grad is None, weight decay included; the Java
+        engine's flat optimizer updates every parameter. Call this before optimizer.step() so an idle
+        expert is decayed and its moments decay, as in the engine.
+        """
+        for p in self.parameters():
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
 
     def decay_groups(self, weight_decay):
         """AdamW groups: decay on wte, wpe and every linear weight; never biases, LayerNorm or lag_bias."""
@@ -247,7 +398,7 @@ def evaluate_windows(model, ids, block=None, batch_size=64):
 
 def checkpoint_metadata(model, vocab):
     c = model.config
-    return {
+    meta = {
         "format": CHECKPOINT_FORMAT,
         "attention": c["attention"],
         "n_layer": str(c["n_layer"]),
@@ -257,6 +408,12 @@ def checkpoint_metadata(model, vocab):
         "lags": str(c["lags"]),
         "vocab": vocab,
     }
+    if c["attention"] == "involution":
+        meta["window"] = str(c["window"])
+    if c["mlp"] == "moe":                                      # absent means dense, as in older checkpoints
+        meta.update(mlp="moe", n_expert=str(c["n_expert"]), top_k=str(c["top_k"]),
+                    expert_hidden=str(c["expert_hidden"]))
+    return meta
 
 
 def write_safetensors(path, tensors, metadata):
@@ -321,10 +478,19 @@ def load_checkpoint(path):
     if missing:
         raise ValueError(f"{path}: metadata lacks {', '.join(missing)}")
     vocab = meta["vocab"]
+    mlp = meta.get("mlp", "dense")
+    need = (["window"] if meta["attention"] == "involution" else []) + \
+        (["n_expert", "top_k", "expert_hidden"] if mlp == "moe" else [])
+    missing = [k for k in need if k not in meta]
+    if missing:
+        raise ValueError(f"{path}: metadata lacks {', '.join(missing)}")
     try:
         model = Leviathan(len(vocab), attention=meta["attention"], lags=int(meta["lags"]),
                           n_layer=int(meta["n_layer"]), n_head=int(meta["n_head"]),
-                          n_embd=int(meta["n_embd"]), block_size=int(meta["block_size"]))
+                          n_embd=int(meta["n_embd"]), block_size=int(meta["block_size"]),
+                          window=int(meta.get("window", 16)), mlp=mlp,
+                          n_expert=int(meta.get("n_expert", 8)), top_k=int(meta.get("top_k", 2)),
+                          expert_hidden=int(meta["expert_hidden"]) if "expert_hidden" in meta else None)
     except ValueError as e:
         raise ValueError(f"{path}: metadata describes no valid model: {e}") from None
     expected = model.state_dict()

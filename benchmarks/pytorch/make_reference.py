@@ -1,12 +1,26 @@
-"""Writes the reference fixture that GptReferenceTest checks the Java engine against.
+"""Writes the reference fixtures that GptReferenceTest checks the Java engine against.
 
-For a tiny config of each attention kind it saves, under src/test/resources/reference/:
-  tiny-<attention>.safetensors      the model as a Leviathan checkpoint (random, non-trivial weights)
-  tiny-<attention>-ref.safetensors  tokens, targets, logits, loss, every parameter gradient, and the
-                                    losses of 10 AdamW steps on that batch (lr 1e-2, wd 0.1, betas
-                                    0.9/0.99, eps 1e-8, no clipping, constant lr)
+For a tiny config of each model kind it saves, under src/test/resources/reference/:
+  tiny-<name>.safetensors      the model as a Leviathan checkpoint (random, non-trivial weights)
+  tiny-<name>-ref.safetensors  tokens, targets, logits, loss, every parameter gradient, and the
+                               losses of 10 AdamW steps on that batch (lr 1e-2, wd 0.1, betas
+                               0.9/0.99, eps 1e-8, no clipping, constant lr)
+Names: correlation, dot (the original pair), and the variants of LEVIATHAN.md: involution,
+dot-moe, correlation-moe, involution-moe. For the variants the reference also holds
+  total_loss            cross-entropy + every MoE layer's auxiliary terms (the training objective;
+                        equal to loss without MoE); "loss" stays the cross-entropy alone
+  aux.h.{l}.balance     alpha*E*sum_e f_e P_e of MoE layer l          (shape [1])
+  aux.h.{l}.z           beta*mean_i logsumexp(z_i)^2 of MoE layer l   (shape [1])
+  load.h.{l}            f_e, the fraction of routed pairs at each expert ([E])
+  adamw_losses          the cross-entropy before each of the 10 steps
+  adamw_total_losses    the training objective before each step (what the steps minimise)
+and every grad.* is the gradient of total_loss. The metadata gives moe_balance and moe_z (alpha,
+beta), set 10x above the defaults so that the auxiliary gradients stand out of float32 noise.
+The router's top-k choice must not flip between float32 and float64: each run checks that the
+k-th and (k+1)-th largest router logits of every token stay at least 1e-3 apart in all 11 forwards.
 References are computed in float64 from the float32 weights. Run by hand when the model changes:
-    /usr/bin/python3 benchmarks/pytorch/make_reference.py
+    /usr/bin/python3 benchmarks/pytorch/make_reference.py            (all fixtures)
+    /usr/bin/python3 benchmarks/pytorch/make_reference.py involution (some of them)
 """
 
 import os
@@ -20,47 +34,109 @@ import leviathan_torch as lt  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "src", "test", "resources", "reference")
 VOCAB = "\n !,abcdefghij"
+ALPHA, BETA = 0.1, 0.01
+MIN_ROUTER_MARGIN = 1e-3
+
+# name -> (seed, model arguments beyond the shared tiny shape)
+FIXTURES = {
+    "correlation": (1234, dict(attention="correlation", lags=3)),
+    "dot": (4321, dict(attention="dot", lags=1)),
+    "involution": (5678, dict(attention="involution", lags=1, window=3)),
+    "dot-moe": (8766, dict(attention="dot", lags=1, mlp="moe", n_expert=4, top_k=2, expert_hidden=8)),
+    "correlation-moe": (2469, dict(attention="correlation", lags=3, mlp="moe", n_expert=4, top_k=2, expert_hidden=8)),
+    "involution-moe": (1357, dict(attention="involution", lags=1, window=3, mlp="moe", n_expert=3, top_k=1,
+                                  expert_hidden=10)),
+}
+ORIGINAL = ("correlation", "dot")   # written exactly as before the variants (no extra keys)
 
 
-def make(attention):
-    torch.manual_seed(1234 if attention == "correlation" else 4321)
-    lags = 3 if attention == "correlation" else 1
-    model = lt.Leviathan(len(VOCAB), attention=attention, lags=lags, n_layer=2, n_head=2, n_embd=16, block_size=8)
+def router_margins(model):
+    """Hooks that record, per forward, the smallest gap between the k-th and (k+1)-th router logit."""
+    margins = []
+
+    def hook(moe):
+        def record(_module, _inputs, z):
+            if moe.top_k < moe.n_expert:
+                top = torch.sort(z.detach(), dim=-1, descending=True).values
+                margins.append((top[:, moe.top_k - 1] - top[:, moe.top_k]).min().item())
+        return record
+
+    for block in model.h:
+        if isinstance(block.mlp, lt.MoeMlp):
+            block.mlp.router.register_forward_hook(hook(block.mlp))
+    return margins
+
+
+def make(name):
+    seed, kind = FIXTURES[name]
+    torch.manual_seed(seed)
+    moe = kind.get("mlp") == "moe"
+    extra = dict(moe_balance=ALPHA, moe_z=BETA) if moe else {}
+    model = lt.Leviathan(len(VOCAB), n_layer=2, n_head=2, n_embd=16, block_size=8, **kind, **extra)
     with torch.no_grad():
-        for name, p in model.named_parameters():
-            if p.dim() == 1 or name.endswith("lag_bias"):
+        for pname, p in model.named_parameters():
+            if p.dim() == 1 or pname.endswith("lag_bias"):
                 p.add_(0.3 * torch.randn_like(p))       # LayerNorm, biases, lag bias away from their init
+            elif pname.endswith("router.weight"):
+                p.mul_(25.0)                             # router logits of order 1: top-k gaps well above float32 noise
             else:
                 p.mul_(5.0)                              # larger weights: larger, better-conditioned signals
     os.makedirs(OUT, exist_ok=True)
-    lt.save_checkpoint(os.path.join(OUT, f"tiny-{attention}.safetensors"), model, VOCAB)
+    lt.save_checkpoint(os.path.join(OUT, f"tiny-{name}.safetensors"), model, VOCAB)
 
     B, T = 3, 7
     g = torch.Generator().manual_seed(7)
     tokens = torch.randint(0, len(VOCAB), (B, T), generator=g)
     targets = torch.randint(0, len(VOCAB), (B, T), generator=g)
     model64 = model.double()
+    margins = router_margins(model64)
     logits, loss = model64(tokens, targets)
-    loss.backward()
+    total = loss + model64.aux_loss()
+    total.backward()
+    model64.fill_missing_grads()                         # an expert with no token: zero gradient
     ref = {"tokens": tokens.float(), "targets": targets.float(), "logits": logits.detach(), "loss": loss.detach().reshape(1)}
-    for name, p in model64.named_parameters():
-        ref["grad." + name] = p.grad.detach().clone()
+    if name not in ORIGINAL:
+        ref["total_loss"] = total.detach().reshape(1)
+        for l, block in enumerate(model64.h):
+            if isinstance(block.mlp, lt.MoeMlp):
+                balance, zl = block.mlp.aux_terms
+                ref[f"aux.h.{l}.balance"] = balance.detach().reshape(1)
+                ref[f"aux.h.{l}.z"] = zl.detach().reshape(1)
+                ref[f"load.h.{l}"] = block.mlp.load.detach()
+    for pname, p in model64.named_parameters():
+        ref["grad." + pname] = p.grad.detach().clone()
     model64.zero_grad()
 
     opt = torch.optim.AdamW(model64.decay_groups(0.1), lr=1e-2, betas=(0.9, 0.99), eps=1e-8)
-    losses = []
+    losses, totals = [], []
     for _ in range(10):
         opt.zero_grad()
         _, l = model64(tokens, targets)
+        t = l + model64.aux_loss()
         losses.append(l.item())
-        l.backward()
+        totals.append(t.item())
+        t.backward()
+        model64.fill_missing_grads()
         opt.step()
     ref["adamw_losses"] = torch.tensor(losses, dtype=torch.float64)
-    lt.write_safetensors(os.path.join(OUT, f"tiny-{attention}-ref.safetensors"), ref,
-                         {"B": str(B), "T": str(T), "lr": "0.01", "weight_decay": "0.1"})
-    print(f"{attention}: loss {loss.item():.6f}, adamw losses {losses[0]:.4f} -> {losses[-1]:.4f}")
+    if name not in ORIGINAL:
+        ref["adamw_total_losses"] = torch.tensor(totals, dtype=torch.float64)
+    if margins and min(margins) < MIN_ROUTER_MARGIN:
+        sys.exit(f"error: {name}: router top-k margin {min(margins):.2e} < {MIN_ROUTER_MARGIN}: float32 may choose "
+                 f"other experts; change this fixture's seed")
+    meta = {"B": str(B), "T": str(T), "lr": "0.01", "weight_decay": "0.1"}
+    if moe:
+        meta.update(moe_balance=str(ALPHA), moe_z=str(BETA))
+    lt.write_safetensors(os.path.join(OUT, f"tiny-{name}-ref.safetensors"), ref, meta)
+    margin = f", router margin {min(margins):.3g}" if margins else ""
+    print(f"{name}: loss {loss.item():.6f}, total {total.item():.6f}, adamw losses {losses[0]:.4f} -> "
+          f"{losses[-1]:.4f}{margin}")
 
 
 if __name__ == "__main__":
-    make("correlation")
-    make("dot")
+    names = sys.argv[1:] or list(FIXTURES)
+    unknown = [n for n in names if n not in FIXTURES]
+    if unknown:
+        sys.exit(f"error: unknown fixture {', '.join(unknown)}; expected some of {', '.join(FIXTURES)}")
+    for n in names:
+        make(n)

@@ -2,6 +2,8 @@
 """Train the PyTorch Leviathan on Tiny Shakespeare with the char-Shakespeare recipe.
 
     /usr/bin/python3 benchmarks/pytorch/train.py --attention correlation --lags 4 --threads 2
+    /usr/bin/python3 benchmarks/pytorch/train.py --attention involution --window 16 --threads 2
+    /usr/bin/python3 benchmarks/pytorch/train.py --attention correlation --mlp moe --experts 8 --top-k 2
     /usr/bin/python3 benchmarks/pytorch/train.py --selftest
 
 Prints the effective config, one line per evaluation, and a final JSON line with steps,
@@ -40,8 +42,16 @@ DEFAULT_DATA = os.path.normpath(os.path.join(REPO_ROOT, "..", "shared", "data", 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=DEFAULT_DATA, help="text file (default: %(default)s)")
-    p.add_argument("--attention", choices=("correlation", "dot"), default="correlation")
-    p.add_argument("--lags", type=int, default=4, help="lag count N (forced to 1 for dot)")
+    p.add_argument("--attention", choices=("correlation", "dot", "involution"), default="correlation")
+    p.add_argument("--lags", type=int, default=4, help="lag count N (forced to 1 for dot and involution)")
+    p.add_argument("--window", type=int, default=16, help="involution window K, 1 <= K <= block size")
+    p.add_argument("--mlp", choices=("dense", "moe"), default="dense")
+    p.add_argument("--experts", type=int, default=8, help="moe: expert count E")
+    p.add_argument("--top-k", type=int, default=2, help="moe: experts per token k")
+    p.add_argument("--expert-hidden", type=int, default=None,
+                   help="moe: expert hidden width F (default 4C/k, rounded down: the dense MLP's active flops)")
+    p.add_argument("--moe-balance", type=float, default=0.01, help="moe: load-balance loss weight alpha")
+    p.add_argument("--moe-z", type=float, default=0.001, help="moe: router z-loss weight beta")
     p.add_argument("--n-layer", type=int, default=4)
     p.add_argument("--n-head", type=int, default=4)
     p.add_argument("--n-embd", type=int, default=128)
@@ -67,8 +77,10 @@ def parse_args(argv=None):
     p.add_argument("--write-checkpoint", metavar="PATH", help="write the model as leviathan-1 safetensors")
     p.add_argument("--selftest", action="store_true", help="check the model against the spec and exit")
     args = p.parse_args(argv)
-    if args.attention == "dot":
+    if args.attention in ("dot", "involution"):
         args.lags = 1
+    if args.mlp == "moe" and args.expert_hidden is None:
+        args.expert_hidden = max(1, 4 * args.n_embd // args.top_k)
     return args
 
 
@@ -121,16 +133,27 @@ def train(args):
     tokenizer = lt.CharTokenizer.from_text(train_text)
     splits = {"train": tokenizer.encode(train_text), "val": tokenizer.encode(val_text)}
 
-    model = lt.Leviathan(len(tokenizer.vocab), attention=args.attention, lags=args.lags, n_layer=args.n_layer,
-                         n_head=args.n_head, n_embd=args.n_embd, block_size=args.block_size)
+    try:
+        model = lt.Leviathan(len(tokenizer.vocab), attention=args.attention, lags=args.lags, n_layer=args.n_layer,
+                             n_head=args.n_head, n_embd=args.n_embd, block_size=args.block_size, window=args.window,
+                             mlp=args.mlp, n_expert=args.experts, top_k=args.top_k,
+                             expert_hidden=args.expert_hidden, moe_balance=args.moe_balance, moe_z=args.moe_z)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
     n_params = sum(p.numel() for p in model.parameters())
+    if args.mlp == "moe":   # active per token: everything but the (E - k) experts a token skips, per layer
+        per_expert = 2 * args.n_embd * args.expert_hidden + args.expert_hidden + args.n_embd
+        active_params = n_params - args.n_layer * (args.experts - args.top_k) * per_expert
+    else:
+        active_params = n_params
     optimizer = torch.optim.AdamW(model.decay_groups(args.weight_decay), lr=args.lr,
                                   betas=(args.beta1, args.beta2), eps=args.eps)
     data_gen = torch.Generator().manual_seed(args.seed)
     eval_gen = torch.Generator().manual_seed(args.seed + 1)
 
     config = {k: v for k, v in vars(args).items() if k not in ("selftest",)}
-    config.update(threads=threads, vocab_size=len(tokenizer.vocab), params=n_params, torch=torch.__version__,
+    config.update(threads=threads, vocab_size=len(tokenizer.vocab), params=n_params, active_params=active_params,
+                  torch=torch.__version__,
                   OPENBLAS_NUM_THREADS=os.environ.get("OPENBLAS_NUM_THREADS"),
                   GOMP_SPINCOUNT=os.environ.get("GOMP_SPINCOUNT"))
     print("config " + json.dumps(config), flush=True)
@@ -140,11 +163,15 @@ def train(args):
         last = "-" if math.isnan(train_loss) else f"{train_loss:.4f}"
         rate = f"{tokens / train_time:.0f}" if train_time else "-"
         print(f"step {step:5d} | train {losses['train']:.4f} | val {losses['val']:.4f} "
-              f"(bpc {losses['val'] / math.log(2):.4f}) | last batch {last} | lr {learning_rate(step, args):.2e} "
-              f"| {rate} tok/s", flush=True)
+              f"(bpc {losses['val'] / math.log(2):.4f}) | last batch {last}{aux_text()} | "
+              f"lr {learning_rate(step, args):.2e} | {rate} tok/s", flush=True)
         return losses
 
-    train_time, tokens, loss_value, losses = 0.0, 0, float("nan"), None
+    def aux_text():
+        return "" if args.mlp != "moe" or math.isnan(aux_value) else f" | aux {aux_value:.4f}"
+
+    train_time, tokens, loss_value, aux_value, losses = 0.0, 0, float("nan"), float("nan"), None
+    load_history = []
     model.train()
     for step in range(args.steps + 1):
         if step % args.eval_interval == 0 or step == args.steps:
@@ -157,18 +184,27 @@ def train(args):
             group["lr"] = lr
         x, y = get_batch(splits["train"], args.batch_size, args.block_size, data_gen)
         _, loss = model(x, y)
+        aux = model.aux_loss()                      # 0 for a dense model; the objective is loss + aux
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss + aux).backward()
+        model.fill_missing_grads()                  # an expert no token chose still gets weight decay
         if args.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
         optimizer.step()
         loss_value = loss.item()
+        if args.mlp == "moe":
+            aux_value = float(aux)
+            if step % args.eval_interval == 0:
+                load_history.append({"step": step, "load": model.expert_load()})
         train_time += time.perf_counter() - t0
         tokens += args.batch_size * args.block_size
 
     result = {
         "attention": args.attention,
         "lags": args.lags,
+        "mlp": args.mlp,
+        "params": n_params,
+        "active_params": active_params,
         "steps": args.steps,
         "threads": threads,
         "train_loss": losses["train"],
@@ -177,6 +213,12 @@ def train(args):
         "tokens_per_s": tokens / train_time if train_time else None,
         "train_time_s": train_time,
     }
+    if args.attention == "involution":
+        result["window"] = args.window
+    if args.mlp == "moe":
+        result.update(experts=args.experts, top_k=args.top_k, expert_hidden=args.expert_hidden,
+                      moe_balance=args.moe_balance, moe_z=args.moe_z, last_aux_loss=aux_value,
+                      expert_load=load_history)
     if not args.no_full_eval:
         loss, count, _ = lt.evaluate_windows(model, splits["val"])
         result.update(val_loss_full=loss, val_bpc_full=loss / math.log(2), val_predictions=count)
@@ -351,6 +393,53 @@ def selftest():
     if (count, n_windows) != (27, 3):
         failures.append("windowing counts")
     check("evaluation windowing", torch.tensor(loss), ref.detach().double(), 1e-5)
+
+    # 8. Involution: the vectorised window == the spec's loops; no output sees a later token.
+    inv = lt.InvolutionAttention(16, 2, 3).to(dt)
+    w, v = torch.randn(2, 6, 2, 3, dtype=dt), torch.randn(2, 6, 2, 8, dtype=dt)
+    slow = torch.zeros(2, 6, 2, 8, dtype=dt)
+    for b_ in range(2):
+        for i in range(6):
+            n = min(3, i + 1)
+            for h in range(2):
+                p = torch.softmax(w[b_, i, h, :n], 0)
+                for k_ in range(n):
+                    slow[b_, i, h] += p[k_] * v[b_, i - k_, h]
+    check("involution == the spec's loops", inv.involve(w, v), slow, 1e-12)
+    model = lt.Leviathan(V, "involution", 1, n_layer=2, n_head=2, n_embd=16, block_size=9, window=4).to(dt)
+    check("involution model: logits at i < 5 ignore tokens >= 5", model(changed)[0][:, :5], model(idx)[0][:, :5], 1e-12)
+
+    # 9. MoE: == a per-token loop; E = 1 == the dense MLP; ties go to the lower index; the auxiliary
+    #    gradient w.r.t. the router logits == the closed forms the Java kernels use.
+    moe = lt.MoeMlp(16, 4, 2, 8, balance=0.3, z_loss=0.05).to(dt)
+    x = torch.randn(2, 5, 16, dtype=dt)
+    y = moe(x)
+    slow = torch.zeros(10, 16, dtype=dt)
+    for i, m in enumerate(x.reshape(10, 16)):
+        z = moe.router(m)
+        order = sorted(range(4), key=lambda e: (-z[e].item(), e))[:2]
+        g = torch.softmax(z[order], 0)
+        for j, e in enumerate(order):
+            slow[i] += g[j] * moe.experts[e](m)
+    check("moe == per-token loop", y.reshape(10, 16), slow, 1e-12)
+    if moe.route(torch.tensor([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0]])).tolist() != [[1, 2], [0, 1]]:
+        failures.append("moe ties")
+        print("FAIL moe top-k ties must go to the lower expert index")
+    else:
+        print("ok   moe top-k ties go to the lower expert index")
+    one = lt.MoeMlp(16, 1, 1, 24).to(dt)
+    dense = lt.Mlp(16, 24).to(dt)
+    dense.load_state_dict({n.removeprefix("experts.0."): p for n, p in one.state_dict().items() if n.startswith("experts")})
+    check("moe E=1 == dense MLP", one(x), dense(x), 0.0)
+    z = torch.randn(10, 4, dtype=dt, requires_grad=True)
+    n_, E_, k_ = 10, 4, 2
+    chosen = moe.route(z)
+    f = torch.bincount(chosen.reshape(-1), minlength=E_).to(dt) / (k_ * n_)
+    pi = torch.softmax(z, -1)
+    lse = torch.logsumexp(z, -1)
+    (0.3 * E_ * (f * pi.mean(0)).sum() + 0.05 * lse.pow(2).mean()).backward()
+    closed = (0.3 * E_ / n_) * pi * (f - (pi * f).sum(-1, keepdim=True)) + (2 * 0.05 / n_) * lse.unsqueeze(-1) * pi
+    check("moe auxiliary gradient == closed form", z.grad, closed.detach(), 1e-12)
 
     print("selftest: " + ("all passed" if not failures else f"{len(failures)} failed: {', '.join(failures)}"))
     return 0 if not failures else 1

@@ -16,6 +16,9 @@ import picocli.CommandLine.Option;
         description = "Show the JDK, vector width, threads and native backends the engine would use.")
 final class InfoCommand implements Callable<Integer> {
 
+    /** Said by {@code info} until the CUDA path has run on a GPU (benchmarks/gpu-check.sh). */
+    static final String CUDA_UNTESTED = "untested: the CUDA path has not yet run on a GPU (first check: benchmarks/gpu-check.sh)";
+
     @Option(names = "--verbose", description = "Print stack traces on errors.")
     boolean verbose;
 
@@ -36,6 +39,8 @@ final class InfoCommand implements Callable<Integer> {
             System.out.printf("bf16          %s%n", CpuFeatures.bf16Summary(OneDnnLoader.loaded() != null));
         }
         for (String line : leviathan.backend.cuda.CudaInfo.lines()) System.out.printf("CUDA          %s%n", line);
+        System.out.printf("CUDA          %s%n", CUDA_UNTESTED);
+        System.out.printf("MPI           %s%n", leviathan.dist.Mpi.status());
         return 0;
     }
 }

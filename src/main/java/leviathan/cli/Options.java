@@ -8,12 +8,18 @@ import leviathan.train.TrainConfig;
 final class Options {
     private Options() {}
 
+    /**
+     * The correlation implementation for {@code --impl}: the flag's value, where {@code auto} takes
+     * the {@code leviathan.correlation} property as its default ({@link CorrelationAttention.Impl#fromFlag}),
+     * so the run's config records what runs.
+     */
     static String impl(String s) {
         try {
-            return CorrelationAttention.Impl.valueOf(s.trim().toUpperCase(Locale.ROOT)).name().toLowerCase(Locale.ROOT);
+            CorrelationAttention.Impl.parse(s);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--impl must be one of auto, scalar, direct, gemm, fft; got '" + s + "'");
         }
+        return CorrelationAttention.Impl.fromFlag(s).flag();
     }
 
     static TrainConfig.NanPolicy nanPolicy(String s) {

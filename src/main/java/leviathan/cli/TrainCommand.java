@@ -1,10 +1,14 @@
 package leviathan.cli;
 
 import java.nio.file.Path;
-import java.util.Locale;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
-import leviathan.model.GptConfig;
+import leviathan.backend.Backend;
+import leviathan.backend.Backends;
+import leviathan.model.Checkpoint;
 import leviathan.train.Optimizer;
+import leviathan.train.Sampler;
 import leviathan.train.TrainConfig;
 import leviathan.train.Trainer;
 import picocli.CommandLine.Command;
@@ -23,7 +27,7 @@ final class TrainCommand implements Callable<Integer> {
     picocli.CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--data", paramLabel = "NAME|FILE", description = "Dataset name from data/datasets.tsv or a UTF-8 text file (default: ${DEFAULT-VALUE}).")
-    String data = D.data();
+    String data = D.run().data();
     @Option(names = "--out", paramLabel = "DIR", description = "Run directory (default: runs/<time>-<attention>).")
     Path out;
     @Option(names = "--resume", paramLabel = "DIR", description = "Continue the run in DIR from its last checkpoint (its config.json applies; --steps may extend it).")
@@ -33,58 +37,74 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--drop-unknown", description = "Skip characters outside the vocabulary instead of failing (with --init-from).")
     boolean dropUnknown;
 
-    @Option(names = "--attention", paramLabel = "correlation|dot", description = "Attention kind (default: ${DEFAULT-VALUE}).")
-    String attention = D.attention();
-    @Option(names = "--lags", description = "Lags per head, 1..head dim (default: ${DEFAULT-VALUE}).")
-    int lags = D.lags();
+    @Option(names = "--attention", paramLabel = "correlation|dot|involution", description = "Token mixer (default: ${DEFAULT-VALUE}).")
+    String attention = D.model().attention();
+    @Option(names = "--mlp", paramLabel = "dense|moe", description = "MLP kind (default: ${DEFAULT-VALUE}).")
+    String mlp = D.model().mlp();
+    @Option(names = "--lags", description = "Correlation: lags per head, 1..head dim (default: ${DEFAULT-VALUE}).")
+    int lags = Integer.parseInt(D.model().options().get("lags"));
+    @Option(names = "--window", paramLabel = "K", description = "Involution: causal window, 1..block size (default: 16).")
+    Integer window;
+    @Option(names = "--experts", paramLabel = "E", description = "MoE: experts (default: 8).")
+    Integer experts;
+    @Option(names = "--top-k", paramLabel = "k", description = "MoE: experts per token, 1..E (default: 2).")
+    Integer topK;
+    @Option(names = "--expert-hidden", paramLabel = "F", description = "MoE: hidden width of each expert (default: 4·n_embd/top-k, the dense MLP's active flops).")
+    Integer expertHidden;
+    @Option(names = "--moe-balance", paramLabel = "A", description = "MoE: load-balance loss weight (default: 0.01).")
+    Float moeBalance;
+    @Option(names = "--moe-z", paramLabel = "B", description = "MoE: router z-loss weight (default: 0.001).")
+    Float moeZ;
+    @Option(names = "--model-option", paramLabel = "KEY=VALUE", description = "An option of a model part, e.g. lags=4 (repeatable; unknown keys are refused).")
+    Map<String, String> modelOptions = new LinkedHashMap<>();
     @Option(names = "--n-layer", description = "Blocks (default: ${DEFAULT-VALUE}).")
-    int nLayer = D.nLayer();
+    int nLayer = D.model().nLayer();
     @Option(names = "--n-head", description = "Heads (default: ${DEFAULT-VALUE}).")
-    int nHead = D.nHead();
+    int nHead = D.model().nHead();
     @Option(names = "--n-embd", description = "Embedding width, a multiple of n_head (default: ${DEFAULT-VALUE}).")
-    int nEmbd = D.nEmbd();
+    int nEmbd = D.model().nEmbd();
     @Option(names = "--block-size", description = "Context length (default: ${DEFAULT-VALUE}).")
-    int blockSize = D.blockSize();
+    int blockSize = D.model().blockSize();
 
     @Option(names = "--batch-size", description = "Sequences per micro-batch (default: ${DEFAULT-VALUE}).")
-    int batchSize = D.batchSize();
+    int batchSize = D.schedule().batchSize();
     @Option(names = "--accum", description = "Micro-batches per step (gradient accumulation) (default: ${DEFAULT-VALUE}).")
-    int accum = D.accum();
-    @Option(names = "--steps", description = "Optimizer steps (default: ${DEFAULT-VALUE}).")
-    Integer steps;
+    int accum = D.schedule().accum();
+    @Option(names = "--steps", description = "Optimizer steps; with --resume, the new total (default: ${DEFAULT-VALUE}).")
+    int steps = D.schedule().steps();
     @Option(names = "--lr", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
-    float lr = D.lr();
+    float lr = D.schedule().lr();
     @Option(names = "--min-lr", description = "Learning rate at the end of the cosine (default: ${DEFAULT-VALUE}).")
-    float minLr = D.minLr();
+    float minLr = D.schedule().minLr();
     @Option(names = "--warmup", description = "Linear warmup steps (default: ${DEFAULT-VALUE}).")
-    int warmup = D.warmup();
+    int warmup = D.schedule().warmup();
     @Option(names = "--optimizer", paramLabel = "adamw|sgd", description = "Optimizer (default: adamw).")
     String optimizer = "adamw";
     @Option(names = "--beta1", description = "AdamW beta1 (default: ${DEFAULT-VALUE}).")
-    float beta1 = D.beta1();
+    float beta1 = D.optimizer().beta1();
     @Option(names = "--beta2", description = "AdamW beta2 (default: ${DEFAULT-VALUE}).")
-    float beta2 = D.beta2();
+    float beta2 = D.optimizer().beta2();
     @Option(names = "--weight-decay", description = "Decoupled weight decay on 2-D weights (default: ${DEFAULT-VALUE}).")
-    float weightDecay = D.weightDecay();
+    float weightDecay = D.optimizer().weightDecay();
     @Option(names = "--clip", description = "Global gradient-norm clip, 0 = off (default: ${DEFAULT-VALUE}).")
-    float clip = D.clip();
+    float clip = D.optimizer().clip();
 
     @Option(names = "--eval-interval", description = "Steps between evaluations and checkpoints (default: ${DEFAULT-VALUE}).")
-    int evalInterval = D.evalInterval();
+    int evalInterval = D.run().evalInterval();
     @Option(names = "--eval-batches", description = "Batches per split per evaluation (default: ${DEFAULT-VALUE}).")
-    int evalBatches = D.evalBatches();
+    int evalBatches = D.run().evalBatches();
     @Option(names = "--log-interval", description = "Steps between log lines when output is not a terminal (default: ${DEFAULT-VALUE}).")
-    int logInterval = D.logInterval();
+    int logInterval = D.run().logInterval();
     @Option(names = "--sample-tokens", description = "Characters sampled at the end, 0 = none (default: ${DEFAULT-VALUE}).")
-    int sampleTokens = D.sampleTokens();
+    int sampleTokens = D.run().sampleTokens();
     @Option(names = "--seed", description = "Seed of every random source (default: ${DEFAULT-VALUE}).")
-    long seed = D.seed();
+    long seed = D.run().seed();
     @Option(names = "--threads", description = "Kernel threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads = D.threads();
+    int threads = D.run().threads();
     @Option(names = "--backend", paramLabel = "auto|java|onednn", description = "GEMM backend (default: ${DEFAULT-VALUE}).")
-    String backend = D.backend();
+    String backend = D.run().backend();
     @Option(names = "--impl", paramLabel = "auto|scalar|direct|gemm|fft", description = "Correlation implementation (default: ${DEFAULT-VALUE}).")
-    String impl = D.impl();
+    String impl = D.run().impl();
     @Option(names = "--nan-policy", paramLabel = "stop|skip", description = "On a non-finite loss or gradient: stop (default) or skip the step.")
     String nanPolicy = "stop";
     @Option(names = "--lag-bias-init", paramLabel = "X", description = "Initial lag bias of lag 0 (others 0); > 0 starts close to dot attention (default: 0, the spec's).")
@@ -98,24 +118,51 @@ final class TrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Trainer trainer = new Trainer(System.out::println, System.out);
         if (stopAfter != null) trainer.stopAfter(stopAfter);
+        var parsed = spec.commandLine().getParseResult();
+        Trainer.Result result;
         if (resume != null) {
-            for (var o : spec.commandLine().getParseResult().matchedOptions()) {
+            for (var o : parsed.matchedOptions()) {
                 if (!RESUME_OPTIONS.contains(o.longestName())) {
                     throw new IllegalArgumentException(o.longestName() + " cannot be combined with --resume: a resumed run keeps its config.json"
                             + " (only --steps and --stop-after may change); start a new run with --init-from to change it");
                 }
             }
-            trainer.resume(resume, steps == null ? 0 : steps);
-            return 0;
+            if (parsed.hasMatchedOption("--steps") && steps < 1) throw new IllegalArgumentException("--steps must be >= 1 with --resume, got " + steps);
+            result = trainer.resume(resume, parsed.hasMatchedOption("--steps") ? steps : 0);
+        } else {
+            TrainConfig.Builder b = TrainConfig.builder().data(data).out(out == null ? null : out.toString())
+                    .initFrom(initFrom == null ? null : initFrom.toString()).dropUnknown(dropUnknown)
+                    .attention(attention).mlp(mlp).nLayer(nLayer).nHead(nHead).nEmbd(nEmbd).blockSize(blockSize).option("lags", lags)
+                    .batchSize(batchSize).accum(accum).steps(steps).lr(lr).minLr(minLr).warmup(warmup)
+                    .optimizer(Optimizer.Kind.parse(optimizer)).beta1(beta1).beta2(beta2).weightDecay(weightDecay).clip(clip)
+                    .evalInterval(evalInterval).evalBatches(evalBatches).logInterval(logInterval).sampleTokens(sampleTokens)
+                    .seed(seed).threads(threads).backend(backend).impl(Options.impl(impl)).nanPolicy(Options.nanPolicy(nanPolicy));
+            if (parsed.hasMatchedOption("--lag-bias-init")) b.option("lag_bias_init", lagBiasInit);
+            if (window != null) b.option("window", window);
+            if (experts != null) b.option("n_expert", experts);
+            if (topK != null) b.option("top_k", topK);
+            if (expertHidden != null) b.option("expert_hidden", expertHidden);
+            if (moeBalance != null) b.option("moe_balance", moeBalance);
+            if (moeZ != null) b.option("moe_z", moeZ);
+            modelOptions.forEach(b::option);
+            TrainConfig cfg = b.build();
+            if (initFrom == null) cfg.model().toGptConfig(1);      // the model config is validated up front, before any data is read
+            result = trainer.train(cfg);
         }
-        TrainConfig cfg = new TrainConfig(data, out == null ? null : out.toString(), initFrom == null ? null : initFrom.toString(),
-                dropUnknown, nLayer, nHead, nEmbd, blockSize, attention,
-                lags, batchSize, accum, steps == null ? D.steps() : steps, lr, minLr, warmup, Optimizer.Kind.parse(optimizer),
-                beta1, beta2, D.eps(), weightDecay, clip, evalInterval, evalBatches, logInterval, sampleTokens, seed, threads,
-                backend, Options.impl(impl), Options.nanPolicy(nanPolicy), lagBiasInit);
-        // the model config is validated up front, before any data is read
-        if (initFrom == null) GptConfig.of(1, blockSize, nLayer, nHead, nEmbd, cfg.attention(), lags);
-        trainer.train(cfg);
+        if (result.complete()) sample(result);
         return 0;
+    }
+
+    /** The end-of-run sample: {@code sample_tokens} characters from the saved model, after a newline, at temperature 1. */
+    private static void sample(Trainer.Result r) throws Exception {
+        int n = r.config().run().sampleTokens();
+        if (n == 0) return;
+        try (Checkpoint.Loaded loaded = Checkpoint.load(r.runDir().resolve(Trainer.MODEL_FILE));
+             Backend backend = Backends.select(r.config().run().backend(), s -> { });
+             Sampler s = new Sampler(loaded.model(), backend)) {
+            int start = Math.max(0, loaded.tokenizer().tokenOf('\n'));
+            int[] ids = s.generate(new int[] {start}, new Sampler.Options(n, 1f, 0, r.config().run().seed()), null);
+            System.out.printf("sample:%n%s%n", loaded.tokenizer().decode(ids));
+        }
     }
 }

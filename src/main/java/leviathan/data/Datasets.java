@@ -65,12 +65,20 @@ public final class Datasets {
 
     /** Resolves a dataset name or a file path to a readable file; progress goes to {@code log}. */
     public static Path resolve(String nameOrPath, Path home, Consumer<String> log) throws IOException {
-        Entry e = manifest().get(nameOrPath);
+        return resolve(nameOrPath, home, manifest(), log);
+    }
+
+    /**
+     * {@link #resolve(String, Path, Consumer)} against the given manifest instead of the bundled one
+     * (tests use a manifest whose URL points at a local server).
+     */
+    static Path resolve(String nameOrPath, Path home, Map<String, Entry> manifest, Consumer<String> log) throws IOException {
+        Entry e = manifest.get(nameOrPath);
         Path asPath = Path.of(nameOrPath);
         if (e == null || Files.isRegularFile(asPath)) {
             if (!Files.isRegularFile(asPath)) {
                 throw new IOException("dataset '" + nameOrPath + "' is neither a file nor a known name (known: "
-                        + String.join(", ", manifest().keySet()) + ")");
+                        + String.join(", ", manifest.keySet()) + ")");
             }
             if (!Files.isReadable(asPath)) throw new IOException("cannot read " + asPath + " (permission denied)");
             return asPath;

@@ -1,11 +1,10 @@
 package leviathan.kernel;
 
 import static leviathan.kernel.CorrelationTiles.L;
-import static leviathan.kernel.CorrelationTiles.exp;
 import static leviathan.kernel.CorrelationTiles.gemm;
 import static leviathan.kernel.CorrelationTiles.padLanes;
 import static leviathan.kernel.CorrelationTiles.padRows;
-import static leviathan.kernel.CorrelationTiles.sumLanes;
+import static leviathan.kernel.VectorMath.exp;
 import static leviathan.kernel.Simd.F;
 import static leviathan.kernel.Simd.NATIVE;
 
@@ -47,9 +46,13 @@ import jdk.incubator.vector.VectorOperators;
  * every operand stays in L1/L2; a head's rows are read from the tensors in one sweep first, and
  * its gradients written back in one sweep last (row-by-row reads between products left the
  * memory latency exposed: 3× slower at T = 256). Work is parallel over
- * sequences × heads; each (b, h) is computed the same way whatever the thread count, and the
- * lag-bias gradient is reduced over b in a fixed order, so results are bitwise deterministic.
+ * sequences × heads through {@link CorrelationDriver} (the driver of every implementation): each
+ * (b, h) is computed the same way whatever the thread count, and the lag-bias gradient is reduced
+ * over b in a fixed order, so results are bitwise deterministic.
  * Any D and N <= D work: vectors run over keys and over the head width padded with zeros.
+ *
+ * <p>Both the scalar reference and the direct kernel implement {@link CorrelationImpl}, one head
+ * at a time: {@link #scalar} and {@link CorrelationWorkspace}.
  */
 public final class Correlation {
     private Correlation() {}
@@ -68,45 +71,9 @@ public final class Correlation {
      */
     public static void forwardScalar(MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
                                      int B, int T, int C, int H, int N, int t0) {
-        int D = C / H;
-        float scale = (float) (1.0 / Math.sqrt(D));
         float[] s = new float[T * N];
         for (int b = 0; b < B; b++) {
-            for (int h = 0; h < H; h++) {
-                for (int i = t0; i < T; i++) {
-                    long q = ((long) b * T + i) * 3 * C + (long) h * D;
-                    float max = Float.NEGATIVE_INFINITY;            // pass 1: scores and their max
-                    for (int j = 0; j <= i; j++) {
-                        long k = ((long) b * T + j) * 3 * C + C + (long) h * D;
-                        for (int t = 0; t < N; t++) {
-                            int shift = lag(t, N);
-                            float dot = 0f;
-                            for (int d = 0; d < D; d++) {
-                                dot += qkv.getAtIndex(FL, q + d) * qkv.getAtIndex(FL, k + wrap(d, shift, D));
-                            }
-                            float sc = dot * scale + (lagBias == null ? 0f : lagBias.getAtIndex(FL, (long) h * N + t));
-                            s[j * N + t] = sc;
-                            max = Math.max(max, sc);
-                        }
-                    }
-                    double sum = 0;                                   // pass 2: exp-sum
-                    for (int jt = 0; jt < (i + 1) * N; jt++) sum += Math.exp(s[jt] - max);
-                    float logSum = (float) (max + Math.log(sum));
-                    lse.setAtIndex(FL, ((long) b * H + h) * T + i, logSum);
-                    long o = ((long) b * T + i) * C + (long) h * D;   // pass 3: o = Σ p · S_t v_j
-                    for (int d = 0; d < D; d++) out.setAtIndex(FL, o + d, 0f);
-                    for (int j = 0; j <= i; j++) {
-                        long v = ((long) b * T + j) * 3 * C + 2L * C + (long) h * D;
-                        for (int t = 0; t < N; t++) {
-                            float p = (float) Math.exp(s[j * N + t] - logSum);
-                            int shift = lag(t, N);
-                            for (int d = 0; d < D; d++) {
-                                out.setAtIndex(FL, o + d, out.getAtIndex(FL, o + d) + p * qkv.getAtIndex(FL, v + wrap(d, shift, D)));
-                            }
-                        }
-                    }
-                }
-            }
+            for (int h = 0; h < H; h++) forwardScalarHead(s, out, lse, qkv, lagBias, b, h, T, C, H, N, t0);
         }
     }
 
@@ -119,43 +86,124 @@ public final class Correlation {
      *   g_v_j     += Σ_i Σ_t p · S_{-t} g_o_i   g_q_i += Σ_j Σ_t g_s · S_t k_j / sqrt(D)
      *   g_k_j     += Σ_i Σ_t g_s · S_{-t} q_i / sqrt(D)            g_b[t] += Σ g_s
      * </pre>
+     * The lag-bias gradient is summed per (b, h), then over b by {@link CorrelationDriver#reduceLagBias},
+     * as every implementation does.
      */
     public static void backwardScalar(MemorySegment dqkv, MemorySegment dlagBias, MemorySegment dout,
                                       MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
                                       int B, int T, int C, int H, int N) {
+        float[] gb = new float[B * H * N];
+        for (int b = 0; b < B; b++) {
+            for (int h = 0; h < H; h++) backwardScalarHead(gb, (b * H + h) * N, dqkv, dout, out, lse, qkv, lagBias, b, h, T, C, H, N);
+        }
+        if (dlagBias != null) CorrelationDriver.reduceLagBias(dlagBias, gb, B, H, N);
+    }
+
+    /**
+     * The scalar reference as a {@link CorrelationImpl} for width C, H heads and N lags (its
+     * scratch: one query's {@code T·N} scores).
+     */
+    public static CorrelationImpl<float[]> scalar(int C, int H, int N) {
+        checkShape(C, H, N);
+        return new CorrelationImpl<>() {
+            @Override
+            public float[] scratch(int maxT) { return new float[maxT * N]; }
+
+            @Override
+            public void forwardHead(float[] s, MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
+                                    int b, int h, int T, int t0) {
+                forwardScalarHead(s, out, lse, qkv, lagBias, b, h, T, C, H, N, t0);
+            }
+
+            @Override
+            public void backwardHead(float[] s, float[] dbias, int at, MemorySegment dqkv, MemorySegment dout, MemorySegment out,
+                                     MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int b, int h, int T) {
+                backwardScalarHead(dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T, C, H, N);
+            }
+        };
+    }
+
+    /** Checks {@code C = H·D} and {@code 1 <= N <= D}, with a message that names the fix. */
+    static void checkShape(int C, int H, int N) {
+        if (H < 1 || C % H != 0) throw new IllegalArgumentException("n_embd " + C + " is not divisible by n_head " + H);
+        int D = C / H;
+        if (N < 1 || N > D) throw new IllegalArgumentException("lags must be in [1, head dim " + D + "], got " + N);
+    }
+
+    /** {@link #forwardScalar} for head h of sequence b; {@code s} holds at least {@code T·N} floats. */
+    static void forwardScalarHead(float[] s, MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
+                                  int b, int h, int T, int C, int H, int N, int t0) {
         int D = C / H;
         float scale = (float) (1.0 / Math.sqrt(D));
-        for (int b = 0; b < B; b++) {
-            for (int h = 0; h < H; h++) {
-                for (int i = 0; i < T; i++) {
-                    long q = ((long) b * T + i) * 3 * C + (long) h * D;
-                    long go = ((long) b * T + i) * C + (long) h * D;
-                    float rowDot = 0f;
-                    for (int d = 0; d < D; d++) rowDot += dout.getAtIndex(FL, go + d) * out.getAtIndex(FL, go + d);
-                    float logSum = lse.getAtIndex(FL, ((long) b * H + h) * T + i);
-                    for (int j = 0; j <= i; j++) {
-                        long k = ((long) b * T + j) * 3 * C + C + (long) h * D;
-                        long v = k + C;
-                        for (int t = 0; t < N; t++) {
-                            int shift = lag(t, N);
-                            float dot = 0f, gp = 0f;
-                            for (int d = 0; d < D; d++) {
-                                int dd = wrap(d, shift, D);
-                                dot += qkv.getAtIndex(FL, q + d) * qkv.getAtIndex(FL, k + dd);
-                                gp += dout.getAtIndex(FL, go + d) * qkv.getAtIndex(FL, v + dd);
-                            }
-                            float bias = lagBias == null ? 0f : lagBias.getAtIndex(FL, (long) h * N + t);
-                            float p = (float) Math.exp(dot * scale + bias - logSum);
-                            float gs = p * (gp - rowDot);
-                            for (int d = 0; d < D; d++) {
-                                int dd = wrap(d, shift, D);
-                                add(dqkv, v + dd, p * dout.getAtIndex(FL, go + d));
-                                add(dqkv, q + d, gs * scale * qkv.getAtIndex(FL, k + dd));
-                                add(dqkv, k + dd, gs * scale * qkv.getAtIndex(FL, q + d));
-                            }
-                            if (dlagBias != null) add(dlagBias, (long) h * N + t, gs);
-                        }
+        for (int i = t0; i < T; i++) {
+            long q = ((long) b * T + i) * 3 * C + (long) h * D;
+            float max = Float.NEGATIVE_INFINITY;            // pass 1: scores and their max
+            for (int j = 0; j <= i; j++) {
+                long k = ((long) b * T + j) * 3 * C + C + (long) h * D;
+                for (int t = 0; t < N; t++) {
+                    int shift = lag(t, N);
+                    float dot = 0f;
+                    for (int d = 0; d < D; d++) {
+                        dot += qkv.getAtIndex(FL, q + d) * qkv.getAtIndex(FL, k + wrap(d, shift, D));
                     }
+                    float sc = dot * scale + (lagBias == null ? 0f : lagBias.getAtIndex(FL, (long) h * N + t));
+                    s[j * N + t] = sc;
+                    max = Math.max(max, sc);
+                }
+            }
+            double sum = 0;                                   // pass 2: exp-sum
+            for (int jt = 0; jt < (i + 1) * N; jt++) sum += Math.exp(s[jt] - max);
+            float logSum = (float) (max + Math.log(sum));
+            lse.setAtIndex(FL, ((long) b * H + h) * T + i, logSum);
+            long o = ((long) b * T + i) * C + (long) h * D;   // pass 3: o = Σ p · S_t v_j
+            for (int d = 0; d < D; d++) out.setAtIndex(FL, o + d, 0f);
+            for (int j = 0; j <= i; j++) {
+                long v = ((long) b * T + j) * 3 * C + 2L * C + (long) h * D;
+                for (int t = 0; t < N; t++) {
+                    float p = (float) Math.exp(s[j * N + t] - logSum);
+                    int shift = lag(t, N);
+                    for (int d = 0; d < D; d++) {
+                        out.setAtIndex(FL, o + d, out.getAtIndex(FL, o + d) + p * qkv.getAtIndex(FL, v + wrap(d, shift, D)));
+                    }
+                }
+            }
+        }
+    }
+
+    /** {@link #backwardScalar} for head h of sequence b: adds into dqkv, writes its Σ g_s per lag to {@code dbias[at..at+N)}. */
+    static void backwardScalarHead(float[] dbias, int at, MemorySegment dqkv, MemorySegment dout, MemorySegment out,
+                                   MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
+                                   int b, int h, int T, int C, int H, int N) {
+        int D = C / H;
+        float scale = (float) (1.0 / Math.sqrt(D));
+        Arrays.fill(dbias, at, at + N, 0f);
+        for (int i = 0; i < T; i++) {
+            long q = ((long) b * T + i) * 3 * C + (long) h * D;
+            long go = ((long) b * T + i) * C + (long) h * D;
+            float rowDot = 0f;
+            for (int d = 0; d < D; d++) rowDot += dout.getAtIndex(FL, go + d) * out.getAtIndex(FL, go + d);
+            float logSum = lse.getAtIndex(FL, ((long) b * H + h) * T + i);
+            for (int j = 0; j <= i; j++) {
+                long k = ((long) b * T + j) * 3 * C + C + (long) h * D;
+                long v = k + C;
+                for (int t = 0; t < N; t++) {
+                    int shift = lag(t, N);
+                    float dot = 0f, gp = 0f;
+                    for (int d = 0; d < D; d++) {
+                        int dd = wrap(d, shift, D);
+                        dot += qkv.getAtIndex(FL, q + d) * qkv.getAtIndex(FL, k + dd);
+                        gp += dout.getAtIndex(FL, go + d) * qkv.getAtIndex(FL, v + dd);
+                    }
+                    float bias = lagBias == null ? 0f : lagBias.getAtIndex(FL, (long) h * N + t);
+                    float p = (float) Math.exp(dot * scale + bias - logSum);
+                    float gs = p * (gp - rowDot);
+                    for (int d = 0; d < D; d++) {
+                        int dd = wrap(d, shift, D);
+                        add(dqkv, v + dd, p * dout.getAtIndex(FL, go + d));
+                        add(dqkv, q + d, gs * scale * qkv.getAtIndex(FL, k + dd));
+                        add(dqkv, k + dd, gs * scale * qkv.getAtIndex(FL, q + d));
+                    }
+                    dbias[at + t] += gs;
                 }
             }
         }
@@ -168,25 +216,11 @@ public final class Correlation {
     /**
      * Direct SIMD forward, same contract as {@link #forwardScalar}: query rows {@code [t0, T)},
      * writes {@code out} and {@code lse}. {@code ws} fixes C, H and N and bounds B and T.
+     * Under {@code -Dleviathan.scalar=true} each head runs the scalar reference.
      */
     public static void forward(CorrelationWorkspace ws, MemorySegment out, MemorySegment lse, MemorySegment qkv,
                                MemorySegment lagBias, int B, int T, int t0) {
-        ws.check(B, T);
-        if (t0 < 0 || t0 > T) throw new IllegalArgumentException("t0 " + t0 + " outside [0, " + T + "]");
-        if (!Simd.ENABLED) {
-            forwardScalar(out, lse, qkv, lagBias, B, T, ws.C, ws.H, ws.N, t0);
-            return;
-        }
-        int heads = B * ws.H, parts = Math.min(Parallel.threads(), heads);
-        ws.ensureParts(parts);
-        Parallel.forRange(parts, (p0, p1) -> {
-            for (int p = p0; p < p1; p++) {
-                CorrelationWorkspace.Part w = ws.part(p);
-                for (int bh = heads * p / parts, end = heads * (p + 1) / parts; bh < end; bh++) {
-                    forwardHead(ws, w, out, lse, qkv, lagBias, bh / ws.H, bh % ws.H, T, t0);
-                }
-            }
-        });
+        ws.driver().forward(out, lse, qkv, lagBias, B, T, t0);
     }
 
     /**
@@ -200,36 +234,17 @@ public final class Correlation {
     public static void backward(CorrelationWorkspace ws, MemorySegment dqkv, MemorySegment dlagBias, MemorySegment dout,
                                 MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
                                 int B, int T) {
-        ws.check(B, T);
-        if (!Simd.ENABLED) {
-            backwardScalar(dqkv, dlagBias, dout, out, lse, qkv, lagBias, B, T, ws.C, ws.H, ws.N);
-            return;
-        }
-        int H = ws.H, N = ws.N, heads = B * H, parts = Math.min(Parallel.threads(), heads);
-        ws.ensureParts(parts);
-        Parallel.forRange(parts, (p0, p1) -> {
-            for (int p = p0; p < p1; p++) {
-                CorrelationWorkspace.Part w = ws.part(p);
-                for (int bh = heads * p / parts, end = heads * (p + 1) / parts; bh < end; bh++) {
-                    backwardHead(ws, w, dqkv, dout, out, lse, qkv, lagBias, bh / H, bh % H, T);
-                    System.arraycopy(w.gsum, 0, ws.gb, bh * N, N);
-                }
-            }
-        });
-        if (dlagBias != null) {                     // b is shared by the batch: reduce in a fixed order
-            for (int h = 0; h < H; h++) {
-                for (int t = 0; t < N; t++) {
-                    float sum = 0f;
-                    for (int b = 0; b < B; b++) sum += ws.gb[(b * H + h) * N + t];
-                    add(dlagBias, (long) h * N + t, sum);
-                }
-            }
-        }
+        ws.driver().backward(dqkv, dlagBias, dout, out, lse, qkv, lagBias, B, T);
     }
 
-    private static void forwardHead(CorrelationWorkspace ws, CorrelationWorkspace.Part w, MemorySegment out,
-                                    MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
-                                    int b, int h, int T, int t0) {
+    /** The direct kernel's forward of head h of sequence b ({@link CorrelationImpl#forwardHead}). */
+    static void forwardHead(CorrelationWorkspace ws, CorrelationWorkspace.Part w, MemorySegment out,
+                            MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
+                            int b, int h, int T, int t0) {
+        if (!Simd.ENABLED) {
+            forwardScalarHead(w.scores(), out, lse, qkv, lagBias, b, h, T, ws.C, ws.H, ws.N, t0);
+            return;
+        }
         final int C = ws.C, H = ws.H, N = ws.N, D = ws.D, Dp = ws.Dp, Tp = ws.Tp, Us = ws.Us;
         final float scale = (float) (1.0 / Math.sqrt(D));
         final int Dq = D + Dp;
@@ -258,9 +273,14 @@ public final class Correlation {
         }
     }
 
-    private static void backwardHead(CorrelationWorkspace ws, CorrelationWorkspace.Part w, MemorySegment dqkv,
-                                     MemorySegment dout, MemorySegment out, MemorySegment lse, MemorySegment qkv,
-                                     MemorySegment lagBias, int b, int h, int T) {
+    /** The direct kernel's backward of head h of sequence b ({@link CorrelationImpl#backwardHead}). */
+    static void backwardHead(CorrelationWorkspace ws, CorrelationWorkspace.Part w, float[] dbias, int at, MemorySegment dqkv,
+                             MemorySegment dout, MemorySegment out, MemorySegment lse, MemorySegment qkv,
+                             MemorySegment lagBias, int b, int h, int T) {
+        if (!Simd.ENABLED) {
+            backwardScalarHead(dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T, ws.C, ws.H, ws.N);
+            return;
+        }
         final int C = ws.C, H = ws.H, N = ws.N, D = ws.D, Dp = ws.Dp, Tp = ws.Tp, Us = ws.Us;
         final float scale = (float) (1.0 / Math.sqrt(D));
         long q0 = (long) b * T * 3 * C + (long) h * D;                 // q_0 of this head in qkv / dqkv
@@ -308,7 +328,7 @@ public final class Correlation {
             addRow(dqkv, row + C, w.dK, j * Dp, D);
             addRow(dqkv, row + 2L * C, w.dV, j * Dp, D);
         }
-        for (int t = 0; t < N; t++) w.gsum[t] = sumLanes(FloatVector.fromArray(F, w.gacc, t * L));
+        for (int t = 0; t < N; t++) dbias[at + t] = VectorMath.sum(FloatVector.fromArray(F, w.gacc, t * L));
     }
 
     // Row I/O between the tensors and the scratch arrays, by vectors (a masked one for the tail):
@@ -428,7 +448,7 @@ public final class Correlation {
             for (int j = 0; j < n; j += L) {
                 var x = FloatVector.fromArray(F, s, base + j).add(bt);
                 if (j + L > n) x = x.blend(Float.NEGATIVE_INFINITY, F.indexInRange(j, n).not());
-                mx = CorrelationTiles.maxLanes(mx, x);
+                mx = VectorMath.maxLanes(mx, x);
             }
         }
         float max = mx.reduceLanes(VectorOperators.MAX);
@@ -444,7 +464,7 @@ public final class Correlation {
             }
             for (; j < jc; j += L) FloatVector.zero(F).intoArray(s, base + j);
         }
-        float total = sumLanes(sum);
+        float total = VectorMath.sum(sum);
         inv[k] = 1f / total;
         return (float) (max + Math.log(total));
     }

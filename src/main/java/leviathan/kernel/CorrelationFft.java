@@ -45,7 +45,8 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Vectorisation is across keys, not within one FFT: a block of {@code w} = lane-count keys is
  * transformed together in {@link Fft}'s structure-of-arrays layout, so every butterfly, product
  * and softmax step is one vector operation over w pairs (i, j..j+w-1) and no shuffles are needed.
- * Keys past the query (the causal mask) in the last block get p = 0. Work is split over (b, h).
+ * Keys past the query (the causal mask) in the last block get p = 0. Work is split over (b, h) by
+ * {@link CorrelationDriver}, the driver of every implementation ({@link #impl}).
  */
 public final class CorrelationFft {
     private CorrelationFft() {}
@@ -63,13 +64,10 @@ public final class CorrelationFft {
      */
     public static void forward(MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
                                int B, int T, int C, int H, int N, int t0) {
-        Fft fft = plan(C, H, N);
         if (t0 < 0 || t0 > T) throw new IllegalArgumentException("t0 must be in [0, T=" + T + "], got " + t0);
+        var impl = impl(C, H, N);
         if (t0 == T || B == 0) return;
-        Parallel.forRange(B * H, (from, to) -> {
-            Work wk = new Work(fft, T, N);
-            for (int bh = from; bh < to; bh++) wk.forward(out, lse, qkv, lagBias, bh / H, bh % H, T, C, H, N, t0);
-        });
+        new CorrelationDriver<>(impl, B, T, H, N).forward(out, lse, qkv, lagBias, B, T, t0);
     }
 
     /**
@@ -80,42 +78,50 @@ public final class CorrelationFft {
     public static void backward(MemorySegment dqkv, MemorySegment dlagBias, MemorySegment dout, MemorySegment out,
                                 MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
                                 int B, int T, int C, int H, int N) {
-        Fft fft = plan(C, H, N);
+        var impl = impl(C, H, N);
         if (T == 0 || B == 0) return;
-        float[] dbias = dlagBias == null ? null : new float[B * H * N];   // per (b,h): no two threads add to one float
-        Parallel.forRange(B * H, (from, to) -> {
-            Work wk = new Work(fft, T, N);
-            for (int bh = from; bh < to; bh++) {
-                wk.backward(dqkv, dbias, dout, out, lse, qkv, lagBias, bh / H, bh % H, T, C, H, N);
-            }
-        });
-        if (dlagBias != null) {
-            for (int h = 0; h < H; h++) {
-                for (int t = 0; t < N; t++) {
-                    float sum = 0f;
-                    for (int b = 0; b < B; b++) sum += dbias[(b * H + h) * N + t];
-                    long at = (long) h * N + t;
-                    dlagBias.setAtIndex(FL, at, dlagBias.getAtIndex(FL, at) + sum);
-                }
-            }
-        }
+        new CorrelationDriver<>(impl, B, T, H, N).backward(dqkv, dlagBias, dout, out, lse, qkv, lagBias, B, T);
     }
 
-    private static Fft plan(int C, int H, int N) {
-        if (H < 1 || C % H != 0) throw new IllegalArgumentException("n_embd " + C + " is not divisible by n_head " + H);
+    /**
+     * The FFT path as a {@link CorrelationImpl} for width C, H heads and N lags, to be run by a
+     * {@link CorrelationDriver} (kept, so that its per-thread scratch is made once).
+     * @throws IllegalArgumentException when C/H is not a power of two or N is outside [1, C/H]
+     */
+    public static CorrelationImpl<?> impl(int C, int H, int N) {
+        Correlation.checkShape(C, H, N);
         int D = C / H;
         Fft.checkSize(D, "FFT correlation");
-        if (N < 1 || N > D) throw new IllegalArgumentException("lags must be in [1, head dim " + D + "], got " + N);
-        return PLANS.computeIfAbsent(D, Fft::new);
+        Fft fft = PLANS.computeIfAbsent(D, Fft::new);
+        return new CorrelationImpl<Work>() {
+            @Override
+            public Work scratch(int maxT) { return new Work(fft, maxT, N); }
+
+            @Override
+            public void forwardHead(Work w, MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
+                                    int b, int h, int T, int t0) {
+                w.forward(out, lse, qkv, lagBias, b, h, T, C, H, N, t0);
+            }
+
+            @Override
+            public void backwardHead(Work w, float[] dbias, int at, MemorySegment dqkv, MemorySegment dout, MemorySegment out,
+                                     MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int b, int h, int T) {
+                w.backward(dqkv, dbias, at, dout, out, lse, qkv, lagBias, b, h, T, C, H, N);
+            }
+        };
     }
 
     /** Twiddle tables per head dimension, shared by all threads (Fft is immutable). */
     private static final ConcurrentHashMap<Integer, Fft> PLANS = new ConcurrentHashMap<>();
 
-    /** One thread's buffers for one (b, h) at a time; blocks of w keys, spectra as F rows × w lanes. */
+    /**
+     * One thread's buffers for one (b, h) at a time, sized for up to maxT keys; blocks of w keys,
+     * spectra as F rows × w lanes. {@link #begin} sets the block count of the current call.
+     */
     private static final class Work {
         final Fft fft;
-        final int D, F, w, nb, Tp, N;
+        final int D, F, w, N;
+        int nb, Tp;                                     // key blocks of this call, and keys padded to them
         final float[] kr, ki, vr, vi, qr, qi, gr, gi;   // spectra of k, v, q, g_o: block jb at jb·F·w
         final float[] accVr, accVi, accKr, accKi;       // backward: ĝv, ĝk per key block
         final float[] x1, x2, zr, zi;                   // time-domain rows (D·w) and FFT scratch
@@ -125,12 +131,12 @@ public final class CorrelationFft {
         final float[] bias, dbias;                      // lag bias of the head; backward bias-gradient lanes [t][l]
         final int[] lagRow;                             // lag index t -> row (shift mod D)
 
-        Work(Fft fft, int T, int N) {
+        Work(Fft fft, int maxT, int N) {
             this.fft = fft;
             this.D = fft.size();
             this.F = fft.bins();
             this.w = S.length();
-            this.nb = (T + w - 1) / w;
+            this.nb = (maxT + w - 1) / w;
             this.Tp = nb * w;
             this.N = N;
             int spec = nb * F * w;
@@ -147,6 +153,12 @@ public final class CorrelationFft {
             dbias = new float[N * w];
             lagRow = new int[N];
             for (int t = 0; t < N; t++) lagRow[t] = Correlation.wrap(0, Correlation.lag(t, N), D);
+        }
+
+        /** Sets the key blocks for sequences of length T (at most the maxT this was sized for). */
+        void begin(int T) {
+            nb = (T + w - 1) / w;
+            Tp = nb * w;
         }
 
         /** Spectra of the head-h vectors at column offset {@code col} (0 q, C k, 2C v) of rows [0, T) of a (B,T,ld) tensor. */
@@ -253,6 +265,7 @@ public final class CorrelationFft {
 
         void forward(MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
                      int b, int h, int T, int C, int H, int N, int t0) {
+            begin(T);
             int C3 = 3 * C;
             spectra(qkv, C3, 0, b, h, T, qr, qi);
             spectra(qkv, C3, C, b, h, T, kr, ki);
@@ -321,9 +334,10 @@ public final class CorrelationFft {
             }
         }
 
-        void backward(MemorySegment dqkv, float[] dbiasOut, MemorySegment dout, MemorySegment out,
+        void backward(MemorySegment dqkv, float[] dbiasOut, int at, MemorySegment dout, MemorySegment out,
                       MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
                       int b, int h, int T, int C, int H, int N) {
+            begin(T);
             int C3 = 3 * C;
             spectra(qkv, C3, 0, b, h, T, qr, qi);
             spectra(qkv, C3, C, b, h, T, kr, ki);
@@ -372,12 +386,10 @@ public final class CorrelationFft {
                     }
                 }
             }
-            if (dbiasOut != null) {
-                for (int t = 0; t < N; t++) {
-                    float sum = 0f;
-                    for (int l = 0; l < w; l++) sum += dbias[t * w + l];
-                    dbiasOut[(b * H + h) * N + t] = sum;
-                }
+            for (int t = 0; t < N; t++) {
+                float sum = 0f;
+                for (int l = 0; l < w; l++) sum += dbias[t * w + l];
+                dbiasOut[at + t] = sum;
             }
         }
 
@@ -394,8 +406,7 @@ public final class CorrelationFft {
                 if (Simd.ENABLED) {
                     for (; l < w; l += S.length()) {
                         VectorMask<Float> live = S.indexInRange(l, valid);
-                        var p = FloatVector.fromArray(S, x1, r + l).fma(scaleD, bt).lanewise(VectorOperators.EXP)
-                                .blend(0f, live.not());
+                        var p = VectorMath.exp(FloatVector.fromArray(S, x1, r + l).fma(scaleD, bt)).blend(0f, live.not());
                         var gs = FloatVector.fromArray(S, x2, r + l).fma(invD, -rowDot).mul(p);
                         p.intoArray(x1, r + l);
                         gs.intoArray(x2, r + l);
@@ -433,11 +444,11 @@ public final class CorrelationFft {
         if (Simd.ENABLED) {
             var acc = FloatVector.zero(S);
             for (int bound = S.loopBound(n); i < bound; i += S.length()) {
-                var e = FloatVector.fromArray(S, a, off + i).sub(max).lanewise(VectorOperators.EXP);
+                var e = VectorMath.exp(FloatVector.fromArray(S, a, off + i).sub(max));
                 e.intoArray(a, off + i);
                 acc = acc.add(e);
             }
-            s = acc.reduceLanes(VectorOperators.ADD);
+            s = VectorMath.sum(acc);
         }
         for (; i < n; i++) {
             float e = (float) Math.exp(a[off + i] - max);

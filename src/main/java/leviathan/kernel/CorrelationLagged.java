@@ -1,7 +1,7 @@
 package leviathan.kernel;
 
 import static leviathan.kernel.CorrelationTiles.L;
-import static leviathan.kernel.CorrelationTiles.exp;
+import static leviathan.kernel.VectorMath.exp;
 import static leviathan.kernel.Simd.F;
 import static leviathan.kernel.Simd.NATIVE;
 
@@ -75,7 +75,7 @@ public final class CorrelationLagged {
     public static float softmaxRow(MemorySegment seg, long off, int n, int cols, float[] bias) {
         var mx = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);      // pass 1: max
         int c = 0;
-        for (; c + L <= n; c += L) mx = CorrelationTiles.maxLanes(mx, load(seg, off, c).add(FloatVector.fromArray(F, bias, c)));
+        for (; c + L <= n; c += L) mx = VectorMath.maxLanes(mx, load(seg, off, c).add(FloatVector.fromArray(F, bias, c)));
         float max = mx.reduceLanes(VectorOperators.MAX);
         for (; c < n; c++) max = Math.max(max, seg.get(FL, off + (long) c * Float.BYTES) + bias[c]);
         var sum = FloatVector.zero(F);                                  // pass 2: exp and sum
@@ -84,7 +84,7 @@ public final class CorrelationLagged {
             e.intoMemorySegment(seg, off + (long) c * Float.BYTES, NATIVE);
             sum = sum.add(e);
         }
-        float total = CorrelationTiles.sumLanes(sum);
+        float total = VectorMath.sum(sum);
         for (; c < n; c++) {
             float e = (float) Math.exp(seg.get(FL, off + (long) c * Float.BYTES) + bias[c] - max);
             seg.set(FL, off + (long) c * Float.BYTES, e);

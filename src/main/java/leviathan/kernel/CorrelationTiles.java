@@ -3,8 +3,6 @@ package leviathan.kernel;
 import static leviathan.kernel.Simd.F;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShuffle;
 
 /**
  * The register-tiled matrix product behind the direct correlation kernel: {@code C (=|+=) A·B}
@@ -58,64 +56,6 @@ final class CorrelationTiles {
         }
     }
 
-    /**
-     * {@code e^x} per lane, within 2 ulp for x in [-87.3, 88.3], 0 below (where e^x is a
-     * denormal or 0: a softmax weight that small is 0 in float anyway, and -inf gives 0); not
-     * valid above 88.3 (softmax arguments are <= 0 up to rounding). Built from adds, multiplies,
-     * FMAs and bit operations only, so it gives the same bits interpreted, under C1 and under C2
-     * (the Vector API's {@code EXP} can call a vector math library when compiled and
-     * {@link Math#exp} when not, which would make training runs differ in the last bit depending
-     * on JIT timing). Cephes {@code expf}: x = n·ln2 + r, |r| <= ln2/2, e^r by a degree-7
-     * polynomial, 2^n by the exponent bits. No clamping of x: lanes below the range compute
-     * garbage (even NaN) that the final blend replaces, and Java's vector min/max, which must
-     * order NaN and ±0, cost several instructions each on x86.
-     */
-    static FloatVector exp(FloatVector x) {
-        var tooSmall = x.compare(VectorOperators.LT, EXP_LO);
-        var big = x.fma(LOG2E, ROUNDER);                              // n + 1.5·2^23: rounds to nearest
-        var n = big.sub(ROUNDER);
-        var r = n.fma(MINUS_LN2_HI, x);
-        r = n.fma(MINUS_LN2_LO, r);
-        var p = P0.fma(r, P1).fma(r, P2).fma(r, P3).fma(r, P4).fma(r, P5);
-        p = p.mul(r).fma(r, r).add(ONE);                              // 1 + r + r²·poly(r)
-        var twoN = big.reinterpretAsInts().sub(ROUNDER_BITS - 127).lanewise(VectorOperators.LSHL, 23);
-        return p.mul(twoN.reinterpretAsFloats()).blend(0f, tooSmall);
-    }
-
-    // Constants as vectors in static finals: C2 loads them as constants, which keeps the node
-    // count of a method with an inlined exp low enough that nothing around it stops inlining
-    // (a Vector API call that is not inlined boxes its vectors: an allocation per call).
-    private static final float EXP_LO = -87.33654f;
-    private static final FloatVector LOG2E = bc(1.44269504088896341f), ROUNDER = bc(0x1.8p23f), ONE = bc(1f);
-    private static final int ROUNDER_BITS = Float.floatToRawIntBits(0x1.8p23f);
-    private static final FloatVector MINUS_LN2_HI = bc(-0.693359375f), MINUS_LN2_LO = bc(2.12194440e-4f);
-    private static final FloatVector P0 = bc(1.9875691500e-4f), P1 = bc(1.3981999507e-3f), P2 = bc(8.3334519073e-3f),
-            P3 = bc(4.1665795894e-2f), P4 = bc(1.6666665459e-1f), P5 = bc(5.0000001201e-1f);
-
-    private static FloatVector bc(float x) { return FloatVector.broadcast(F, x); }
-
-    /**
-     * {@code max(acc, x)} per lane, ignoring NaN in x: a compare and a blend, where
-     * {@code FloatVector.max} (Java's NaN and ±0 rules) takes several instructions on x86.
-     */
-    static FloatVector maxLanes(FloatVector acc, FloatVector x) { return acc.blend(x, x.compare(VectorOperators.GT, acc)); }
-
-    /**
-     * Sum of the lanes by a fixed pairwise tree (lanes i and i^8, then i^4, ...): the same bits
-     * compiled or not, unlike {@code reduceLanes(ADD)}, whose order C2 may choose.
-     */
-    static float sumLanes(FloatVector v) {
-        if (L >= 16) v = v.add(v.rearrange(X8));
-        if (L >= 8) v = v.add(v.rearrange(X4));
-        if (L >= 4) v = v.add(v.rearrange(X2));
-        if (L >= 2) v = v.add(v.rearrange(X1));
-        return v.lane(0);
-    }
-
-    private static final VectorShuffle<Float> X8 = swap(8), X4 = swap(4), X2 = swap(2), X1 = swap(1);
-
-    private static VectorShuffle<Float> swap(int k) { return VectorShuffle.fromOp(F, i -> k < L ? i ^ k : i); }
-
     /** {@code Σ_d x[xo + d]·y[yo + d]}, d < n (whole vectors read: both arrays padded). */
     static float dot(float[] x, int xo, float[] y, int yo, int n) {
         var acc = FloatVector.zero(F);
@@ -124,7 +64,7 @@ final class CorrelationTiles {
             if (d + L > n) p = p.blend(0f, F.indexInRange(d, n).not());
             acc = acc.add(p);
         }
-        return sumLanes(acc);
+        return VectorMath.sum(acc);
     }
 
     private static void put(FloatVector x, float[] c, int i, boolean accumulate, int dup) {

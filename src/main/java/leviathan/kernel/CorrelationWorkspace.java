@@ -3,19 +3,19 @@ package leviathan.kernel;
 import static leviathan.kernel.CorrelationTiles.padLanes;
 import static leviathan.kernel.CorrelationTiles.padRows;
 
-import java.util.Arrays;
+import java.lang.foreign.MemorySegment;
 
 /**
- * Scratch for the direct correlation kernel ({@link Correlation#forward}), sized once for the
- * largest call so that forward and backward allocate nothing in steady state. It holds one
- * {@link Part} of per-thread buffers for each kernel thread (created when the thread count grows,
- * which is the only later allocation), and the per-sequence lag-bias gradients that the backward
- * reduces over the batch in a fixed order (so results do not depend on the thread count).
+ * The direct correlation kernel ({@link Correlation#forward}) for one shape: its
+ * {@link CorrelationImpl} (block sizes and padding fixed here, the per-head work in
+ * {@link Correlation}), and the {@link CorrelationDriver} that runs it over a batch. Scratch is
+ * sized once for the largest call, so forward and backward allocate nothing in steady state: one
+ * {@link Part} of per-thread buffers for each kernel thread, made when the thread count grows.
  *
  * <p>Buffers are heap {@code float[]}: the Vector API is at its best on arrays, and a part is
  * small (1.7 MiB at T = 512, D = 64, N = 64; 150 KiB at the model's T = 64, D = 32, N = 4).
  */
-public final class CorrelationWorkspace {
+public final class CorrelationWorkspace implements CorrelationImpl<CorrelationWorkspace.Part> {
 
     final int maxB, maxT, C, H, N, D;
     /** Head width padded to whole vectors; key count padded to whole vectors (row stride of kT, s, g). */
@@ -24,16 +24,13 @@ public final class CorrelationWorkspace {
     final int R, RbMax, Mp;
     /** Row stride of {@code u}: room for the periodic copy {@code u[D..2D) = u[0..D)} plus a vector. */
     final int Us;
-    /** {@code (maxB, H, N)}: the lag-bias gradient of each sequence and head. */
-    final float[] gb;
-    private Part[] parts = new Part[0];
+    private final CorrelationDriver<Part> driver;
 
     /** Sized for up to {@code maxB} sequences of up to {@code maxT} tokens, width C, H heads, N lags. */
     public CorrelationWorkspace(int maxB, int maxT, int C, int H, int N) {
         if (maxB < 1 || maxT < 1) throw new IllegalArgumentException("maxB and maxT must be >= 1, got " + maxB + ", " + maxT);
-        if (H < 1 || C % H != 0) throw new IllegalArgumentException("n_embd " + C + " is not divisible by n_head " + H);
+        Correlation.checkShape(C, H, N);
         int d = C / H;
-        if (N < 1 || N > d) throw new IllegalArgumentException("lags must be in [1, head dim " + d + "], got " + N);
         this.maxB = maxB;
         this.maxT = maxT;
         this.C = C;
@@ -46,8 +43,30 @@ public final class CorrelationWorkspace {
         this.RbMax = backwardQueries(maxT, N);
         this.Mp = padRows(Math.max(R, RbMax) * N);
         this.Us = padLanes(d + Dp);
-        this.gb = new float[maxB * H * N];
-        ensureParts(Parallel.threads());
+        this.driver = new CorrelationDriver<>(this, maxB, maxT, H, N);
+    }
+
+    /** The driver that runs this kernel over a batch of up to {@code maxB × maxT}. */
+    public CorrelationDriver<Part> driver() { return driver; }
+
+    /** One thread's buffers; {@code maxT} must not exceed the workspace's (they are sized by it). */
+    @Override
+    public Part scratch(int maxT) {
+        if (maxT > this.maxT) throw new IllegalArgumentException("scratch for T " + maxT + " > maxT " + this.maxT);
+        return new Part(this);
+    }
+
+    @Override
+    public void forwardHead(Part w, MemorySegment out, MemorySegment lse,
+                            MemorySegment qkv, MemorySegment lagBias, int b, int h, int T, int t0) {
+        Correlation.forwardHead(this, w, out, lse, qkv, lagBias, b, h, T, t0);
+    }
+
+    @Override
+    public void backwardHead(Part w, float[] dbias, int at, MemorySegment dqkv, MemorySegment dout,
+                             MemorySegment out, MemorySegment lse,
+                             MemorySegment qkv, MemorySegment lagBias, int b, int h, int T) {
+        Correlation.backwardHead(this, w, dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T);
     }
 
     /**
@@ -68,23 +87,8 @@ public final class CorrelationWorkspace {
      */
     static int backwardQueries(int T, int N) { return Math.max(1, Math.min(64 / N, Math.max(16, T / 4))); }
 
-    /** Makes sure {@code n} parts exist; called before a parallel region, from the calling thread. */
-    synchronized void ensureParts(int n) {
-        if (parts.length >= n) return;
-        Part[] grown = Arrays.copyOf(parts, n);
-        for (int p = parts.length; p < n; p++) grown[p] = new Part(this);
-        parts = grown;
-    }
-
-    Part part(int p) { return parts[p]; }
-
-    void check(int B, int T) {
-        if (B < 1 || B > maxB) throw new IllegalArgumentException("batch " + B + " outside [1, " + maxB + "]");
-        if (T < 1 || T > maxT) throw new IllegalArgumentException("sequence length " + T + " outside [1, " + maxT + "]");
-    }
-
     /** One thread's buffers; shapes in comments (rows × row stride). */
-    static final class Part {
+    public static final class Part {
         final float[] kT, vT;     // (D, Tp)   keys / values transposed, columns j
         final float[] kP, vP;     // (Tp, Dp)  keys / values, rows padded to whole vectors with zeros
         final float[] qP, goP;    // (Tp, D+Dp) queries / output gradients, rows extended periodically
@@ -97,9 +101,10 @@ public final class CorrelationWorkspace {
         final float[] row;        // Dp        an output or gradient row
         final float[] bias;       // N
         final float[] rowStat;    // R         per query: 1/sum (forward), g_o·o (backward)
-        final float[] gsum;       // N         Σ g_s per lag (backward)
         final float[] gacc;       // N·L       its lanes, before the reduction
         final int[] rowStarts;    // L         l·Dp: the gather map of the transposes
+        private final int scoreCount;
+        private float[] scores;   // maxT·N    one query's scores, only under -Dleviathan.scalar=true
 
         Part(CorrelationWorkspace w) {
             kT = new float[w.D * w.Tp];
@@ -120,10 +125,16 @@ public final class CorrelationWorkspace {
             row = new float[w.Dp];
             bias = new float[w.N];
             rowStat = new float[Math.max(w.R, w.RbMax)];
-            gsum = new float[w.N];
             gacc = new float[w.N * CorrelationTiles.L];
             rowStarts = new int[CorrelationTiles.L];
             for (int l = 0; l < rowStarts.length; l++) rowStarts[l] = l * w.Dp;
+            scoreCount = w.maxT * w.N;
+        }
+
+        /** Scratch of the scalar reference, which runs in place of the kernel when SIMD is off. */
+        float[] scores() {
+            if (scores == null) scores = new float[scoreCount];
+            return scores;
         }
     }
 }

@@ -70,9 +70,8 @@ public final class Workspace implements AutoCloseable {
             for (int l = 0; l < L; l++) {
                 layerActs[l] = BlockMemory.of(acts, l);
                 if (training) layerDacts[l] = BlockMemory.of(dacts, l);
-                Memory mem = new Memory("h." + l + ".", model.params(), grads, options);
-                mixers[l] = mixer.bind(mem);
-                mlps[l] = mlp.bind(mem);
+                mixers[l] = mixer.bind(new Memory("h." + l + ".", MIXER, model.params(), grads, options));
+                mlps[l] = mlp.bind(new Memory("h." + l + ".", MLP, model.params(), grads, options));
                 if (Profiler.ENABLED) {                       // -Dleviathan.profile=true: time each part
                     mixers[l] = new ProfiledPart(mixers[l], "mixer", mixer);
                     mlps[l] = new ProfiledPart(mlps[l], "mlp", mlp);
@@ -84,6 +83,9 @@ public final class Workspace implements AutoCloseable {
         }
     }
 
+    /** Where each slot's activations are named, so that a mixer's and an MLP's names never collide. */
+    private static final String MIXER = "attn.", MLP = "mlp.";
+
     /** Activation tensors for {@code rows = B·T} positions, in forward order. */
     static Buffers.Layout layout(GptConfig c, int rows) {
         int C = c.nEmbd(), V = c.vocabSize();
@@ -92,10 +94,10 @@ public final class Workspace implements AutoCloseable {
         for (int i = 0; i < c.nLayer(); i++) {
             String h = "h." + i + ".";
             l.add(h + "ln_1", rows, C).add(h + "ln_1.mean", rows).add(h + "ln_1.rstd", rows);
-            for (var a : mixer.activations()) l.add(h + a.name(), rows, a.perRow());
+            for (var a : mixer.activations()) l.add(h + MIXER + a.name(), rows, a.perRow());
             l.add(h + "res_1", rows, C);                                      // stream after the mixer
             l.add(h + "ln_2", rows, C).add(h + "ln_2.mean", rows).add(h + "ln_2.rstd", rows);
-            for (var a : mlp.activations()) l.add(h + a.name(), rows, a.perRow());
+            for (var a : mlp.activations()) l.add(h + MLP + a.name(), rows, a.perRow());
             l.add(h + "res_2", rows, C);                                      // stream after the MLP
         }
         return l.add("ln_f", rows, C).add("ln_f.mean", rows).add("ln_f.rstd", rows)
@@ -110,12 +112,13 @@ public final class Workspace implements AutoCloseable {
 
     /** One layer's memory as the parts see it: their own names under the layer's prefix. */
     private final class Memory implements BlockPart.LayerMemory {
-        private final String prefix;
+        private final String prefix, actPrefix;
         private final Buffers params, grads;
         private final RunOptions options;
 
-        Memory(String prefix, Buffers params, Buffers grads, RunOptions options) {
+        Memory(String prefix, String slot, Buffers params, Buffers grads, RunOptions options) {
             this.prefix = prefix;
+            this.actPrefix = prefix + slot;
             this.params = params;
             this.grads = grads;
             this.options = options;
@@ -125,9 +128,9 @@ public final class Workspace implements AutoCloseable {
 
         @Override public MemorySegment grad(String name) { return grads == null ? null : s(grads, prefix + name); }
 
-        @Override public MemorySegment act(String name) { return s(acts, prefix + name); }
+        @Override public MemorySegment act(String name) { return s(acts, actPrefix + name); }
 
-        @Override public MemorySegment dact(String name) { return dacts == null ? null : s(dacts, prefix + name); }
+        @Override public MemorySegment dact(String name) { return dacts == null ? null : s(dacts, actPrefix + name); }
 
         @Override public Backend backend() { return backend; }
 

@@ -17,6 +17,9 @@ import leviathan.backend.Backend;
  * activation memory is linear in T.
  */
 public final class CorrelationMixer implements TokenMixer {
+    /** The recipe's lag count (4 lags of head dim 32). */
+    static final int DEFAULT_LAGS = 4;
+
     private final String kind;
     private final Dims dims;
     private final int lags;
@@ -35,7 +38,7 @@ public final class CorrelationMixer implements TokenMixer {
 
     /** Correlation scores over {@code lags} circular lags, with a learned lag bias per head. */
     static TokenMixer correlation(Dims dims, PartSpec spec) {
-        return new CorrelationMixer("correlation", dims, spec.intOption("lags"), true);
+        return new CorrelationMixer("correlation", dims, spec.options().containsKey("lags") ? spec.intOption("lags") : DEFAULT_LAGS, true);
     }
 
     /** The baseline: one lag (plain dot products), no lag bias. */

@@ -16,7 +16,7 @@ import java.util.TreeMap;
 public record PartSpec(String kind, Map<String, String> options) {
     public PartSpec {
         if (kind == null || kind.isBlank()) throw new IllegalArgumentException("a part needs a kind");
-        options = Map.copyOf(new TreeMap<>(options == null ? Map.of() : options));
+        options = java.util.Collections.unmodifiableMap(new TreeMap<>(options == null ? Map.of() : options));
     }
 
     public static PartSpec of(String kind) { return new PartSpec(kind, Map.of()); }

@@ -14,24 +14,50 @@ import java.util.function.BiFunction;
 public final class Parts {
     private Parts() {}
 
-    /** A registered part: its name, the metadata keys of its model options, and its constructor. */
-    public record Entry<P extends BlockPart>(String kind, List<String> optionKeys, BiFunction<BlockPart.Dims, PartSpec, P> factory) {}
+    /**
+     * A registered part: its name, the metadata keys of its model options, the keys of the run
+     * options it reads ({@link RunOptions}: not stored in checkpoints), and its constructor.
+     */
+    public record Entry<P extends BlockPart>(String kind, List<String> optionKeys, List<String> runKeys,
+                                             BiFunction<BlockPart.Dims, PartSpec, P> factory) {}
 
     private static final Map<String, Entry<TokenMixer>> MIXERS = new LinkedHashMap<>();
     private static final Map<String, Entry<Mlp>> MLPS = new LinkedHashMap<>();
 
     static {
-        mixer("correlation", CorrelationMixer::correlation, "lags");   // LEVIATHAN.md: correlation scores
-        mixer("dot", CorrelationMixer::dot);                             // the Transformer baseline (one lag, no lag bias)
-        mlp("dense", DenseMlp::new);                                     // GPT-2's MLP
+        // name, constructor, model options (checkpoint metadata), run options
+        mixer("correlation", CorrelationMixer::correlation, List.of("lags"), List.of("lag_bias_init"));  // LEVIATHAN.md
+        mixer("dot", CorrelationMixer::dot, List.of(), List.of());                  // the Transformer baseline (one lag, no lag bias)
+        mixer("involution", InvolutionMixer::new, List.of("window"), List.of());    // kernels generated per token over a causal window
+        mlp("dense", DenseMlp::new, List.of(), List.of());                          // GPT-2's MLP
+        mlp("moe", MoeMlp::new, List.of("n_expert", "top_k", "expert_hidden"), List.of("moe_balance", "moe_z"));  // sparse mixture of experts
     }
 
-    private static void mixer(String kind, BiFunction<BlockPart.Dims, PartSpec, TokenMixer> factory, String... keys) {
-        MIXERS.put(kind, new Entry<>(kind, List.of(keys), factory));
+    private static void mixer(String kind, BiFunction<BlockPart.Dims, PartSpec, TokenMixer> factory, List<String> keys, List<String> runKeys) {
+        MIXERS.put(kind, new Entry<>(kind, keys, runKeys, factory));
     }
 
-    private static void mlp(String kind, BiFunction<BlockPart.Dims, PartSpec, Mlp> factory, String... keys) {
-        MLPS.put(kind, new Entry<>(kind, List.of(keys), factory));
+    private static void mlp(String kind, BiFunction<BlockPart.Dims, PartSpec, Mlp> factory, List<String> keys, List<String> runKeys) {
+        MLPS.put(kind, new Entry<>(kind, keys, runKeys, factory));
+    }
+
+    /** Every option key some registered part reads, model and run options alike (to refuse typos). */
+    public static java.util.Set<String> allOptionKeys() {
+        java.util.Set<String> keys = new java.util.TreeSet<>();
+        for (var registry : List.of(MIXERS, MLPS)) {
+            for (Entry<?> e : registry.values()) {
+                keys.addAll(e.optionKeys());
+                keys.addAll(e.runKeys());
+            }
+        }
+        return keys;
+    }
+
+    /** Every run-option key some registered part reads. */
+    public static java.util.Set<String> runOptionKeys() {
+        java.util.Set<String> keys = new java.util.TreeSet<>();
+        for (var registry : List.of(MIXERS, MLPS)) for (Entry<?> e : registry.values()) keys.addAll(e.runKeys());
+        return keys;
     }
 
     /** Registered token mixers, by name, in registration order. */

@@ -1,6 +1,5 @@
 package leviathan.nn;
 
-import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -14,7 +13,7 @@ public record RunOptions(Map<String, String> values) {
     public static final RunOptions DEFAULTS = new RunOptions(Map.of());
 
     public RunOptions {
-        values = Map.copyOf(new TreeMap<>(values == null ? Map.of() : values));
+        values = java.util.Collections.unmodifiableMap(new TreeMap<>(values == null ? Map.of() : values));
     }
 
     public static RunOptions of(String... keyValues) {
@@ -44,14 +43,11 @@ public record RunOptions(Map<String, String> values) {
         }
     }
 
-    /** The correlation implementation asked for ({@code impl}); AUTO when absent. */
+    /**
+     * The correlation implementation asked for ({@code impl}): the flag's value, where {@code auto} (or
+     * absent) leaves the {@code leviathan.correlation} property to fill in ({@link CorrelationAttention.Impl#fromFlag}).
+     */
     public CorrelationAttention.Impl impl() {
-        String v = values.get("impl");
-        if (v == null || v.isBlank()) return CorrelationAttention.Impl.AUTO;
-        try {
-            return CorrelationAttention.Impl.valueOf(v.trim().toUpperCase(Locale.ROOT));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("impl must be auto, scalar, direct, gemm or fft, got '" + v + "'");
-        }
+        return CorrelationAttention.Impl.fromFlag(values.getOrDefault("impl", "auto"));
     }
 }

@@ -6,14 +6,14 @@ import java.util.Locale;
 import org.junit.jupiter.api.Assumptions;
 
 /** Opens oneDNN for the tests, or skips them with the reason; on CI for linux-x86_64 a failure to load fails. */
-final class OneDnnTesting {
+public final class OneDnnTesting {
     private OneDnnTesting() {}
 
     private static OneDnnBackend backend;
     private static String reason;
 
     /** The backend with default options, or a skip ("oneDNN not found: ..."). */
-    static synchronized OneDnnBackend backendOrSkip() {
+    public static synchronized OneDnnBackend backendOrSkip() {
         if (backend == null && reason == null) {
             try {
                 backend = OneDnnBackend.open(OneDnnBackend.Options.fromSystem());

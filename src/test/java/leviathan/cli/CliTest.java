@@ -53,6 +53,20 @@ class CliTest {
     }
 
     @Test
+    void infoSaysPlainlyThatTheCudaPathIsUntested() {
+        var buf = new java.io.ByteArrayOutputStream();
+        var old = System.out;
+        System.setOut(new java.io.PrintStream(buf, true, java.nio.charset.StandardCharsets.UTF_8));
+        try {
+            assertEquals(0, Main.commandLine().execute("info"));
+        } finally {
+            System.setOut(old);
+        }
+        String out = buf.toString(java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(out.contains("CUDA") && out.contains("has not yet run on a GPU"), out);
+    }
+
+    @Test
     void trainSampleAndEvalWorkTogether(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(3000, 2));
         Path out = dir.resolve("run");

@@ -4,21 +4,30 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
+import java.util.Map;
 import leviathan.backend.JavaBackend;
+import leviathan.nn.Parts;
+import leviathan.nn.RunOptions;
 import leviathan.tensor.Tensor;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-/** The whole model's hand-written backward against finite differences of its loss. */
+/** The whole model's hand-written backward against finite differences of its training loss (cross-entropy plus the parts' auxiliary terms), for every registered part. */
 class GptGradientTest {
 
     @ParameterizedTest
-    @ValueSource(strings = {"correlation", "dot"})
-    void everyParameterGradientMatchesFiniteDifferences(String attention) {
-        GptConfig cfg = GptConfig.of(7, 4, 2, 2, 8, attention, 3);
+    @ValueSource(strings = {"correlation", "dot", "involution", "dot+moe", "correlation+moe", "involution+moe"})
+    void everyParameterGradientMatchesFiniteDifferences(String parts) {
+        String[] p2 = parts.split("\\+");
+        // small shapes; involution's window 2 < T keeps both truncated and full windows; 3 experts, top-2
+        Map<String, String> options = Map.of("lags", "3", "window", "2", "n_expert", "3", "top_k", "2", "expert_hidden", "6");
+        GptConfig cfg = new GptConfig(7, 4, 2, 2, 8, Parts.mixerSpec(p2[0], options),
+                Parts.mlpSpec(p2.length > 1 ? p2[1] : "dense", options));
         int B = 2, T = 3;
         SplittableRandom rng = new SplittableRandom(42);
-        try (Gpt gpt = Gpt.init(cfg, 7); var ws = gpt.workspace(new JavaBackend(), B, T, true)) {
+        // auxiliary loss weights large enough that their gradients matter in the check
+        RunOptions run = RunOptions.of("moe_balance", "0.5", "moe_z", "0.1");
+        try (Gpt gpt = Gpt.init(cfg, 7); var ws = gpt.workspace(new JavaBackend(), B, T, true, run)) {
             // Non-trivial LayerNorm parameters, biases and lag bias, so every path carries gradient.
             for (Tensor t : gpt.params().tensors().values()) {
                 if (t.rank() == 1 || t.name().endsWith("lag_bias")) {
@@ -48,9 +57,9 @@ class GptGradientTest {
                 float[] saved = p.toArray();
                 double h = 1e-2;                 // float32 loss: h large enough that rounding (~1e-7) stays < 1e-4 relative
                 for (int i = 0; i < n; i++) p.setFlat(i, (float) (saved[i] + h * u[i]));
-                double plus = gpt.forward(ws, B, T, true);
+                double plus = gpt.forward(ws, B, T, true) + ws.auxLoss();       // the training objective
                 for (int i = 0; i < n; i++) p.setFlat(i, (float) (saved[i] - h * u[i]));
-                double minus = gpt.forward(ws, B, T, true);
+                double minus = gpt.forward(ws, B, T, true) + ws.auxLoss();
                 p.copyFrom(saved);
                 double numeric = (plus - minus) / (2 * h);
                 double err = Math.abs(numeric - analytic) / Math.max(1e-3, Math.abs(numeric) + Math.abs(analytic));

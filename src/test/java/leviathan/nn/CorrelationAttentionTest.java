@@ -19,8 +19,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * LEVIATHAN.md's properties of multi-head correlation, for every implementation: N = 1 is causal
- * scaled dot-product attention, the three implementations agree on a grid of shapes, gradients
+ * LEVIATHAN.md's properties of multi-head correlation, for every implementation (scalar, direct,
+ * GEMM, FFT): N = 1 is causal scaled dot-product attention, the implementations agree on a grid of shapes, gradients
  * match finite differences, large scores stay finite and correct, no output depends on a future
  * token.
  */
@@ -180,7 +180,7 @@ class CorrelationAttentionTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = Impl.class, names = {"SCALAR", "DIRECT", "GEMM"})
+    @EnumSource(value = Impl.class, names = {"SCALAR", "DIRECT", "GEMM", "FFT"})
     void oneLagIsCausalScaledDotProductAttention(Impl impl) {
         for (boolean bias : new boolean[] {false, true}) {          // with N = 1 the bias cancels in the softmax
             try (Case c = new Case(2, 19, 3, 16, 1, bias, 42, 1.0)) {
@@ -191,9 +191,9 @@ class CorrelationAttentionTest {
     }
 
     /**
-     * Direct SIMD == lag-expanded GEMM == scalar reference, forward and every gradient, over
-     * T × D × N (skipping only N > D). B·H = 2, alternating (2, 1) and (1, 2) so both batch and
-     * head indexing are covered.
+     * Direct SIMD == lag-expanded GEMM == FFT == scalar reference, forward and every gradient, over
+     * T × D × N (skipping only N > D; the FFT only at power-of-two D). B·H = 2, alternating (2, 1)
+     * and (1, 2) so both batch and head indexing are covered.
      */
     @Test
     void implementationsAgreeOnTheGrid() {
@@ -208,7 +208,8 @@ class CorrelationAttentionTest {
                     String shape = "T=" + T + " D=" + D + " N=" + N + " B=" + B + " H=" + H;
                     try (Case ref = new Case(B, T, H, D, N, true, combo, 1.0)) {
                         ref.run(Impl.SCALAR, 0);
-                        for (Impl impl : new Impl[] {Impl.DIRECT, Impl.GEMM}) {
+                        for (Impl impl : new Impl[] {Impl.DIRECT, Impl.GEMM, Impl.FFT}) {
+                            if (impl == Impl.FFT && Integer.bitCount(D) != 1) continue;
                             try (Case c = new Case(B, T, H, D, N, true, combo, 1.0)) {
                                 c.run(impl, 0);
                                 try {
@@ -230,9 +231,11 @@ class CorrelationAttentionTest {
 
     /** Central differences of {@code L = Σ out·g} in q, k, v and the lag bias (B=2, T=3, C=8, N=3, and a wider case). */
     @ParameterizedTest
-    @EnumSource(value = Impl.class, names = {"SCALAR", "DIRECT", "GEMM"})
+    @EnumSource(value = Impl.class, names = {"SCALAR", "DIRECT", "GEMM", "FFT"})
     void gradientsMatchFiniteDifferences(Impl impl) {
-        int[][] shapes = {{2, 3, 2, 4, 3}, {1, 6, 1, 5, 5}, {2, 5, 2, 6, 4}};  // B, T, H, D, N
+        int[][] shapes = impl == Impl.FFT                                     // B, T, H, D, N; FFT: powers of two
+                ? new int[][] {{2, 3, 2, 4, 3}, {1, 6, 1, 8, 5}, {2, 5, 2, 8, 8}}
+                : new int[][] {{2, 3, 2, 4, 3}, {1, 6, 1, 5, 5}, {2, 5, 2, 6, 4}};
         for (int[] sh : shapes) {
             try (Case c = new Case(sh[0], sh[1], sh[2], sh[3], sh[4], true, 7 + sh[1], 1.0)) {
                 c.run(impl, 0);
@@ -275,7 +278,7 @@ class CorrelationAttentionTest {
 
     /** Scores of magnitude ~1e4: the max-subtracted softmax keeps everything finite and correct. */
     @ParameterizedTest
-    @EnumSource(value = Impl.class, names = {"SCALAR", "DIRECT", "GEMM"})
+    @EnumSource(value = Impl.class, names = {"SCALAR", "DIRECT", "GEMM", "FFT"})
     void largeScoresStayFiniteAndCorrect(Impl impl) {
         try (Case c = new Case(2, 33, 2, 16, 5, true, 2024, 150.0)) {
             double[] ref = correlationDouble(c);
@@ -310,7 +313,7 @@ class CorrelationAttentionTest {
      * and an upstream gradient on rows {@code <= cut} only gives exactly zero gradient to later tokens.
      */
     @ParameterizedTest
-    @EnumSource(value = Impl.class, names = {"SCALAR", "DIRECT", "GEMM"})
+    @EnumSource(value = Impl.class, names = {"SCALAR", "DIRECT", "GEMM", "FFT"})
     void noOutputDependsOnAFutureToken(Impl impl) {
         int cut = 20;
         try (Case a = new Case(2, 41, 2, 8, 3, true, 5, 1.0); Case b = new Case(2, 41, 2, 8, 3, true, 5, 1.0)) {
@@ -339,7 +342,7 @@ class CorrelationAttentionTest {
     }
 
     @ParameterizedTest
-    @EnumSource(value = Impl.class, names = {"SCALAR", "DIRECT", "GEMM"})
+    @EnumSource(value = Impl.class, names = {"SCALAR", "DIRECT", "GEMM", "FFT"})
     void forwardFromT0MatchesTheFullForward(Impl impl) {
         try (Case full = new Case(1, 64, 4, 32, 4, true, 9, 1.0); Case last = new Case(1, 64, 4, 32, 4, true, 9, 1.0)) {
             full.run(impl, 0);
@@ -351,23 +354,110 @@ class CorrelationAttentionTest {
         }
     }
 
-    @Test
-    void autoPicksTheMeasuredFastestAndConfigurationForcesAnImplementation() {
-        try (var op = new CorrelationAttention(BACKEND, 12, 64, 128, 4, 4, Impl.AUTO)) {
-            assertEquals(Simd.ENABLED ? Impl.DIRECT : Impl.SCALAR, op.choose(64));   // -Dleviathan.scalar=true: SCALAR
-        }
-        try (var op = new CorrelationAttention(BACKEND, 12, 64, 128, 4, 4, Impl.GEMM)) {
-            assertEquals(Impl.GEMM, op.choose(64));
-        }
-        String saved = System.getProperty("leviathan.correlation");
-        try {
-            System.setProperty("leviathan.correlation", "gemm");
-            try (var op = new CorrelationAttention(BACKEND, 12, 64, 128, 4, 4, Impl.AUTO)) {
-                assertEquals(Impl.GEMM, op.choose(64));
+    /**
+     * The one driver over (b, h) and its fixed-order lag-bias reduction: every implementation gives
+     * the same bits on 1, 2 and 3 kernel threads (B·H = 6 heads split 6, 3+3 and 2+2+2), repeated
+     * calls included (the shared vector helpers give the same bits in every JIT tier).
+     */
+    @ParameterizedTest
+    @EnumSource(value = Impl.class, names = {"SCALAR", "DIRECT", "GEMM", "FFT"})
+    void resultsDoNotDependOnTheThreadCount(Impl impl) {
+        int saved = leviathan.kernel.Parallel.threads();
+        try (Case ref = new Case(3, 21, 2, 16, 12, true, 99, 1.0)) {
+            leviathan.kernel.Parallel.setThreads(1);
+            ref.run(impl, 0);
+            for (int threads : new int[] {2, 3, 2}) {
+                leviathan.kernel.Parallel.setThreads(threads);
+                try (Case c = new Case(3, 21, 2, 16, 12, true, 99, 1.0)) {
+                    c.run(impl, 0);
+                    String where = impl + " on " + threads + " threads";
+                    assertBitwiseEqual(where + " out", ref.out, c.out);
+                    assertBitwiseEqual(where + " lse", ref.lse, c.lse);
+                    assertBitwiseEqual(where + " dqkv", ref.dqkv, c.dqkv);
+                    assertBitwiseEqual(where + " dlagBias", ref.dlagBias, c.dlagBias);
+                }
             }
         } finally {
-            if (saved == null) System.clearProperty("leviathan.correlation");
-            else System.setProperty("leviathan.correlation", saved);
+            leviathan.kernel.Parallel.setThreads(saved);
+        }
+    }
+
+    private static void assertBitwiseEqual(String what, MemorySegment expected, MemorySegment actual) {
+        for (long i = 0, n = expected.byteSize() / Float.BYTES; i < n; i++) {
+            int e = Float.floatToRawIntBits(expected.getAtIndex(FL, i)), a = Float.floatToRawIntBits(actual.getAtIndex(FL, i));
+            if (e != a) fail(what + " differs at " + i + ": " + actual.getAtIndex(FL, i) + " vs " + expected.getAtIndex(FL, i));
+        }
+    }
+
+    /**
+     * The AUTO rule at its documented boundaries ({@link CorrelationAttention#choose}): FFT exactly
+     * when {@code 4·N >= 3·D}, {@code D >= 16} and D is a power of two, DIRECT otherwise, SCALAR
+     * whenever SIMD is off; the same at every T. This tests the rule as written, not that it is
+     * the fastest choice: that is measured by {@code CorrelationBench crossover}.
+     */
+    @Test
+    void autoRuleFollowsItsDocumentedBoundaries() {
+        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 64, 47));     // 4·47 = 188 < 192
+        assertEquals(Impl.FFT, CorrelationAttention.autoRule(true, 64, 48));        // 4·48 = 192 = 3·64
+        assertEquals(Impl.FFT, CorrelationAttention.autoRule(true, 64, 64));
+        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 16, 11));     // 44 < 48
+        assertEquals(Impl.FFT, CorrelationAttention.autoRule(true, 16, 12));        // smallest D with FFT
+        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 8, 8));       // D < 16: never FFT
+        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 48, 48));     // D not a power of two
+        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 32, 4));      // the char-Shakespeare model
+        for (int[] dn : new int[][] {{64, 64}, {64, 4}, {48, 48}, {8, 8}}) {
+            assertEquals(Impl.SCALAR, CorrelationAttention.autoRule(false, dn[0], dn[1]), "SIMD off, D=" + dn[0]);
+        }
+        for (int[] dn : new int[][] {{16, 12}, {16, 11}, {32, 4}}) {              // the layer applies the rule, at any T
+            int D = dn[0], N = dn[1];
+            try (var op = new CorrelationAttention(BACKEND, 2, 512, 2 * D, 2, N, Impl.AUTO)) {
+                for (int T : new int[] {1, 64, 512}) {
+                    assertEquals(CorrelationAttention.autoRule(Simd.ENABLED, D, N), op.choose(T), "D=" + D + " N=" + N + " T=" + T);
+                }
+            }
+        }
+    }
+
+    /** An explicit implementation is what runs; the layer never reads the {@code leviathan.correlation} property. */
+    @Test
+    void anExplicitImplementationRunsAndTheLayerIgnoresTheProperty() {
+        String saved = System.getProperty(Impl.PROPERTY);
+        try {
+            System.setProperty(Impl.PROPERTY, "gemm");
+            for (Impl impl : new Impl[] {Impl.SCALAR, Impl.DIRECT, Impl.GEMM, Impl.FFT}) {
+                try (var op = new CorrelationAttention(BACKEND, 12, 64, 128, 4, 4, impl)) {
+                    assertEquals(impl, op.choose(64));
+                }
+            }
+            try (var op = new CorrelationAttention(BACKEND, 12, 64, 128, 4, 4, Impl.AUTO)) {
+                assertEquals(CorrelationAttention.autoRule(Simd.ENABLED, 32, 4), op.choose(64));
+            }
+        } finally {
+            if (saved == null) System.clearProperty(Impl.PROPERTY);
+            else System.setProperty(Impl.PROPERTY, saved);
+        }
+    }
+
+    /** {@code --impl}: the flag names the implementation; only {@code auto} takes the property as its default. */
+    @Test
+    void theFlagChoosesAndThePropertyIsOnlyTheDefaultForAuto() {
+        String saved = System.getProperty(Impl.PROPERTY);
+        try {
+            System.clearProperty(Impl.PROPERTY);
+            assertEquals(Impl.AUTO, Impl.fromFlag("auto"));
+            assertEquals(Impl.FFT, Impl.fromFlag(" FFT "));
+            System.setProperty(Impl.PROPERTY, "gemm");
+            assertEquals(Impl.GEMM, Impl.fromFlag("auto"));
+            assertEquals(Impl.DIRECT, Impl.fromFlag("direct"));
+            System.setProperty(Impl.PROPERTY, "fast");
+            var e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> Impl.fromFlag("auto"));
+            assertTrue(e.getMessage().contains(Impl.PROPERTY) && e.getMessage().contains("'fast'"), e.getMessage());
+            assertEquals(Impl.SCALAR, Impl.fromFlag("scalar"));               // a named flag never reads it
+            var bad = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> Impl.parse("quick"));
+            assertTrue(bad.getMessage().contains("auto, scalar, direct, gemm, fft"), bad.getMessage());
+        } finally {
+            if (saved == null) System.clearProperty(Impl.PROPERTY);
+            else System.setProperty(Impl.PROPERTY, saved);
         }
     }
 }

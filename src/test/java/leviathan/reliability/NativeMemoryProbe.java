@@ -108,9 +108,8 @@ public final class NativeMemoryProbe {
         Path runs = dir.resolve("runs-" + i);
         TrainConfig tiny = TestData.tinyTrain(data, runs.resolve("ok"), "correlation", 2, 2);
         new Trainer(s -> { }, QUIET).train(tiny);
-        TrainConfig init = new TrainConfig(dir.resolve("unknown.txt").toString(), runs.resolve("bad").toString(), ckpt.toString(), false,
-                2, 2, 16, 16, "correlation", 3, 4, 1, 2, 1e-3f, 1e-4f, 0, Optimizer.Kind.ADAMW, 0.9f, 0.99f, 1e-8f,
-                0.1f, 1f, 2, 1, 1, 0, 1, 1, "java", "auto", TrainConfig.NanPolicy.STOP);
+        TrainConfig init = TestData.tinyBuilder(dir.resolve("unknown.txt"), runs.resolve("bad"), "correlation", 2, 2)
+                .initFrom(ckpt.toString()).lr(1e-3f).minLr(1e-4f).warmup(0).evalBatches(1).logInterval(1).sampleTokens(0).seed(1).build();
         try {
             new Trainer(s -> { }, QUIET).train(init);
             throw new IllegalStateException("an unknown character was accepted");

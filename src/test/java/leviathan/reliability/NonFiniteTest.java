@@ -17,6 +17,7 @@ import leviathan.backend.JavaBackend;
 import leviathan.model.Checkpoint;
 import leviathan.model.Gpt;
 import leviathan.model.GptConfig;
+import leviathan.testing.Faults;
 import leviathan.testing.TestData;
 import leviathan.train.TrainConfig;
 import leviathan.train.Sampler;
@@ -33,10 +34,7 @@ class NonFiniteTest {
     static final PrintStream QUIET = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
 
     static TrainConfig config(Path data, Path out, int steps, int evalInterval, TrainConfig.NanPolicy policy) {
-        TrainConfig c = TestData.tinyTrain(data, out, "correlation", steps, evalInterval);
-        return new TrainConfig(c.data(), c.out(), null, false, c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), c.attention(), c.lags(),
-                c.batchSize(), c.accum(), c.steps(), c.lr(), c.minLr(), c.warmup(), c.optimizer(), c.beta1(), c.beta2(), c.eps(),
-                c.weightDecay(), c.clip(), c.evalInterval(), c.evalBatches(), c.logInterval(), 0, c.seed(), 1, "java", "auto", policy);
+        return TestData.tinyBuilder(data, out, "correlation", steps, evalInterval).sampleTokens(0).nanPolicy(policy).build();
     }
 
     @Test
@@ -44,7 +42,7 @@ class NonFiniteTest {
         Path data = TestData.writeText(dir, TestData.text(3000, 11));
         Path run = dir.resolve("run");
         List<String> log = new ArrayList<>();
-        Trainer t = new Trainer(log::add, QUIET).injectNonFinite(6, Trainer.Fault.LOSS);
+        Trainer t = new Trainer(log::add, QUIET).hooks(Faults.at(6, Faults.Kind.LOSS));
         var e = assertThrows(Trainer.DivergedException.class, () -> t.train(config(data, run, 12, 4, TrainConfig.NanPolicy.STOP)));
         assertTrue(e.getMessage().startsWith("step 6: loss is not finite; the step was refused."), e.getMessage());
         assertTrue(e.getMessage().contains("Last good checkpoint: " + run.resolve(Trainer.MODEL_FILE) + " (step 4"), e.getMessage());
@@ -60,7 +58,7 @@ class NonFiniteTest {
     @Test
     void aNanGradientBeforeTheFirstCheckpointSaysThereIsNone(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(3000, 12));
-        Trainer t = new Trainer(s -> { }, QUIET).injectNonFinite(2, Trainer.Fault.GRADIENT);
+        Trainer t = new Trainer(s -> { }, QUIET).hooks(Faults.at(2, Faults.Kind.GRADIENT));
         var e = assertThrows(Trainer.DivergedException.class,
                 () -> t.train(config(data, dir.resolve("run"), 8, 4, TrainConfig.NanPolicy.STOP)));
         assertTrue(e.getMessage().startsWith("step 2: gradient norm is NaN; the step was refused."), e.getMessage());
@@ -74,13 +72,13 @@ class NonFiniteTest {
         Path run = dir.resolve("run");
         List<String> log = new ArrayList<>();
         // step 4 is a checkpoint step and the pause point: skipping it must still checkpoint and pause
-        Trainer.Result paused = new Trainer(log::add, QUIET).stopAfter(4).injectNonFinite(3, Trainer.Fault.GRADIENT)
-                .injectNonFinite(4, Trainer.Fault.LOSS).train(config(data, run, 8, 4, TrainConfig.NanPolicy.SKIP));
+        Trainer.Result paused = new Trainer(log::add, QUIET).stopAfter(4)
+                .hooks(Faults.at(3, Faults.Kind.GRADIENT).and(4, Faults.Kind.LOSS)).train(config(data, run, 8, 4, TrainConfig.NanPolicy.SKIP));
         assertEquals(4, paused.steps());
         assertEquals(2, paused.skippedSteps());
         assertTrue(log.contains("step 3: gradient norm is NaN, skipped (1 so far)"), log.toString());
         assertTrue(log.contains("step 4: loss is not finite, skipped (2 so far)"), log.toString());
-        Trainer.Result done = new Trainer(s -> { }, QUIET).injectNonFinite(8, Trainer.Fault.LOSS).resume(run, 0);
+        Trainer.Result done = new Trainer(s -> { }, QUIET).hooks(Faults.at(8, Faults.Kind.LOSS)).resume(run, 0);
         assertEquals(3, done.skippedSteps(), "skips before the pause are remembered");
         try (var l = Checkpoint.load(run.resolve(Trainer.MODEL_FILE))) {
             assertEquals("8", l.metadata().get("step"), "the last step was skipped, and the run still ends with a checkpoint");
@@ -97,11 +95,11 @@ class NonFiniteTest {
         byte[] good = Files.readAllBytes(run.resolve(Trainer.MODEL_FILE));
         byte[] goodState = Files.readAllBytes(run.resolve(Trainer.STATE_FILE));
         // step 5's update leaves a NaN weight; skip mode skips steps 6..8, then the checkpoint at 8 is refused
-        Trainer t = new Trainer(s -> { }, QUIET).injectNonFinite(5, Trainer.Fault.PARAMETER);
+        Trainer t = new Trainer(s -> { }, QUIET).hooks(Faults.at(5, Faults.Kind.PARAMETER));
         var e = assertThrows(Trainer.DivergedException.class, () -> t.resume(run, 0));
         assertTrue(e.getMessage().startsWith("step 8: param.wte holds NaN at index 0 after the update; the checkpoint was not written."),
                 e.getMessage());
-        assertTrue(e.getMessage().contains("(step 4; continue with --resume"), e.getMessage());
+        assertTrue(e.getMessage().contains("(step 4, val loss "), e.getMessage());
         assertArrayEquals(good, Files.readAllBytes(run.resolve(Trainer.MODEL_FILE)));
         assertArrayEquals(goodState, Files.readAllBytes(run.resolve(Trainer.STATE_FILE)));
     }

@@ -33,9 +33,15 @@ public final class TestData {
 
     /** A tiny training config over {@code data}: 2 layers, n_embd 16, block 16, batch 4. */
     public static TrainConfig tinyTrain(Path data, Path out, String attention, int steps, int evalInterval) {
-        TrainConfig d = TrainConfig.defaults();
-        return new TrainConfig(data.toString(), out.toString(), null, false, 2, 2, 16, 16, attention, 3, 4, 1, steps,
-                3e-3f, 3e-4f, 5, Optimizer.Kind.ADAMW, 0.9f, 0.99f, 1e-8f, 0.1f, 1.0f, evalInterval, 2, 10, 20,
-                1337, 1, "java", "auto", TrainConfig.NanPolicy.STOP);
+        return tinyBuilder(data, out, attention, steps, evalInterval).build();
+    }
+
+    /** {@link #tinyTrain}'s values in a builder, to change a few by name. */
+    public static TrainConfig.Builder tinyBuilder(Path data, Path out, String attention, int steps, int evalInterval) {
+        return TrainConfig.builder().data(data.toString()).out(out.toString()).nLayer(2).nHead(2).nEmbd(16).blockSize(16)
+                .attention(attention).option("lags", 3).batchSize(4).accum(1).steps(steps).lr(3e-3f).minLr(3e-4f).warmup(5)
+                .optimizer(Optimizer.Kind.ADAMW).beta1(0.9f).beta2(0.99f).eps(1e-8f).weightDecay(0.1f).clip(1.0f)
+                .evalInterval(evalInterval).evalBatches(2).logInterval(10).sampleTokens(20).seed(1337).threads(1).backend("java")
+                .impl("auto").nanPolicy(TrainConfig.NanPolicy.STOP);
     }
 }

@@ -19,7 +19,6 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 class SamplerTest {
 
-    /** Incremental rows equal a full forward's rows: the KV cache changes cost, not results. */
     @ParameterizedTest
     @ValueSource(strings = {"correlation", "dot"})
     void incrementalDecodingMatchesFullForward(String a) {

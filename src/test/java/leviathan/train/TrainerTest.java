@@ -51,6 +51,31 @@ class TrainerTest {
         assertTrue(java.util.Arrays.equals(a, b), "identical final weights");
     }
 
+    /**
+     * The variants train, report their auxiliary loss and expert loads, pause and resume bit for
+     * bit (parts need no trainer code), and their checkpoints serve the Java API.
+     */
+    @Test
+    void involutionWithMixtureOfExpertsTrainsResumesAndSamples(@TempDir Path dir) throws Exception {
+        Path data = TestData.writeText(dir, TestData.text(3000, 4));
+        TrainConfig.Builder b = TestData.tinyBuilder(data, dir.resolve("full"), "involution", 12, 6).mlp("moe")
+                .option("window", 5).option("n_expert", 3).option("top_k", 2).option("moe_balance", 0.05f);
+        Trainer.Result full = trainer().train(b.build());
+        Trainer.Result paused = trainer().stopAfter(5).train(b.out(dir.resolve("part").toString()).build());
+        Trainer.Result resumed = trainer().resume(paused.runDir(), 0);
+        assertEquals(full.valLoss(), resumed.valLoss(), "val loss after resume");
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(full.runDir().resolve(Trainer.MODEL_FILE)),
+                Files.readAllBytes(resumed.runDir().resolve(Trainer.MODEL_FILE))), "identical final weights");
+        List<String> metrics = Files.readAllLines(full.runDir().resolve(Trainer.METRICS_FILE));
+        String step = metrics.stream().filter(l -> l.contains("\"train_loss\"")).findFirst().orElseThrow();
+        assertTrue(step.contains("\"aux_loss\"") && step.contains("\"h.1.mlp.load.2\""), step);
+        try (LanguageModel lm = LanguageModel.load(full.runDir().resolve(Trainer.MODEL_FILE))) {
+            assertEquals("involution", lm.config().attention());
+            assertEquals("moe", lm.config().mlp().kind());
+            assertEquals(30, lm.generate("ab", new LanguageModel.Generation(30, 1f, 0, 5, false), null).codePointCount(0, 30));
+        }
+    }
+
     @Test
     void checkpointEvalMatchesInMemoryEval(@TempDir Path dir) throws Exception {
         String text = TestData.text(3000, 3);
@@ -73,10 +98,8 @@ class TrainerTest {
     @Test
     void aDivergingRunStopsAndNamesTheLastCheckpoint(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(3000, 4));
-        TrainConfig base = TestData.tinyTrain(data, dir.resolve("run"), "correlation", 40, 5);
-        TrainConfig explode = new TrainConfig(base.data(), base.out(), null, false, 2, 2, 16, 16, "correlation", 3, 4, 1, 40,
-                1e30f, 1e29f, 0, Optimizer.Kind.SGD, 0.9f, 0.99f, 1e-8f, 0f, 0f, 5, 1, 10, 0, 1, 1, "java", "auto",
-                TrainConfig.NanPolicy.STOP);
+        TrainConfig explode = TestData.tinyBuilder(data, dir.resolve("run"), "correlation", 40, 5).lr(1e30f).minLr(1e29f)
+                .warmup(0).optimizer(Optimizer.Kind.SGD).weightDecay(0f).clip(0f).evalBatches(1).sampleTokens(0).seed(1).build();
         var e = assertThrows(Trainer.DivergedException.class, () -> trainer().train(explode));
         assertTrue(e.getMessage().contains("step") && e.getMessage().contains("Last good checkpoint"), e.getMessage());
     }

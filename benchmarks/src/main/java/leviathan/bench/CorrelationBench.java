@@ -54,7 +54,9 @@ import org.openjdk.jmh.runner.options.TimeValue;
  *   flock /tmp/leviathan-bench.lock java --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
  *       -cp target/classes:$(cat target/bench.classpath) leviathan.bench.CorrelationBench direct [--full]
  * </pre>
- * Results and the tables built from them: benchmarks/results/correlation.md.
+ * Results and the tables built from them: benchmarks/results/correlation.md. The {@code crossover}
+ * group times the direct kernel against the FFT path around the AUTO rule's boundary and prints
+ * which is faster next to what the rule picks (command in benchmarks/results/fft.md).
  *
  * <p>{@link #gemmRate} measures the selected backend's GEMM on 512³ (the "machine's GEMM rate"
  * the targets are relative to), and on the shape of one score block ({@code 32 × T·N × D}).
@@ -124,7 +126,7 @@ public class CorrelationBench {
         }
     }
 
-    /** The fast implementations over the full grid. */
+    /** The fast implementations over the full grid ({@code crossover} also runs FFT here). */
     @State(Scope.Benchmark)
     public static class Fast extends Shape {
         @Param({"DIRECT", "GEMM"}) public String impl;
@@ -235,6 +237,7 @@ public class CorrelationBench {
             } else groups.add(args[i]);
         }
         if (groups.isEmpty()) groups = List.of("rate", "scalar", "direct", "gemm");
+        if (groups.contains("crossover") && groups.size() > 1) throw new IllegalArgumentException("run crossover on its own");
         for (String g : groups) {
             switch (g) {
                 case "direct" -> table("DIRECT", run(options(full, "(forward|forwardBackward)", narrow, "impl", "DIRECT")));
@@ -250,12 +253,55 @@ public class CorrelationBench {
                 }
                 case "scalar" -> table("SCALAR", run(options(full, "(scalarForward|scalarForwardBackward)", narrow)));
                 case "rate" -> rateTable(run(options(full, "gemmRate", narrow)));
-                default -> throw new IllegalArgumentException("unknown group '" + g + "': direct, gemm, scalar or rate");
+                case "crossover" -> {
+                    List<RunResult> r = new ArrayList<>();
+                    for (String[] dn : CROSSOVER) {
+                        r.addAll(run(options(full, "forwardBackward", narrow, "impl", "DIRECT,FFT", "T", "64,256",
+                                "D", dn[0], "N", dn[1], "threads", "1,2")));
+                    }
+                    crossoverTable(r);
+                }
+                default -> throw new IllegalArgumentException("unknown group '" + g + "': direct, gemm, scalar, rate or crossover");
             }
         }
     }
 
     private static boolean best;
+
+    /**
+     * The AUTO rule's crossover grid: D and the lag counts around {@code 4·N = 3·D} (the rule in
+     * {@code CorrelationAttention.choose}: FFT when {@code 4·N >= 3·D}, D >= 16, D a power of two).
+     */
+    private static final String[][] CROSSOVER = {{"16", "4,8,12,16"}, {"32", "8,16,24,32"}, {"64", "16,32,48,64"}};
+
+    /**
+     * Direct vs FFT, forward+backward, per shape: both times, FFT/direct, the faster one, and what
+     * the AUTO rule picks today, so a row where they differ shows where the rule should move.
+     */
+    private static void crossoverTable(Collection<RunResult> results) {
+        Map<Key, double[]> ms = new java.util.TreeMap<>(java.util.Comparator.comparingInt(Key::threads)
+                .thenComparingInt(Key::T).thenComparingInt(Key::D).thenComparingInt(Key::N));
+        for (RunResult r : results) {
+            var p = r.getParams();
+            int D = Integer.parseInt(p.getParam("D"));
+            String n = p.getParam("N");
+            var key = new Key(Integer.parseInt(p.getParam("threads")), Integer.parseInt(p.getParam("T")), D,
+                    "D".equals(n) ? D : Integer.parseInt(n));
+            ms.computeIfAbsent(key, k -> new double[] {Double.NaN, Double.NaN})["FFT".equals(p.getParam("impl")) ? 1 : 0] = score(r);
+        }
+        System.out.println();
+        System.out.println("| threads | T | D | N | direct fwd+bwd ms | FFT fwd+bwd ms | FFT/direct | faster | AUTO picks |");
+        System.out.println("|---|---|---|---|---|---|---|---|---|");
+        for (var e : ms.entrySet()) {
+            Key k = e.getKey();
+            double[] t = e.getValue();
+            String faster = Double.isNaN(t[0]) || Double.isNaN(t[1]) ? "" : t[1] < t[0] ? "FFT" : "DIRECT";
+            Impl auto = leviathan.nn.CorrelationAttention.autoRule(true, k.D(), k.N());
+            System.out.println(String.format(Locale.ROOT, "| %d | %d | %d | %d | %s | %s | %.2f | %s | %s |", k.threads(), k.T(), k.D(),
+                    k.N(), fmt(t[0]), fmt(t[1]), t[1] / t[0], faster, auto));
+        }
+        System.out.flush();
+    }
 
     /** ms/op of a result: the mean, or the fastest iteration with {@code --best}. */
     private static double score(RunResult r) {

@@ -1,0 +1,176 @@
+package leviathan.nn;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.function.ObjDoubleConsumer;
+import leviathan.backend.Backend;
+import leviathan.kernel.ExpertMlp;
+import leviathan.kernel.Moe;
+
+/**
+ * A sparse mixture of experts (LEVIATHAN.md, "Variants"): a router without bias scores {@code E}
+ * experts per token, each token goes to its top-{@code k} (ties to the lower index), dropless, and
+ * the experts' GPT-2 MLP outputs (hidden width {@code F}) are summed with the softmax of the chosen
+ * logits as weights. Rows are grouped per expert (a stable counting sort), so each expert runs one
+ * GEMM pair over a contiguous block through the backend, and the outputs are gathered back per token:
+ * every sum runs in a fixed order, whatever the thread count.
+ *
+ * <p>Training adds, per layer and micro-batch, the load-balance term {@code α·E·Σ_e f_e·P_e} and the
+ * router z-loss {@code β·mean(logsumexp z)²} ({@link #auxLoss}); their weights are the run options
+ * {@code moe_balance} (default 0.01) and {@code moe_z} (default 0.001), not model options. The
+ * layer's expert load fractions {@code f_e} go to the metrics.
+ *
+ * <p>Saved per token row: router logits and probabilities (E each), logsumexp (1), gates, chosen
+ * experts and the two dispatch maps (k each), and per routed pair the gathered input and output
+ * (C each) and the expert's hidden activations before and after GELU (F each). The gradients of
+ * those rows double as the backward's scratch.
+ */
+public final class MoeMlp implements Mlp {
+    private final Dims dims;
+    private final int experts, topK, hidden;
+
+    MoeMlp(Dims dims, PartSpec spec) {
+        this.dims = dims;
+        this.experts = spec.options().containsKey("n_expert") ? spec.intOption("n_expert") : 8;
+        this.topK = spec.options().containsKey("top_k") ? spec.intOption("top_k") : 2;
+        if (experts < 1) throw new IllegalArgumentException("n_expert (--experts) must be >= 1, got " + experts);
+        if (topK < 1 || topK > experts) throw new IllegalArgumentException("top_k (--top-k) must be between 1 and n_expert " + experts + ", got " + topK);
+        // the default keeps the dense MLP's active flops per token: k·F = 4C
+        this.hidden = spec.options().containsKey("expert_hidden") ? spec.intOption("expert_hidden") : Math.max(1, 4 * dims.nEmbd() / topK);
+        if (hidden < 1) throw new IllegalArgumentException("expert_hidden (--expert-hidden) must be >= 1, got " + hidden);
+    }
+
+    @Override public String kind() { return "moe"; }
+
+    @Override
+    public Map<String, String> metadata() {
+        return Map.of("n_expert", Integer.toString(experts), "top_k", Integer.toString(topK), "expert_hidden", Integer.toString(hidden));
+    }
+
+    @Override
+    public List<Param> params() {
+        int C = dims.nEmbd(), F = hidden;
+        List<Param> p = new ArrayList<>();
+        p.add(Param.weight("mlp.router.weight", experts, C, 0.02));
+        for (int e = 0; e < experts; e++) {
+            String x = "mlp.experts." + e + ".";
+            p.add(Param.weight(x + "c_fc.weight", F, C, 0.02));
+            p.add(Param.bias(x + "c_fc.bias", F));
+            p.add(Param.weight(x + "c_proj.weight", C, F, dims.residualStd()));
+            p.add(Param.bias(x + "c_proj.bias", C));
+        }
+        return p;
+    }
+
+    @Override
+    public List<Act> activations() {
+        int C = dims.nEmbd(), E = experts, k = topK, F = hidden;
+        return List.of(new Act("z", E), new Act("prob", E), new Act("lse", 1), new Act("gate", k),
+                new Act("expert", k), new Act("row_of", k), new Act("pos_of", k),            // int32 in float slots
+                new Act("xe", k * C), new Act("h", k * F), new Act("a", k * F), new Act("ye", k * C));
+    }
+
+    @Override
+    public BlockPart.Bound bind(LayerMemory m) {
+        return new Bound(m);
+    }
+
+    private final class Bound implements BlockPart.Bound {
+        private final Backend be;
+        private final ExpertMlp.Sgemm gemm;
+        private final float alpha, beta;
+        private final MemorySegment router, gRouter;
+        private final MemorySegment[] fcW = new MemorySegment[experts], fcB = new MemorySegment[experts];
+        private final MemorySegment[] projW = new MemorySegment[experts], projB = new MemorySegment[experts];
+        private final MemorySegment[] gFcW = new MemorySegment[experts], gFcB = new MemorySegment[experts];
+        private final MemorySegment[] gProjW = new MemorySegment[experts], gProjB = new MemorySegment[experts];
+        private final MemorySegment z, prob, lse, gate, expert, rowOf, posOf, xe, h, a, ye;
+        private final MemorySegment dz, dgate, dxe, dh, da, dye;
+        private final java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared();
+        private final MemorySegment count, offset;                         // (E) and (E + 1) int32: the last forward's plan
+        private final float[] load = new float[experts];
+        private double balance, zLoss;
+
+        Bound(LayerMemory m) {
+            be = m.backend();
+            gemm = be::sgemm;
+            alpha = m.options().floatValue("moe_balance", 0.01f);
+            beta = m.options().floatValue("moe_z", 0.001f);
+            router = m.param("mlp.router.weight");
+            gRouter = m.grad("mlp.router.weight");
+            for (int e = 0; e < experts; e++) {
+                String x = "mlp.experts." + e + ".";
+                fcW[e] = m.param(x + "c_fc.weight");
+                fcB[e] = m.param(x + "c_fc.bias");
+                projW[e] = m.param(x + "c_proj.weight");
+                projB[e] = m.param(x + "c_proj.bias");
+                gFcW[e] = m.grad(x + "c_fc.weight");
+                gFcB[e] = m.grad(x + "c_fc.bias");
+                gProjW[e] = m.grad(x + "c_proj.weight");
+                gProjB[e] = m.grad(x + "c_proj.bias");
+            }
+            z = m.act("z");
+            prob = m.act("prob");
+            lse = m.act("lse");
+            gate = m.act("gate");
+            expert = m.act("expert");
+            rowOf = m.act("row_of");
+            posOf = m.act("pos_of");
+            xe = m.act("xe");
+            h = m.act("h");
+            a = m.act("a");
+            ye = m.act("ye");
+            dz = m.dact("z");
+            dgate = m.dact("gate");
+            dxe = m.dact("xe");
+            dh = m.dact("h");
+            da = m.dact("a");
+            dye = m.dact("ye");
+            count = arena.allocate((long) experts * Integer.BYTES, 64);
+            offset = arena.allocate((long) (experts + 1) * Integer.BYTES, 64);
+        }
+
+        @Override
+        public void forward(MemorySegment out, MemorySegment in, int B, int T, int t0) {
+            int C = dims.nEmbd(), E = experts, k = topK, F = hidden, n = B * T - t0;   // t0 > 0 only with B = 1
+            MemorySegment x = Rows.from(in, t0, C), zr = Rows.from(z, t0, E), pr = Rows.from(prob, t0, E), lr = Rows.from(lse, t0, 1);
+            MemorySegment gr = Rows.from(gate, t0, k), er = Rows.from(expert, t0, k), ro = Rows.from(rowOf, t0, k), po = Rows.from(posOf, t0, k);
+            MemorySegment xer = Rows.from(xe, t0, k * C), hr = Rows.from(h, t0, k * F), ar = Rows.from(a, t0, k * F), yer = Rows.from(ye, t0, k * C);
+            Linear.forward(be, zr, x, router, null, n, C, E);
+            Moe.route(er, gr, pr, lr, zr, n, E, k);
+            Moe.plan(count, offset, ro, po, er, n, E, k);
+            Moe.gather(xer, x, ro, n, k, C);
+            ExpertMlp.forward(gemm, yer, hr, ar, xer, offset, fcW, fcB, projW, projB, E, C, F);
+            Moe.combine(Rows.from(out, t0, C), yer, gr, po, n, k, C);
+            Moe.AuxLoss aux = Moe.auxLoss(load, pr, lr, count, n, E, k, alpha, beta);
+            balance = aux.balance();
+            zLoss = aux.z();
+        }
+
+        @Override
+        public void backward(MemorySegment din, MemorySegment dout, MemorySegment in, int B, int T, float lossScale) {
+            int C = dims.nEmbd(), E = experts, k = topK, F = hidden, n = B * T;
+            Moe.combineBackward(dye, dgate, dout, ye, gate, posOf, n, k, C);
+            ExpertMlp.backward(gemm, dxe, gFcW, gFcB, gProjW, gProjB, da, dh, dye, xe, h, a, offset, fcW, projW, E, C, F);
+            Moe.gatherBackward(din, dxe, posOf, n, k, C);
+            Moe.gateBackward(dz, dgate, gate, expert, n, E, k);
+            Moe.auxBackward(dz, prob, lse, count, n, E, k, alpha, beta, lossScale);
+            Linear.backward(be, din, gRouter, null, dz, in, router, n, C, E);
+        }
+
+        @Override
+        public double auxLoss() { return balance + zLoss; }
+
+        @Override
+        public void stats(ObjDoubleConsumer<String> sink) {
+            sink.accept("mlp.balance", balance);
+            sink.accept("mlp.z", zLoss);
+            for (int e = 0; e < experts; e++) sink.accept("mlp.load." + e, load[e]);
+        }
+
+        @Override
+        public void close() { arena.close(); }
+    }
+}

@@ -1,0 +1,138 @@
+package leviathan.train;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Consumer;
+import leviathan.model.Json;
+
+/**
+ * What a run tells: the progress line (rewritten in place on a terminal, one line per
+ * {@code log_interval} steps otherwise), evaluation lines, plain log lines, the rows of
+ * {@code metrics.jsonl}, and the final summary with the peak resident set size. It also keeps the
+ * throughput figures (training seconds and tokens, evaluation excluded).
+ */
+final class Reporter {
+    private final PrintStream out;
+    private final Consumer<String> log;
+    private final Path metrics;
+    private final boolean tty = System.console() != null && System.console().isTerminal();
+    private final int totalSteps, logInterval;
+    private final long tokensPerStep, wallStart;
+    private double trainSeconds, smoothed = Double.NaN;
+    private long trainTokens;
+
+    Reporter(PrintStream out, Consumer<String> log, Path metrics, TrainConfig cfg, long wallStart) {
+        this.out = out;
+        this.log = log;
+        this.metrics = metrics;
+        this.totalSteps = cfg.schedule().steps();
+        this.logInterval = cfg.run().logInterval();
+        this.tokensPerStep = cfg.schedule().tokensPerStep(cfg.model().blockSize());
+        this.wallStart = wallStart;
+    }
+
+    /** A plain log line (skipped steps, resume notes). */
+    void log(String line) { log.accept(line); }
+
+    /** A line of the run's header or summary, on standard output. */
+    void line(String format, Object... args) { out.printf(format + "%n", args); }
+
+    /** Training tokens per second so far (0 before the first step). */
+    double tokensPerSecond() { return trainSeconds > 0 ? trainTokens / trainSeconds : 0; }
+
+    /** An applied step: the progress line, and a metrics row every {@code log_interval} steps and at the last. */
+    void step(TrainingStep.Outcome o) throws IOException {
+        int done = o.step();
+        trainSeconds += o.seconds();
+        trainTokens += tokensPerStep;
+        smoothed = Double.isNaN(smoothed) ? o.loss() : 0.9 * smoothed + 0.1 * o.loss();
+        double tps = tokensPerSecond();
+        String eta = duration((totalSteps - done) * tokensPerStep / Math.max(1e-9, tps));
+        String extra = brief(o.extras());
+        if (tty) {
+            out.printf("\r\033[Kstep %d/%d | loss %.4f (avg %.4f) | lr %.2e | %,.0f tok/s | %s left%s", done, totalSteps, o.loss(), smoothed,
+                    o.lr(), tps, eta, extra);
+            out.flush();
+        } else if (done % logInterval == 0) {
+            out.printf("step %5d/%d | loss %.4f | lr %.2e | %,.0f tok/s | %s left%s%n", done, totalSteps, o.loss(), o.lr(), tps, eta, extra);
+        }
+        if (done % logInterval == 0 || done == totalSteps) {
+            append(String.format(Locale.ROOT, "{\"step\":%d,\"lr\":%.6g,\"train_loss\":%.6f,\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f%s}",
+                    done, o.lr(), o.loss(), tps, (System.nanoTime() - wallStart) / 1e9, json(o.extras())));
+        }
+    }
+
+    /** An evaluation at step {@code done}: the eval line and a metrics row. */
+    void eval(int done, float lr, double trainLoss, double valLoss, double seconds) throws IOException {
+        if (tty) out.print("\r\033[K");
+        out.printf("step %5d | train %.4f | val %.4f | val bpc %.4f | %,.0f tok/s | eval %.1fs%n", done, trainLoss, valLoss,
+                valLoss / Math.log(2), tokensPerSecond(), seconds);
+        append(String.format(Locale.ROOT,
+                "{\"step\":%d,\"lr\":%.6g,\"eval_train_loss\":%.6f,\"val_loss\":%.6f,\"val_bpc\":%.6f,\"tokens_per_s\":%.1f,\"train_s\":%.3f}",
+                done, lr, trainLoss, valLoss, valLoss / Math.log(2), tokensPerSecond(), trainSeconds));
+    }
+
+    /** Ends a progress line that a terminal keeps rewriting. */
+    void endProgress() {
+        if (tty) out.println();
+    }
+
+    /** The closing summary: final losses, throughput, wall time, peak RSS, skipped steps. */
+    void finish(double valLoss, double trainLoss, int skipped, Path model) {
+        long rss = peakRss();
+        out.printf("final: val loss %.4f, val bpc %.4f, train loss %.4f, %,.0f tokens/s, wall %.1f s, peak RSS %s%s%n",
+                valLoss, valLoss / Math.log(2), trainLoss, tokensPerSecond(), wallSeconds(), rss > 0 ? (rss >> 20) + " MiB" : "n/a",
+                skipped > 0 ? ", " + skipped + " steps skipped" : "");
+        out.printf("model: %s%n", model);
+    }
+
+    double wallSeconds() { return (System.nanoTime() - wallStart) / 1e9; }
+
+    private void append(String line) throws IOException {
+        Files.writeString(metrics, line + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+    }
+
+    /** Extra named numbers as JSON members ({@code ,"name":value}); a non-finite value is {@code null}. */
+    static String json(Map<String, Double> extras) {
+        if (extras.isEmpty()) return "";
+        StringBuilder sb = new StringBuilder();
+        extras.forEach((k, v) -> {
+            sb.append(',');
+            Json.quote(sb, k);
+            sb.append(':').append(v != null && Double.isFinite(v) ? String.format(Locale.ROOT, "%.6g", v) : "null");
+        });
+        return sb.toString();
+    }
+
+    /** The first two extras for the progress line ({@code " | name value ..."}), or nothing. */
+    static String brief(Map<String, Double> extras) {
+        if (extras.isEmpty()) return "";
+        StringBuilder sb = new StringBuilder(" |");
+        extras.entrySet().stream().limit(2).forEach(e -> sb.append(' ').append(e.getKey()).append(' ')
+                .append(String.format(Locale.ROOT, "%.3g", e.getValue())));
+        return sb.toString();
+    }
+
+    static String duration(double seconds) {
+        long s = Math.round(seconds);
+        return s >= 3600 ? String.format("%dh%02dm", s / 3600, s % 3600 / 60) : s >= 60 ? String.format("%dm%02ds", s / 60, s % 60) : s + "s";
+    }
+
+    /** Peak resident set size of this process (Linux {@code VmHWM}), or -1 where unknown. */
+    static long peakRss() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        } catch (IOException | RuntimeException e) {
+            // not Linux: no peak figure
+        }
+        return -1;
+    }
+}
