@@ -4,7 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import leviathan.ffi.onednn.dnnl_exec_arg_t;
@@ -34,6 +34,9 @@ final class OneDnnMatmul implements AutoCloseable {
 
     private static MemorySegment engine;
 
+    /** Primitives kept per thread. */
+    static final int MAX_ENTRIES = 256;
+
     private final Mode mode;
     private final List<ThreadState> states = new ArrayList<>();
     private final ThreadLocal<ThreadState> state = ThreadLocal.withInitial(this::newState);
@@ -54,9 +57,16 @@ final class OneDnnMatmul implements AutoCloseable {
                          MemorySegment args, String impl) {}
 
     private static final class ThreadState {
-        final Arena arena = Arena.ofShared();
         final MemorySegment stream;
-        final Map<Key, Entry> entries = new HashMap<>();
+        /** Least recently used first; beyond {@link #MAX_ENTRIES} the eldest primitive is destroyed (MoE experts see a new row count almost every step). */
+        final Map<Key, Entry> entries = new LinkedHashMap<>(64, 0.75f, true) {
+            @Override
+            protected boolean removeEldestEntry(java.util.Map.Entry<Key, OneDnnMatmul.Entry> eldest) {
+                if (size() <= MAX_ENTRIES) return false;
+                destroy(eldest.getValue());
+                return true;
+            }
+        };
         MemorySegment scratch = MemorySegment.NULL;
 
         ThreadState(MemorySegment stream) { this.stream = stream; }
@@ -157,7 +167,7 @@ final class OneDnnMatmul implements AutoCloseable {
                     if (status != dnnl_h.dnnl_success()) throw failure("dnnl_primitive_create", status, k);
                     MemorySegment primitive = primOut.get(ValueLayout.ADDRESS, 0);
                     MemorySegment src = memory(t, srcMd), weights = memory(t, weightsMd), dst = memory(t, dstMd);
-                    MemorySegment args = dnnl_exec_arg_t.allocateArray(3, s.arena);
+                    MemorySegment args = dnnl_exec_arg_t.allocateArray(3, Arena.ofAuto());   // freed with the entry
                     arg(args, 0, dnnl_h.DNNL_ARG_SRC(), src);
                     arg(args, 1, dnnl_h.DNNL_ARG_WEIGHTS(), weights);
                     arg(args, 2, dnnl_h.DNNL_ARG_DST(), dst);
@@ -219,21 +229,22 @@ final class OneDnnMatmul implements AutoCloseable {
                 + ") failed: " + OneDnnBackend.statusName(status));
     }
 
+    private static void destroy(Entry e) {
+        dnnl_h.dnnl_primitive_destroy(e.primitive());
+        dnnl_h.dnnl_memory_destroy(e.src());
+        dnnl_h.dnnl_memory_destroy(e.weights());
+        dnnl_h.dnnl_memory_destroy(e.dst());
+    }
+
     /** Destroys every cached primitive, memory object and stream of every thread. */
     @Override
     public synchronized void close() {
         if (closed) return;
         closed = true;
         for (ThreadState s : states) {
-            for (Entry e : s.entries.values()) {
-                dnnl_h.dnnl_primitive_destroy(e.primitive());
-                dnnl_h.dnnl_memory_destroy(e.src());
-                dnnl_h.dnnl_memory_destroy(e.weights());
-                dnnl_h.dnnl_memory_destroy(e.dst());
-            }
+            for (Entry e : s.entries.values()) destroy(e);
             s.entries.clear();
             dnnl_h.dnnl_stream_destroy(s.stream);
-            s.arena.close();
         }
         states.clear();
     }

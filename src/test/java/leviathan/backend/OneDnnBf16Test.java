@@ -126,6 +126,27 @@ class OneDnnBf16Test {
         }
     }
 
+    /** More shapes than the per-thread cache keeps (MoE row counts): the eldest primitives are destroyed and rebuilt when needed. */
+    @Test
+    void cacheEvictsAndStaysCorrect() {
+        OneDnnTesting.backendOrSkip();
+        try (OneDnnMatmul mm = new OneDnnMatmul(OneDnnMatmul.Mode.CONVERT); Arena arena = Arena.ofConfined()) {
+            int maxM = OneDnnMatmul.MAX_ENTRIES + 8, K = 16, N = 8;
+            SplittableRandom rnd = new SplittableRandom(5);
+            MemorySegment a = random(arena, (long) maxM * K, rnd), b = random(arena, (long) K * N, rnd);
+            MemorySegment c = arena.allocate((long) maxM * N * 4, 64), ref = arena.allocate((long) maxM * N * 4, 64);
+            for (int M : new int[] {1, 2, 3}) {
+                for (int m = 1; m <= maxM; m++) mm.run(false, false, m, N, K, 1f, a, K, b, N, 0f, c, N, 0);
+                mm.run(false, false, M, N, K, 1f, a, K, b, N, 0f, c, N, 0);       // evicted by now: created again
+                Matmul.gemmScalar(false, false, M, N, K, 1f, a, K, b, N, 0f, ref, N);
+                for (long k = 0; k < (long) M * N; k++) assertEquals(ref.getAtIndex(FL, k), c.getAtIndex(FL, k), 0.05);
+            }
+        } catch (IllegalStateException e) {
+            Assumptions.assumeTrue(!e.getMessage().contains("unimplemented"), "no bf16 matmul on this CPU: " + e.getMessage());
+            throw e;
+        }
+    }
+
     @Test
     void javaBackendSaysItHasNoBf16() {
         List<String> log = new ArrayList<>();
