@@ -3,7 +3,9 @@ package leviathan.cli;
 import java.util.concurrent.Callable;
 import leviathan.backend.Backend;
 import leviathan.backend.Backends;
+import leviathan.backend.CpuFeatures;
 import leviathan.backend.OneDnnBackend;
+import leviathan.backend.OneDnnLoader;
 import leviathan.kernel.Parallel;
 import leviathan.kernel.Simd;
 import picocli.CommandLine.Command;
@@ -34,6 +36,7 @@ final class InfoCommand implements Callable<Integer> {
         try (Backend b = Backends.select(null, l -> lines.append(l))) {
             System.out.printf("GEMM          %s%n", b.describe());
             System.out.printf("oneDNN        %s%n", OneDnnBackend.status(b));
+            System.out.printf("bf16          %s%n", CpuFeatures.bf16Summary(OneDnnLoader.loaded() != null));
         }
         for (String line : leviathan.backend.cuda.CudaInfo.lines()) System.out.printf("CUDA          %s%n", line);
         System.out.printf("CUDA          %s%n", CUDA_UNTESTED);

@@ -7,6 +7,7 @@ import java.util.function.ObjDoubleConsumer;
 import leviathan.backend.Backend;
 import leviathan.nn.BlockPart;
 import leviathan.nn.RunOptions;
+import leviathan.profile.Profiler;
 import leviathan.tensor.Buffers;
 
 /**
@@ -72,6 +73,10 @@ public final class Workspace implements AutoCloseable {
                 if (training) layerDacts[l] = BlockMemory.of(dacts, l);
                 mixers[l] = mixer.bind(new Memory("h." + l + ".", MIXER, model.params(), grads, options));
                 mlps[l] = mlp.bind(new Memory("h." + l + ".", MLP, model.params(), grads, options));
+                if (Profiler.ENABLED) {                       // -Dleviathan.profile=true: time each part
+                    mixers[l] = new ProfiledPart(mixers[l], "mixer", mixer);
+                    mlps[l] = new ProfiledPart(mlps[l], "mlp", mlp);
+                }
             }
         } catch (RuntimeException e) {
             close();
