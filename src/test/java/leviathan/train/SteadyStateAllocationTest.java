@@ -1,92 +1,52 @@
 package leviathan.train;
 
-import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import java.lang.foreign.ValueLayout;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.lang.management.ManagementFactory;
-import leviathan.backend.JavaBackend;
+import java.nio.file.Path;
+import leviathan.data.TextDataset;
 import leviathan.data.TokenBatchSampler;
+import leviathan.data.TokenFile;
+import leviathan.data.TokenFiles;
 import leviathan.data.Tokens;
-import leviathan.kernel.Parallel;
-import leviathan.model.Gpt;
-import leviathan.model.GptConfig;
-import leviathan.model.Workspace;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import leviathan.testing.TestData;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A steady-state training step (batch, forward, backward, clipping norm, AdamW) and a
- * steady-state generated token ({@link Gpt#forwardIncremental}) allocate nothing on the Java heap:
- * the bytes the thread allocates over many steps after a warm-up must not grow with the steps.
- * Kernels run on the calling thread ({@code Parallel.setThreads(1)}), so the thread's counter
- * sees all of their work.
+ * The data side of a training step allocates nothing on the Java heap: drawing a batch from an
+ * in-memory text or from a memory-mapped token file, step after step, adds no bytes to the
+ * thread's allocation counter. (The model's forward, backward and AdamW are measured by
+ * {@code leviathan.testing.AllocationProbe}, run by {@code benchmarks/alloc-probe.sh}: that needs a
+ * JVM of its own, {@code -Xbatch}, and minutes of warm-up, too long for the suite.)
  */
 class SteadyStateAllocationTest {
     static final com.sun.management.ThreadMXBean THREADS = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
-    int threadsBefore;
 
-    @BeforeEach
-    void oneThread() {
-        threadsBefore = Parallel.threads();
-        Parallel.setThreads(1);
-    }
-
-    @AfterEach
-    void restore() { Parallel.setThreads(threadsBefore); }
-
-    interface Step { void run(int i); }
-
-    /** Heap bytes the current thread allocates over {@code steps} calls, after {@code warmup} calls. */
-    static long allocated(Step step, int warmup, int steps) {
-        for (int i = 0; i < warmup; i++) step.run(i);
+    static long allocated(TokenBatchSampler s, MemorySegment in, MemorySegment tg, int B, int T, int warmup, int steps) {
+        for (int i = 0; i < warmup; i++) s.fill(in, tg, B, T, i, 0);
         long before = THREADS.getCurrentThreadAllocatedBytes();
-        for (int i = warmup; i < warmup + steps; i++) step.run(i);
+        for (int i = warmup; i < warmup + steps; i++) s.fill(in, tg, B, T, i, i & 3);
         return THREADS.getCurrentThreadAllocatedBytes() - before;
     }
 
-    static int[] text(int n, int V) {
-        int[] t = new int[n];
-        java.util.SplittableRandom r = new java.util.SplittableRandom(9);
-        for (int i = 0; i < n; i++) t[i] = r.nextInt(V);
-        return t;
-    }
-
     @Test
-    void aTrainingStepAllocatesNothing() {
-        for (String attention : new String[] {"correlation", "dot"}) {
-            GptConfig cfg = GptConfig.of(24, 32, 2, 2, 32, attention, "dot".equals(attention) ? 1 : 3);
-            int B = 4, T = 32;
-            try (Gpt m = Gpt.init(cfg, 1);
-                 Workspace ws = m.workspace(new JavaBackend(), B, T, true);
-                 Optimizer opt = new Optimizer(m, Optimizer.Kind.ADAMW, 0.9f, 0.99f, 1e-8f, 0.1f)) {
-                TokenBatchSampler sampler = new TokenBatchSampler(Tokens.of(text(5000, 24)), 3, 24);
-                Step step = i -> {
-                    m.zeroGrad();
-                    sampler.fill(ws.tokens(), ws.targets(), B, T, i, 0);
-                    m.forward(ws, B, T, true);
-                    m.backward(ws, B, T, 1f);
-                    double norm = opt.gradNorm();
-                    if (norm > 1) opt.scaleGrads((float) (1 / norm));
-                    opt.step(1e-3f);
-                };
-                long bytes = allocated(step, 300, 100);
-                assertTrue(bytes < 100 * 16, attention + ": 100 steady training steps allocated " + bytes + " bytes on the heap");
-            }
-        }
-    }
-
-    @Test
-    void generatingATokenAllocatesNothing() {
-        GptConfig cfg = GptConfig.of(24, 64, 2, 2, 32, "correlation", 3);
-        try (Gpt m = Gpt.init(cfg, 2); Workspace ws = m.workspace(new JavaBackend(), 1, 64, false)) {
-            Step token = i -> {
-                int t = i % 64;
-                ws.tokens().setAtIndex(ValueLayout.JAVA_INT, t, (i * 7) % 24);
-                m.forwardIncremental(ws, t);
-            };
-            long bytes = allocated(token, 64 * 40, 64 * 4);
-            assertTrue(bytes < 256 * 16, "256 steady generated tokens allocated " + bytes + " bytes on the heap");
+    void drawingBatchesAllocatesNothing(@TempDir Path dir) throws Exception {
+        Path text = TestData.writeText(dir, TestData.text(50_000, 5));
+        Path out = dir.resolve("t.tokens");
+        TokenFiles.prepare(text, out, null, false, TokenFiles.Progress.NONE);
+        int B = 8, T = 64;
+        try (TokenFile tf = TokenFile.open(out); Arena arena = Arena.ofConfined()) {
+            MemorySegment in = arena.allocate(4L * B * T), tg = arena.allocate(4L * B * T);
+            int V = tf.vocabulary().vocabSize();
+            int[] ids = new int[(int) tf.size()];
+            for (int i = 0; i < ids.length; i++) ids[i] = tf.token(i);
+            TokenBatchSampler mapped = new TokenBatchSampler(tf.tokens(TextDataset.Split.TRAIN), 1337, V);
+            TokenBatchSampler heap = new TokenBatchSampler(Tokens.of(ids).slice(0, tf.trainEnd()), 1337, V);
+            assertEquals(0, allocated(mapped, in, tg, B, T, 2000, 5000), "bytes allocated by 5000 batches from the mapped file");
+            assertEquals(0, allocated(heap, in, tg, B, T, 2000, 5000), "bytes allocated by 5000 batches from an int[]");
         }
     }
 }
