@@ -174,7 +174,7 @@ public final class TokenFiles {
             progress.update(1, size, size);
         }
         if (vocab == null) {
-            if (count == 0) throw new IOException(text + " is empty: there is no vocabulary to build");
+            if (count == 0) throw new IOException("cannot build a vocabulary from empty text: " + text + " has no characters");
             int[] cps = seen.stream().toArray();
             vocab = CharTokenizer.fromVocab(new String(cps, 0, cps.length));
         }
