@@ -21,28 +21,6 @@ class SamplerTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"correlation", "dot"})
-    void incrementalDecodingMatchesFullForward(String a) {
-        GptConfig cfg = GptConfig.of(11, 12, 2, 2, 16, a, 3);
-        int T = 9, V = cfg.vocabSize();
-        try (Gpt g = Gpt.init(cfg, 3); Workspace full = g.workspace(new JavaBackend(), 1, 12, false);
-             Workspace inc = g.workspace(new JavaBackend(), 1, 12, false)) {
-            for (int t = 0; t < T; t++) {
-                full.tokens().setAtIndex(ValueLayout.JAVA_INT, t, (t * 7) % V);
-                inc.tokens().setAtIndex(ValueLayout.JAVA_INT, t, (t * 7) % V);
-            }
-            g.forward(full, 1, T, false);
-            for (int t = 0; t < T; t++) g.forwardIncremental(inc, t);
-            float[] f = full.logits().asSlice(0, (long) T * V * 4).toArray(ValueLayout.JAVA_FLOAT);
-            float[] i = inc.logits().asSlice(0, (long) T * V * 4).toArray(ValueLayout.JAVA_FLOAT);
-            for (int k = 0; k < f.length; k++) {
-                // same math on one row instead of T: only GEMM blocking may reorder sums (~1e-6 relative)
-                assertEquals(f[k], i[k], 1e-4f * (1 + Math.abs(f[k])), "logit " + k);
-            }
-        }
-    }
-
-    @ParameterizedTest
-    @ValueSource(strings = {"correlation", "dot"})
     void generationIsSeededAndRunsPastTheBlockSize(String a) throws Exception {
         GptConfig cfg = GptConfig.of(11, 8, 1, 2, 16, a, 2);
         try (Gpt g = Gpt.init(cfg, 4)) {
