@@ -149,7 +149,7 @@ final class TrainCommand implements Callable<Integer> {
             if (initFrom == null) cfg.model().toGptConfig(1);      // the model config is validated up front, before any data is read
             result = trainer.train(cfg);
         }
-        if (result.complete()) sample(result);
+        if (result.complete() && trainer.root()) sample(result);       // rank 0 alone holds the run directory
         return 0;
     }
 
