@@ -10,9 +10,10 @@ import leviathan.train.Trainer;
  * trainer on {@link TestData#tinyBuilder}'s model with a global batch of 12, exactly as the one-process
  * run of the test.
  * <ul>
- * <li>{@code train DATA OUT STEPS BATCH [DIE_AT_STEP DIE_RANK]}: a new run; with the last two, rank
+ * <li>{@code train DATA OUT STEPS BATCH [DIE_AT_STEP DIE_RANK [perturb]]}: a new run; with the last two, rank
  *     {@code DIE_RANK} halts (status 3, no MPI call) right after the update of step {@code DIE_AT_STEP},
- *     as a crashed process would.</li>
+ *     as a crashed process would; with a further {@code perturb}, it instead adds 1e-3 to its first
+ *     parameter there, as a silent corruption would, and training goes on until the next evaluation.</li>
  * <li>{@code resume OUT}: continues the run in {@code OUT}.</li>
  * </ul>
  * Prints {@code rank R done} at the end; failures end the job through the trainer.
@@ -35,10 +36,16 @@ public final class MpiTrainMain {
             case "train" -> {
                 if (args.length > 5) {
                     int dieAt = Integer.parseInt(args[5]), dieRank = Integer.parseInt(args[6]);
+                    boolean perturb = args.length > 7 && args[7].equals("perturb");
                     trainer.hooks(new Trainer.Hooks() {
                         @Override
                         public void afterUpdate(int step, Gpt model) {
-                            if (step == dieAt && comm.rank() == dieRank) {
+                            if (step == dieAt && comm.rank() == dieRank && perturb) {
+                                var all = model.params().all();
+                                all.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0,
+                                        all.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0) + 1e-3f);
+                                System.out.println("rank " + dieRank + " perturbed after step " + step);
+                            } else if (step == dieAt && comm.rank() == dieRank) {
                                 System.out.println("rank " + dieRank + " halting after step " + step);
                                 System.out.flush();
                                 Runtime.getRuntime().halt(3);

@@ -94,6 +94,21 @@ class DataParallelTest {
     }
 
     @Test
+    void ranksWhoseParametersDivergeStopAtTheNextEvaluation(@TempDir Path dir) throws Exception {
+        Path mpirun = MpiTesting.mpirunOrSkip();
+        Path data = text(dir);
+        Path run = dir.resolve("diverged");
+        MpiTesting.Run r = mpirun(mpirun, 2, "train", data.toString(), run.toString(), "30", Integer.toString(MpiTrainMain.BATCH),
+                "13", "1", "perturb");
+        assertNotEquals(0, r.exitCode(), r.output());
+        assertTrue(r.output().contains("rank 1 perturbed after step 13"), r.output());
+        assertTrue(r.output().contains("parameters after step 20 differ across ranks: 1 of 2 ranks disagree with rank 0"), r.output());
+        assertFalse(r.output().contains("rank 0 done"), r.output());
+        // the check runs before rank 0 evaluates and saves: the last checkpoint is step 10's
+        assertTrue(RunDirectory.savedIn(run.resolve(Trainer.MODEL_FILE)).step() == 10, "checkpoint of step 10");
+    }
+
+    @Test
     void aBatchThatDoesNotDivideByTheRanksIsOneClearError(@TempDir Path dir) throws Exception {
         Path mpirun = MpiTesting.mpirunOrSkip();
         Path data = text(dir);
