@@ -33,20 +33,21 @@ final class DataParallel {
     /**
      * Ends the whole job after {@code failure} on this rank: one line naming the rank, then
      * {@link Communicator#abort}, so that no other rank waits forever in a collective. A rank other
-     * than 0 waits a moment first, so that rank 0's line (usually the same failure) comes first.
+     * than 0 waits a moment first, so that where rank 0 fails the same way (a collective check, a bad
+     * option) its line alone is printed before the job ends.
      */
     static void endJob(Communicator comm, Throwable failure) {
         String msg = failure.getMessage() == null ? failure.getClass().getSimpleName() : failure.getMessage();
-        System.out.flush();
-        System.err.println("leviathan: rank " + comm.rank() + " of " + comm.size() + ": " + msg + " (ending the job)");
-        System.err.flush();
         if (!comm.isRoot()) {
             try {
-                Thread.sleep(1000);
+                Thread.sleep(1000);                     // rank 0, failing the same way, speaks and ends the job first
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
         }
+        System.out.flush();
+        System.err.println("leviathan: rank " + comm.rank() + " of " + comm.size() + ": " + msg + " (ending the job)");
+        System.err.flush();
         comm.abort(1);
     }
 }
