@@ -78,11 +78,18 @@ final class TrainingStep {
         this.addStat = (name, v) -> partStats.merge(name, v / accum, Double::sum);
         this.comm = comm;
         this.share = comm.batchShare(batchSize);
-        // the gradient buffer in slices of one bucket each, last first (the order backward finishes them); adjacent, so in place
-        MemorySegment all = model.grads().all();
-        List<MemorySegment> slices = new ArrayList<>();
-        for (long off = 0; off < all.byteSize(); off += BUCKET_BYTES) slices.add(all.asSlice(off, Math.min(BUCKET_BYTES, all.byteSize() - off)));
-        this.buckets = new GradientBuckets(comm, slices.reversed(), BUCKET_BYTES);
+        if (comm.size() > 1) {
+            // the gradient buffer in slices of one bucket each, last first (the order backward finishes them): adjacent, so
+            // every bucket is reduced in place and the buckets allocate nothing
+            MemorySegment all = model.grads().all();
+            List<MemorySegment> slices = new ArrayList<>();
+            for (long off = 0; off < all.byteSize(); off += BUCKET_BYTES) {
+                slices.add(all.asSlice(off, Math.min(BUCKET_BYTES, all.byteSize() - off)));
+            }
+            this.buckets = new GradientBuckets(comm, slices.reversed(), BUCKET_BYTES);
+        } else {
+            this.buckets = null;                                 // one process: nothing to average
+        }
         this.scalars = arena.allocate(ValueLayout.JAVA_FLOAT, 8);
     }
 
