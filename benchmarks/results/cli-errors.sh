@@ -25,6 +25,7 @@ h=json.dumps({"__metadata__":{"format":"pt"},"w":{"dtype":"F16","shape":[2],"dat
 open("other.safetensors","wb").write(struct.pack("<Q",len(h))+h+b"\0"*4)
 PY
 mkdir -p adir
+rm -f pipe loop.safetensors; mkfifo pipe; ln -s loop.safetensors loop.safetensors
 # a good run to get a model and a state
 if [ ! -f good/model.safetensors ]; then
   "$L" train --data text.txt --out good --steps 4 --n-layer 1 --n-embd 16 --n-head 2 --block-size 16 --batch-size 2 --eval-interval 2 --eval-batches 1 --sample-tokens 0 --threads 1 --backend java >/dev/null 2>&1
@@ -37,6 +38,24 @@ PY
 rm -rf mixed; cp -r good mixed; sed -i 's/"n_embd": 16/"n_embd": 32/' mixed/config.json
 rm -rf swapped; cp -r good swapped; cp good/model.safetensors swapped/state.safetensors
 rm -rf nostate; mkdir -p nostate; cp good/config.json nostate/
+# a diverged model: finite weights (+-1e30) that overflow the forward pass
+python3 - <<'PY'
+import json, struct
+b = bytearray(open("good/model.safetensors", "rb").read())
+n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+for k, v in h.items():
+    if k == "__metadata__": continue
+    s, e = v["data_offsets"]
+    for i, o in enumerate(range(8 + n + s, 8 + n + e, 4)): b[o:o + 4] = struct.pack("<f", 1e30 if i % 2 == 0 else -1e30)
+open("diverged.safetensors", "wb").write(b)
+PY
+# a full disk (root only: a 256 KiB tmpfs holding a copy of good/, filled up but for a few KiB)
+FULL=""
+if [ "$(id -u)" = 0 ] && mkdir -p fullfs && { mountpoint -q fullfs || mount -t tmpfs -o size=256k tmpfs fullfs 2>/dev/null; }; then
+  rm -rf fullfs/*; cp -r good fullfs/run
+  free=$(df -k --output=avail fullfs | tail -1); dd if=/dev/zero of=fullfs/filler bs=1k count=$((free - 6)) 2>/dev/null
+  FULL=1
+fi
 M=good/model.safetensors
 TRAIN_SMALL="--n-layer 1 --n-embd 16 --n-head 2 --block-size 16 --steps 2 --threads 1 --backend java --sample-tokens 0"
 cases=(
@@ -104,9 +123,43 @@ cases=(
 "eval --checkpoint $M --data /no/such/file.txt"
 "eval --checkpoint truncated.safetensors --data text.txt"
 "info --bogus"
+"LEVIATHAN_ONEDNN_PATH=pipe info"
+"LEVIATHAN_ONEDNN_PATH=pipe sample --checkpoint $M --backend onednn"
+"env -u HOME -u JAVA_HOME info"
+"train --threads 100000 --data text.txt"
+"sample --checkpoint $M --threads 100000"
+"eval --checkpoint $M --data text.txt --threads 100000"
+"train --batch-size 60000 --block-size 256 --data text.txt --out r1"
+"train --batch-size 16384 --block-size 1024 --n-embd 2048 --n-head 32 --n-layer 1 --data text.txt --out r1"
+"train --steps 0 --data text.txt --out r1"
+"train --data text.txt --n-layer 1 --n-embd 16 --n-head 2 --block-size 16 --threads 1 --backend java --sample-tokens 0 --nan-policy skip --lr 1e9 --warmup 0 --clip 0 --steps 6 --eval-interval 6 --out r2"
+"eval --checkpoint diverged.safetensors --data text.txt"
+"train --data text.txt --out ''"
+"train --data text.txt --out text.txt"
+"train --data text.txt --out text.txt/run"
+"train --data text.txt --out /proc/leviathan-run $TRAIN_SMALL"
+"train --data /dev/null"
+"train --data pipe"
+"train --data adir"
+"sample --checkpoint pipe"
+"sample --checkpoint loop.safetensors"
+"eval --checkpoint pipe --data text.txt"
+"train --resume fullfs/run --steps 8"
 )
+# A case may start with environment changes for env(1) ([env] VAR=value, -u VAR); it is word-split like a shell line.
+# A successful `info` prints its findings on stdout: its row shows the oneDNN line. Each case gets 120 s (exit 124: it hung).
 for c in "${cases[@]}"; do
   rm -rf r1 r2 r3 r4 r5 r6 r7 r8
-  out=$("$L" $c 2>&1 >/dev/null); code=$?
+  if [[ "$c" == *fullfs* && -z "$FULL" ]]; then printf '%s\t-\t%s\n' "$c" "(skipped: mounting a small tmpfs needs root)"; continue; fi
+  eval "set -- $c"
+  envs=()
+  if [[ "$1" == env ]]; then shift; fi
+  while [[ $# -gt 0 && ( "$1" == *=* || "$1" == -u ) ]]; do
+    if [[ "$1" == -u ]]; then envs+=("$1" "$2"); shift 2; else envs+=("$1"); shift; fi
+  done
+  stdout=$(env "${envs[@]}" timeout 120 "$L" "$@" 2>stderr.txt); code=$?
+  out=$(cat stderr.txt)
+  if [[ "${1:-}" == info && $code == 0 ]]; then out=$(printf '%s\n' "$stdout" | grep '^oneDNN'); fi
   printf '%s\t%s\t%s\n' "$c" "$code" "$(printf '%s' "$out" | tr '\n' '\r')"
 done
+if [ -n "$FULL" ]; then umount fullfs; fi

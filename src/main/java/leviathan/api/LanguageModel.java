@@ -2,6 +2,9 @@ package leviathan.api;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Consumer;
@@ -14,6 +17,7 @@ import leviathan.model.Checkpoint;
 import leviathan.model.Gpt;
 import leviathan.model.GptConfig;
 import leviathan.model.Workspace;
+import leviathan.nn.CorrelationAttention;
 import leviathan.train.Evaluator;
 import leviathan.train.Sampler;
 
@@ -31,30 +35,97 @@ import leviathan.train.Sampler;
  */
 public final class LanguageModel implements AutoCloseable {
 
-    /** How the engine runs: GEMM backend ({@code auto|java|onednn}), kernel threads (0 = all cores), log sink. */
-    public record Settings(String backend, int threads, Consumer<String> log) {
-        public static Settings defaults() { return new Settings("auto", 0, s -> { }); }
+    /**
+     * How the engine runs: GEMM backend ({@code auto|java|onednn}), kernel threads (0 = all cores),
+     * correlation implementation for sampling ({@code auto|scalar|direct|gemm|fft}), log sink.
+     */
+    public record Settings(String backend, int threads, String impl, Consumer<String> log) {
+        public Settings {
+            implOf(impl);
+        }
+
+        /** Settings with the automatic correlation implementation. */
+        public Settings(String backend, int threads, Consumer<String> log) { this(backend, threads, "auto", log); }
+
+        public static Settings defaults() { return new Settings("auto", 0, "auto", s -> { }); }
     }
 
-    /** One generation request: characters to generate, temperature (0 = greedy), top-k (0 = all), seed. */
-    public record Generation(int tokens, float temperature, int topK, long seed, boolean dropUnknown) {
+    /**
+     * One generation request: characters to generate, temperature (0 = greedy), top-k (0 = all),
+     * top-p (1 = all), seed, whether to drop prompt characters outside the vocabulary, stop strings
+     * (generation ends at the first one, which is left out of the text; empty list = none), and a
+     * time bound ({@code null} = none), and whether to shift the context when it fills (see
+     * {@link Sampler}) instead of sliding it exactly.
+     */
+    public record Generation(int tokens, float temperature, int topK, float topP, long seed, boolean dropUnknown,
+                             List<String> stop, Duration timeout, boolean contextShift) {
         public Generation {
             if (tokens < 0) throw new IllegalArgumentException("tokens must be >= 0, got " + tokens);
+            if (!(temperature >= 0) || Float.isInfinite(temperature)) throw new IllegalArgumentException("temperature must be a finite number >= 0, got " + temperature);
             if (topK < 0) throw new IllegalArgumentException("topK must be >= 0, got " + topK);
+            if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("topP must be in (0, 1], got " + topP);
+            stop = stop == null ? List.of() : List.copyOf(stop);
+            for (String s : stop) if (s.isEmpty()) throw new IllegalArgumentException("a stop string must not be empty");
+            if (timeout != null && (timeout.isNegative() || timeout.isZero())) throw new IllegalArgumentException("timeout must be positive, got " + timeout);
         }
+
+        /** A request with the exact sliding window once the context is full (no context shift). */
+        public Generation(int tokens, float temperature, int topK, float topP, long seed, boolean dropUnknown,
+                          List<String> stop, Duration timeout) {
+            this(tokens, temperature, topK, topP, seed, dropUnknown, stop, timeout, false);
+        }
+
+        /** A request without top-p, stop strings or time bound. */
+        public Generation(int tokens, float temperature, int topK, long seed, boolean dropUnknown) {
+            this(tokens, temperature, topK, 1f, seed, dropUnknown, List.of(), null);
+        }
+    }
+
+    /** Why a generation ended. */
+    public enum Finish {
+        /** All requested characters were generated. */
+        LENGTH,
+        /** A stop string appeared. */
+        STOP,
+        /** The text sink asked to stop (e.g. its client went away). */
+        CANCELLED,
+        /** The request's time bound passed. */
+        TIMEOUT
+    }
+
+    /**
+     * How a generation went: why it ended, prompt length and characters drawn (a trimmed stop
+     * string included), all in tokens, which are characters here.
+     */
+    public record Outcome(Finish finish, int promptTokens, int completionTokens) { }
+
+    /** A finished generation: its text (without a stop string) and its {@link Outcome}. */
+    public record Completion(String text, Outcome outcome) { }
+
+    /** Receives generated text as it is drawn; returning {@code false} cancels the generation. */
+    @FunctionalInterface
+    public interface TextSink {
+        boolean accept(String text);
     }
 
     private final Gpt model;
     private final CharTokenizer tokenizer;
     private final Backend backend;
+    private final CorrelationAttention.Impl impl;
     private final ConcurrentLinkedQueue<Sampler> samplers = new ConcurrentLinkedQueue<>();
     private final ReentrantReadWriteLock closing = new ReentrantReadWriteLock();
     private boolean closed;
 
-    private LanguageModel(Gpt model, CharTokenizer tokenizer, Backend backend) {
+    private LanguageModel(Gpt model, CharTokenizer tokenizer, Backend backend, CorrelationAttention.Impl impl) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.backend = backend;
+        this.impl = impl;
+    }
+
+    private static CorrelationAttention.Impl implOf(String impl) {
+        // the flag's value; auto leaves -Dleviathan.correlation to fill in, as on the command line
+        return CorrelationAttention.Impl.fromFlag(impl == null ? "auto" : impl);
     }
 
     public static LanguageModel load(Path checkpoint) throws IOException { return load(checkpoint, Settings.defaults()); }
@@ -62,16 +133,19 @@ public final class LanguageModel implements AutoCloseable {
     /** Loads and validates a checkpoint; a bad file is a {@link leviathan.model.CheckpointException}. */
     public static LanguageModel load(Path checkpoint, Settings settings) throws IOException {
         if (settings.threads() < 0) throw new IllegalArgumentException("threads must be >= 0, got " + settings.threads());
+        String bad = settings.threads() > 0 ? Parallel.checkThreads(settings.threads()) : null;
+        if (bad != null) throw new IllegalArgumentException("threads " + bad);
         if (settings.threads() > 0) Parallel.setThreads(settings.threads());
         Checkpoint.Loaded l = Checkpoint.load(checkpoint);
         try {
-            return new LanguageModel(l.model(), l.tokenizer(), Backends.select(settings.backend(), settings.log()));
+            return new LanguageModel(l.model(), l.tokenizer(), Backends.select(settings.backend(), settings.log()), implOf(settings.impl()));
         } catch (RuntimeException e) {
             l.close();
             throw e;
         }
     }
 
+    /** The model's configuration (sizes, attention kind). */
     public GptConfig config() { return model.config(); }
 
     public CharTokenizer tokenizer() { return tokenizer; }
@@ -82,23 +156,117 @@ public final class LanguageModel implements AutoCloseable {
      * generated text. Characters outside the vocabulary are an error unless {@code dropUnknown}.
      */
     public String generate(String prompt, Generation g, Consumer<String> onText) {
+        return complete(prompt, g, onText == null ? null : t -> {
+            onText.accept(t);
+            return true;
+        }).text();
+    }
+
+    /** Like {@link #stream}, and also collects the text it hands to {@code onText} (which may be null). */
+    public Completion complete(String prompt, Generation g, TextSink onText) {
+        StringBuilder sb = new StringBuilder();
+        Outcome o = stream(prompt, g, t -> {
+            sb.append(t);
+            return onText == null || onText.accept(t);
+        });
+        return new Completion(sb.toString(), o);
+    }
+
+    /**
+     * Continues {@code prompt} (an empty prompt starts from a newline, or the first character of the
+     * vocabulary), handing text to {@code onText} as it is drawn, in memory independent of
+     * {@code g.tokens()}. Text that could be the start of a stop string is held back until it is
+     * known not to be one. Ends after {@code g.tokens()} characters, at a stop string, when
+     * {@code onText} returns false (checked after every character), or when the time bound passes.
+     * Characters outside the vocabulary are an error unless {@code dropUnknown}.
+     */
+    public Outcome stream(String prompt, Generation g, TextSink onText) {
+        long deadline = g.timeout() == null ? Long.MAX_VALUE : System.nanoTime() + Math.min(g.timeout().toNanos(), Long.MAX_VALUE / 4);
         int[] encoded = tokenizer.encode(prompt, g.dropUnknown());
         int[] ids = encoded.length > 0 ? encoded : new int[] {Math.max(0, tokenizer.tokenOf('\n'))};
-        StringBuilder sb = new StringBuilder();
+        StopMatcher stops = new StopMatcher(g.stop());
+        Finish[] finish = {Finish.LENGTH};
+        int[] drawn = {0};
         withOpen(() -> {
             Sampler s = samplers.poll();
-            if (s == null) s = new Sampler(model, backend);
+            if (s == null) s = new Sampler(model, backend, impl);
             try {
-                s.generate(ids, new Sampler.Options(g.tokens(), g.temperature(), g.topK(), g.seed()), t -> {
-                    String c = tokenizer.decode(t);
-                    sb.append(c);
-                    if (onText != null) onText.accept(c);
+                s.stream(ids, new Sampler.Options(g.tokens(), g.temperature(), g.topK(), g.topP(), g.seed(), g.contextShift()), t -> {
+                    drawn[0]++;
+                    String ready = stops.add(tokenizer.decode(t));
+                    if (!ready.isEmpty() && onText != null && !onText.accept(ready)) {
+                        finish[0] = Finish.CANCELLED;
+                        return false;
+                    }
+                    if (stops.stopped()) {
+                        finish[0] = Finish.STOP;
+                        return false;
+                    }
+                    if (System.nanoTime() - deadline > 0) {
+                        finish[0] = Finish.TIMEOUT;
+                        return false;
+                    }
+                    return true;
                 });
             } finally {
                 samplers.add(s);
             }
         });
-        return sb.toString();
+        String rest = stops.flush();
+        if (finish[0] != Finish.STOP && finish[0] != Finish.CANCELLED && !rest.isEmpty() && onText != null && !onText.accept(rest)) {
+            finish[0] = Finish.CANCELLED;
+        }
+        return new Outcome(finish[0], encoded.length, drawn[0]);
+    }
+
+    /**
+     * Holds back generated text that might begin a stop string: at any moment the pending text is the
+     * longest suffix that is a proper prefix of some stop string, so it never exceeds the longest one.
+     */
+    private static final class StopMatcher {
+        private final List<String> stops;
+        private final StringBuilder pending = new StringBuilder();
+        private boolean stopped;
+
+        StopMatcher(List<String> stops) { this.stops = stops; }
+
+        /** Adds {@code text}; returns what may be emitted now (the text before a stop string, once one appears). */
+        String add(String text) {
+            if (stops.isEmpty()) return text;
+            pending.append(text);
+            int at = -1;
+            for (String s : stops) {
+                int i = pending.indexOf(s);
+                if (i >= 0 && (at < 0 || i < at)) at = i;
+            }
+            if (at >= 0) {
+                stopped = true;
+                String out = pending.substring(0, at);
+                pending.setLength(0);
+                return out;
+            }
+            int keep = 0;
+            for (String s : stops) {
+                for (int k = Math.min(s.length() - 1, pending.length()); k > keep; k--) {
+                    if (pending.lastIndexOf(s.substring(0, k)) == pending.length() - k) {
+                        keep = k;
+                        break;
+                    }
+                }
+            }
+            String out = pending.substring(0, pending.length() - keep);
+            pending.delete(0, pending.length() - keep);
+            return out;
+        }
+
+        boolean stopped() { return stopped; }
+
+        /** The text still held back (the generation ended without completing a stop string). */
+        String flush() {
+            String out = pending.toString();
+            pending.setLength(0);
+            return out;
+        }
     }
 
     /**
@@ -113,7 +281,7 @@ public final class LanguageModel implements AutoCloseable {
         int[] ids = new TextDataset("text", tokenizer.encode(text, dropUnknown)).tokens(split);
         Evaluator.Result[] r = new Evaluator.Result[1];
         withOpen(() -> {
-            try (Workspace ws = model.workspace(backend, 16, len, false)) {
+            try (Workspace ws = model.workspace(backend, 16, len, false, impl)) {
                 r[0] = Evaluator.evaluate(model, ws, ids, len);
             }
         });

@@ -16,6 +16,7 @@ import leviathan.ffi.onednn.Lookups;
 import leviathan.ffi.onednn.dnnl_h;
 import leviathan.ffi.onednn.dnnl_version_t;
 import leviathan.ffi.onednn.stdlib_h;
+import leviathan.tensor.FileKind;
 
 /**
  * Finds and opens oneDNN once per JVM, with {@code SymbolLookup.libraryLookup} (no JNI): either
@@ -134,7 +135,9 @@ public final class OneDnnLoader {
             }
             throw new UnavailableException("no libdnnl in directory " + p + " (looked for " + String.join(", ", SYSTEM_NAMES) + ")");
         }
-        if (!Files.exists(p)) throw new UnavailableException(p + " does not exist");
+        if (!Files.exists(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)) throw new UnavailableException(p + " does not exist");
+        String kind = FileKind.notRegular(p);                   // never open a FIFO or a device: dlopen would block on it
+        if (kind != null) throw new UnavailableException(p + " " + kind + " (expected a libdnnl.so file or its directory)");
         return p;
     }
 
@@ -187,11 +190,14 @@ public final class OneDnnLoader {
     }
 
     /**
-     * On Linux, refuses a file that {@code dlopen} would choke on before calling it: no ELF header,
-     * another word size or architecture, or a truncated file (segments past its end are mapped
-     * anyway, and touching them kills the JVM with SIGBUS instead of failing the open).
+     * Refuses anything but a regular file (a FIFO would block {@code dlopen} forever) and, on Linux,
+     * a file that {@code dlopen} would choke on before calling it: no ELF header, another word size
+     * or architecture, or a truncated file (segments past its end are mapped anyway, and touching
+     * them kills the JVM with SIGBUS instead of failing the open).
      */
     static void checkElf(Path file) throws UnavailableException {
+        String kind = FileKind.notRegular(file);
+        if (kind != null) throw new UnavailableException("cannot open " + file + ": it " + kind);
         if (!System.getProperty("os.name", "").toLowerCase(Locale.ROOT).contains("linux")) return;
         ByteBuffer h = ByteBuffer.allocate(64).order(ByteOrder.LITTLE_ENDIAN);
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {

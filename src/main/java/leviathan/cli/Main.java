@@ -7,7 +7,8 @@ import picocli.CommandLine.Command;
 /** Entry point of {@code ./leviathan}: one subcommand class per verb. Errors end in one line. */
 @Command(name = "leviathan", mixinStandardHelpOptions = true, version = "leviathan 0.1.0",
         description = "Train and sample character language models with correlation attention, on the CPU.",
-        subcommands = {TrainCommand.class, SampleCommand.class, EvalCommand.class, InfoCommand.class,
+        subcommands = {TrainCommand.class, SampleCommand.class, EvalCommand.class, InfoCommand.class, ServeCommand.class,
+                PrepareCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
@@ -30,10 +31,19 @@ public final class Main implements Runnable {
             err.println("  see: leviathan " + (c.getParent() == null ? "" : c.getCommandName() + " ") + "--help");
             return 2;
         });
+        // picocli hands only Exceptions to the handler below; an Error (OutOfMemoryError,
+        // StackOverflowError...) would escape as a bare stack trace, so it becomes one here
+        CommandLine.IExecutionStrategy runLast = new CommandLine.RunLast();
+        cl.setExecutionStrategy(parseResult -> {
+            try {
+                return runLast.execute(parseResult);
+            } catch (Error e) {
+                throw new CommandLine.ExecutionException(parseResult.commandSpec().commandLine(), describe(e), new FatalError(e));
+            }
+        });
         cl.setExecutionExceptionHandler((ex, c, parseResult) -> {
             PrintWriter err = c.getErr();
-            String msg = ex.getMessage() == null ? ex.getClass().getSimpleName() : ex.getMessage();
-            err.println("leviathan: " + msg);
+            err.println("leviathan: " + describe(ex));
             if (Verbose.enabled(parseResult)) ex.printStackTrace(err);
             else err.println("  (run with --verbose for the stack trace)");
             return 1;
@@ -41,7 +51,42 @@ public final class Main implements Runnable {
         return cl;
     }
 
+    /** Carries an {@link Error} to the exception handler (which picocli only calls with Exceptions). */
+    private static final class FatalError extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        FatalError(Error e) { super(describe(e), e); }
+    }
+
+    /** One line for any failure; file-system errors whose message is a bare path get their reason. */
+    static String describe(Throwable ex) {
+        if (ex instanceof FatalError) return ex.getMessage();
+        if (ex instanceof OutOfMemoryError) {
+            return "out of memory (" + (ex.getMessage() == null ? "OutOfMemoryError" : ex.getMessage()) + "): use a smaller"
+                    + " --batch-size, --block-size or model, or free memory on this machine";
+        }
+        if (ex instanceof StackOverflowError) return "internal error: stack overflow (please report it, with the output of --verbose)";
+        if (ex instanceof Error) return "internal error: " + ex;
+        if (ex instanceof java.nio.file.FileSystemException f && f.getReason() == null) {
+            String what = f instanceof java.nio.file.AccessDeniedException ? "permission denied"
+                    : f instanceof java.nio.file.NoSuchFileException ? "no such file or directory"
+                    : f instanceof java.nio.file.FileAlreadyExistsException ? "it already exists"
+                    : f instanceof java.nio.file.NotDirectoryException ? "not a directory"
+                    : f instanceof java.nio.file.DirectoryNotEmptyException ? "directory not empty"
+                    : f.getClass().getSimpleName();
+            return f.getFile() + (f.getOtherFile() == null ? "" : " -> " + f.getOtherFile()) + ": " + what;
+        }
+        return ex.getMessage() == null ? ex.getClass().getSimpleName() : ex.getMessage();
+    }
+
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        int code;
+        try {
+            code = commandLine().execute(args);
+        } catch (Throwable t) {                                  // last resort: still one line
+            System.err.println("leviathan: " + describe(t));
+            code = 1;
+        }
+        System.exit(code);
     }
 }

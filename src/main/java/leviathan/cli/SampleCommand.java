@@ -1,8 +1,12 @@
 package leviathan.cli;
 
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import leviathan.api.LanguageModel;
 import picocli.CommandLine.Command;
@@ -22,14 +26,24 @@ final class SampleCommand implements Callable<Integer> {
     float temperature = 1.0f;
     @Option(names = "--top-k", description = "Keep the k most likely characters, 0 = all (default: ${DEFAULT-VALUE}).")
     int topK = 0;
+    @Option(names = "--top-p", description = "Keep the most likely characters whose probability reaches p, 1 = all (default: ${DEFAULT-VALUE}).")
+    float topP = 1f;
+    @Option(names = "--stop", paramLabel = "TEXT", description = "Stop when this text appears (left out of the output); repeatable.")
+    List<String> stop = new ArrayList<>();
     @Option(names = "--seed", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
     long seed = 1337;
     @Option(names = "--drop-unknown", description = "Drop prompt characters outside the vocabulary instead of failing.")
     boolean dropUnknown;
     @Option(names = "--backend", paramLabel = "auto|java|onednn", description = "GEMM backend (default: ${DEFAULT-VALUE}).")
     String backend = "auto";
+    @Option(names = "--impl", paramLabel = "auto|scalar|direct|gemm|fft", description = "Correlation implementation (default: ${DEFAULT-VALUE}).")
+    String impl = "auto";
     @Option(names = "--threads", description = "Kernel threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
     int threads = 0;
+    @Option(names = "--context-shift", description = "When the context fills, keep its last half (recomputed once) and continue incrementally, "
+            + "instead of sliding the exact block_size window every character: much faster past the context, but a character "
+            + "is then sometimes conditioned on only half a context.")
+    boolean contextShift;
     @Option(names = "--verbose", description = "Print stack traces on errors.")
     boolean verbose;
 
@@ -37,11 +51,24 @@ final class SampleCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (tokens < 0) throw new IllegalArgumentException("--tokens must be >= 0, got " + tokens);
         if (topK < 0) throw new IllegalArgumentException("--top-k must be >= 0, got " + topK);
-        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-        try (LanguageModel lm = LanguageModel.load(checkpoint, new LanguageModel.Settings(backend, threads, s -> System.err.println(s)))) {
+        if (!(temperature >= 0) || Float.isInfinite(temperature)) throw new IllegalArgumentException("--temperature must be a finite number >= 0, got " + temperature);
+        if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("--top-p must be in (0, 1], got " + topP);
+        for (String s : stop) if (s.isEmpty()) throw new IllegalArgumentException("--stop must not be empty");
+        String implName = Options.impl(impl);
+        LanguageModel.Generation g = new LanguageModel.Generation(tokens, temperature, topK, topP, seed, dropUnknown, stop, null, contextShift);
+        // flushed per character so that the text appears as it is drawn; checkError sees a closed stdout
+        PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), false, StandardCharsets.UTF_8);
+        try (LanguageModel lm = LanguageModel.load(checkpoint, new LanguageModel.Settings(backend, threads, implName, s -> System.err.println(s)))) {
+            lm.tokenizer().encode(prompt, dropUnknown);      // validate before printing anything
             out.print(prompt);
-            lm.generate(prompt, new LanguageModel.Generation(tokens, temperature, topK, seed, dropUnknown), out::print);
+            out.flush();
+            lm.stream(prompt, g, t -> {
+                out.print(t);
+                out.flush();
+                return !out.checkError();                     // stdout closed (e.g. `| head`): stop
+            });
             out.println();
+            out.flush();
         }
         return 0;
     }

@@ -1,12 +1,20 @@
 package leviathan.cli;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import leviathan.backend.Backend;
 import leviathan.backend.Backends;
+import leviathan.kernel.Parallel;
 import leviathan.model.Checkpoint;
+import leviathan.model.GptConfig;
+import leviathan.model.MemoryEstimate;
+import leviathan.nn.CorrelationAttention;
+import leviathan.tensor.FileKind;
 import leviathan.train.Optimizer;
 import leviathan.train.Sampler;
 import leviathan.train.TrainConfig;
@@ -105,6 +113,8 @@ final class TrainCommand implements Callable<Integer> {
     String backend = D.run().backend();
     @Option(names = "--impl", paramLabel = "auto|scalar|direct|gemm|fft", description = "Correlation implementation (default: ${DEFAULT-VALUE}).")
     String impl = D.run().impl();
+    @Option(names = "--precision", paramLabel = "fp32|bf16", description = "GEMM input precision: bf16 runs the GEMMs on oneDNN's bf16 kernels where the CPU has them (fp32 weights, optimizer and reductions); elsewhere one line says so and fp32 runs (default: ${DEFAULT-VALUE}).")
+    String precision = D.run().precision();
     @Option(names = "--nan-policy", paramLabel = "stop|skip", description = "On a non-finite loss or gradient: stop (default) or skip the step.")
     String nanPolicy = "stop";
     @Option(names = "--lag-bias-init", paramLabel = "X", description = "Initial lag bias of lag 0 (others 0); > 0 starts close to dot attention (default: 0, the spec's).")
@@ -120,6 +130,10 @@ final class TrainCommand implements Callable<Integer> {
         if (stopAfter != null) trainer.stopAfter(stopAfter);
         var parsed = spec.commandLine().getParseResult();
         Trainer.Result result;
+        // --steps 0 would train nothing and name a model file it never wrote; eval scores a checkpoint
+        if (steps == 0) {
+            throw new IllegalArgumentException("--steps must be >= 1, got 0 (to score a checkpoint without training, use leviathan eval)");
+        }
         if (resume != null) {
             for (var o : parsed.matchedOptions()) {
                 if (!RESUME_OPTIONS.contains(o.longestName())) {
@@ -128,15 +142,17 @@ final class TrainCommand implements Callable<Integer> {
                 }
             }
             if (parsed.hasMatchedOption("--steps") && steps < 1) throw new IllegalArgumentException("--steps must be >= 1 with --resume, got " + steps);
-            result = trainer.resume(resume, parsed.hasMatchedOption("--steps") ? steps : 0);
+            result = saving(resume, () -> trainer.resume(resume, parsed.hasMatchedOption("--steps") ? steps : 0));
         } else {
+            if (out != null) checkOut(out);
+            Options.threads(threads);
             TrainConfig.Builder b = TrainConfig.builder().data(data).out(out == null ? null : out.toString())
                     .initFrom(initFrom == null ? null : initFrom.toString()).dropUnknown(dropUnknown)
                     .attention(attention).mlp(mlp).nLayer(nLayer).nHead(nHead).nEmbd(nEmbd).blockSize(blockSize).option("lags", lags)
                     .batchSize(batchSize).accum(accum).steps(steps).lr(lr).minLr(minLr).warmup(warmup)
                     .optimizer(Optimizer.Kind.parse(optimizer)).beta1(beta1).beta2(beta2).weightDecay(weightDecay).clip(clip)
                     .evalInterval(evalInterval).evalBatches(evalBatches).logInterval(logInterval).sampleTokens(sampleTokens)
-                    .seed(seed).threads(threads).backend(backend).impl(Options.impl(impl)).nanPolicy(Options.nanPolicy(nanPolicy));
+                    .seed(seed).threads(threads).backend(backend).impl(Options.impl(impl)).precision(precision).nanPolicy(Options.nanPolicy(nanPolicy));
             if (parsed.hasMatchedOption("--lag-bias-init")) b.option("lag_bias_init", lagBiasInit);
             if (window != null) b.option("window", window);
             if (experts != null) b.option("n_expert", experts);
@@ -146,11 +162,46 @@ final class TrainCommand implements Callable<Integer> {
             if (moeZ != null) b.option("moe_z", moeZ);
             modelOptions.forEach(b::option);
             TrainConfig cfg = b.build();
-            if (initFrom == null) cfg.model().toGptConfig(1);      // the model config is validated up front, before any data is read
-            result = trainer.train(cfg);
+            // the model config is validated up front, before any data is read, and so is its memory: the
+            // estimate with a one-character vocabulary is a lower bound, so this never refuses a run that fits
+            if (initFrom == null) {
+                GptConfig lowerBound = cfg.model().toGptConfig(1);
+                if (threads > 0) Parallel.setThreads(threads);           // the estimate counts per-thread scratch
+                MemoryEstimate.require(lowerBound, batchSize, blockSize, true,
+                        "use a smaller --batch-size (with --accum to keep the tokens per step), --block-size, --n-embd or --n-layer");
+            }
+            result = saving(out, () -> trainer.train(cfg));
         }
-        if (result.complete() && trainer.root()) sample(result);       // rank 0 alone holds the run directory
+        if (!trainer.root()) return 0;                                   // rank 0 alone evaluates, holds the run directory and samples
+        finish(result);
+        if (result.complete()) sample(result);
         return 0;
+    }
+
+    /** Refuses a run that returned with a final loss that is not finite: one line, non-zero exit. */
+    private static void finish(Trainer.Result r) {
+        if (!Double.isFinite(r.valLoss())) {
+            throw new IllegalStateException("the run ended at step " + r.steps() + " with val loss " + r.valLoss()
+                    + ", not a finite number: the model diverged" + (r.skippedSteps() > 0 ? " (" + r.skippedSteps() + " steps skipped)" : "")
+                    + "; lower --lr or raise --warmup, and see metrics.jsonl in " + r.runDir());
+        }
+    }
+
+    /** A training call; its IOExceptions are passed through, with a failed run-directory creation explained. */
+    private interface Run {
+        Trainer.Result run() throws IOException;
+    }
+
+    private static Trainer.Result saving(Path runDir, Run run) throws IOException {
+        try {
+            return run.run();
+        } catch (java.nio.file.FileSystemException e) {
+            // creating the run directory (or a parent) failed: say it is --out, not just the path
+            if (runDir == null || e.getFile() == null) throw e;
+            Path failed = Path.of(e.getFile()).toAbsolutePath().normalize();
+            if (!runDir.toAbsolutePath().normalize().startsWith(failed)) throw e;
+            throw new IOException("run directory " + runDir + " cannot be created: " + Main.describe(e), e);
+        }
     }
 
     /** The end-of-run sample: {@code sample_tokens} characters from the saved model, after a newline, at temperature 1. */
@@ -159,10 +210,43 @@ final class TrainCommand implements Callable<Integer> {
         if (n == 0) return;
         try (Checkpoint.Loaded loaded = Checkpoint.load(r.runDir().resolve(Trainer.MODEL_FILE));
              Backend backend = Backends.select(r.config().run().backend(), s -> { });
-             Sampler s = new Sampler(loaded.model(), backend)) {
+             Sampler s = new Sampler(loaded.model(), backend, CorrelationAttention.Impl.fromFlag(r.config().run().impl()))) {
             int start = Math.max(0, loaded.tokenizer().tokenOf('\n'));
             int[] ids = s.generate(new int[] {start}, new Sampler.Options(n, 1f, 0, r.config().run().seed()), null);
             System.out.printf("sample:%n%s%n", loaded.tokenizer().decode(ids));
+        }
+    }
+
+    /** Refuses an {@code --out} that cannot become a run directory, saying what is in the way. */
+    static void checkOut(Path out) {
+        if (out.toString().isBlank()) throw new IllegalArgumentException("--out is empty: give the run directory to create (or omit --out for runs/<time>-<attention>)");
+        Path abs = out.toAbsolutePath().normalize();
+        if (Files.isDirectory(abs)) {
+            if (!Files.isWritable(abs)) throw new IllegalArgumentException("--out " + out + " is a directory this user cannot write to");
+            return;
+        }
+        String kind = FileKind.notRegular(abs);
+        if (kind == null) throw new IllegalArgumentException("--out " + out + " is an existing file, not a directory: choose a new directory name");
+        if (!kind.equals("does not exist")) throw new IllegalArgumentException("--out " + out + " " + kind + ": choose a new directory name");
+        Path parent = abs.getParent();                           // the nearest existing ancestor must be a writable directory
+        while (parent != null && !Files.exists(parent, LinkOption.NOFOLLOW_LINKS)) parent = parent.getParent();
+        if (parent == null) return;
+        if (!Files.isDirectory(parent)) {
+            String pk = FileKind.notRegular(parent);
+            throw new IllegalArgumentException("--out " + out + " cannot be created: " + parent + " " + (pk == null ? "is a file" : pk)
+                    + ", not a directory");
+        }
+        if (!Files.isWritable(parent)) {
+            throw new IllegalArgumentException("--out " + out + " cannot be created: " + parent + " is not writable by this user"
+                    + (isReadOnly(parent) ? " (read-only file system)" : ""));
+        }
+    }
+
+    private static boolean isReadOnly(Path p) {
+        try {
+            return Files.getFileStore(p).isReadOnly();
+        } catch (IOException e) {
+            return false;
         }
     }
 }

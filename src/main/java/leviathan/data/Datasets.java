@@ -21,6 +21,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
+import leviathan.tensor.FileKind;
 
 /**
  * Named datasets from the manifest {@code data/datasets.tsv} (name, file, size, sha256, URL).
@@ -77,6 +78,11 @@ public final class Datasets {
         Path asPath = Path.of(nameOrPath);
         if (e == null || Files.isRegularFile(asPath)) {
             if (!Files.isRegularFile(asPath)) {
+                String kind = FileKind.notRegular(asPath);
+                if (kind != null && !kind.equals("does not exist")) {    // a directory, a FIFO, /dev/null, a link loop...
+                    throw new IOException("dataset '" + nameOrPath + "' " + kind + ": give a UTF-8 text file or a dataset name (known: "
+                            + String.join(", ", manifest().keySet()) + ")");
+                }
                 throw new IOException("dataset '" + nameOrPath + "' is neither a file nor a known name (known: "
                         + String.join(", ", manifest.keySet()) + ")");
             }

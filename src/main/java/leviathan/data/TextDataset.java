@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
+import leviathan.tensor.FileKind;
 
 /**
  * A tokenized text and its split (LEVIATHAN.md, "Data"): the first {@code floor(0.9·n)} of its
@@ -40,7 +41,10 @@ public final class TextDataset {
 
     /** Reads a UTF-8 file strictly: malformed bytes are an error naming the file and the offset. */
     public static String readUtf8(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) throw new IOException("no such file: " + file);
+        if (!Files.isRegularFile(file)) {
+            String kind = FileKind.notRegular(file);
+            throw new IOException(kind == null || kind.equals("does not exist") ? "no such file: " + file : file + " " + kind);
+        }
         byte[] bytes = Files.readAllBytes(file);
         var dec = StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);

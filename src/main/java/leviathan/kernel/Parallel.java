@@ -28,25 +28,51 @@ public final class Parallel {
     private static Pool pool;
     private static final ThreadLocal<Boolean> INSIDE = ThreadLocal.withInitial(() -> false);
 
+    /**
+     * Kernel threads per available core at most: more only adds switching, and an unbounded count
+     * (100,000) exhausts the machine. At least {@link #MIN_THREAD_CAP} are always allowed, so that
+     * tests and small containers can still oversubscribe a little.
+     */
+    public static final int MAX_THREADS_PER_CORE = 8, MIN_THREAD_CAP = 64;
+
+    /** The largest thread count {@link #setThreads} accepts: max(64, 8 × available cores). */
+    public static int maxThreads() {
+        return Math.max(MIN_THREAD_CAP, MAX_THREADS_PER_CORE * Runtime.getRuntime().availableProcessors());
+    }
+
+    /** Null if {@code n} is a usable thread count, else why not (one line, naming the bound). */
+    public static String checkThreads(long n) {
+        if (n < 1) return "must be >= 1, got " + n;
+        int cpus = Runtime.getRuntime().availableProcessors();
+        if (n > maxThreads()) {
+            return "must be at most " + maxThreads() + " (the larger of " + MIN_THREAD_CAP + " and " + MAX_THREADS_PER_CORE
+                    + " per core; this machine has " + cpus + " cores), got " + n;
+        }
+        return null;
+    }
+
     private static int defaultThreads() {
         String p = System.getProperty("leviathan.threads");
         int cpus = Runtime.getRuntime().availableProcessors();
         if (p == null || p.isBlank()) return cpus;
+        int t;
         try {
-            int t = Integer.parseInt(p.trim());
-            if (t < 1) throw new NumberFormatException();
-            return t;
+            t = Integer.parseInt(p.trim());
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("leviathan.threads must be a positive integer, got '" + p + "'");
         }
+        String bad = checkThreads(t);
+        if (bad != null) throw new IllegalArgumentException("leviathan.threads " + bad);
+        return t;
     }
 
     /** Threads used by kernels, the calling thread included. */
     public static int threads() { return threads; }
 
-    /** Sets the kernel thread count (>= 1); takes effect at the next call. */
+    /** Sets the kernel thread count (1 to {@link #maxThreads()}); takes effect at the next call. */
     public static synchronized void setThreads(int n) {
-        if (n < 1) throw new IllegalArgumentException("threads must be >= 1, got " + n);
+        String bad = checkThreads(n);
+        if (bad != null) throw new IllegalArgumentException("threads " + bad);
         threads = n;
     }
 

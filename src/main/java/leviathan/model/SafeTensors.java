@@ -20,6 +20,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import leviathan.tensor.FileKind;
 import leviathan.tensor.Tensor;
 
 /**
@@ -54,7 +55,10 @@ public final class SafeTensors {
      */
     public static Header readHeader(Path file) throws IOException {
         if (Files.isDirectory(file)) throw new CheckpointException(file, "is a directory, not a checkpoint file");
-        if (!Files.isRegularFile(file)) throw new CheckpointException(file, "no such file");
+        if (!Files.isRegularFile(file)) {                        // never open a FIFO or a device: reading one can block forever
+            String kind = FileKind.notRegular(file);
+            throw new CheckpointException(file, kind == null || kind.equals("does not exist") ? "no such file" : kind);
+        }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             return readHeader(file, ch);
         } catch (CheckpointException e) {
@@ -142,6 +146,7 @@ public final class SafeTensors {
 
     private static String describe(IOException e) {
         String m = e.getMessage();
+        if (m != null && !(e instanceof java.nio.file.FileSystemException) && e.getClass() == IOException.class) return m;   // "No space left on device"
         String kind = e instanceof java.nio.file.AccessDeniedException ? "permission denied"
                 : e instanceof java.nio.file.NoSuchFileException ? "no such file" : e.getClass().getSimpleName();
         return m == null || e instanceof java.nio.file.FileSystemException ? kind : kind + ": " + m;
@@ -224,8 +229,49 @@ public final class SafeTensors {
     /** Bytes moved per read or write call. */
     private static final int COPY_CHUNK = 1 << 20;
 
-    /** Writes {@code tensors} (in order) with {@code metadata} to {@code file} atomically. */
+    /**
+     * A save that failed (disk full, permissions...): names the file and the reason, and tells whether
+     * a previous version of the file is still there, untouched (the write goes to a temporary file
+     * that only a final rename makes visible, so a failed save never damages it).
+     */
+    public static final class WriteException extends IOException {
+        private static final long serialVersionUID = 1L;
+        private final transient Path file;
+        private final boolean previousKept;
+
+        WriteException(Path file, boolean previousKept, IOException cause) {
+            super("cannot write " + file + " (" + reason(cause) + ")", cause);
+            this.file = file;
+            this.previousKept = previousKept;
+        }
+
+        /** The file that was being saved. */
+        public Path file() { return file; }
+
+        /** Whether an earlier version of the file exists, unchanged. */
+        public boolean previousKept() { return previousKept; }
+
+        private static String reason(IOException e) {
+            if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) return f.getReason();
+            return describe(e);
+        }
+    }
+
+    /**
+     * Writes {@code tensors} (in order) with {@code metadata} to {@code file} atomically; a failure
+     * is a {@link WriteException}, and leaves any earlier {@code file} as it was.
+     */
     public static void write(Path file, Map<String, String> metadata, Iterable<Tensor> tensors) throws IOException {
+        try {
+            writeAtomically(file, metadata, tensors);
+        } catch (WriteException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new WriteException(file, Files.isRegularFile(file), e);
+        }
+    }
+
+    private static void writeAtomically(Path file, Map<String, String> metadata, Iterable<Tensor> tensors) throws IOException {
         StringBuilder h = new StringBuilder("{\"__metadata__\":{");
         boolean first = true;
         for (var e : metadata.entrySet()) {

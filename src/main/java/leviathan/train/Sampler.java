@@ -8,13 +8,20 @@ import java.util.function.IntConsumer;
 import leviathan.backend.Backend;
 import leviathan.model.Gpt;
 import leviathan.model.Workspace;
+import leviathan.nn.CorrelationAttention;
 
 /**
  * Autoregressive generation with a key/value cache: while the context is shorter than
  * {@code block_size}, each new token runs the model on its own row only (the workspace keeps every
- * earlier row's activations, so attention costs O(T) per token). Once the context is full, the
- * model conditions on the last {@code block_size} tokens, whose positions shift every step, so each
- * step re-runs those {@code block_size} rows. One sampler per thread; the model may be shared.
+ * earlier row's activations, so attention costs O(T) per token). Once the context is full, by
+ * default the model conditions on exactly the last {@code block_size} tokens, whose positions shift
+ * every step, so each step re-runs those {@code block_size} rows. With
+ * {@link Options#contextShift()} the window instead drops its older half when it fills: the kept
+ * half is recomputed once at positions {@code 0..T/2-1} and generation continues incrementally, about
+ * {@code T/2} times cheaper per character, at the price that a character is sometimes conditioned on
+ * only {@code T/2} to {@code T} characters instead of exactly {@code T}. Memory is constant in the number of generated tokens:
+ * only the last {@code block_size} tokens are kept (a ring). One sampler per thread; the model may
+ * be shared.
  */
 public final class Sampler implements AutoCloseable {
     private final Gpt model;
@@ -23,59 +30,102 @@ public final class Sampler implements AutoCloseable {
     private final double[] probs;
     private final Integer[] order;
 
-    public Sampler(Gpt model, Backend backend) {
+    public Sampler(Gpt model, Backend backend) { this(model, backend, CorrelationAttention.Impl.AUTO); }
+
+    /** A sampler whose correlation layers use {@code impl} (see {@link CorrelationAttention.Impl}). */
+    public Sampler(Gpt model, Backend backend, CorrelationAttention.Impl impl) {
         this.model = model;
         this.blockSize = model.config().blockSize();
         this.V = model.config().vocabSize();
-        this.ws = model.workspace(backend, 1, blockSize, false);
+        this.ws = model.workspace(backend, 1, blockSize, false, impl);
         this.probs = new double[V];
         this.order = new Integer[V];
     }
 
-    /** Sampling settings: temperature 0 means greedy; {@code topK <= 0} or {@code >= V} keeps every token. */
-    public record Options(int tokens, float temperature, int topK, long seed) {
+    /**
+     * Sampling settings: temperature 0 means greedy; {@code topK <= 0} or {@code >= V} keeps every
+     * token; {@code topP} in (0, 1] keeps the smallest set of most likely tokens whose probability
+     * reaches it (1 keeps every token), applied after top-k.
+     */
+    public record Options(int tokens, float temperature, int topK, float topP, long seed, boolean contextShift) {
         public Options {
             if (tokens < 0) throw new IllegalArgumentException("tokens must be >= 0, got " + tokens);
             if (!(temperature >= 0) || Float.isInfinite(temperature)) throw new IllegalArgumentException("temperature must be a finite number >= 0, got " + temperature);
+            if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("topP must be in (0, 1], got " + topP);
         }
+
+        /** Settings with the exact sliding window (no context shift). */
+        public Options(int tokens, float temperature, int topK, float topP, long seed) { this(tokens, temperature, topK, topP, seed, false); }
+
+        /** Settings without nucleus (top-p) filtering. */
+        public Options(int tokens, float temperature, int topK, long seed) { this(tokens, temperature, topK, 1f, seed); }
+    }
+
+    /** Receives each token as it is drawn; returning {@code false} stops the generation there. */
+    @FunctionalInterface
+    public interface TokenSink {
+        boolean accept(int token);
     }
 
     /**
      * Generates {@code opts.tokens()} tokens after {@code prompt} (at least one token), calling
-     * {@code onToken} with each as soon as it is drawn. Returns the generated tokens.
+     * {@code onToken} with each as soon as it is drawn. Returns the generated tokens (so memory grows
+     * with {@code opts.tokens()}; {@link #stream} does not).
      */
     public int[] generate(int[] prompt, Options opts, IntConsumer onToken) {
-        if (prompt.length == 0) throw new IllegalArgumentException("the prompt needs at least one token");
-        SplittableRandom rng = new SplittableRandom(opts.seed());
-        int[] context = Arrays.copyOf(prompt, prompt.length + opts.tokens());
-        int len = prompt.length;
         int[] out = new int[opts.tokens()];
-        int cached = -1;                     // rows [0, cached] of the workspace match context[len-cached-1 ..]
-        for (int k = 0; k < opts.tokens(); k++) {
-            int row;
-            if (len <= blockSize && cached == len - 2) {
-                // the cache holds positions [0, len-1): compute only the newest row
-                ws.tokens().setAtIndex(ValueLayout.JAVA_INT, len - 1, context[len - 1]);
-                model.forwardIncremental(ws, len - 1);
-                row = len - 1;
-            } else {
-                int T = Math.min(len, blockSize), start = len - T;
-                for (int t = 0; t < T; t++) ws.tokens().setAtIndex(ValueLayout.JAVA_INT, t, context[start + t]);
-                model.forward(ws, 1, T, false);
-                row = T - 1;
-            }
-            cached = row;
-            int next = draw(ws.logits().asSlice((long) row * V * Float.BYTES, (long) V * Float.BYTES), opts, rng);
-            context[len++] = next;
-            out[k] = next;
-            if (onToken != null) onToken.accept(next);
-        }
+        int[] n = {0};
+        stream(prompt, opts, t -> {
+            out[n[0]++] = t;
+            if (onToken != null) onToken.accept(t);
+            return true;
+        });
         return out;
     }
 
     /**
-     * Temperature, top-k, softmax, then one draw. Scaled logits are kept in double, so that a tiny
-     * temperature approaches greedy decoding instead of overflowing float. A non-finite logit (a
+     * Generates up to {@code opts.tokens()} tokens after {@code prompt} (at least one token), handing
+     * each to {@code sink} as soon as it is drawn, in memory independent of {@code opts.tokens()}.
+     * Stops early when the sink returns false. Returns the number of tokens drawn.
+     */
+    public int stream(int[] prompt, Options opts, TokenSink sink) {
+        if (prompt.length == 0) throw new IllegalArgumentException("the prompt needs at least one token");
+        SplittableRandom rng = new SplittableRandom(opts.seed());
+        // ring of the last blockSize tokens: position p (of the whole sequence) lives at ring[p % blockSize]
+        int[] ring = new int[blockSize];
+        long len = prompt.length;
+        for (int p = Math.max(0, prompt.length - blockSize); p < prompt.length; p++) ring[p % blockSize] = prompt[p];
+        // the workspace's rows [0, rows) hold positions [base, len) of the sequence; cachedRows of them are computed
+        long base = Math.max(0, len - blockSize);
+        int cachedRows = 0;
+        for (int k = 0; k < opts.tokens(); k++) {
+            if (len - base > blockSize) {
+                // the window is full: the exact sliding window moves by one (every row must be recomputed, as its
+                // position changed); a context shift keeps the last half, recomputed once, then runs incrementally
+                base = len - (opts.contextShift() ? Math.max(1, blockSize / 2) : blockSize);
+                cachedRows = 0;
+            }
+            int rows = (int) (len - base);
+            if (cachedRows == rows - 1 && cachedRows > 0) {
+                ws.tokens().setAtIndex(ValueLayout.JAVA_INT, rows - 1, ring[(int) ((len - 1) % blockSize)]);
+                model.forwardIncremental(ws, rows - 1);              // only the newest row: O(T) attention
+            } else {
+                for (int t = 0; t < rows; t++) ws.tokens().setAtIndex(ValueLayout.JAVA_INT, t, ring[(int) ((base + t) % blockSize)]);
+                model.forward(ws, 1, rows, false);
+            }
+            cachedRows = rows;
+            int row = rows - 1;
+            int next = draw(ws.logits().asSlice((long) row * V * Float.BYTES, (long) V * Float.BYTES), opts, rng);
+            ring[(int) (len % blockSize)] = next;
+            len++;
+            if (sink != null && !sink.accept(next)) return k + 1;
+        }
+        return opts.tokens();
+    }
+
+    /**
+     * Temperature, top-k, softmax, top-p, then one draw. Scaled logits are kept in double, so that a
+     * tiny temperature approaches greedy decoding instead of overflowing float. A non-finite logit (a
      * model whose weights overflow) is refused: no distribution can be drawn from it.
      */
     private int draw(MemorySegment logits, Options o, SplittableRandom rng) {
@@ -96,9 +146,10 @@ public final class Sampler implements AutoCloseable {
             probs[v] = logits.getAtIndex(ValueLayout.JAVA_FLOAT, v) / (double) o.temperature();
             max = Math.max(max, probs[v]);
         }
+        boolean sorted = false;
         if (o.topK() > 0 && o.topK() < V) {
-            for (int v = 0; v < V; v++) order[v] = v;
-            Arrays.sort(order, (a, b) -> Double.compare(probs[b], probs[a]));
+            sortByProbability();
+            sorted = true;
             double kth = probs[order[o.topK() - 1]];
             for (int v = 0; v < V; v++) if (probs[v] < kth) probs[v] = Double.NEGATIVE_INFINITY;
         }
@@ -107,6 +158,16 @@ public final class Sampler implements AutoCloseable {
             probs[v] = Math.exp(probs[v] - max);
             sum += probs[v];
         }
+        if (o.topP() < 1f) {
+            // nucleus: walk the tokens from most to least likely until their mass reaches topP;
+            // exp is monotonic, so the order from the scaled logits still holds
+            if (!sorted) sortByProbability();
+            double keep = o.topP() * sum, acc = 0;
+            int kept = 0;
+            while (kept < V && acc < keep) acc += probs[order[kept++]];
+            for (int i = kept; i < V; i++) probs[order[i]] = 0;
+            sum = acc;
+        }
         double u = rng.nextDouble() * sum, acc = 0;
         for (int v = 0; v < V; v++) {
             acc += probs[v];
@@ -114,6 +175,12 @@ public final class Sampler implements AutoCloseable {
         }
         for (int v = V - 1; v >= 0; v--) if (probs[v] > 0) return v;   // rounding at the very end of the range
         return 0;
+    }
+
+    /** Fills {@code order} with the token ids by decreasing {@code probs}, ties by id (stable sort). */
+    private void sortByProbability() {
+        for (int v = 0; v < V; v++) order[v] = v;
+        Arrays.sort(order, (a, b) -> Double.compare(probs[b], probs[a]));
     }
 
     @Override

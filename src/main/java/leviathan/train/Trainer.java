@@ -11,6 +11,7 @@ import java.util.Locale;
 import java.util.function.Consumer;
 import leviathan.backend.Backend;
 import leviathan.backend.Backends;
+import leviathan.backend.Precision;
 import leviathan.data.CharTokenizer;
 import leviathan.data.Datasets;
 import leviathan.data.TextDataset;
@@ -232,7 +233,7 @@ public final class Trainer {
         Reporter report = rd != null ? new Reporter(out, log, rd.metrics(), cfg, wallStart, comm.size()) : Reporter.silent(cfg, wallStart, comm.size());
         // rank 0 evaluates on whole global batches; the others only ever run their share
         int rows = comm.isRoot() ? B : comm.batchShare(B).rows();
-        try (Backend backend = Backends.select(cfg.run().backend(), log);
+        try (Backend backend = Backends.select(cfg.run().backend(), Precision.parse(cfg.run().precision()), log);
              Workspace ws = m.workspace(backend, rows, T, true, cfg.model().runOptions().with("impl", cfg.run().impl()));
              Optimizer opt = new Optimizer(m, cfg.optimizer().kind(), cfg.optimizer().beta1(), cfg.optimizer().beta2(),
                      cfg.optimizer().eps(), cfg.optimizer().weightDecay())) {

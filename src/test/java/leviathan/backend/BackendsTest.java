@@ -3,6 +3,7 @@ package leviathan.backend;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
@@ -82,6 +83,27 @@ class BackendsTest {
         Path empty = Files.createDirectory(tmp.resolve("empty"));
         var e = assertThrows(IllegalArgumentException.class, () -> Backends.select("onednn", path(empty.toString()), s -> {}));
         assertTrue(e.getMessage().contains("no libdnnl in directory " + empty), e.getMessage());
+    }
+
+    @Test
+    void aFifoOrADeviceIsNeverOpened() throws Exception {
+        // opening a FIFO for reading blocks until a writer comes: this used to hang info, sample and train
+        Path fifo = leviathan.testing.TestData.fifo(tmp.resolve("libdnnl.so.3"));
+        List<String> log = new ArrayList<>();
+        assertTimeoutPreemptively(java.time.Duration.ofSeconds(20), () -> {
+            try (Backend b = Backends.select("auto", path(fifo.toString()), log::add)) {
+                assertInstanceOf(JavaBackend.class, b);
+            }
+        });
+        assertTrue(log.get(0).contains(fifo + " is a FIFO (named pipe), not a regular file"), log.get(0));
+        // a directory whose library name is a FIFO: the directory search skips it
+        var e = assertThrows(IllegalArgumentException.class, () -> Backends.select("onednn", path(tmp.toString()), s -> {}));
+        assertTrue(e.getMessage().contains("no libdnnl in directory " + tmp), e.getMessage());
+        Path devNull = Path.of("/dev/null");
+        if (Files.exists(devNull)) {
+            var d = assertThrows(IllegalArgumentException.class, () -> Backends.select("onednn", path(devNull.toString()), s -> {}));
+            assertTrue(d.getMessage().contains("/dev/null is a character device"), d.getMessage());
+        }
     }
 
     @Test

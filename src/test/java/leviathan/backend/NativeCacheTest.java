@@ -63,6 +63,18 @@ class NativeCacheTest {
     }
 
     @Test
+    void aFifoInTheCacheIsReplacedNeverOpened() throws Exception {
+        Path dir = NativeCache.extract(fake(), root).dir();
+        Files.delete(dir.resolve("liba.so.1"));
+        leviathan.testing.TestData.fifo(dir.resolve("liba.so.1"));     // reading it would block until a writer came
+        var again = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(20),
+                () -> NativeCache.extract(fake(), root));
+        assertEquals(1, again.written());
+        assertTrue(Files.isRegularFile(dir.resolve("liba.so.1")));
+        assertContent(dir);
+    }
+
+    @Test
     void theKeyChangesWithTheContent() throws IOException {
         List<NativeCache.Resource> r = fake();
         var changed = new ArrayList<>(r);

@@ -105,4 +105,17 @@ class ParallelTest {
         }
         assertThrows(IllegalArgumentException.class, () -> Parallel.setThreads(0));
     }
+
+    @Test
+    void theThreadCountIsBounded() {
+        int max = Parallel.maxThreads();
+        assertTrue(max >= Parallel.MIN_THREAD_CAP && max >= Parallel.MAX_THREADS_PER_CORE * Runtime.getRuntime().availableProcessors());
+        int before = Parallel.threads();
+        var e = assertThrows(IllegalArgumentException.class, () -> Parallel.setThreads(100_000));
+        assertTrue(e.getMessage().startsWith("threads must be at most " + max + " ("), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> Parallel.setThreads(max + 1));
+        assertEquals(before, Parallel.threads(), "a refused count changes nothing");
+        Parallel.setThreads(max);                                   // the bound itself is allowed (threads start lazily)
+        assertEquals(max, Parallel.threads());
+    }
 }

@@ -130,7 +130,7 @@ class CliBadInputTest {
         Path empty = Files.write(dir.resolve("empty.txt"), new byte[0]);
         assertRefused("cannot build a vocabulary from empty text", concat(new String[] {"train", "--data", empty.toString(), "--out",
                 dir.resolve("r3").toString()}, TINY));
-        assertRefused("neither a file nor a known name", "train", "--data", dir.toString());
+        assertRefused("' is a directory: give a UTF-8 text file", "train", "--data", dir.toString());
         Path unknown = Files.writeString(dir.resolve("unknown.txt"), TestData.text(500, 3) + "Zebra");
         assertRefused("character 'Z' U+005A at position 500", "eval", "--checkpoint", model.toString(), "--data", unknown.toString());
         assertRefused("character 'Z' U+005A at position 500", concat(new String[] {"train", "--init-from", model.toString(), "--data",

@@ -7,6 +7,7 @@ import java.util.SplittableRandom;
 import leviathan.model.GptConfig;
 import leviathan.train.Optimizer;
 import leviathan.train.TrainConfig;
+import org.junit.jupiter.api.Assumptions;
 
 /** Small generated texts and configs for tests (the real dataset is never needed). */
 public final class TestData {
@@ -29,6 +30,21 @@ public final class TestData {
         Path f = dir.resolve("text.txt");
         Files.writeString(f, text);
         return f;
+    }
+
+    /**
+     * Makes a FIFO (named pipe) at {@code path} with {@code mkfifo}; the calling test is skipped where
+     * that is not possible (no mkfifo, not a POSIX system). Opening it for reading would block.
+     */
+    public static Path fifo(Path path) throws IOException, InterruptedException {
+        boolean made;
+        try {
+            made = new ProcessBuilder("mkfifo", path.toString()).redirectErrorStream(true).start().waitFor() == 0;
+        } catch (IOException e) {
+            made = false;
+        }
+        Assumptions.assumeTrue(made, "mkfifo is not available here: cannot make a FIFO");
+        return path;
     }
 
     /** A tiny training config over {@code data}: 2 layers, n_embd 16, block 16, batch 4. */

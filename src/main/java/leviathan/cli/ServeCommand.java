@@ -1,0 +1,129 @@
+package leviathan.cli;
+
+import java.lang.management.ManagementFactory;
+import java.net.BindException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import leviathan.api.LanguageModel;
+import leviathan.server.CompletionServer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code leviathan serve}: an OpenAI-compatible completion server (see {@link CompletionServer}). */
+@Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Serve a checkpoint over HTTP: OpenAI-compatible /v1/completions (with streaming), /v1/models, /health, /metrics, and a playground at /.")
+final class ServeCommand implements Callable<Integer> {
+    @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A model.safetensors written by train.")
+    Path checkpoint;
+    @Option(names = "--host", description = "Address to bind (default: ${DEFAULT-VALUE}, loopback only).")
+    String host = "127.0.0.1";
+    @Option(names = "--port", description = "Port, 0 = any free one (default: ${DEFAULT-VALUE}).")
+    int port = 8080;
+    @Option(names = "--slots", description = "Generations at once (default: the core count, ${DEFAULT-VALUE}).")
+    int slots = Runtime.getRuntime().availableProcessors();
+    @Option(names = "--queue", description = "Requests that may wait for a slot; beyond that, 429 (default: ${DEFAULT-VALUE}).")
+    int queue = 64;
+    @Option(names = "--api-key-file", paramLabel = "FILE", description = "File holding the API key clients must send as 'Authorization: Bearer KEY'.")
+    Path apiKeyFile;
+    @Option(names = "--max-tokens", description = "Cap on a request's max_tokens (default: ${DEFAULT-VALUE}).")
+    int maxTokens = 4096;
+    @Option(names = "--max-body", paramLabel = "BYTES", description = "Cap on a request body; larger ones get 413 (default: ${DEFAULT-VALUE}).")
+    int maxBody = 1 << 20;
+    @Option(names = "--max-choices", description = "Cap on prompts x n per request (default: ${DEFAULT-VALUE}).")
+    int maxChoices = 16;
+    @Option(names = "--timeout", paramLabel = "SECONDS", description = "Time bound per completion request, queueing included (default: ${DEFAULT-VALUE}).")
+    double timeout = 300;
+    @Option(names = "--drain", paramLabel = "SECONDS", description = "On SIGTERM, how long in-flight requests may finish before they are cancelled (default: ${DEFAULT-VALUE}).")
+    double drain = 30;
+    @Option(names = "--warmup", paramLabel = "CHARS", description = "Characters to generate before listening, so that the first requests do not wait for the JIT (default: ${DEFAULT-VALUE}).")
+    int warmup = 0;
+    @Option(names = "--model-name", description = "Model id clients see (default: the checkpoint's file or directory name).")
+    String modelName;
+    @Option(names = "--backend", paramLabel = "auto|java|onednn", description = "GEMM backend (default: ${DEFAULT-VALUE}).")
+    String backend = "auto";
+    @Option(names = "--impl", paramLabel = "auto|scalar|direct|gemm|fft", description = "Correlation implementation (default: ${DEFAULT-VALUE}).")
+    String impl = "auto";
+    @Option(names = "--threads", description = "Kernel threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
+    int threads = 0;
+    @Option(names = "--verbose", description = "Print stack traces on errors.")
+    boolean verbose;
+
+    @Override
+    public Integer call() throws Exception {
+        if (!(timeout > 0 && timeout <= 86_400)) throw new IllegalArgumentException("--timeout must be in (0, 86400] seconds, got " + timeout);
+        if (!(drain >= 0 && drain <= 86_400)) throw new IllegalArgumentException("--drain must be in [0, 86400] seconds, got " + drain);
+        if (slots < 1 || slots > 4096) throw new IllegalArgumentException("--slots must be in [1, 4096], got " + slots);
+        if (queue < 0 || queue > 1_000_000) throw new IllegalArgumentException("--queue must be in [0, 1000000], got " + queue);
+        if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in [0, 65535], got " + port);
+        if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
+        if (maxBody < 1) throw new IllegalArgumentException("--max-body must be >= 1, got " + maxBody);
+        if (maxChoices < 1) throw new IllegalArgumentException("--max-choices must be >= 1, got " + maxChoices);
+        if (warmup < 0) throw new IllegalArgumentException("--warmup must be >= 0, got " + warmup);
+        String key = null;
+        if (apiKeyFile != null) {
+            if (!Files.isRegularFile(apiKeyFile)) throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " is not a readable file");
+            key = Files.readString(apiKeyFile, StandardCharsets.UTF_8).strip();
+            if (key.isEmpty()) throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " is empty");
+        }
+        String name = modelName != null ? modelName : defaultName(checkpoint);
+        CompletionServer.Config cfg = new CompletionServer.Config(host, port, slots, queue, key, maxTokens, maxBody,
+                Duration.ofMillis((long) (timeout * 1000)), maxChoices, name);
+        String implName = Options.impl(impl);
+        CountDownLatch stop = new CountDownLatch(1);
+        try (LanguageModel lm = LanguageModel.load(checkpoint, new LanguageModel.Settings(backend, threads, implName, System.err::println))) {
+            if (warmup > 0) {
+                long w0 = System.nanoTime();
+                lm.stream("", new LanguageModel.Generation(warmup, 1f, 0, 1f, 1, true, null, null), t -> true);
+                System.err.printf("serve: warmed up with %d characters in %.1f s%n", warmup, (System.nanoTime() - w0) / 1e9);
+            }
+            CompletionServer server;
+            try {
+                server = CompletionServer.start(lm, cfg, System.err::println);
+            } catch (BindException e) {
+                throw new IllegalArgumentException("cannot listen on " + host + ":" + port + " (" + e.getMessage() + "); choose another --port or --host");
+            }
+            Runnable onSignal = stop::countDown;
+            Signals.onTermination(onSignal);
+            long readyMs = ManagementFactory.getRuntimeMXBean().getUptime();
+            System.err.println("serve: listening on http://" + hostForUrl(host) + ":" + server.port() + " (model '" + name + "', "
+                    + cfg.slots() + " slots, queue " + cfg.queue() + (key == null ? "" : ", API key required") + "); ready "
+                    + readyMs + " ms after the JVM started");
+            stop.await();
+            System.err.println("serve: stopping; in-flight requests may finish within " + drain + " s");
+            int cancelled = server.shutdown(Duration.ofMillis((long) (drain * 1000)));
+            System.err.println("serve: stopped" + (cancelled > 0 ? " (" + cancelled + " request(s) cancelled at the deadline)" : ""));
+        }
+        return 0;
+    }
+
+    private static String hostForUrl(String host) { return host.indexOf(':') >= 0 ? "[" + host + "]" : host; }
+
+    /** The checkpoint's file name without {@code .safetensors}, or its directory's name for {@code model.safetensors}. */
+    static String defaultName(Path checkpoint) {
+        Path abs = checkpoint.toAbsolutePath().normalize();
+        String f = abs.getFileName().toString().replaceFirst("\\.safetensors$", "");
+        if (f.equals("model") && abs.getParent() != null && abs.getParent().getFileName() != null) return abs.getParent().getFileName().toString();
+        return f;
+    }
+
+    /** SIGTERM and SIGINT start the drain instead of killing the JVM, so that the exit status is 0. */
+    static final class Signals {
+        private Signals() {}
+
+        @SuppressWarnings("removal")
+        static void onTermination(Runnable r) {
+            for (String sig : new String[] {"TERM", "INT"}) {
+                try {
+                    sun.misc.Signal.handle(new sun.misc.Signal(sig), s -> r.run());
+                } catch (IllegalArgumentException | UnsupportedOperationException e) {
+                    // a platform without this signal: the shutdown hook below still drains, exit status aside
+                }
+            }
+            Runtime.getRuntime().addShutdownHook(Thread.ofPlatform().unstarted(r));
+        }
+    }
+}

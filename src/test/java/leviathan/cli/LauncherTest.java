@@ -1,0 +1,34 @@
+package leviathan.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+/** The {@code ./leviathan} launcher script in environments a user may run it from. */
+class LauncherTest {
+
+    @Test
+    void findsTheJdkWithoutHomeOrJavaHome() throws Exception {
+        Path launcher = Path.of("leviathan").toAbsolutePath();
+        Assumptions.assumeTrue(Files.isRegularFile(launcher), "run from the project directory: " + launcher + " not found");
+        Assumptions.assumeTrue(Files.isExecutable(Path.of("/bin/bash")) || Files.isExecutable(Path.of("/usr/bin/bash")), "no bash here");
+        // `env -u HOME` as cron or systemd run it: the script is `set -u`, and HOME was once an unbound variable there
+        ProcessBuilder pb = new ProcessBuilder("bash", launcher.toString(), "java-home").redirectErrorStream(true);
+        pb.environment().remove("HOME");
+        pb.environment().remove("JAVA_HOME");
+        Process p = pb.start();
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "launcher did not finish");
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        assertTrue(!out.contains("unbound variable"), out);
+        // a machine whose only JDK is named by JAVA_HOME has none for the scan to find: nothing more to check
+        Assumptions.assumeFalse(p.exitValue() == 2 && out.contains("needs a JDK"), "no JDK outside JAVA_HOME: " + out);
+        assertEquals(0, p.exitValue(), out);
+        assertTrue(Files.isExecutable(Path.of(out, "bin", "java")), "not a JDK: " + out);
+    }
+}
