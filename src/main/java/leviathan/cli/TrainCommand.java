@@ -172,6 +172,7 @@ final class TrainCommand implements Callable<Integer> {
             }
             result = saving(out, () -> trainer.train(cfg));
         }
+        if (!trainer.root()) return 0;                                   // rank 0 alone evaluates, holds the run directory and samples
         finish(result);
         if (result.complete()) sample(result);
         return 0;

@@ -115,7 +115,8 @@ public interface Communicator extends AutoCloseable {
             int n = Math.round(differ.get(ValueLayout.JAVA_FLOAT, 0));
             if (n > 0) {
                 throw new MpiException(what + " differ across ranks: " + n + " of " + size() + " ranks disagree with rank 0 "
-                        + String.format("(rank %d hash %016x, rank 0 hash %016x)", rank(), h, rootHash)
+                        + (rank() == 0 ? String.format("(rank 0 hash %016x)", h)
+                                : String.format("(rank %d hash %016x, rank 0 hash %016x)", rank(), h, rootHash))
                         + "; stopping, resume from the last checkpoint", 0);
             }
         }

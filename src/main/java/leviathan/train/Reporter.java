@@ -15,7 +15,9 @@ import leviathan.model.Json;
  * What a run tells: the progress line (rewritten in place on a terminal, one line per
  * {@code log_interval} steps otherwise), evaluation lines, plain log lines, the rows of
  * {@code metrics.jsonl}, and the final summary with the peak resident set size. It also keeps the
- * throughput figures (training seconds and tokens, evaluation excluded).
+ * throughput figures (training seconds and tokens, evaluation excluded). With several ranks it also
+ * sums the step-time breakdown (compute, communication, idle) and adds it to the metrics rows and
+ * the summary; only rank 0 has a reporter that writes ({@link #silent}).
  */
 final class Reporter {
     private final PrintStream out;
@@ -26,8 +28,16 @@ final class Reporter {
     private final long tokensPerStep, wallStart;
     private double trainSeconds, smoothed = Double.NaN;
     private long trainTokens;
+    private final int ranks;
+    private double commSeconds, idleSeconds;
 
     Reporter(PrintStream out, Consumer<String> log, Path metrics, TrainConfig cfg, long wallStart) {
+        this(out, log, metrics, cfg, wallStart, 1);
+    }
+
+    /** A reporter for rank 0 of {@code ranks} data-parallel ranks. */
+    Reporter(PrintStream out, Consumer<String> log, Path metrics, TrainConfig cfg, long wallStart, int ranks) {
+        this.ranks = ranks;
         this.out = out;
         this.log = log;
         this.metrics = metrics;
@@ -35,6 +45,11 @@ final class Reporter {
         this.logInterval = cfg.run().logInterval();
         this.tokensPerStep = cfg.schedule().tokensPerStep(cfg.model().blockSize());
         this.wallStart = wallStart;
+    }
+
+    /** The reporter of a rank other than 0: it keeps the figures but prints and writes nothing. */
+    static Reporter silent(TrainConfig cfg, long wallStart, int ranks) {
+        return new Reporter(new PrintStream(java.io.OutputStream.nullOutputStream()), s -> { }, null, cfg, wallStart, ranks);
     }
 
     /** A plain log line (skipped steps, resume notes). */
@@ -51,6 +66,8 @@ final class Reporter {
         int done = o.step();
         trainSeconds += o.seconds();
         trainTokens += tokensPerStep;
+        commSeconds += o.commSeconds();
+        idleSeconds += o.idleSeconds();
         smoothed = Double.isNaN(smoothed) ? o.loss() : 0.9 * smoothed + 0.1 * o.loss();
         double tps = tokensPerSecond();
         String eta = duration((totalSteps - done) * tokensPerStep / Math.max(1e-9, tps));
@@ -64,7 +81,7 @@ final class Reporter {
         }
         if (done % logInterval == 0 || done == totalSteps) {
             append(String.format(Locale.ROOT, "{\"step\":%d,\"lr\":%.6g,\"train_loss\":%.6f,\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f%s}",
-                    done, o.lr(), o.loss(), tps, (System.nanoTime() - wallStart) / 1e9, json(o.extras())));
+                    done, o.lr(), o.loss(), tps, (System.nanoTime() - wallStart) / 1e9, breakdown() + json(o.extras())));
         }
     }
 
@@ -89,12 +106,24 @@ final class Reporter {
         out.printf("final: val loss %.4f, val bpc %.4f, train loss %.4f, %,.0f tokens/s, wall %.1f s, peak RSS %s%s%n",
                 valLoss, valLoss / Math.log(2), trainLoss, tokensPerSecond(), wallSeconds(), rss > 0 ? (rss >> 20) + " MiB" : "n/a",
                 skipped > 0 ? ", " + skipped + " steps skipped" : "");
+        if (ranks > 1) {
+            out.printf("step time (rank 0, %d ranks): compute %.3f s, communication %.3f s, idle %.3f s%n", ranks,
+                    trainSeconds - commSeconds - idleSeconds, commSeconds, idleSeconds);
+        }
         out.printf("model: %s%n", model);
+    }
+
+    /** With several ranks, the step-time breakdown so far as JSON members ({@code ,"compute_s":...}); else nothing. */
+    private String breakdown() {
+        if (ranks == 1) return "";
+        return String.format(Locale.ROOT, ",\"ranks\":%d,\"compute_s\":%.3f,\"comm_s\":%.3f,\"idle_s\":%.3f", ranks,
+                trainSeconds - commSeconds - idleSeconds, commSeconds, idleSeconds);
     }
 
     double wallSeconds() { return (System.nanoTime() - wallStart) / 1e9; }
 
     private void append(String line) throws IOException {
+        if (metrics == null) return;                               // not rank 0
         Files.writeString(metrics, line + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     }
 

@@ -1,7 +1,10 @@
 package leviathan.train;
 
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -12,6 +15,7 @@ import leviathan.backend.Precision;
 import leviathan.data.CharTokenizer;
 import leviathan.data.Datasets;
 import leviathan.data.TextDataset;
+import leviathan.dist.Communicator;
 import leviathan.kernel.Parallel;
 import leviathan.model.Checkpoint;
 import leviathan.model.Gpt;
@@ -25,6 +29,13 @@ import leviathan.tensor.Tensor;
  * {@code eval_interval} steps and at the end, in a locked {@link RunDirectory}; {@link Reporter}
  * says what happens. A checkpoint replaces the previous one only if the weights and moments are
  * finite and its evaluation is; the last good one is named whenever a run stops.
+ *
+ * <p>Data parallel: under {@code mpirun} ({@link Communicator#fromEnvironment}) every rank runs the
+ * same code; {@code batch_size} stays the global batch, each rank runs its share of its rows, rank 0
+ * broadcasts the parameters and optimizer moments at the start (after {@code --resume}, the run's
+ * config and state file too), and rank 0 alone prints, evaluates, takes the run directory and writes
+ * in it. A rank that fails ends the whole job ({@link Communicator#abort}). One process needs no MPI
+ * and trains exactly as without it.
  */
 public final class Trainer {
     public static final String MODEL_FILE = RunDirectory.MODEL_FILE, STATE_FILE = RunDirectory.STATE_FILE,
@@ -34,6 +45,7 @@ public final class Trainer {
     private final PrintStream out;
     private int stopAfter = Integer.MAX_VALUE;
     private Hooks hooks = new Hooks() { };
+    private Communicator communicator;                          // null: from the environment, closed at the end of the run
 
     /**
      * Calls at fixed points of every step (step numbers are 1-based), for failure drills and tests:
@@ -90,9 +102,51 @@ public final class Trainer {
         return this;
     }
 
+    /**
+     * Trains over {@code comm} instead of the communicator of the environment (which is MPI under
+     * {@code mpirun}, else one process); the caller then closes it.
+     */
+    public Trainer communicator(Communicator comm) {
+        this.communicator = comm;
+        return this;
+    }
+
+    /** Whether this process is rank 0 of its job (always, without MPI): the one that prints, writes and may sample. */
+    public boolean root() {
+        return (communicator != null ? communicator : rootOfEnvironment).isRoot();
+    }
+
+    private Communicator rootOfEnvironment = leviathan.dist.SingleProcess.INSTANCE;
+
+    private interface Run {
+        Result on(Communicator comm, Consumer<String> log, PrintStream out) throws IOException;
+    }
+
+    /** Runs {@code body} on every rank; a failure on one rank ends the job, the communicator of the environment is closed at the end. */
+    private Result inJob(Run body) throws IOException {
+        Communicator comm = communicator != null ? communicator : Communicator.fromEnvironment();
+        rootOfEnvironment = comm;
+        Result r;
+        try {
+            PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+            r = comm.isRoot() ? body.on(comm, log, out) : body.on(comm, line -> { }, quiet);
+            if (comm.size() > 1) comm.barrier();               // rank 0's last checkpoint is written before any rank leaves
+        } catch (IOException | RuntimeException | Error e) {
+            if (comm.size() > 1) DataParallel.endJob(comm, e);
+            throw e;
+        }
+        if (communicator == null) comm.close();
+        return r;
+    }
+
     /** Starts a new run. */
     public Result train(TrainConfig cfg) throws IOException {
+        return inJob((comm, log, out) -> train(cfg, comm, log, out));
+    }
+
+    private Result train(TrainConfig cfg, Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
         long wallStart = System.nanoTime();
+        comm.batchShare(cfg.schedule().batchSize());           // the one clear error when the batch does not divide
         Parallel.setThreads(cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads());
         Path dataFile = Datasets.resolve(cfg.run().data(), Datasets.home(), log);
         String text = TextDataset.readUtf8(dataFile);
@@ -110,52 +164,96 @@ public final class Trainer {
         }
         try (Gpt m = model) {                                   // closed on every path, failures included
             TrainingData data = TrainingData.of(dataFile, tok.encode(text, cfg.run().dropUnknown()), cfg.model().blockSize());
+            if (!comm.isRoot()) return run(cfg, null, m, tok, data, null, wallStart, comm, log, out);
             Path dir = cfg.run().out() != null ? Path.of(cfg.run().out()) : RunDirectory.defaultPath(m.config());
             try (RunDirectory rd = RunDirectory.create(dir)) {
-                return run(cfg, rd, m, tok, data, null, wallStart);
+                return run(cfg, rd, m, tok, data, null, wallStart, comm, log, out);
             }
         }
     }
 
     /** Continues the run in {@code runDir}; {@code steps} (if > 0) replaces the configured total. */
     public Result resume(Path runDir, int steps) throws IOException {
+        return inJob((comm, log, out) -> comm.isRoot() ? resumeRoot(runDir, steps, comm, log, out) : resumeOther(comm, log, out));
+    }
+
+    /** Rank 0 (or the one process): validates the run directory, sends its config and state to the other ranks, and continues. */
+    private Result resumeRoot(Path runDir, int steps, Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
         long wallStart = System.nanoTime();
         try (RunDirectory rd = RunDirectory.open(runDir)) {
             RunDirectory.Resume point = rd.resume(rd.readConfig(), steps);
+            if (comm.size() > 1) {
+                DataParallel.broadcastBytes(comm, point.config().toJson().getBytes(StandardCharsets.UTF_8));
+                DataParallel.broadcastBytes(comm, (point.step() + " " + point.optimizerSteps() + " " + point.skipped() + "\n"
+                        + (point.complete() == null ? "" : point.complete())).getBytes(StandardCharsets.UTF_8));
+                DataParallel.broadcastBytes(comm, Files.readAllBytes(rd.state()));
+            }
             TrainConfig cfg = point.config();
+            comm.batchShare(cfg.schedule().batchSize());       // every rank checks it (resume may change the rank count)
             Parallel.setThreads(cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads());
             Path dataFile = Datasets.resolve(cfg.run().data(), Datasets.home(), log);
             CharTokenizer tok = point.state().tokenizer();
             TrainingData data = TrainingData.of(dataFile, tok.encode(TextDataset.readUtf8(dataFile), cfg.run().dropUnknown()), cfg.model().blockSize());
             try (Gpt m = Gpt.empty(point.state().config())) {
-                return run(cfg, rd, m, tok, data, point, wallStart);
+                return run(cfg, rd, m, tok, data, point, wallStart, comm, log, out);
             }
         }
     }
 
+    /** A rank other than 0: the config and state file come from rank 0 (through a temporary file outside the run directory). */
+    private Result resumeOther(Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
+        long wallStart = System.nanoTime();
+        TrainConfig cfg = TrainConfig.fromJson(new String(DataParallel.broadcastBytes(comm, null), StandardCharsets.UTF_8));
+        String[] head = new String(DataParallel.broadcastBytes(comm, null), StandardCharsets.UTF_8).split("\n", 2);
+        byte[] stateBytes = DataParallel.broadcastBytes(comm, null);
+        String[] counters = head[0].split(" ");
+        Path stateFile = Files.createTempFile("leviathan-rank" + comm.rank() + "-", ".safetensors");
+        try {
+            Files.write(stateFile, stateBytes);
+            TrainState st = TrainState.read(stateFile);
+            RunDirectory.Resume point = new RunDirectory.Resume(cfg, st, Integer.parseInt(counters[0]), Integer.parseInt(counters[1]),
+                    Integer.parseInt(counters[2]), null, null, head[1].isEmpty() ? null : head[1]);
+            comm.batchShare(cfg.schedule().batchSize());
+            Parallel.setThreads(cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads());
+            Path dataFile = Datasets.resolve(cfg.run().data(), Datasets.home(), log);
+            CharTokenizer tok = st.tokenizer();
+            TrainingData data = TrainingData.of(dataFile, tok.encode(TextDataset.readUtf8(dataFile), cfg.run().dropUnknown()), cfg.model().blockSize());
+            try (Gpt m = Gpt.empty(st.config())) {
+                return run(cfg, null, m, tok, data, point, wallStart, comm, log, out);
+            }
+        } finally {
+            Files.deleteIfExists(stateFile);
+        }
+    }
+
+    /** The run on this rank; {@code rd} is null on ranks other than 0, which write nothing. */
     private Result run(TrainConfig cfg, RunDirectory rd, Gpt m, CharTokenizer tok, TrainingData data, RunDirectory.Resume resumed,
-                       long wallStart) throws IOException {
+                       long wallStart, Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
         int B = cfg.schedule().batchSize(), T = cfg.model().blockSize(), total = cfg.schedule().steps();
-        Reporter report = new Reporter(out, log, rd.metrics(), cfg, wallStart);
+        Reporter report = rd != null ? new Reporter(out, log, rd.metrics(), cfg, wallStart, comm.size()) : Reporter.silent(cfg, wallStart, comm.size());
+        // rank 0 evaluates on whole global batches; the others only ever run their share
+        int rows = comm.isRoot() ? B : comm.batchShare(B).rows();
         try (Backend backend = Backends.select(cfg.run().backend(), Precision.parse(cfg.run().precision()), log);
-             Workspace ws = m.workspace(backend, B, T, true, cfg.model().runOptions().with("impl", cfg.run().impl()));
+             Workspace ws = m.workspace(backend, rows, T, true, cfg.model().runOptions().with("impl", cfg.run().impl()));
              Optimizer opt = new Optimizer(m, cfg.optimizer().kind(), cfg.optimizer().beta1(), cfg.optimizer().beta2(),
                      cfg.optimizer().eps(), cfg.optimizer().weightDecay())) {
             List<Tensor> state = TrainState.tensors(m, opt.firstMoments(), opt.secondMoments());
-            TrainingLoop loop = new TrainingLoop(cfg, rd, m, tok, ws, opt, state, data, report, hooks, stopAfter);
+            TrainingLoop loop = new TrainingLoop(cfg, rd, m, tok, ws, opt, state, data, report, hooks, stopAfter, comm);
             if (resumed != null) {
                 resumed.state().load(state);                    // a finished run's state is checked too before it is called finished
                 if (resumed.complete() != null) throw new RunCompleteException(resumed.complete());
                 opt.setStepCount(resumed.optimizerSteps());
-                rd.repairMetrics(resumed.step());
+                if (rd != null) rd.repairMetrics(resumed.step());
                 loop.skipped = resumed.skipped();
                 loop.lastGood = resumed.lastGood();
                 if (resumed.note() != null) log.accept(resumed.note());
-                log.accept("resumed " + rd.path() + " at step " + resumed.step());
+                if (rd != null) log.accept("resumed " + rd.path() + " at step " + resumed.step());
             }
-            rd.writeConfig(cfg);
+            if (comm.size() > 1) DataParallel.broadcast(comm, m.params(), opt.firstMoments(), opt.secondMoments());
+            if (rd != null) rd.writeConfig(cfg);
             GptConfig c = m.config();
-            report.line("run: %s", rd.path());
+            if (comm.size() > 1) report.line("%s ranks: batch of %d rows, %d per rank (%s)", comm.size(), B, B / comm.size(), comm.describe());
+            report.line("run: %s", rd == null ? "" : rd.path());
             report.line("config: %s", cfg.toJson().replaceAll("\\s+", " ").trim());
             report.line("model: %s: %,d parameters", c.describe(), m.parameterCount());
             report.line("data: %s, %,d characters (%,d train, %,d val); backend %s; %d threads",

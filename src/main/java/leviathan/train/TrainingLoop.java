@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import leviathan.data.CharTokenizer;
+import leviathan.dist.Communicator;
 import leviathan.model.Checkpoint;
 import leviathan.model.Gpt;
 import leviathan.model.Workspace;
@@ -16,6 +17,10 @@ import leviathan.tensor.Tensor;
  * and every {@code eval_interval} steps (and at a pause and the end) an evaluation and a
  * checkpoint, which replaces the previous one only if the weights, the moments and the evaluation
  * are all finite.
+ *
+ * <p>With several ranks every rank runs this loop; at each evaluation point all of them check that
+ * their parameters are identical ({@link Communicator#checkIdentical}), and rank 0 alone evaluates
+ * and checkpoints (the others have no run directory).
  */
 final class TrainingLoop {
     final TrainConfig cfg;
@@ -30,12 +35,14 @@ final class TrainingLoop {
     final Reporter report;
     final LrSchedule schedule;
     final TrainingStep training;
+    final Communicator comm;
     int skipped;
     RunDirectory.Saved lastGood;
     double trainLoss = Double.NaN, valLoss = Double.NaN;
 
     TrainingLoop(TrainConfig cfg, RunDirectory rd, Gpt m, CharTokenizer tok, Workspace ws, Optimizer opt, List<Tensor> state,
-                 TrainingData data, Reporter report, Trainer.Hooks hooks, int stopAfter) {
+                 TrainingData data, Reporter report, Trainer.Hooks hooks, int stopAfter, Communicator comm) {
+        this.comm = comm;
         this.cfg = cfg;
         this.rd = rd;
         this.m = m;
@@ -47,11 +54,11 @@ final class TrainingLoop {
         this.report = report;
         this.stopAfter = stopAfter;
         this.schedule = new LrSchedule(cfg.schedule().lr(), cfg.schedule().minLr(), cfg.schedule().warmup(), cfg.schedule().steps());
-        this.training = new TrainingStep(m, ws, opt, new BatchSampler(data.train(), cfg.run().seed()), schedule, hooks, cfg);
+        this.training = new TrainingStep(m, ws, opt, new BatchSampler(data.train(), cfg.run().seed()), schedule, hooks, cfg, comm);
     }
 
     Trainer.Result run(int start, int total) throws IOException {
-        if (start == 0) evaluate(0);
+        if (start == 0 && comm.isRoot()) evaluate(0);
         for (int step = start; step < total; step++) {
             TrainingStep.Outcome o = training.run(step);
             int done = o.step();
@@ -59,30 +66,38 @@ final class TrainingLoop {
                 report.step(o);
             } else if (cfg.run().nanPolicy() == TrainConfig.NanPolicy.STOP) {
                 throw new Trainer.DivergedException("step " + done + ": " + o.problem() + "; the step was refused. Last good checkpoint: "
-                        + rd.describe(lastGood) + ". Lower --lr or use --nan-policy=skip.");
+                        + lastGood() + ". Lower --lr or use --nan-policy=skip.");
             } else {
                 skipped++;
                 report.log("step " + done + ": " + o.problem() + ", skipped (" + skipped + " so far)");
             }
             boolean pause = done == stopAfter && done < total;
             if (done % cfg.run().evalInterval() == 0 || done == total || pause) {
-                evaluate(done);
-                checkpoint(done, pause || done == total);
+                comm.checkIdentical(m.params().all(), m.params().all().byteSize(), "parameters after step " + done);
+                if (comm.isRoot()) {
+                    evaluate(done);
+                    checkpoint(done, pause || done == total);
+                }
             }
             if (pause) {
                 report.endProgress();
-                report.line("paused after step %d; continue with: leviathan train --resume %s", done, rd.path());
+                report.line("paused after step %d; continue with: leviathan train --resume %s", done, rd == null ? "" : rd.path());
                 return result(done);
             }
         }
         report.endProgress();
-        report.finish(valLoss, trainLoss, skipped, rd.model());
+        report.finish(valLoss, trainLoss, skipped, rd == null ? null : rd.model());
         return result(total);
     }
 
     Trainer.Result result(int steps) {
-        return new Trainer.Result(rd.path(), steps, valLoss, trainLoss, report.tokensPerSecond(), Reporter.peakRss(), report.wallSeconds(),
+        return new Trainer.Result(rd == null ? null : rd.path(), steps, valLoss, trainLoss, report.tokensPerSecond(), Reporter.peakRss(), report.wallSeconds(),
                 skipped, cfg);
+    }
+
+    /** How the last good checkpoint is named in messages (rank 0 holds the run directory). */
+    String lastGood() {
+        return rd == null ? "on rank 0" : rd.describe(lastGood);
     }
 
     /** Estimates train and val loss on {@code eval_batches} fixed batches each. */
@@ -112,7 +127,7 @@ final class TrainingLoop {
             problem = "the evaluation is not finite (val loss " + valLoss + ", train loss " + trainLoss + ")";
         }
         if (problem != null) {
-            String msg = "step " + done + ": " + problem + "; the checkpoint was not written. Last good checkpoint: " + rd.describe(lastGood);
+            String msg = "step " + done + ": " + problem + "; the checkpoint was not written. Last good checkpoint: " + lastGood();
             boolean stateBroken = !problem.startsWith("the evaluation");
             if (stateBroken || last || cfg.run().nanPolicy() == TrainConfig.NanPolicy.STOP) {
                 throw new Trainer.DivergedException(msg + ". Lower --lr" + (cfg.optimizer().clip() > 0 ? "" : " or set --clip") + ".");

@@ -1,8 +1,15 @@
 package leviathan.train;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.ObjDoubleConsumer;
+import leviathan.dist.Communicator;
+import leviathan.dist.GradientBuckets;
 import leviathan.model.Gpt;
 import leviathan.model.Workspace;
 
@@ -12,8 +19,17 @@ import leviathan.model.Workspace;
  * backward (gradients, scaled by 1/accum so that they average);
  * then the global gradient norm, the clip, and the update at the schedule's learning rate. A
  * non-finite loss or gradient refuses the step before it touches the weights.
+ *
+ * <p>Data parallel ({@link Communicator} of N ranks): each rank draws the same global batch and
+ * runs its share of the rows ({@link Communicator#batchShare}); the micro-batch losses are averaged
+ * over the ranks before anything is decided (so every rank refuses the same steps), the gradients
+ * are averaged with allreduce after backward, and the norm, the clip and the update then see the
+ * same numbers on every rank. With one process none of this runs and the step is what it was.
  */
 final class TrainingStep {
+    /** Gradient bucket size for the allreduce, PyTorch DDP's default. */
+    static final long BUCKET_BYTES = 25L << 20;
+
     private final Gpt model;
     private final Workspace ws;
     private final Optimizer optimizer;
@@ -24,23 +40,31 @@ final class TrainingStep {
     private final float clip;
     private final Map<String, Double> partStats = new LinkedHashMap<>();          // the parts' figures, averaged over micro-batches
     private final ObjDoubleConsumer<String> addStat;
+    private final Communicator comm;
+    private final Communicator.BatchShare share;
+    private final GradientBuckets buckets;
+    private final Arena arena = Arena.ofAuto();
+    private MemorySegment scalars;                                                // the losses and part figures to average
 
     /**
      * What one step did: its number (1-based), mean loss over the micro-batches, gradient norm
      * before clipping, learning rate, seconds, and {@code problem}, which is non-null when the step
      * was refused. {@code extras} are further named numbers a model part reports for the step (for
-     * example auxiliary losses); they go into {@code metrics.jsonl} beside the loss.
+     * example auxiliary losses); they go into {@code metrics.jsonl} beside the loss. With several
+     * ranks, {@code commSeconds} is the time spent in the step's allreduces and {@code idleSeconds}
+     * the time waiting for the other ranks to reach them (a barrier just before); both are 0 alone.
      */
-    record Outcome(int step, double loss, double gradNorm, float lr, double seconds, String problem, Map<String, Double> extras) {
+    record Outcome(int step, double loss, double gradNorm, float lr, double seconds, String problem, Map<String, Double> extras,
+                   double commSeconds, double idleSeconds) {
         static Outcome refused(int step, float lr, String problem) {
-            return new Outcome(step, Double.NaN, Double.NaN, lr, 0, problem, Map.of());
+            return new Outcome(step, Double.NaN, Double.NaN, lr, 0, problem, Map.of(), 0, 0);
         }
 
         boolean applied() { return problem == null; }
     }
 
     TrainingStep(Gpt model, Workspace ws, Optimizer optimizer, BatchSampler batches, LrSchedule schedule, Trainer.Hooks hooks,
-                 TrainConfig cfg) {
+                 TrainConfig cfg, Communicator comm) {
         this.model = model;
         this.ws = ws;
         this.optimizer = optimizer;
@@ -52,6 +76,45 @@ final class TrainingStep {
         this.accum = cfg.schedule().accum();
         this.clip = cfg.optimizer().clip();
         this.addStat = (name, v) -> partStats.merge(name, v / accum, Double::sum);
+        this.comm = comm;
+        this.share = comm.batchShare(batchSize);
+        if (comm.size() > 1) {
+            // the gradient buffer in slices of one bucket each, last first (the order backward finishes them): adjacent, so
+            // every bucket is reduced in place and the buckets allocate nothing
+            MemorySegment all = model.grads().all();
+            List<MemorySegment> slices = new ArrayList<>();
+            for (long off = 0; off < all.byteSize(); off += BUCKET_BYTES) {
+                slices.add(all.asSlice(off, Math.min(BUCKET_BYTES, all.byteSize() - off)));
+            }
+            this.buckets = new GradientBuckets(comm, slices.reversed(), BUCKET_BYTES);
+        } else {
+            this.buckets = null;                                 // one process: nothing to average
+        }
+        this.scalars = arena.allocate(ValueLayout.JAVA_FLOAT, 8);
+    }
+
+    /** The rows of each global batch that this rank runs. */
+    Communicator.BatchShare share() { return share; }
+
+    private double commSeconds, idleSeconds;
+
+    /** Averages {@code values} over the ranks in place (float precision), timing the wait and the reduction. */
+    private void allreduceMean(double[] values) {
+        if (scalars.byteSize() < (long) values.length * Float.BYTES) scalars = arena.allocate(ValueLayout.JAVA_FLOAT, values.length);
+        for (int i = 0; i < values.length; i++) scalars.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) values[i]);
+        timed(() -> comm.allreduceMean(scalars, values.length));
+        for (int i = 0; i < values.length; i++) values[i] = scalars.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+    }
+
+    /** Runs a collective after a barrier: the barrier's time is idle (waiting for slower ranks), the rest communication. */
+    private void timed(Runnable collective) {
+        long t0 = System.nanoTime();
+        comm.barrier();
+        long t1 = System.nanoTime();
+        collective.run();
+        long t2 = System.nanoTime();
+        idleSeconds += (t1 - t0) / 1e9;
+        commSeconds += (t2 - t1) / 1e9;
     }
 
     /** The auxiliary loss and the parts' figures, or nothing for a model without them. */
@@ -68,25 +131,49 @@ final class TrainingStep {
         long t0 = System.nanoTime();
         int done = step + 1;
         float lr = schedule.at(step);
+        commSeconds = 0;
+        idleSeconds = 0;
         model.zeroGrad();
         partStats.clear();
         double loss = 0, aux = 0;
+        int rows = share.rows();
+        boolean parallel = comm.size() > 1;
         for (int micro = 0; micro < accum; micro++) {
-            batches.fill(ws.tokens(), ws.targets(), batchSize, blockSize, step, micro);
-            float l = hooks.afterLoss(done, model.forward(ws, batchSize, blockSize, true));
+            batches.fill(ws.tokens(), ws.targets(), batchSize, blockSize, step, micro, share.first(), rows);
+            float l = hooks.afterLoss(done, model.forward(ws, rows, blockSize, true));
             double a = ws.auxLoss();                             // the parts' auxiliary terms (MoE); 0 for dense models
-            if (!Float.isFinite(l) || !Double.isFinite(a)) return Outcome.refused(done, lr, "loss is not finite");
-            model.backward(ws, batchSize, blockSize, 1f / accum);   // the parts add their auxiliary gradients
+            if (parallel) {                                      // the global mean: a non-finite loss on any rank reaches all
+                double[] both = {l, a};
+                allreduceMean(both);
+                l = (float) both[0];
+                a = both[1];
+            }
+            if (!Float.isFinite(l) || !Double.isFinite(a)) return refused(done, lr, "loss is not finite");
+            model.backward(ws, rows, blockSize, 1f / accum);   // the parts add their auxiliary gradients
             loss += l / accum;
             aux += a / accum;
             ws.stats(addStat);
         }
         hooks.afterBackward(done, model);
+        if (parallel) {
+            timed(buckets::allreduceMean);                       // every rank now holds the mean gradient of the global batch
+            if (!partStats.isEmpty()) {                          // the parts' figures (expert loads) of the global batch
+                double[] v = partStats.values().stream().mapToDouble(Double::doubleValue).toArray();
+                allreduceMean(v);
+                int i = 0;
+                for (var e : partStats.entrySet()) e.setValue(v[i++]);
+            }
+        }
         double norm = optimizer.gradNorm();
-        if (!Double.isFinite(norm)) return Outcome.refused(done, lr, "gradient norm is " + norm);
+        if (!Double.isFinite(norm)) return refused(done, lr, "gradient norm is " + norm);
         if (clip > 0 && norm > clip) optimizer.scaleGrads((float) (clip / norm));
         optimizer.step(lr);
         hooks.afterUpdate(done, model);
-        return new Outcome(done, loss, norm, lr, (System.nanoTime() - t0) / 1e9, null, extras(aux));
+        return new Outcome(done, loss, norm, lr, (System.nanoTime() - t0) / 1e9, null, extras(aux), commSeconds, idleSeconds);
+    }
+
+    private Outcome refused(int done, float lr, String problem) {
+        Outcome o = Outcome.refused(done, lr, problem);
+        return new Outcome(o.step(), o.loss(), o.gradNorm(), o.lr(), o.seconds(), o.problem(), o.extras(), commSeconds, idleSeconds);
     }
 }
