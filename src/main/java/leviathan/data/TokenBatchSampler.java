@@ -38,6 +38,18 @@ public final class TokenBatchSampler {
 
     /** Fills {@code inputs} and {@code targets} ({@code (B, T)} int32) with micro-batch {@code micro} of step {@code step}. */
     public void fill(MemorySegment inputs, MemorySegment targets, int B, int T, long step, int micro) {
+        fill(inputs, targets, B, T, step, micro, 0, B);
+    }
+
+    /**
+     * Fills {@code inputs} and {@code targets} ({@code (rows, T)} int32) with rows {@code [first, first + rows)}
+     * of micro-batch {@code micro} of step {@code step}, a batch of {@code B} rows: the whole batch is drawn,
+     * so the shares of data-parallel ranks together are exactly the one-process batch.
+     */
+    public void fill(MemorySegment inputs, MemorySegment targets, int B, int T, long step, int micro, int first, int rows) {
+        if (first < 0 || rows < 0 || first + rows > B) {
+            throw new IllegalArgumentException("rows [" + first + ", " + (first + rows) + ") are not within a batch of " + B);
+        }
         long n = tokens.length();
         if (n < T + 1L) {
             throw new IllegalArgumentException("the split has " + n + " tokens, fewer than block_size + 1 = " + (T + 1)
@@ -46,7 +58,8 @@ public final class TokenBatchSampler {
         rng.reset(streamSeed(seed, step, micro));
         for (int b = 0; b < B; b++) {
             long s = start(rng, n, T);
-            copyWindow(tokens, s, inputs, targets, (long) b * T, T, vocabSize);
+            if (b < first || b >= first + rows) continue;            // another rank's row
+            copyWindow(tokens, s, inputs, targets, (long) (b - first) * T, T, vocabSize);
         }
     }
 

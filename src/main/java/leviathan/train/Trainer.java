@@ -13,8 +13,9 @@ import leviathan.backend.Backend;
 import leviathan.backend.Backends;
 import leviathan.backend.Precision;
 import leviathan.data.CharTokenizer;
+import leviathan.data.TokenFile;
+import leviathan.data.TokenFiles;
 import leviathan.data.Datasets;
-import leviathan.data.TextDataset;
 import leviathan.dist.Communicator;
 import leviathan.kernel.Parallel;
 import leviathan.model.Checkpoint;
@@ -149,27 +150,50 @@ public final class Trainer {
         comm.batchShare(cfg.schedule().batchSize());           // the one clear error when the batch does not divide
         Parallel.setThreads(cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads());
         Path dataFile = Datasets.resolve(cfg.run().data(), Datasets.home(), log);
-        String text = TextDataset.readUtf8(dataFile);
-        Gpt model;
-        CharTokenizer tok;
+        Gpt model = null;
+        CharTokenizer tok = null;
         if (cfg.run().initFrom() != null) {
             Checkpoint.Loaded loaded = Checkpoint.load(Path.of(cfg.run().initFrom()));
             model = loaded.model();
             tok = loaded.tokenizer();
             cfg = cfg.withModel(cfg.model().describing(model.config()));
             log.accept("init from " + cfg.run().initFrom() + ": model config and vocabulary (" + tok.vocabSize() + " characters) come from the checkpoint");
-        } else {
-            tok = CharTokenizer.fromText(text);
-            model = cfg.model().init(tok.vocabSize(), cfg.run().seed());
         }
-        try (Gpt m = model) {                                   // closed on every path, failures included
-            TrainingData data = TrainingData.of(dataFile, tok.encode(text, cfg.run().dropUnknown()), cfg.model().blockSize());
-            if (!comm.isRoot()) return run(cfg, null, m, tok, data, null, wallStart, comm, log, out);
-            Path dir = cfg.run().out() != null ? Path.of(cfg.run().out()) : RunDirectory.defaultPath(m.config());
-            try (RunDirectory rd = RunDirectory.create(dir)) {
-                return run(cfg, rd, m, tok, data, null, wallStart, comm, log, out);
+        // the text's ids, memory-mapped from a token file prepared on first use (rank 0 prepares, the others then open it)
+        TokenFile opened;
+        try {
+            opened = openTokens(dataFile, tok, cfg.run().dropUnknown(), comm, log);
+        } catch (IOException | RuntimeException e) {
+            if (model != null) model.close();                   // the init-from model, loaded above
+            throw e;
+        }
+        try (TokenFile tokens = opened) {
+            if (model == null) {
+                tok = tokens.vocabulary();
+                model = cfg.model().init(tok.vocabSize(), cfg.run().seed());
+            }
+            try (Gpt m = model) {                               // closed on every path, failures included
+                TrainingData data = TrainingData.of(dataFile, tokens, tok, cfg.model().blockSize());
+                if (!comm.isRoot()) return run(cfg, null, m, tok, data, null, wallStart, comm, log, out);
+                Path dir = cfg.run().out() != null ? Path.of(cfg.run().out()) : RunDirectory.defaultPath(m.config());
+                try (RunDirectory rd = RunDirectory.create(dir)) {
+                    return run(cfg, rd, m, tok, data, null, wallStart, comm, log, out);
+                }
             }
         }
+    }
+
+    /**
+     * The token file of {@code dataFile} (see {@link TokenFiles#openOrPrepare}); with several ranks,
+     * rank 0 prepares it and the others open it after a barrier, so it is prepared once.
+     */
+    private static TokenFile openTokens(Path dataFile, CharTokenizer tok, boolean dropUnknown, Communicator comm, Consumer<String> log)
+            throws IOException {
+        if (comm.size() == 1) return TokenFiles.openOrPrepare(dataFile, tok, dropUnknown, log);
+        TokenFile f = null;
+        if (comm.isRoot()) f = TokenFiles.openOrPrepare(dataFile, tok, dropUnknown, log);
+        comm.barrier();
+        return f != null ? f : TokenFiles.openOrPrepare(dataFile, tok, dropUnknown, s -> { });
     }
 
     /** Continues the run in {@code runDir}; {@code steps} (if > 0) replaces the configured total. */
@@ -193,9 +217,9 @@ public final class Trainer {
             Parallel.setThreads(cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads());
             Path dataFile = Datasets.resolve(cfg.run().data(), Datasets.home(), log);
             CharTokenizer tok = point.state().tokenizer();
-            TrainingData data = TrainingData.of(dataFile, tok.encode(TextDataset.readUtf8(dataFile), cfg.run().dropUnknown()), cfg.model().blockSize());
-            try (Gpt m = Gpt.empty(point.state().config())) {
-                return run(cfg, rd, m, tok, data, point, wallStart, comm, log, out);
+            try (TokenFile tokens = openTokens(dataFile, tok, cfg.run().dropUnknown(), comm, log);
+                 Gpt m = Gpt.empty(point.state().config())) {
+                return run(cfg, rd, m, tok, TrainingData.of(dataFile, tokens, tok, cfg.model().blockSize()), point, wallStart, comm, log, out);
             }
         }
     }
@@ -217,9 +241,9 @@ public final class Trainer {
             Parallel.setThreads(cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads());
             Path dataFile = Datasets.resolve(cfg.run().data(), Datasets.home(), log);
             CharTokenizer tok = st.tokenizer();
-            TrainingData data = TrainingData.of(dataFile, tok.encode(TextDataset.readUtf8(dataFile), cfg.run().dropUnknown()), cfg.model().blockSize());
-            try (Gpt m = Gpt.empty(st.config())) {
-                return run(cfg, null, m, tok, data, point, wallStart, comm, log, out);
+            try (TokenFile tokens = openTokens(dataFile, tok, cfg.run().dropUnknown(), comm, log);
+                 Gpt m = Gpt.empty(st.config())) {
+                return run(cfg, null, m, tok, TrainingData.of(dataFile, tokens, tok, cfg.model().blockSize()), point, wallStart, comm, log, out);
             }
         } finally {
             Files.deleteIfExists(stateFile);
@@ -257,7 +281,7 @@ public final class Trainer {
             report.line("config: %s", cfg.toJson().replaceAll("\\s+", " ").trim());
             report.line("model: %s: %,d parameters", c.describe(), m.parameterCount());
             report.line("data: %s, %,d characters (%,d train, %,d val); backend %s; %d threads",
-                    data.file(), data.characters(), data.train().length, data.val().length, backend.describe(), Parallel.threads());
+                    data.file(), data.characters(), data.train().length(), data.val().length(), backend.describe(), Parallel.threads());
             return loop.run(resumed == null ? 0 : resumed.step(), total);
         }
     }

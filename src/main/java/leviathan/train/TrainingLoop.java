@@ -8,6 +8,7 @@ import java.util.Map;
 import leviathan.data.CharTokenizer;
 import leviathan.dist.Communicator;
 import leviathan.model.Checkpoint;
+import leviathan.data.TokenBatchSampler;
 import leviathan.model.Gpt;
 import leviathan.model.Workspace;
 import leviathan.tensor.Tensor;
@@ -54,7 +55,7 @@ final class TrainingLoop {
         this.report = report;
         this.stopAfter = stopAfter;
         this.schedule = new LrSchedule(cfg.schedule().lr(), cfg.schedule().minLr(), cfg.schedule().warmup(), cfg.schedule().steps());
-        this.training = new TrainingStep(m, ws, opt, new BatchSampler(data.train(), cfg.run().seed()), schedule, hooks, cfg, comm);
+        this.training = new TrainingStep(m, ws, opt, new TokenBatchSampler(data.train(), cfg.run().seed(), tok.vocabSize()), schedule, hooks, cfg, comm);
     }
 
     Trainer.Result run(int start, int total) throws IOException {

@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.function.ObjDoubleConsumer;
 import leviathan.dist.Communicator;
 import leviathan.dist.GradientBuckets;
+import leviathan.data.TokenBatchSampler;
 import leviathan.model.Gpt;
 import leviathan.model.Workspace;
 
@@ -33,7 +34,7 @@ final class TrainingStep {
     private final Gpt model;
     private final Workspace ws;
     private final Optimizer optimizer;
-    private final BatchSampler batches;
+    private final TokenBatchSampler batches;
     private final LrSchedule schedule;
     private final Trainer.Hooks hooks;
     private final int batchSize, blockSize, accum;
@@ -63,7 +64,7 @@ final class TrainingStep {
         boolean applied() { return problem == null; }
     }
 
-    TrainingStep(Gpt model, Workspace ws, Optimizer optimizer, BatchSampler batches, LrSchedule schedule, Trainer.Hooks hooks,
+    TrainingStep(Gpt model, Workspace ws, Optimizer optimizer, TokenBatchSampler batches, LrSchedule schedule, Trainer.Hooks hooks,
                  TrainConfig cfg, Communicator comm) {
         this.model = model;
         this.ws = ws;
