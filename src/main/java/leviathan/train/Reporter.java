@@ -124,7 +124,11 @@ final class Reporter {
 
     private void append(String line) throws IOException {
         if (metrics == null) return;                               // not rank 0
-        Files.writeString(metrics, line + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        try {
+            Files.writeString(metrics, line + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+        } catch (IOException e) {
+            throw RunDirectory.cannotWrite(metrics, e);
+        }
     }
 
     /** Extra named numbers as JSON members ({@code ,"name":value}); a non-finite value is {@code null}. */

@@ -345,10 +345,22 @@ public final class RunDirectory implements AutoCloseable {
                 ch.force(true);
             }
             move(tmp, file);
+        } catch (IOException e) {
+            throw cannotWrite(file, e);
         } finally {
             Files.deleteIfExists(tmp);
         }
         SafeTensors.deleteStaleTemps(file);
+    }
+
+    /**
+     * A failed write of a run-directory file (config, metrics; e.g. a full disk), said in one line: which
+     * file, why, that the checkpoints are untouched, and how to continue.
+     */
+    static IOException cannotWrite(Path file, IOException e) {
+        String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        return new IOException("cannot write " + file + " (" + why + "); the checkpoints in " + file.getParent()
+                + " are intact: once the cause is fixed (e.g. free disk space), continue with --resume " + file.getParent(), e);
     }
 
     /** Releases the lock (the lock file stays, emptied: removing it could let two writers lock different files). */

@@ -203,5 +203,17 @@ class CliFailureModesTest {
         assertArrayEquals(before, Files.readAllBytes(r.resolve(Trainer.MODEL_FILE)), "the previous checkpoint is untouched");
         assertTrue(!Files.exists(tmp, java.nio.file.LinkOption.NOFOLLOW_LINKS), "the failed save cleaned up");
         assertEquals(0, run("train", "--resume", r.toString()).code(), "and the run resumes once there is room");
+
+        // the run directory's other files (config.json, metrics.jsonl) fail the same way, named, with the checkpoints intact
+        Path r2 = dir.resolve("full2");
+        assertEquals(0, run(train(r2, "--steps", "4", "--stop-after", "2")).code());
+        byte[] model = Files.readAllBytes(r2.resolve(Trainer.MODEL_FILE));
+        Path cfgTmp = r2.resolve(Trainer.CONFIG_FILE + ".tmp-" + ProcessHandle.current().pid());
+        Files.createSymbolicLink(cfgTmp, full);
+        var res2 = run("train", "--resume", r2.toString());
+        assertTrue(res2.code() != 0, res2.err());
+        assertTrue(res2.err().contains("leviathan: cannot write " + r2.resolve(Trainer.CONFIG_FILE) + " (No space left on device); the checkpoints in "
+                + r2 + " are intact: once the cause is fixed (e.g. free disk space), continue with --resume " + r2), res2.err());
+        assertArrayEquals(model, Files.readAllBytes(r2.resolve(Trainer.MODEL_FILE)));
     }
 }
