@@ -3,7 +3,12 @@ package leviathan.train;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import leviathan.dist.Communicator;
+import leviathan.model.TrainState;
 import leviathan.tensor.Buffers;
 
 /** What the trainer does across ranks besides the step: sending rank 0's bytes and buffers to all, and ending the job on a failure. */
@@ -23,6 +28,25 @@ final class DataParallel {
             comm.broadcast(buf, n, 0);
             return buf.asSlice(0, n).toArray(ValueLayout.JAVA_BYTE);
         }
+    }
+
+    /** Rank 0's side of a resume with several ranks: the run's config, its counters and its state file, to every rank. */
+    static void sendResume(Communicator comm, RunDirectory.Resume point, Path stateFile) throws IOException {
+        if (comm.size() == 1) return;
+        broadcastBytes(comm, point.config().toJson().getBytes(StandardCharsets.UTF_8));
+        broadcastBytes(comm, (point.step() + " " + point.optimizerSteps() + " " + point.skipped() + "\n"
+                + (point.complete() == null ? "" : point.complete())).getBytes(StandardCharsets.UTF_8));
+        broadcastBytes(comm, Files.readAllBytes(stateFile));
+    }
+
+    /** The other ranks' side of {@link #sendResume}: the state is written to {@code stateFile} (the caller removes it). */
+    static RunDirectory.Resume receiveResume(Communicator comm, Path stateFile) throws IOException {
+        TrainConfig cfg = TrainConfig.fromJson(new String(broadcastBytes(comm, null), StandardCharsets.UTF_8));
+        String[] head = new String(broadcastBytes(comm, null), StandardCharsets.UTF_8).split("\n", 2);
+        Files.write(stateFile, broadcastBytes(comm, null));
+        String[] counters = head[0].split(" ");
+        return new RunDirectory.Resume(cfg, TrainState.read(stateFile), Integer.parseInt(counters[0]), Integer.parseInt(counters[1]),
+                Integer.parseInt(counters[2]), null, null, head[1].isEmpty() ? null : head[1]);
     }
 
     /** Copies rank 0's contents of each buffer (parameters, AdamW moments) to every rank. */

@@ -58,6 +58,18 @@ final class Reporter {
     /** A line of the run's header or summary, on standard output. */
     void line(String format, Object... args) { out.printf(format + "%n", args); }
 
+    /** The lines a run starts with: ranks, run directory, effective config, model, data, backend and threads. */
+    void header(leviathan.dist.Communicator comm, RunDirectory rd, TrainConfig cfg, leviathan.model.Gpt m, TrainingData data,
+                leviathan.backend.Backend backend) {
+        int B = cfg.schedule().batchSize();
+        if (comm.size() > 1) line("%s ranks: batch of %d rows, %d per rank (%s)", comm.size(), B, B / comm.size(), comm.describe());
+        line("run: %s", rd == null ? "" : rd.path());
+        line("config: %s", cfg.toJson().replaceAll("\\s+", " ").trim());
+        line("model: %s: %,d parameters", m.config().describe(), m.parameterCount());
+        line("data: %s, %,d characters (%,d train, %,d val); backend %s; %d threads", data.file(), data.characters(),
+                data.train().length(), data.val().length(), backend.describe(), leviathan.kernel.Parallel.threads());
+    }
+
     /** Training tokens per second so far (0 before the first step). */
     double tokensPerSecond() { return trainSeconds > 0 ? trainTokens / trainSeconds : 0; }
 

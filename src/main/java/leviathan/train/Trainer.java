@@ -3,24 +3,20 @@ package leviathan.train;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Locale;
 import java.util.function.Consumer;
 import leviathan.backend.Backend;
 import leviathan.backend.Backends;
 import leviathan.backend.Precision;
 import leviathan.data.CharTokenizer;
 import leviathan.data.TokenFile;
-import leviathan.data.TokenFiles;
 import leviathan.data.Datasets;
 import leviathan.dist.Communicator;
 import leviathan.kernel.Parallel;
 import leviathan.model.Checkpoint;
 import leviathan.model.Gpt;
-import leviathan.model.GptConfig;
 import leviathan.model.TrainState;
 import leviathan.model.Workspace;
 import leviathan.tensor.Tensor;
@@ -162,7 +158,7 @@ public final class Trainer {
         // the text's ids, memory-mapped from a token file prepared on first use (rank 0 prepares, the others then open it)
         TokenFile opened;
         try {
-            opened = openTokens(dataFile, tok, cfg.run().dropUnknown(), comm, log);
+            opened = TrainingData.open(dataFile, tok, cfg.run().dropUnknown(), comm, log);
         } catch (IOException | RuntimeException e) {
             if (model != null) model.close();                   // the init-from model, loaded above
             throw e;
@@ -183,19 +179,6 @@ public final class Trainer {
         }
     }
 
-    /**
-     * The token file of {@code dataFile} (see {@link TokenFiles#openOrPrepare}); with several ranks,
-     * rank 0 prepares it and the others open it after a barrier, so it is prepared once.
-     */
-    private static TokenFile openTokens(Path dataFile, CharTokenizer tok, boolean dropUnknown, Communicator comm, Consumer<String> log)
-            throws IOException {
-        if (comm.size() == 1) return TokenFiles.openOrPrepare(dataFile, tok, dropUnknown, log);
-        TokenFile f = null;
-        if (comm.isRoot()) f = TokenFiles.openOrPrepare(dataFile, tok, dropUnknown, log);
-        comm.barrier();
-        return f != null ? f : TokenFiles.openOrPrepare(dataFile, tok, dropUnknown, s -> { });
-    }
-
     /** Continues the run in {@code runDir}; {@code steps} (if > 0) replaces the configured total. */
     public Result resume(Path runDir, int steps) throws IOException {
         return inJob((comm, log, out) -> comm.isRoot() ? resumeRoot(runDir, steps, comm, log, out) : resumeOther(comm, log, out));
@@ -206,47 +189,33 @@ public final class Trainer {
         long wallStart = System.nanoTime();
         try (RunDirectory rd = RunDirectory.open(runDir)) {
             RunDirectory.Resume point = rd.resume(rd.readConfig(), steps);
-            if (comm.size() > 1) {
-                DataParallel.broadcastBytes(comm, point.config().toJson().getBytes(StandardCharsets.UTF_8));
-                DataParallel.broadcastBytes(comm, (point.step() + " " + point.optimizerSteps() + " " + point.skipped() + "\n"
-                        + (point.complete() == null ? "" : point.complete())).getBytes(StandardCharsets.UTF_8));
-                DataParallel.broadcastBytes(comm, Files.readAllBytes(rd.state()));
-            }
-            TrainConfig cfg = point.config();
-            comm.batchShare(cfg.schedule().batchSize());       // every rank checks it (resume may change the rank count)
-            Parallel.setThreads(cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads());
-            Path dataFile = Datasets.resolve(cfg.run().data(), Datasets.home(), log);
-            CharTokenizer tok = point.state().tokenizer();
-            try (TokenFile tokens = openTokens(dataFile, tok, cfg.run().dropUnknown(), comm, log);
-                 Gpt m = Gpt.empty(point.state().config())) {
-                return run(cfg, rd, m, tok, TrainingData.of(dataFile, tokens, tok, cfg.model().blockSize()), point, wallStart, comm, log, out);
-            }
+            DataParallel.sendResume(comm, point, rd.state());
+            return resumed(rd, point, wallStart, comm, log, out);
         }
     }
 
     /** A rank other than 0: the config and state file come from rank 0 (through a temporary file outside the run directory). */
     private Result resumeOther(Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
         long wallStart = System.nanoTime();
-        TrainConfig cfg = TrainConfig.fromJson(new String(DataParallel.broadcastBytes(comm, null), StandardCharsets.UTF_8));
-        String[] head = new String(DataParallel.broadcastBytes(comm, null), StandardCharsets.UTF_8).split("\n", 2);
-        byte[] stateBytes = DataParallel.broadcastBytes(comm, null);
-        String[] counters = head[0].split(" ");
         Path stateFile = Files.createTempFile("leviathan-rank" + comm.rank() + "-", ".safetensors");
         try {
-            Files.write(stateFile, stateBytes);
-            TrainState st = TrainState.read(stateFile);
-            RunDirectory.Resume point = new RunDirectory.Resume(cfg, st, Integer.parseInt(counters[0]), Integer.parseInt(counters[1]),
-                    Integer.parseInt(counters[2]), null, null, head[1].isEmpty() ? null : head[1]);
-            comm.batchShare(cfg.schedule().batchSize());
-            Parallel.setThreads(cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads());
-            Path dataFile = Datasets.resolve(cfg.run().data(), Datasets.home(), log);
-            CharTokenizer tok = st.tokenizer();
-            try (TokenFile tokens = openTokens(dataFile, tok, cfg.run().dropUnknown(), comm, log);
-                 Gpt m = Gpt.empty(st.config())) {
-                return run(cfg, null, m, tok, TrainingData.of(dataFile, tokens, tok, cfg.model().blockSize()), point, wallStart, comm, log, out);
-            }
+            return resumed(null, DataParallel.receiveResume(comm, stateFile), wallStart, comm, log, out);
         } finally {
             Files.deleteIfExists(stateFile);
+        }
+    }
+
+    /** Continues from {@code point} on this rank ({@code rd} only on rank 0). */
+    private Result resumed(RunDirectory rd, RunDirectory.Resume point, long wallStart, Communicator comm, Consumer<String> log,
+                           PrintStream out) throws IOException {
+        TrainConfig cfg = point.config();
+        comm.batchShare(cfg.schedule().batchSize());           // every rank checks it (resume may change the rank count)
+        Parallel.setThreads(cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads());
+        Path dataFile = Datasets.resolve(cfg.run().data(), Datasets.home(), log);
+        CharTokenizer tok = point.state().tokenizer();
+        try (TokenFile tokens = TrainingData.open(dataFile, tok, cfg.run().dropUnknown(), comm, log);
+             Gpt m = Gpt.empty(point.state().config())) {
+            return run(cfg, rd, m, tok, TrainingData.of(dataFile, tokens, tok, cfg.model().blockSize()), point, wallStart, comm, log, out);
         }
     }
 
@@ -263,25 +232,10 @@ public final class Trainer {
                      cfg.optimizer().eps(), cfg.optimizer().weightDecay())) {
             List<Tensor> state = TrainState.tensors(m, opt.firstMoments(), opt.secondMoments());
             TrainingLoop loop = new TrainingLoop(cfg, rd, m, tok, ws, opt, state, data, report, hooks, stopAfter, comm);
-            if (resumed != null) {
-                resumed.state().load(state);                    // a finished run's state is checked too before it is called finished
-                if (resumed.complete() != null) throw new RunCompleteException(resumed.complete());
-                opt.setStepCount(resumed.optimizerSteps());
-                if (rd != null) rd.repairMetrics(resumed.step());
-                loop.skipped = resumed.skipped();
-                loop.lastGood = resumed.lastGood();
-                if (resumed.note() != null) log.accept(resumed.note());
-                if (rd != null) log.accept("resumed " + rd.path() + " at step " + resumed.step());
-            }
+            if (resumed != null) loop.restore(resumed, log);
             if (comm.size() > 1) DataParallel.broadcast(comm, m.params(), opt.firstMoments(), opt.secondMoments());
             if (rd != null) rd.writeConfig(cfg);
-            GptConfig c = m.config();
-            if (comm.size() > 1) report.line("%s ranks: batch of %d rows, %d per rank (%s)", comm.size(), B, B / comm.size(), comm.describe());
-            report.line("run: %s", rd == null ? "" : rd.path());
-            report.line("config: %s", cfg.toJson().replaceAll("\\s+", " ").trim());
-            report.line("model: %s: %,d parameters", c.describe(), m.parameterCount());
-            report.line("data: %s, %,d characters (%,d train, %,d val); backend %s; %d threads",
-                    data.file(), data.characters(), data.train().length(), data.val().length(), backend.describe(), Parallel.threads());
+            report.header(comm, rd, cfg, m, data, backend);
             return loop.run(resumed == null ? 0 : resumed.step(), total);
         }
     }

@@ -58,6 +58,18 @@ final class TrainingLoop {
         this.training = new TrainingStep(m, ws, opt, new TokenBatchSampler(data.train(), cfg.run().seed(), tok.vocabSize()), schedule, hooks, cfg, comm);
     }
 
+    /** Takes over a resumed run's state (checked, even for a finished run, before it is called finished) and counters. */
+    void restore(RunDirectory.Resume resumed, java.util.function.Consumer<String> log) throws IOException {
+        resumed.state().load(state);
+        if (resumed.complete() != null) throw new Trainer.RunCompleteException(resumed.complete());
+        opt.setStepCount(resumed.optimizerSteps());
+        if (rd != null) rd.repairMetrics(resumed.step());
+        skipped = resumed.skipped();
+        lastGood = resumed.lastGood();
+        if (resumed.note() != null) log.accept(resumed.note());
+        if (rd != null) log.accept("resumed " + rd.path() + " at step " + resumed.step());
+    }
+
     Trainer.Result run(int start, int total) throws IOException {
         if (start == 0 && comm.isRoot()) evaluate(0);
         for (int step = start; step < total; step++) {
