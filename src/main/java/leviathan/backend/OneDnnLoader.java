@@ -123,6 +123,15 @@ public final class OneDnnLoader {
         return loaded;
     }
 
+    /**
+     * The JVM flag that grants this code native access: {@code --enable-native-access=} the module's
+     * name ({@code leviathan.core} on the module path) or {@code ALL-UNNAMED} (on the class path).
+     */
+    public static String nativeAccessFlag() {
+        Module m = OneDnnLoader.class.getModule();
+        return "--enable-native-access=" + (m.isNamed() ? m.getName() : "ALL-UNNAMED");
+    }
+
     /** The library this JVM loaded, or null. */
     public static synchronized Library loaded() { return loaded; }
 
@@ -185,7 +194,7 @@ public final class OneDnnLoader {
         } catch (IllegalArgumentException e) {       // "Cannot open library: <path>": missing, damaged, wrong architecture
             throw new UnavailableException("cannot open " + file + " (" + e.getMessage() + ")", e);
         } catch (IllegalCallerException e) {         // run without --enable-native-access under --illegal-native-access=deny
-            throw new UnavailableException("native access is disabled: run with --enable-native-access=ALL-UNNAMED", e);
+            throw new UnavailableException("native access is disabled: run with " + nativeAccessFlag(), e);
         }
     }
 
@@ -255,7 +264,7 @@ public final class OneDnnLoader {
             }
             return want;
         } catch (IllegalCallerException e) {
-            throw new UnavailableException("native access is disabled: run with --enable-native-access=ALL-UNNAMED", e);
+            throw new UnavailableException("native access is disabled: run with " + nativeAccessFlag(), e);
         }
     }
 }
