@@ -138,6 +138,16 @@ class LibraryConsumerTest {
         assertTrue(r.err.contains("backend: onednn"), "with the oneDNN jar on the class path the core uses it: " + r);
     }
 
+    @Test
+    void withoutNativeAccessTheHintNamesTheModule() throws Exception {
+        String modulePath = CORE + File.pathSeparator + consumer;
+        // the JDK's announced future default: restricted methods refused without --enable-native-access
+        Run r = run(List.of("--module-path", modulePath, "--illegal-native-access=deny"), modulePath, false);
+        assertEquals(0, r.exit, r.toString());
+        assertTrue(r.out.matches("(?s)generated 20 characters: .{20}\n.*"), r.toString());
+        assertTrue(r.err.contains("backend: java (oneDNN not found: native access is disabled: run with --enable-native-access=leviathan.core"), r.toString());
+    }
+
     private record Run(int exit, String out, String err) {
         @Override
         public String toString() { return "exit " + exit + "\n--- stdout\n" + out + "--- stderr\n" + err; }
@@ -145,10 +155,15 @@ class LibraryConsumerTest {
 
     /** Runs the consumer; asserts that the module path is exactly {@code expectedModulePath}. */
     private static Run run(List<String> paths, String expectedModulePath) throws Exception {
+        return run(paths, expectedModulePath, true);
+    }
+
+    private static Run run(List<String> paths, String expectedModulePath, boolean nativeAccess) throws Exception {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(paths);
-        cmd.addAll(List.of("--enable-native-access=leviathan.core", "-m", "consumer/demo.Main", CHECKPOINT.toString()));
+        if (nativeAccess) cmd.add("--enable-native-access=leviathan.core");
+        cmd.addAll(List.of("-m", "consumer/demo.Main", CHECKPOINT.toString()));
         int i = cmd.indexOf("--module-path");
         assertEquals(expectedModulePath, cmd.get(i + 1));
         ProcessBuilder pb = new ProcessBuilder(cmd).directory(dir.toFile());
