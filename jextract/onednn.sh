@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates src/main/java/leviathan/ffi/onednn/{dnnl_h,dnnl_version_t,omp_h,stdlib_h}.java with jextract.
+# Regenerates src/main/java/leviathan/ffi/onednn/{dnnl_h,dnnl_version_t,dnnl_exec_arg_t,omp_h,stdlib_h}.java with jextract.
 #   jextract/onednn.sh            regenerate in place
 #   jextract/onednn.sh --check    regenerate into a temporary directory and diff against the committed files
 # Needs jextract (JDK 22+ builds, https://jdk.java.net/jextract/) on PATH or in $JEXTRACT, and unzip;

@@ -6,7 +6,8 @@
 #   benchmarks/experiments/train-matrix.sh "dot corr4 corr8" "1337" [extra train flags...]
 #
 # Config names: dot, corr<N> (correlation with N lags), corrD (N = head dim), corr4-dotinit
-# (lag bias initialised to favour lag 0; see --lag-bias-init).
+# (lag bias initialised to favour lag 0; see --lag-bias-init), inv<K> (involution, window K), and
+# any of them with -moe (the sparse mixture-of-experts MLP at its defaults: 8 experts, top-2).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CONFIGS="${1:-dot corr4 corr8}"
@@ -19,6 +20,10 @@ for seed in $SEEDS; do
   for c in $CONFIGS; do
     case "$c" in
       dot) flags=(--attention dot) ;;
+      dot-moe) flags=(--attention dot --mlp moe) ;;
+      corr*-moe) n="${c#corr}"; n="${n%-moe}"; flags=(--attention correlation --lags "$n" --mlp moe) ;;
+      inv*-moe) k="${c#inv}"; k="${k%-moe}"; flags=(--attention involution --window "$k" --mlp moe) ;;
+      inv*) flags=(--attention involution --window "${c#inv}") ;;
       corrD) flags=(--attention correlation --lags 32) ;;
       corr*-dotinit) n="${c#corr}"; n="${n%-dotinit}"; flags=(--attention correlation --lags "$n" --lag-bias-init 2) ;;
       corr*) flags=(--attention correlation --lags "${c#corr}") ;;

@@ -54,10 +54,11 @@ public final class LanguageModel implements AutoCloseable {
      * One generation request: characters to generate, temperature (0 = greedy), top-k (0 = all),
      * top-p (1 = all), seed, whether to drop prompt characters outside the vocabulary, stop strings
      * (generation ends at the first one, which is left out of the text; empty list = none), and a
-     * time bound ({@code null} = none).
+     * time bound ({@code null} = none), and whether to shift the context when it fills (see
+     * {@link Sampler}) instead of sliding it exactly.
      */
     public record Generation(int tokens, float temperature, int topK, float topP, long seed, boolean dropUnknown,
-                             List<String> stop, Duration timeout) {
+                             List<String> stop, Duration timeout, boolean contextShift) {
         public Generation {
             if (tokens < 0) throw new IllegalArgumentException("tokens must be >= 0, got " + tokens);
             if (!(temperature >= 0) || Float.isInfinite(temperature)) throw new IllegalArgumentException("temperature must be a finite number >= 0, got " + temperature);
@@ -66,6 +67,12 @@ public final class LanguageModel implements AutoCloseable {
             stop = stop == null ? List.of() : List.copyOf(stop);
             for (String s : stop) if (s.isEmpty()) throw new IllegalArgumentException("a stop string must not be empty");
             if (timeout != null && (timeout.isNegative() || timeout.isZero())) throw new IllegalArgumentException("timeout must be positive, got " + timeout);
+        }
+
+        /** A request with the exact sliding window once the context is full (no context shift). */
+        public Generation(int tokens, float temperature, int topK, float topP, long seed, boolean dropUnknown,
+                          List<String> stop, Duration timeout) {
+            this(tokens, temperature, topK, topP, seed, dropUnknown, stop, timeout, false);
         }
 
         /** A request without top-p, stop strings or time bound. */
@@ -184,7 +191,7 @@ public final class LanguageModel implements AutoCloseable {
             Sampler s = samplers.poll();
             if (s == null) s = new Sampler(model, backend, impl);
             try {
-                s.stream(ids, new Sampler.Options(g.tokens(), g.temperature(), g.topK(), g.topP(), g.seed()), t -> {
+                s.stream(ids, new Sampler.Options(g.tokens(), g.temperature(), g.topK(), g.topP(), g.seed(), g.contextShift()), t -> {
                     drawn[0]++;
                     String ready = stops.add(tokenizer.decode(t));
                     if (!ready.isEmpty() && onText != null && !onText.accept(ready)) {

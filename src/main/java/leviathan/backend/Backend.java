@@ -1,6 +1,7 @@
 package leviathan.backend;
 
 import java.lang.foreign.MemorySegment;
+import java.util.function.Consumer;
 
 /**
  * Where the engine's matrix products run. Everything is row-major float32 in native order;
@@ -21,6 +22,22 @@ public interface Backend extends AutoCloseable {
      */
     void sgemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
                MemorySegment a, int lda, MemorySegment b, int ldb, float beta, MemorySegment c, int ldc);
+
+    /** The number format of GEMM operands (outputs and accumulation are always float32). */
+    default Precision precision() { return Precision.FP32; }
+
+    /**
+     * A backend whose GEMMs take operands at precision {@code p}, where this backend and the CPU
+     * can; otherwise {@code log} gets one line saying so and float32 runs (this backend is
+     * returned). A new backend is closed on its own; this one stays usable.
+     */
+    default Backend withPrecision(Precision p, Consumer<String> log) {
+        if (p != precision()) {
+            log.accept("precision: " + p.label() + " requested, but the " + name() + " backend has no " + p.label()
+                    + " GEMM (use the onednn backend on a CPU with bf16 instructions); running " + precision().label());
+        }
+        return this;
+    }
 
     @Override
     default void close() {}

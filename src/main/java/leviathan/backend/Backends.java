@@ -2,6 +2,7 @@ package leviathan.backend;
 
 import java.util.Locale;
 import java.util.function.Consumer;
+import leviathan.profile.Profiler;
 
 /**
  * Chooses the GEMM backend: {@code auto} tries oneDNN then falls back to Java with one log line;
@@ -13,12 +14,30 @@ public final class Backends {
     /** Property giving the backend when the caller passes null: {@code auto} (default), {@code java}, {@code onednn}. */
     public static final String PROPERTY = "leviathan.backend";
 
-    /** Opens the requested backend ({@code auto}, {@code java}, {@code onednn}; null reads {@link #PROPERTY}); {@code log} gets one line. */
+    /**
+     * Opens the requested backend ({@code auto}, {@code java}, {@code onednn}; null reads {@link #PROPERTY})
+     * at the precision of {@link Precision#PROPERTY} (default fp32); {@code log} gets one line, and
+     * one more when bf16 was asked for and cannot run.
+     */
     public static Backend select(String requested, Consumer<String> log) {
-        return select(requested, OneDnnBackend.Options.fromSystem(), log);
+        return select(requested, Precision.fromSystem(), log);
     }
 
-    /** {@link #select(String, Consumer)} with explicit oneDNN options (path, threads). */
+    /** {@link #select(String, Consumer)} at an explicit GEMM operand precision ({@code --precision}). */
+    public static Backend select(String requested, Precision precision, Consumer<String> log) {
+        Backend b = select(requested, OneDnnBackend.Options.fromSystem(), log);
+        if (precision != b.precision()) {
+            Backend p = b.withPrecision(precision, log);
+            if (p != b) {
+                b.close();
+                log.accept("precision: " + p.precision().label() + " GEMM operands (" + p.describe() + ")");
+            }
+            b = p;
+        }
+        return Profiler.ENABLED ? new ProfiledBackend(b) : b;   // -Dleviathan.profile=true: time every GEMM
+    }
+
+    /** Opens the requested backend with explicit oneDNN options (path, threads), at fp32. */
     public static Backend select(String requested, OneDnnBackend.Options onednn, Consumer<String> log) {
         if (requested == null) requested = System.getProperty(PROPERTY, "auto");
         String r = requested.trim().toLowerCase(Locale.ROOT);

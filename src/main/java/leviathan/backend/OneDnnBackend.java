@@ -3,7 +3,9 @@ package leviathan.backend;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 import leviathan.ffi.onednn.dnnl_h;
 import leviathan.ffi.onednn.omp_h;
 import leviathan.kernel.Matmul;
@@ -33,6 +35,12 @@ import leviathan.kernel.Parallel;
  * OpenMP keeps its count per calling thread, so it is set, when it changes, on the thread that
  * calls. A GEMM called from inside a {@link Parallel} body would add a team of OpenMP threads to
  * every kernel thread: callers keep GEMMs on the driving thread.
+ *
+ * <p>Precision. {@link #withPrecision} with {@link Precision#BF16} gives a backend whose GEMMs run
+ * through oneDNN's matmul primitive with bf16 operands and float32 accumulation and output
+ * ({@link OneDnnMatmul}; {@link #BF16_MODE_PROPERTY} picks how the operands become bf16), where
+ * oneDNN dispatches to bf16 instructions (AVX512_BF16 or AMX); elsewhere it logs one line and
+ * stays float32.
  */
 public final class OneDnnBackend implements Backend {
     /** A fixed OpenMP thread count for GEMMs above the threshold; default: the engine's count, timed per shape against one thread. */
@@ -43,6 +51,14 @@ public final class OneDnnBackend implements Backend {
     public static final double DEFAULT_PARALLEL_MFLOP = 32;
     /** After its first calls, a shape runs the other thread count once every this many calls, to follow the machine's load. */
     static final int PROBE_PERIOD = 64;
+
+    /** How bf16 operands are made: {@code convert} (default: the engine rounds them) or {@code fpmath} (oneDNN's bf16 fpmath mode on f32 data). */
+    public static final String BF16_MODE_PROPERTY = "leviathan.onednn.bf16";
+
+    /** GEMMs of fewer MFLOP than this stay float32 in a bf16 backend (default {@value #DEFAULT_BF16_MIN_MFLOP}): rounding copies and a primitive per shape cost more than small products gain. */
+    public static final String BF16_MIN_MFLOP_PROPERTY = "leviathan.onednn.bf16MinMflop";
+    /** Untuned guess: a per-head correlation product at the default config is about 1 MFLOP, a linear layer's 100 or more. */
+    public static final double DEFAULT_BF16_MIN_MFLOP = 4;
 
     private static final byte NO_TRANS = 'N', TRANS = 'T';
 
@@ -65,6 +81,11 @@ public final class OneDnnBackend implements Backend {
     private final OneDnnLoader.Library library;
     private final int fixedThreads;
     private final double parallelFlops;
+    private final Options options;
+    /** Non-null when GEMM operands are bf16. */
+    private final OneDnnMatmul bf16;
+    /** FLOPs from which a bf16 backend rounds the operands. */
+    private final double bf16MinFlops;
     /** Per calling thread: the OpenMP thread count last set on it (OpenMP keeps it per thread). */
     private static final ThreadLocal<int[]> OMP_THREADS = ThreadLocal.withInitial(() -> new int[] {-1});
     /** Per calling thread: timings of each GEMM shape above the threshold, on one thread and on several. */
@@ -112,15 +133,18 @@ public final class OneDnnBackend implements Backend {
         }
     }
 
-    private OneDnnBackend(OneDnnLoader.Library library, Options options) {
+    private OneDnnBackend(OneDnnLoader.Library library, Options options, OneDnnMatmul bf16, double bf16MinMflop) {
+        this.bf16MinFlops = bf16MinMflop * 1e6;
         this.library = library;
+        this.options = options;
         this.fixedThreads = options.threads();
         this.parallelFlops = options.parallelMflop() * 1e6;
+        this.bf16 = bf16;
     }
 
     /** Loads oneDNN (once per JVM) as {@code options} say. */
     public static OneDnnBackend open(Options options) throws OneDnnLoader.UnavailableException {
-        return new OneDnnBackend(OneDnnLoader.load(options.path()), options);
+        return new OneDnnBackend(OneDnnLoader.load(options.path()), options, null, 0);
     }
 
     /** {@link #open(Options)} with the properties and environment. */
@@ -129,6 +153,50 @@ public final class OneDnnBackend implements Backend {
     }
 
     public OneDnnLoader.Library library() { return library; }
+
+    @Override
+    public Precision precision() { return bf16 == null ? Precision.FP32 : Precision.BF16; }
+
+    /**
+     * This backend at {@code p}: BF16 needs oneDNN to dispatch to bf16 instructions (its effective
+     * ISA includes AVX512_BF16); where it does not, {@code log} gets one line and this float32
+     * backend is returned. The result shares the library; close it on its own.
+     */
+    @Override
+    public Backend withPrecision(Precision p, Consumer<String> log) {
+        return withPrecision(p, doubleProperty(BF16_MIN_MFLOP_PROPERTY, DEFAULT_BF16_MIN_MFLOP), log);
+    }
+
+    /** {@link #withPrecision(Precision, Consumer)} with products below {@code bf16MinMflop} MFLOP kept float32. */
+    public Backend withPrecision(Precision p, double bf16MinMflop, Consumer<String> log) {
+        if (!(bf16MinMflop >= 0)) throw new IllegalArgumentException(BF16_MIN_MFLOP_PROPERTY + " must be >= 0, got " + bf16MinMflop);
+        if (p == Precision.FP32) return precision() == p ? this : new OneDnnBackend(library, options, null, 0);
+        int isa = CpuFeatures.onednnIsa();
+        if (!CpuFeatures.isaHasBf16(isa)) {
+            List<String> flags = CpuFeatures.bf16Flags();
+            log.accept("precision: bf16 requested, but this CPU has no bf16 instructions (oneDNN ISA " + CpuFeatures.isaName(isa)
+                    + ", cpu flags: " + (flags.isEmpty() ? "no avx512_bf16/amx_bf16" : String.join(", ", flags)) + "); running fp32");
+            return this;
+        }
+        return new OneDnnBackend(library, options, new OneDnnMatmul(bf16Mode()), bf16MinMflop);
+    }
+
+    /** {@link #BF16_MODE_PROPERTY} as a mode. */
+    static OneDnnMatmul.Mode bf16Mode() {
+        String m = System.getProperty(BF16_MODE_PROPERTY, "convert").trim().toLowerCase(java.util.Locale.ROOT);
+        return switch (m) {
+            case "convert" -> OneDnnMatmul.Mode.CONVERT;
+            case "fpmath" -> OneDnnMatmul.Mode.FPMATH;
+            default -> throw new IllegalArgumentException(BF16_MODE_PROPERTY + " must be convert or fpmath, got '" + m + "'");
+        };
+    }
+
+    /** The oneDNN kernel a bf16 product of this shape runs on (for tests and the profile); null for a float32 backend. */
+    public String bf16Implementation(boolean transA, boolean transB, int M, int N, int K, float alpha, int lda, int ldb, float beta, int ldc) {
+        if (bf16 == null) return null;
+        int t = library.openMp() ? OMP_THREADS.get()[0] : 0;
+        return bf16.implementation(transA, transB, M, N, K, alpha, lda, ldb, beta, ldc, t);
+    }
 
     /** OpenMP threads used by a large GEMM. */
     public int threads() { return fixedThreads > 0 ? fixedThreads : Parallel.threads(); }
@@ -145,7 +213,9 @@ public final class OneDnnBackend implements Backend {
     public String describe() {
         int t = library.openMp() ? threads() : 0;
         return "onednn (oneDNN " + library.version() + ", "
-                + (t == 0 ? "threads managed by its runtime" : t + (t == 1 ? " thread" : " threads")) + ")";
+                + (t == 0 ? "threads managed by its runtime" : t + (t == 1 ? " thread" : " threads"))
+                + (bf16 == null ? "" : ", bf16 operands via the matmul primitive (" + bf16.mode().name().toLowerCase(java.util.Locale.ROOT)
+                        + ") for GEMMs >= " + fmt(bf16MinFlops / 1e6) + " MFLOP") + ")";
     }
 
     /** A second line for {@code info}: build, thread policy, wait policy and where the library came from. */
@@ -163,7 +233,7 @@ public final class OneDnnBackend implements Backend {
      * else why it is not loaded.
      */
     public static String status(Backend active) {
-        if (active instanceof OneDnnBackend o) return o.details();
+        if (ProfiledBackend.unwrap(active) instanceof OneDnnBackend o) return o.details();
         OneDnnLoader.Library lib = OneDnnLoader.loaded();
         if (lib != null) return "oneDNN " + lib.version() + " loaded but not selected (" + Backends.PROPERTY + ")";
         if ("java".equalsIgnoreCase(System.getProperty(Backends.PROPERTY, "").trim())) return "not loaded (java backend requested)";
@@ -208,8 +278,12 @@ public final class OneDnnBackend implements Backend {
         }
     }
 
-    private static int call(boolean transA, boolean transB, int M, int N, int K, float alpha,
+    private int call(boolean transA, boolean transB, int M, int N, int K, float alpha,
                             MemorySegment a, int lda, MemorySegment b, int ldb, float beta, MemorySegment c, int ldc) {
+        if (bf16 != null && 2.0 * M * N * K >= bf16MinFlops) {
+            bf16.run(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, library.openMp() ? OMP_THREADS.get()[0] : 0);
+            return dnnl_h.dnnl_success();
+        }
         return dnnl_h.dnnl_sgemm(transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
     }
 
@@ -242,6 +316,12 @@ public final class OneDnnBackend implements Backend {
             case 5 -> "runtime error";
             default -> "status " + status;
         };
+    }
+
+    /** Frees the bf16 primitives, if any; the library stays loaded. */
+    @Override
+    public void close() {
+        if (bf16 != null) bf16.close();
     }
 
     private static String fmt(double v) {

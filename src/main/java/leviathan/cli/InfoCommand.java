@@ -3,7 +3,9 @@ package leviathan.cli;
 import java.util.concurrent.Callable;
 import leviathan.backend.Backend;
 import leviathan.backend.Backends;
+import leviathan.backend.CpuFeatures;
 import leviathan.backend.OneDnnBackend;
+import leviathan.backend.OneDnnLoader;
 import leviathan.kernel.Parallel;
 import leviathan.kernel.Simd;
 import picocli.CommandLine.Command;
@@ -29,15 +31,35 @@ final class InfoCommand implements Callable<Integer> {
                 Simd.ENABLED ? "" : "  [disabled: -Dleviathan.scalar=true]");
         System.out.printf("cores         %d available, %d kernel threads (set with --threads or -Dleviathan.threads)%n",
                 rt.availableProcessors(), Parallel.threads());
-        System.out.printf("heap          max %d MiB%n", rt.maxMemory() >> 20);
+        System.out.printf("heap          max %d MiB (LEVIATHAN_HEAP or -Xmx in LEVIATHAN_JAVA_OPTS), %d MiB committed%n",
+                rt.maxMemory() >> 20, rt.totalMemory() >> 20);
+        for (String line : memoryBudget()) System.out.printf("off-heap      %s%n", line);
         StringBuilder lines = new StringBuilder();
         try (Backend b = Backends.select(null, l -> lines.append(l))) {
             System.out.printf("GEMM          %s%n", b.describe());
             System.out.printf("oneDNN        %s%n", OneDnnBackend.status(b));
+            System.out.printf("bf16          %s%n", CpuFeatures.bf16Summary(OneDnnLoader.loaded() != null));
         }
         for (String line : leviathan.backend.cuda.CudaInfo.lines()) System.out.printf("CUDA          %s%n", line);
         System.out.printf("CUDA          %s%n", CUDA_UNTESTED);
         System.out.printf("MPI           %s%n", leviathan.dist.Mpi.status());
         return 0;
+    }
+
+    /**
+     * What the default training recipe and sampling from its model take off the heap (the model,
+     * gradients, AdamW moments and activations are native memory, not limited by the heap size).
+     */
+    static java.util.List<String> memoryBudget() {
+        leviathan.train.TrainConfig d = leviathan.train.TrainConfig.defaults();
+        leviathan.model.GptConfig c = d.model().toGptConfig(65);          // Tiny Shakespeare's vocabulary
+        int B = d.schedule().batchSize(), T = c.blockSize();
+        var train = leviathan.model.MemoryEstimate.breakdown(c, B, T, true);
+        var sample = leviathan.model.MemoryEstimate.breakdown(c, 1, T, false);
+        return java.util.List.of(
+                String.format("default train recipe (%s, batch %d): %s", c.describe(), B, train),
+                String.format("sampling that model: %s", sample),
+                "activations per layer and row: 4 x (16 n_embd + n_head + 4) bytes for correlation or dot with the dense MLP,"
+                        + " doubled when training (model.Workspace)");
     }
 }

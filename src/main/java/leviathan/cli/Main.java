@@ -8,6 +8,7 @@ import picocli.CommandLine.Command;
 @Command(name = "leviathan", mixinStandardHelpOptions = true, version = "leviathan 0.1.0",
         description = "Train and sample character language models with correlation attention, on the CPU.",
         subcommands = {TrainCommand.class, SampleCommand.class, EvalCommand.class, InfoCommand.class, ServeCommand.class,
+                PrepareCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 

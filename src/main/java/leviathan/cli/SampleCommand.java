@@ -40,6 +40,10 @@ final class SampleCommand implements Callable<Integer> {
     String impl = "auto";
     @Option(names = "--threads", description = "Kernel threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
     int threads = 0;
+    @Option(names = "--context-shift", description = "When the context fills, keep its last half (recomputed once) and continue incrementally, "
+            + "instead of sliding the exact block_size window every character: much faster past the context, but a character "
+            + "is then sometimes conditioned on only half a context.")
+    boolean contextShift;
     @Option(names = "--verbose", description = "Print stack traces on errors.")
     boolean verbose;
 
@@ -51,7 +55,7 @@ final class SampleCommand implements Callable<Integer> {
         if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("--top-p must be in (0, 1], got " + topP);
         for (String s : stop) if (s.isEmpty()) throw new IllegalArgumentException("--stop must not be empty");
         String implName = Options.impl(impl);
-        LanguageModel.Generation g = new LanguageModel.Generation(tokens, temperature, topK, topP, seed, dropUnknown, stop, null);
+        LanguageModel.Generation g = new LanguageModel.Generation(tokens, temperature, topK, topP, seed, dropUnknown, stop, null, contextShift);
         // flushed per character so that the text appears as it is drawn; checkError sees a closed stdout
         PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), false, StandardCharsets.UTF_8);
         try (LanguageModel lm = LanguageModel.load(checkpoint, new LanguageModel.Settings(backend, threads, implName, s -> System.err.println(s)))) {

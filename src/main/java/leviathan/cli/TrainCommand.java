@@ -113,6 +113,8 @@ final class TrainCommand implements Callable<Integer> {
     String backend = D.run().backend();
     @Option(names = "--impl", paramLabel = "auto|scalar|direct|gemm|fft", description = "Correlation implementation (default: ${DEFAULT-VALUE}).")
     String impl = D.run().impl();
+    @Option(names = "--precision", paramLabel = "fp32|bf16", description = "GEMM input precision: bf16 runs the GEMMs on oneDNN's bf16 kernels where the CPU has them (fp32 weights, optimizer and reductions); elsewhere one line says so and fp32 runs (default: ${DEFAULT-VALUE}).")
+    String precision = D.run().precision();
     @Option(names = "--nan-policy", paramLabel = "stop|skip", description = "On a non-finite loss or gradient: stop (default) or skip the step.")
     String nanPolicy = "stop";
     @Option(names = "--lag-bias-init", paramLabel = "X", description = "Initial lag bias of lag 0 (others 0); > 0 starts close to dot attention (default: 0, the spec's).")
@@ -150,7 +152,7 @@ final class TrainCommand implements Callable<Integer> {
                     .batchSize(batchSize).accum(accum).steps(steps).lr(lr).minLr(minLr).warmup(warmup)
                     .optimizer(Optimizer.Kind.parse(optimizer)).beta1(beta1).beta2(beta2).weightDecay(weightDecay).clip(clip)
                     .evalInterval(evalInterval).evalBatches(evalBatches).logInterval(logInterval).sampleTokens(sampleTokens)
-                    .seed(seed).threads(threads).backend(backend).impl(Options.impl(impl)).nanPolicy(Options.nanPolicy(nanPolicy));
+                    .seed(seed).threads(threads).backend(backend).impl(Options.impl(impl)).precision(precision).nanPolicy(Options.nanPolicy(nanPolicy));
             if (parsed.hasMatchedOption("--lag-bias-init")) b.option("lag_bias_init", lagBiasInit);
             if (window != null) b.option("window", window);
             if (experts != null) b.option("n_expert", experts);

@@ -54,6 +54,49 @@ public final class Gelu {
     }
 
     /**
+     * Bias then GELU in one pass over a {@code (rows, cols)} tensor, as a linear layer's bias and
+     * the activation after it: {@code pre[r,c] += bias[c]} (kept for the backward), then
+     * {@code out[r,c] = gelu(pre[r,c])}. The same arithmetic as {@link Bias#forward} followed by
+     * {@link #forward}, reading and writing {@code pre} once instead of twice. Parallel over rows.
+     */
+    public static void forwardBias(MemorySegment out, MemorySegment pre, MemorySegment bias, int rows, int cols) {
+        if (!Simd.ENABLED) {
+            forwardBiasScalar(out, pre, bias, rows, cols);
+            return;
+        }
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.EXP_TASK, cols), (r0, r1) -> {
+            int bound = F.loopBound(cols);
+            for (int r = r0; r < r1; r++) {
+                long base = (long) r * cols;
+                int c = 0;
+                for (; c < bound; c += F.length()) {
+                    long off = (base + c) * Float.BYTES;
+                    var x = FloatVector.fromMemorySegment(F, pre, off, NATIVE)
+                            .add(FloatVector.fromMemorySegment(F, bias, (long) c * Float.BYTES, NATIVE));
+                    x.intoMemorySegment(pre, off, NATIVE);
+                    var u = x.mul(0.044715f).mul(x).mul(x).add(x).mul(SCALE);
+                    var e = VectorMath.exp(u.mul(-2f));                          // as forwardRange
+                    x.div(e.add(1f)).intoMemorySegment(out, off, NATIVE);
+                }
+                for (; c < cols; c++) biasGeluScalar(out, pre, bias, base, c);
+            }
+        });
+    }
+
+    /** The definition of {@link #forwardBias}. */
+    public static void forwardBiasScalar(MemorySegment out, MemorySegment pre, MemorySegment bias, int rows, int cols) {
+        for (int r = 0; r < rows; r++) {
+            for (int c = 0; c < cols; c++) biasGeluScalar(out, pre, bias, (long) r * cols, c);
+        }
+    }
+
+    private static void biasGeluScalar(MemorySegment out, MemorySegment pre, MemorySegment bias, long base, int c) {
+        float x = pre.getAtIndex(FL, base + c) + bias.getAtIndex(FL, c);
+        pre.setAtIndex(FL, base + c, x);
+        forwardScalar(out, pre, base + c, base + c + 1);
+    }
+
+    /**
      * {@code din += dout·gelu'(x)} with
      * {@code gelu'(x) = 0.5(1 + tanh u) + 0.5x(1 - tanh²u)·sqrt(2/pi)(1 + 3·0.044715x²)}.
      */

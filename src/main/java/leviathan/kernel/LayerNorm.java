@@ -34,6 +34,34 @@ public final class LayerNorm {
         });
     }
 
+    /**
+     * A residual join and the LayerNorm after it, in one pass over the rows:
+     * {@code res += x}, then {@link #forward} of {@code res} (the block's {@code x + mixer(...)}
+     * followed by {@code ln_2}). The same arithmetic as {@link Residual#add} then {@link #forward},
+     * with each row still in cache for the second step and one parallel dispatch instead of two.
+     */
+    public static void forwardResidual(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment res,
+                                       MemorySegment x, MemorySegment weight, MemorySegment bias, int rows, int C) {
+        if (!Simd.ENABLED) {
+            forwardResidualScalar(out, mean, rstd, res, x, weight, bias, rows, C);
+            return;
+        }
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, 2L * C), (r0, r1) -> {
+            for (int r = r0; r < r1; r++) {
+                long base = (long) r * C;
+                Residual.forwardRange(res, res, x, base, base + C);
+                forwardRow(out, mean, rstd, res, weight, bias, r, C);
+            }
+        });
+    }
+
+    /** The definition of {@link #forwardResidual}. */
+    public static void forwardResidualScalar(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment res,
+                                             MemorySegment x, MemorySegment weight, MemorySegment bias, int rows, int C) {
+        Residual.addScalar(res, x, 0, (long) rows * C);
+        forwardScalar(out, mean, rstd, res, weight, bias, rows, C);
+    }
+
     /** One row of {@link #forward}: whole vectors, then a scalar tail in each pass. */
     static void forwardRow(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment in,
                            MemorySegment weight, MemorySegment bias, int r, int C) {

@@ -16,6 +16,8 @@ import leviathan.nn.CorrelationAttention;
 import leviathan.nn.Linear;
 import leviathan.nn.Rows;
 import leviathan.nn.RunOptions;
+import leviathan.profile.Profiler;
+import leviathan.profile.Profiler.Section;
 import leviathan.tensor.Buffers;
 import leviathan.tensor.Tensor;
 
@@ -28,6 +30,15 @@ import leviathan.tensor.Tensor;
  * several concurrent users with a workspace each.
  */
 public final class Gpt implements AutoCloseable {
+    // Timers for -Dleviathan.profile=true (no cost when off); the parts and GEMMs time themselves.
+    private static final Section P_FORWARD = Profiler.section("model forward"), P_BACKWARD = Profiler.section("model backward"),
+            P_ENCODER_F = Profiler.section("encoder forward"), P_ENCODER_B = Profiler.section("encoder backward"),
+            P_LN_F = Profiler.section("layernorm forward"), P_LN_B = Profiler.section("layernorm backward"),
+            P_RESIDUAL = Profiler.section("residual add"), P_HEAD_F = Profiler.section("lm head forward"),
+            P_HEAD_B = Profiler.section("lm head backward"), P_CE_F = Profiler.section("cross-entropy forward"),
+            P_CE_B = Profiler.section("cross-entropy backward"), P_ZERO_ACT = Profiler.section("zero activation grads"),
+            P_ZERO_GRAD = Profiler.section("zero grads"), P_RESIDUAL_LN = Profiler.section("residual + layernorm forward");
+
     private final GptConfig config;
     private final Arena arena = Arena.ofShared();
     private final Buffers params;
@@ -94,7 +105,11 @@ public final class Gpt implements AutoCloseable {
     }
 
     /** Clears every parameter gradient: the one place gradients are zeroed. */
-    public void zeroGrad() { grads().zero(); }
+    public void zeroGrad() {
+        Profiler.begin(P_ZERO_GRAD);
+        grads().zero();
+        Profiler.end(P_ZERO_GRAD);
+    }
 
     /**
      * A workspace for batches up to {@code maxBatch × maxT}; training ones also hold activation
@@ -123,7 +138,9 @@ public final class Gpt implements AutoCloseable {
         if (!withLoss) return Float.NaN;
         int rows = B * T;
         Buffers a = ws.acts;
+        Profiler.begin(P_CE_F);
         double sum = CrossEntropy.forward(s(a, "losses"), s(a, "probs"), s(a, "logits"), ws.targets, rows, config.vocabSize());
+        Profiler.end(P_CE_F);
         return (float) (sum / rows);
     }
 
@@ -147,17 +164,25 @@ public final class Gpt implements AutoCloseable {
         int C = config.nEmbd(), V = config.vocabSize(), rows = B * T - t0;
         Buffers a = ws.acts;
         MemorySegment x = s(a, "x");
+        Profiler.begin(P_FORWARD);
+        Profiler.begin(P_ENCODER_F);
         Encoder.forward(Rows.from(x, t0, C), ws.tokens.asSlice((long) t0 * Integer.BYTES), s(params, "wte"),
                 Rows.from(s(params, "wpe"), t0, C), t0 == 0 ? B : 1, T - t0, C);
+        Profiler.end(P_ENCODER_F);
         MemorySegment stream = x;
         for (int l = 0; l < layers.length; l++) {
             blockForward(ws, l, stream, B, T, t0);
             stream = ws.layerActs[l].res2();
         }
         MemorySegment lnf = Rows.from(s(a, "ln_f"), t0, C);
+        Profiler.begin(P_LN_F);
         LayerNorm.forward(lnf, Rows.from(s(a, "ln_f.mean"), t0, 1), Rows.from(s(a, "ln_f.rstd"), t0, 1), Rows.from(stream, t0, C),
                 s(params, "ln_f.weight"), s(params, "ln_f.bias"), rows, C);
+        Profiler.end(P_LN_F);
+        Profiler.begin(P_HEAD_F);
         Linear.forward(ws.backend, Rows.from(s(a, "logits"), t0, V), lnf, s(params, "wte"), null, rows, C, V);
+        Profiler.end(P_HEAD_F);
+        Profiler.end(P_FORWARD);
     }
 
     /** One block over rows {@code [t0, T)} of each sequence reading {@code in}: {@code x + mixer(ln_1(x))}, then {@code + mlp(ln_2(·))}. */
@@ -165,14 +190,19 @@ public final class Gpt implements AutoCloseable {
         int C = config.nEmbd(), rows = B * T - t0;
         BlockParams p = layers[l];
         Workspace.BlockMemory act = ws.layerActs[l];
+        Profiler.begin(P_LN_F);
         LayerNorm.forward(Rows.from(act.ln1(), t0, C), Rows.from(act.ln1Mean(), t0, 1), Rows.from(act.ln1Rstd(), t0, 1),
                 Rows.from(in, t0, C), p.ln1w(), p.ln1b(), rows, C);
+        Profiler.end(P_LN_F);
         ws.mixers[l].forward(act.res1(), act.ln1(), B, T, t0);
-        Residual.add(Rows.from(act.res1(), t0, C), Rows.from(in, t0, C), (long) rows * C);
-        LayerNorm.forward(Rows.from(act.ln2(), t0, C), Rows.from(act.ln2Mean(), t0, 1), Rows.from(act.ln2Rstd(), t0, 1),
-                Rows.from(act.res1(), t0, C), p.ln2w(), p.ln2b(), rows, C);
+        Profiler.begin(P_RESIDUAL_LN);                       // res_1 = in + mixer(...), then ln_2(res_1), in one pass
+        LayerNorm.forwardResidual(Rows.from(act.ln2(), t0, C), Rows.from(act.ln2Mean(), t0, 1), Rows.from(act.ln2Rstd(), t0, 1),
+                Rows.from(act.res1(), t0, C), Rows.from(in, t0, C), p.ln2w(), p.ln2b(), rows, C);
+        Profiler.end(P_RESIDUAL_LN);
         ws.mlps[l].forward(act.res2(), act.ln2(), B, T, t0);
+        Profiler.begin(P_RESIDUAL);
         Residual.add(Rows.from(act.res2(), t0, C), Rows.from(act.res1(), t0, C), (long) rows * C);
+        Profiler.end(P_RESIDUAL);
     }
 
     /**
@@ -187,13 +217,22 @@ public final class Gpt implements AutoCloseable {
         Backend be = ws.backend;
         Buffers a = ws.acts, d = ws.dacts;
         Buffers g = grads();
+        Profiler.begin(P_BACKWARD);
+        Profiler.begin(P_ZERO_ACT);
         d.zero();                                             // activation gradients are per step scratch
+        Profiler.end(P_ZERO_ACT);
         MemorySegment dlogits = s(d, "logits");
+        Profiler.begin(P_CE_B);
         CrossEntropy.backward(dlogits, s(a, "probs"), ws.targets, lossScale / rows, rows, V);
+        Profiler.end(P_CE_B);
         int last = layers.length - 1;
+        Profiler.begin(P_HEAD_B);
         Linear.backward(be, s(d, "ln_f"), s(g, "wte"), null, dlogits, s(a, "ln_f"), s(params, "wte"), rows, C, V);
+        Profiler.end(P_HEAD_B);
+        Profiler.begin(P_LN_B);
         LayerNorm.backward(ws.layerDacts[last].res2(), s(g, "ln_f.weight"), s(g, "ln_f.bias"), s(d, "ln_f"), ws.layerActs[last].res2(),
                 s(params, "ln_f.weight"), s(a, "ln_f.mean"), s(a, "ln_f.rstd"), rows, C);
+        Profiler.end(P_LN_B);
         for (int l = last; l >= 0; l--) {
             BlockParams p = layers[l], gp = gradLayers[l];
             Workspace.BlockMemory act = ws.layerActs[l], dact = ws.layerDacts[l];
@@ -201,15 +240,26 @@ public final class Gpt implements AutoCloseable {
             MemorySegment din = l == 0 ? s(d, "x") : ws.layerDacts[l - 1].res2();
             long n = (long) rows * C;
             // res_2 = res_1 + mlp(ln_2(res_1))
+            Profiler.begin(P_RESIDUAL);
             Residual.add(dact.res1(), dact.res2(), n);
+            Profiler.end(P_RESIDUAL);
             ws.mlps[l].backward(dact.ln2(), dact.res2(), act.ln2(), B, T, lossScale);
+            Profiler.begin(P_LN_B);
             LayerNorm.backward(dact.res1(), gp.ln2w(), gp.ln2b(), dact.ln2(), act.res1(), p.ln2w(), act.ln2Mean(), act.ln2Rstd(), rows, C);
+            Profiler.end(P_LN_B);
             // res_1 = in + mixer(ln_1(in))
+            Profiler.begin(P_RESIDUAL);
             Residual.add(din, dact.res1(), n);
+            Profiler.end(P_RESIDUAL);
             ws.mixers[l].backward(dact.ln1(), dact.res1(), act.ln1(), B, T, lossScale);
+            Profiler.begin(P_LN_B);
             LayerNorm.backward(din, gp.ln1w(), gp.ln1b(), dact.ln1(), in, p.ln1w(), act.ln1Mean(), act.ln1Rstd(), rows, C);
+            Profiler.end(P_LN_B);
         }
+        Profiler.begin(P_ENCODER_B);
         Encoder.backward(s(g, "wte"), s(g, "wpe"), s(d, "x"), ws.tokens, B, T, C);
+        Profiler.end(P_ENCODER_B);
+        Profiler.end(P_BACKWARD);
     }
 
     private void checkBatch(Workspace ws, int B, int T) {

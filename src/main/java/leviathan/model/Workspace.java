@@ -7,6 +7,7 @@ import java.util.function.ObjDoubleConsumer;
 import leviathan.backend.Backend;
 import leviathan.nn.BlockPart;
 import leviathan.nn.RunOptions;
+import leviathan.profile.Profiler;
 import leviathan.tensor.Buffers;
 
 /**
@@ -16,10 +17,19 @@ import leviathan.tensor.Buffers;
  * Holds each layer's mixer and MLP bound to this memory. Not thread-safe: one workspace per
  * concurrent user; the model's parameters are shared.
  *
- * <p>Activation floats per row and layer: {@code 4C + 4} for the block's two LayerNorms and two
- * residual streams, plus what the parts declare (correlation: {@code 4C + H}; dense MLP: {@code 8C});
- * plus {@code 4C + 2V + 3} outside the layers. A training workspace doubles it for the gradients
- * ({@link MemoryEstimate} counts it before anything is allocated).
+ * <p>Activation bytes, for {@code rows = B·T} (each tensor rounded up to 64 bytes):
+ * <pre>
+ *   per layer      4 · rows · (4C + 4 + mixer + mlp)     block: ln_1, ln_2 (C + mean + rstd each), res_1, res_2
+ *                  mixer: correlation and dot 4C + H (qkv 3C, att C, lse H); mlp: dense 8C (fc, fc_gelu)
+ *   outside        4 · rows · (2C + 2V + 3)               x, ln_f (C + 2), logits V, probs V, losses 1
+ *   token ids      8 · rows                               tokens, targets (int32)
+ * </pre>
+ * So a correlation/dense layer holds {@code 4·B·T·(16C + H + 4)} bytes: linear in T (the attention
+ * keeps the log-sum-exp, not the T×T probabilities). A training workspace doubles the activations
+ * for their gradients. {@link MemoryEstimate} counts it from the parts' declarations before
+ * anything is allocated; {@link #layerFloatsPerRow} is the per-layer term. Not counted there: the
+ * direct correlation kernel's per-thread scratch, Java arrays of about {@code 11·T·D} floats per
+ * thread and layer ({@code kernel.CorrelationWorkspace}).
  */
 public final class Workspace implements AutoCloseable {
     final Gpt model;
@@ -72,6 +82,10 @@ public final class Workspace implements AutoCloseable {
                 if (training) layerDacts[l] = BlockMemory.of(dacts, l);
                 mixers[l] = mixer.bind(new Memory("h." + l + ".", MIXER, model.params(), grads, options));
                 mlps[l] = mlp.bind(new Memory("h." + l + ".", MLP, model.params(), grads, options));
+                if (Profiler.ENABLED) {                       // -Dleviathan.profile=true: time each part
+                    mixers[l] = new ProfiledPart(mixers[l], "mixer", mixer);
+                    mlps[l] = new ProfiledPart(mlps[l], "mlp", mlp);
+                }
             }
         } catch (RuntimeException e) {
             close();
@@ -98,6 +112,14 @@ public final class Workspace implements AutoCloseable {
         }
         return l.add("ln_f", rows, C).add("ln_f.mean", rows).add("ln_f.rstd", rows)
                 .add("logits", rows, V).add("probs", rows, V).add("losses", rows);
+    }
+
+    /** Activation floats one layer keeps per row ({@code B·T} rows): the block's {@code 4C + 4} plus what the parts declare. */
+    public static long layerFloatsPerRow(GptConfig c) {
+        long n = 4L * c.nEmbd() + 4;
+        for (var a : c.mixerPart().activations()) n += a.perRow();
+        for (var a : c.mlpPart().activations()) n += a.perRow();
+        return n;
     }
 
     /** One layer's memory as the parts see it: their own names under the layer's prefix. */

@@ -48,8 +48,8 @@ public final class DenseMlp implements Mlp {
             public void forward(MemorySegment out, MemorySegment in, int B, int T, int t0) {
                 int rows = B * T - t0;                                    // t0 > 0 only with B = 1
                 MemorySegment h = Rows.from(fc, t0, 4 * C), g = Rows.from(fcGelu, t0, 4 * C);
-                Linear.forward(be, h, Rows.from(in, t0, C), fcW, fcB, rows, C, 4 * C);
-                Gelu.forward(g, h, (long) rows * 4 * C);
+                Linear.forward(be, h, Rows.from(in, t0, C), fcW, null, rows, C, 4 * C);
+                Gelu.forwardBias(g, h, fcB, rows, 4 * C);                 // c_fc's bias and the GELU in one pass
                 Linear.forward(be, Rows.from(out, t0, C), g, projW, projB, rows, 4 * C, C);
             }
 

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Locale;
 import leviathan.kernel.AdamW;
 import leviathan.model.Gpt;
+import leviathan.profile.Profiler;
 import leviathan.model.ParameterLayout;
 import leviathan.tensor.Buffers;
 import leviathan.tensor.Tensor;
@@ -29,6 +30,9 @@ public final class Optimizer implements AutoCloseable {
             };
         }
     }
+
+    private static final Profiler.Section P_STEP = Profiler.section("optimizer step"), P_NORM = Profiler.section("grad norm"),
+            P_SCALE = Profiler.section("grad scale (clip)");
 
     private final Gpt model;
     private final Kind kind;
@@ -58,25 +62,30 @@ public final class Optimizer implements AutoCloseable {
 
     /** Global L2 norm of the gradients (double accumulation). */
     public double gradNorm() {
+        Profiler.begin(P_NORM);
         MemorySegment g = model.grads().all();
         double sum = 0;
         for (long i = 0, n = g.byteSize() / Float.BYTES; i < n; i++) {
             float x = g.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i);
             sum += (double) x * x;
         }
+        Profiler.end(P_NORM);
         return Math.sqrt(sum);
     }
 
     /** Scales every gradient by {@code s}. */
     public void scaleGrads(float s) {
+        Profiler.begin(P_SCALE);
         MemorySegment g = model.grads().all();
         for (long i = 0, n = g.byteSize() / Float.BYTES; i < n; i++) {
             g.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, g.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i) * s);
         }
+        Profiler.end(P_SCALE);
     }
 
     /** One update with learning rate {@code lr}. */
     public void step(float lr) {
+        Profiler.begin(P_STEP);
         step++;
         for (int i = 0; i < groups.size(); i++) {
             Tensor[] t = groups.get(i);
@@ -87,6 +96,8 @@ public final class Optimizer implements AutoCloseable {
                 AdamW.sgdStep(t[0].segment(), t[1].segment(), t[0].numel(), lr, wd);
             }
         }
+        Profiler.end(P_STEP);
+        Profiler.countStep();
     }
 
     public int stepCount() { return step; }

@@ -13,9 +13,13 @@ import leviathan.nn.CorrelationAttention;
 /**
  * Autoregressive generation with a key/value cache: while the context is shorter than
  * {@code block_size}, each new token runs the model on its own row only (the workspace keeps every
- * earlier row's activations, so attention costs O(T) per token). Once the context is full, the
- * model conditions on the last {@code block_size} tokens, whose positions shift every step, so each
- * step re-runs those {@code block_size} rows. Memory is constant in the number of generated tokens:
+ * earlier row's activations, so attention costs O(T) per token). Once the context is full, by
+ * default the model conditions on exactly the last {@code block_size} tokens, whose positions shift
+ * every step, so each step re-runs those {@code block_size} rows. With
+ * {@link Options#contextShift()} the window instead drops its older half when it fills: the kept
+ * half is recomputed once at positions {@code 0..T/2-1} and generation continues incrementally, about
+ * {@code T/2} times cheaper per character, at the price that a character is sometimes conditioned on
+ * only {@code T/2} to {@code T} characters instead of exactly {@code T}. Memory is constant in the number of generated tokens:
  * only the last {@code block_size} tokens are kept (a ring). One sampler per thread; the model may
  * be shared.
  */
@@ -43,12 +47,15 @@ public final class Sampler implements AutoCloseable {
      * token; {@code topP} in (0, 1] keeps the smallest set of most likely tokens whose probability
      * reaches it (1 keeps every token), applied after top-k.
      */
-    public record Options(int tokens, float temperature, int topK, float topP, long seed) {
+    public record Options(int tokens, float temperature, int topK, float topP, long seed, boolean contextShift) {
         public Options {
             if (tokens < 0) throw new IllegalArgumentException("tokens must be >= 0, got " + tokens);
             if (!(temperature >= 0) || Float.isInfinite(temperature)) throw new IllegalArgumentException("temperature must be a finite number >= 0, got " + temperature);
             if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("topP must be in (0, 1], got " + topP);
         }
+
+        /** Settings with the exact sliding window (no context shift). */
+        public Options(int tokens, float temperature, int topK, float topP, long seed) { this(tokens, temperature, topK, topP, seed, false); }
 
         /** Settings without nucleus (top-p) filtering. */
         public Options(int tokens, float temperature, int topK, long seed) { this(tokens, temperature, topK, 1f, seed); }
@@ -88,24 +95,26 @@ public final class Sampler implements AutoCloseable {
         int[] ring = new int[blockSize];
         long len = prompt.length;
         for (int p = Math.max(0, prompt.length - blockSize); p < prompt.length; p++) ring[p % blockSize] = prompt[p];
-        long cached = -1;                    // rows [0, cached] of the workspace hold positions [0, cached]
+        // the workspace's rows [0, rows) hold positions [base, len) of the sequence; cachedRows of them are computed
+        long base = Math.max(0, len - blockSize);
+        int cachedRows = 0;
         for (int k = 0; k < opts.tokens(); k++) {
-            int row;
-            if (len <= blockSize && cached == len - 2) {
-                // the cache holds positions [0, len-1): compute only the newest row
-                int t = (int) (len - 1);
-                ws.tokens().setAtIndex(ValueLayout.JAVA_INT, t, ring[t]);
-                model.forwardIncremental(ws, t);
-                row = t;
-            } else {
-                int T = (int) Math.min(len, blockSize);
-                long start = len - T;
-                for (int t = 0; t < T; t++) ws.tokens().setAtIndex(ValueLayout.JAVA_INT, t, ring[(int) ((start + t) % blockSize)]);
-                model.forward(ws, 1, T, false);
-                row = T - 1;
+            if (len - base > blockSize) {
+                // the window is full: the exact sliding window moves by one (every row must be recomputed, as its
+                // position changed); a context shift keeps the last half, recomputed once, then runs incrementally
+                base = len - (opts.contextShift() ? Math.max(1, blockSize / 2) : blockSize);
+                cachedRows = 0;
             }
-            // the workspace rows match positions [0, row] only while the context has not slid
-            cached = len <= blockSize ? row : -1;
+            int rows = (int) (len - base);
+            if (cachedRows == rows - 1 && cachedRows > 0) {
+                ws.tokens().setAtIndex(ValueLayout.JAVA_INT, rows - 1, ring[(int) ((len - 1) % blockSize)]);
+                model.forwardIncremental(ws, rows - 1);              // only the newest row: O(T) attention
+            } else {
+                for (int t = 0; t < rows; t++) ws.tokens().setAtIndex(ValueLayout.JAVA_INT, t, ring[(int) ((base + t) % blockSize)]);
+                model.forward(ws, 1, rows, false);
+            }
+            cachedRows = rows;
+            int row = rows - 1;
             int next = draw(ws.logits().asSlice((long) row * V * Float.BYTES, (long) V * Float.BYTES), opts, rng);
             ring[(int) (len % blockSize)] = next;
             len++;

@@ -117,8 +117,10 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
 
     /** Where and how: data, run directory, starting weights, evaluation and log cadence, seed, threads, backend. */
     public record RunGroup(String data, String out, String initFrom, boolean dropUnknown, int evalInterval, int evalBatches,
-                           int logInterval, int sampleTokens, long seed, int threads, String backend, String impl, NanPolicy nanPolicy) {
+                           int logInterval, int sampleTokens, long seed, int threads, String backend, String impl, NanPolicy nanPolicy,
+                           String precision) {
         public RunGroup {
+            leviathan.backend.Precision.parse(precision);            // fp32 or bf16, else one clear error
             positive("eval_interval", evalInterval);
             positive("eval_batches", evalBatches);
             positive("log_interval", logInterval);
@@ -152,7 +154,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         b.data = run.data(); b.out = run.out(); b.initFrom = run.initFrom(); b.dropUnknown = run.dropUnknown();
         b.evalInterval = run.evalInterval(); b.evalBatches = run.evalBatches(); b.logInterval = run.logInterval();
         b.sampleTokens = run.sampleTokens(); b.seed = run.seed(); b.threads = run.threads(); b.backend = run.backend();
-        b.impl = run.impl(); b.nanPolicy = run.nanPolicy();
+        b.impl = run.impl(); b.nanPolicy = run.nanPolicy(); b.precision = run.precision();
         return b;
     }
 
@@ -190,6 +192,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         private int threads = 0;                       // 0 = every available core
         private String backend = "auto";               // oneDNN when it loads, else the Java GEMM
         private String impl = "auto";                  // correlation implementation chosen by shape
+        private String precision = "fp32";             // GEMM inputs; bf16 where oneDNN and the CPU accelerate it
         private NanPolicy nanPolicy = NanPolicy.STOP;
 
         private Builder() {}
@@ -230,6 +233,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         public Builder threads(int v) { threads = v; return this; }
         public Builder backend(String v) { backend = v; return this; }
         public Builder impl(String v) { impl = v; return this; }
+        public Builder precision(String v) { precision = v; return this; }
         public Builder nanPolicy(NanPolicy v) { nanPolicy = v; return this; }
 
         /** The config; each group checks its values. */
@@ -238,7 +242,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
                     new OptimizerGroup(optimizer, beta1, beta2, eps, weightDecay, clip),
                     new ScheduleGroup(steps, batchSize, accum, lr, minLr, warmup),
                     new RunGroup(data, out, initFrom, dropUnknown, evalInterval, evalBatches, logInterval, sampleTokens, seed,
-                            threads, backend, impl, nanPolicy));
+                            threads, backend, impl, nanPolicy, precision));
         }
     }
 
@@ -276,6 +280,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         m.put("threads", run.threads());
         m.put("backend", run.backend());
         m.put("impl", run.impl());
+        m.put("precision", run.precision());
         m.put("nan_policy", run.nanPolicy().name().toLowerCase(Locale.ROOT));
         return m;
     }
@@ -336,7 +341,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
                 .eps(f(d, "eps")).weightDecay(f(d, "weight_decay")).clip(f(d, "clip")).data(str(d, "data")).out(str(d, "out"))
                 .initFrom(str(d, "init_from")).dropUnknown((Boolean) d.get("drop_unknown")).evalInterval(i(d, "eval_interval"))
                 .evalBatches(i(d, "eval_batches")).logInterval(i(d, "log_interval")).sampleTokens(i(d, "sample_tokens"))
-                .seed(((Number) d.get("seed")).longValue()).threads(i(d, "threads")).backend(str(d, "backend")).impl(str(d, "impl"))
+                .seed(((Number) d.get("seed")).longValue()).threads(i(d, "threads")).backend(str(d, "backend")).impl(str(d, "impl")).precision(str(d, "precision"))
                 .nanPolicy(NanPolicy.valueOf(str(d, "nan_policy").toUpperCase(Locale.ROOT))).build();
     }
 

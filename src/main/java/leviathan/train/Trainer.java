@@ -8,6 +8,7 @@ import java.util.Locale;
 import java.util.function.Consumer;
 import leviathan.backend.Backend;
 import leviathan.backend.Backends;
+import leviathan.backend.Precision;
 import leviathan.data.CharTokenizer;
 import leviathan.data.Datasets;
 import leviathan.data.TextDataset;
@@ -136,7 +137,7 @@ public final class Trainer {
                        long wallStart) throws IOException {
         int B = cfg.schedule().batchSize(), T = cfg.model().blockSize(), total = cfg.schedule().steps();
         Reporter report = new Reporter(out, log, rd.metrics(), cfg, wallStart);
-        try (Backend backend = Backends.select(cfg.run().backend(), log);
+        try (Backend backend = Backends.select(cfg.run().backend(), Precision.parse(cfg.run().precision()), log);
              Workspace ws = m.workspace(backend, B, T, true, cfg.model().runOptions().with("impl", cfg.run().impl()));
              Optimizer opt = new Optimizer(m, cfg.optimizer().kind(), cfg.optimizer().beta1(), cfg.optimizer().beta2(),
                      cfg.optimizer().eps(), cfg.optimizer().weightDecay())) {

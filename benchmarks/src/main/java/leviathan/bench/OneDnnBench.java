@@ -55,7 +55,8 @@ public class OneDnnBench {
     })
     public String shape;
 
-    @Param({"onednn", "java", "scalar"})
+    /** {@code onednn-bf16}: the bf16-operand path ({@code -Dleviathan.precision=bf16}) with no size threshold. */
+    @Param({"onednn", "onednn-bf16", "java", "scalar"})
     public String backend;
 
     @Param({"1", "2"})
@@ -85,6 +86,10 @@ public class OneDnnBench {
         c = random(arena, (long) M * N, 3);
         gemm = switch (backend) {
             case "onednn" -> OneDnnBackend.open();
+            case "onednn-bf16" -> {                  // bf16 operands at every size; one line and fp32 where the CPU lacks bf16
+                OneDnnBackend o = OneDnnBackend.open();
+                yield o.withPrecision(leviathan.backend.Precision.BF16, 0, line -> System.out.println("\n# " + line));
+            }
             case "java" -> new JavaBackend();
             case "scalar" -> new Backend() {
                 @Override public String name() { return "scalar"; }
@@ -96,6 +101,9 @@ public class OneDnnBench {
             default -> throw new IllegalArgumentException(backend);
         };
         System.out.println("\n# " + gemm.describe() + (gemm instanceof OneDnnBackend o ? "; " + o.details() : ""));
+        if (gemm instanceof OneDnnBackend o && o.precision() == leviathan.backend.Precision.BF16) {
+            System.out.println("# bf16 kernel: " + o.bf16Implementation(tA, tB, M, N, K, 1f, lda, ldb, 1f, N));
+        }
     }
 
     @TearDown(Level.Trial)

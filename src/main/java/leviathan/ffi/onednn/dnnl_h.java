@@ -267,4 +267,1673 @@ public class dnnl_h {
            throw new AssertionError("should not reach here", ex$);
         }
     }
+    private static final int dnnl_f32 = (int)3L;
+    /**
+     * {@snippet lang=c :
+     * enum dnnl_data_type_t.dnnl_f32 = 3
+     * }
+     */
+    public static int dnnl_f32() {
+        return dnnl_f32;
+    }
+    private static final int dnnl_bf16 = (int)2L;
+    /**
+     * {@snippet lang=c :
+     * enum dnnl_data_type_t.dnnl_bf16 = 2
+     * }
+     */
+    public static int dnnl_bf16() {
+        return dnnl_bf16;
+    }
+    private static final int dnnl_data_type_undef = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum dnnl_data_type_t.dnnl_data_type_undef = 0
+     * }
+     */
+    public static int dnnl_data_type_undef() {
+        return dnnl_data_type_undef;
+    }
+    private static final int dnnl_fpmath_mode_strict = (int)0L;
+    /**
+     * {@snippet lang=c :
+     * enum dnnl_fpmath_mode_t.dnnl_fpmath_mode_strict = 0
+     * }
+     */
+    public static int dnnl_fpmath_mode_strict() {
+        return dnnl_fpmath_mode_strict;
+    }
+    private static final int dnnl_fpmath_mode_bf16 = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum dnnl_fpmath_mode_t.dnnl_fpmath_mode_bf16 = 1
+     * }
+     */
+    public static int dnnl_fpmath_mode_bf16() {
+        return dnnl_fpmath_mode_bf16;
+    }
+    private static final int dnnl_cpu = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum dnnl_engine_kind_t.dnnl_cpu = 1
+     * }
+     */
+    public static int dnnl_cpu() {
+        return dnnl_cpu;
+    }
+    private static final int dnnl_stream_default_flags = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * enum dnnl_stream_flags_t.dnnl_stream_default_flags = 1
+     * }
+     */
+    public static int dnnl_stream_default_flags() {
+        return dnnl_stream_default_flags;
+    }
+    private static final int dnnl_query_impl_info_str = (int)8L;
+    /**
+     * {@snippet lang=c :
+     * enum dnnl_query_t.dnnl_query_impl_info_str = 8
+     * }
+     */
+    public static int dnnl_query_impl_info_str() {
+        return dnnl_query_impl_info_str;
+    }
+    private static final int dnnl_cpu_isa_avx512_core = (int)39L;
+    /**
+     * {@snippet lang=c :
+     * enum dnnl_cpu_isa_t.dnnl_cpu_isa_avx512_core = 39
+     * }
+     */
+    public static int dnnl_cpu_isa_avx512_core() {
+        return dnnl_cpu_isa_avx512_core;
+    }
+    private static final int dnnl_cpu_isa_avx512_core_bf16 = (int)231L;
+    /**
+     * {@snippet lang=c :
+     * enum dnnl_cpu_isa_t.dnnl_cpu_isa_avx512_core_bf16 = 231
+     * }
+     */
+    public static int dnnl_cpu_isa_avx512_core_bf16() {
+        return dnnl_cpu_isa_avx512_core_bf16;
+    }
+    private static final int dnnl_cpu_isa_avx512_core_amx = (int)4079L;
+    /**
+     * {@snippet lang=c :
+     * enum dnnl_cpu_isa_t.dnnl_cpu_isa_avx512_core_amx = 4079
+     * }
+     */
+    public static int dnnl_cpu_isa_avx512_core_amx() {
+        return dnnl_cpu_isa_avx512_core_amx;
+    }
+    private static final int DNNL_ARG_SRC = (int)1L;
+    /**
+     * {@snippet lang=c :
+     * #define DNNL_ARG_SRC 1
+     * }
+     */
+    public static int DNNL_ARG_SRC() {
+        return DNNL_ARG_SRC;
+    }
+    private static final int DNNL_ARG_DST = (int)17L;
+    /**
+     * {@snippet lang=c :
+     * #define DNNL_ARG_DST 17
+     * }
+     */
+    public static int DNNL_ARG_DST() {
+        return DNNL_ARG_DST;
+    }
+    private static final int DNNL_ARG_WEIGHTS = (int)33L;
+    /**
+     * {@snippet lang=c :
+     * #define DNNL_ARG_WEIGHTS 33
+     * }
+     */
+    public static int DNNL_ARG_WEIGHTS() {
+        return DNNL_ARG_WEIGHTS;
+    }
+
+    private static class dnnl_primitive_desc_destroy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_primitive_desc_destroy");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_desc_destroy(dnnl_primitive_desc_t primitive_desc)
+     * }
+     */
+    public static FunctionDescriptor dnnl_primitive_desc_destroy$descriptor() {
+        return dnnl_primitive_desc_destroy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_desc_destroy(dnnl_primitive_desc_t primitive_desc)
+     * }
+     */
+    public static MethodHandle dnnl_primitive_desc_destroy$handle() {
+        return dnnl_primitive_desc_destroy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_desc_destroy(dnnl_primitive_desc_t primitive_desc)
+     * }
+     */
+    public static MemorySegment dnnl_primitive_desc_destroy$address() {
+        return dnnl_primitive_desc_destroy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_desc_destroy(dnnl_primitive_desc_t primitive_desc)
+     * }
+     */
+    public static int dnnl_primitive_desc_destroy(MemorySegment primitive_desc) {
+        var mh$ = dnnl_primitive_desc_destroy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_primitive_desc_destroy", primitive_desc);
+            }
+            return (int)mh$.invokeExact(primitive_desc);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_primitive_desc_query {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_INT,
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_primitive_desc_query");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_desc_query(const_dnnl_primitive_desc_t primitive_desc, dnnl_query_t what, int index, void *result)
+     * }
+     */
+    public static FunctionDescriptor dnnl_primitive_desc_query$descriptor() {
+        return dnnl_primitive_desc_query.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_desc_query(const_dnnl_primitive_desc_t primitive_desc, dnnl_query_t what, int index, void *result)
+     * }
+     */
+    public static MethodHandle dnnl_primitive_desc_query$handle() {
+        return dnnl_primitive_desc_query.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_desc_query(const_dnnl_primitive_desc_t primitive_desc, dnnl_query_t what, int index, void *result)
+     * }
+     */
+    public static MemorySegment dnnl_primitive_desc_query$address() {
+        return dnnl_primitive_desc_query.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_desc_query(const_dnnl_primitive_desc_t primitive_desc, dnnl_query_t what, int index, void *result)
+     * }
+     */
+    public static int dnnl_primitive_desc_query(MemorySegment primitive_desc, int what, int index, MemorySegment result) {
+        var mh$ = dnnl_primitive_desc_query.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_primitive_desc_query", primitive_desc, what, index, result);
+            }
+            return (int)mh$.invokeExact(primitive_desc, what, index, result);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_primitive_create {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_primitive_create");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_create(dnnl_primitive_t *primitive, const_dnnl_primitive_desc_t primitive_desc)
+     * }
+     */
+    public static FunctionDescriptor dnnl_primitive_create$descriptor() {
+        return dnnl_primitive_create.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_create(dnnl_primitive_t *primitive, const_dnnl_primitive_desc_t primitive_desc)
+     * }
+     */
+    public static MethodHandle dnnl_primitive_create$handle() {
+        return dnnl_primitive_create.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_create(dnnl_primitive_t *primitive, const_dnnl_primitive_desc_t primitive_desc)
+     * }
+     */
+    public static MemorySegment dnnl_primitive_create$address() {
+        return dnnl_primitive_create.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_create(dnnl_primitive_t *primitive, const_dnnl_primitive_desc_t primitive_desc)
+     * }
+     */
+    public static int dnnl_primitive_create(MemorySegment primitive, MemorySegment primitive_desc) {
+        var mh$ = dnnl_primitive_create.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_primitive_create", primitive, primitive_desc);
+            }
+            return (int)mh$.invokeExact(primitive, primitive_desc);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_primitive_execute {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_primitive_execute");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_execute(const_dnnl_primitive_t primitive, dnnl_stream_t stream, int nargs, const dnnl_exec_arg_t *args)
+     * }
+     */
+    public static FunctionDescriptor dnnl_primitive_execute$descriptor() {
+        return dnnl_primitive_execute.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_execute(const_dnnl_primitive_t primitive, dnnl_stream_t stream, int nargs, const dnnl_exec_arg_t *args)
+     * }
+     */
+    public static MethodHandle dnnl_primitive_execute$handle() {
+        return dnnl_primitive_execute.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_execute(const_dnnl_primitive_t primitive, dnnl_stream_t stream, int nargs, const dnnl_exec_arg_t *args)
+     * }
+     */
+    public static MemorySegment dnnl_primitive_execute$address() {
+        return dnnl_primitive_execute.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_execute(const_dnnl_primitive_t primitive, dnnl_stream_t stream, int nargs, const dnnl_exec_arg_t *args)
+     * }
+     */
+    public static int dnnl_primitive_execute(MemorySegment primitive, MemorySegment stream, int nargs, MemorySegment args) {
+        var mh$ = dnnl_primitive_execute.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_primitive_execute", primitive, stream, nargs, args);
+            }
+            return (int)mh$.invokeExact(primitive, stream, nargs, args);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_primitive_destroy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_primitive_destroy");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_destroy(dnnl_primitive_t primitive)
+     * }
+     */
+    public static FunctionDescriptor dnnl_primitive_destroy$descriptor() {
+        return dnnl_primitive_destroy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_destroy(dnnl_primitive_t primitive)
+     * }
+     */
+    public static MethodHandle dnnl_primitive_destroy$handle() {
+        return dnnl_primitive_destroy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_destroy(dnnl_primitive_t primitive)
+     * }
+     */
+    public static MemorySegment dnnl_primitive_destroy$address() {
+        return dnnl_primitive_destroy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_destroy(dnnl_primitive_t primitive)
+     * }
+     */
+    public static int dnnl_primitive_destroy(MemorySegment primitive) {
+        var mh$ = dnnl_primitive_destroy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_primitive_destroy", primitive);
+            }
+            return (int)mh$.invokeExact(primitive);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_primitive_attr_create {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_primitive_attr_create");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_create(dnnl_primitive_attr_t *attr)
+     * }
+     */
+    public static FunctionDescriptor dnnl_primitive_attr_create$descriptor() {
+        return dnnl_primitive_attr_create.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_create(dnnl_primitive_attr_t *attr)
+     * }
+     */
+    public static MethodHandle dnnl_primitive_attr_create$handle() {
+        return dnnl_primitive_attr_create.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_create(dnnl_primitive_attr_t *attr)
+     * }
+     */
+    public static MemorySegment dnnl_primitive_attr_create$address() {
+        return dnnl_primitive_attr_create.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_create(dnnl_primitive_attr_t *attr)
+     * }
+     */
+    public static int dnnl_primitive_attr_create(MemorySegment attr) {
+        var mh$ = dnnl_primitive_attr_create.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_primitive_attr_create", attr);
+            }
+            return (int)mh$.invokeExact(attr);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_primitive_attr_destroy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_primitive_attr_destroy");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_destroy(dnnl_primitive_attr_t attr)
+     * }
+     */
+    public static FunctionDescriptor dnnl_primitive_attr_destroy$descriptor() {
+        return dnnl_primitive_attr_destroy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_destroy(dnnl_primitive_attr_t attr)
+     * }
+     */
+    public static MethodHandle dnnl_primitive_attr_destroy$handle() {
+        return dnnl_primitive_attr_destroy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_destroy(dnnl_primitive_attr_t attr)
+     * }
+     */
+    public static MemorySegment dnnl_primitive_attr_destroy$address() {
+        return dnnl_primitive_attr_destroy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_destroy(dnnl_primitive_attr_t attr)
+     * }
+     */
+    public static int dnnl_primitive_attr_destroy(MemorySegment attr) {
+        var mh$ = dnnl_primitive_attr_destroy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_primitive_attr_destroy", attr);
+            }
+            return (int)mh$.invokeExact(attr);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_primitive_attr_set_fpmath_mode {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_primitive_attr_set_fpmath_mode");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_set_fpmath_mode(dnnl_primitive_attr_t attr, dnnl_fpmath_mode_t mode)
+     * }
+     */
+    public static FunctionDescriptor dnnl_primitive_attr_set_fpmath_mode$descriptor() {
+        return dnnl_primitive_attr_set_fpmath_mode.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_set_fpmath_mode(dnnl_primitive_attr_t attr, dnnl_fpmath_mode_t mode)
+     * }
+     */
+    public static MethodHandle dnnl_primitive_attr_set_fpmath_mode$handle() {
+        return dnnl_primitive_attr_set_fpmath_mode.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_set_fpmath_mode(dnnl_primitive_attr_t attr, dnnl_fpmath_mode_t mode)
+     * }
+     */
+    public static MemorySegment dnnl_primitive_attr_set_fpmath_mode$address() {
+        return dnnl_primitive_attr_set_fpmath_mode.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_set_fpmath_mode(dnnl_primitive_attr_t attr, dnnl_fpmath_mode_t mode)
+     * }
+     */
+    public static int dnnl_primitive_attr_set_fpmath_mode(MemorySegment attr, int mode) {
+        var mh$ = dnnl_primitive_attr_set_fpmath_mode.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_primitive_attr_set_fpmath_mode", attr, mode);
+            }
+            return (int)mh$.invokeExact(attr, mode);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_primitive_attr_set_post_ops {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_primitive_attr_set_post_ops");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_set_post_ops(dnnl_primitive_attr_t attr, const_dnnl_post_ops_t post_ops)
+     * }
+     */
+    public static FunctionDescriptor dnnl_primitive_attr_set_post_ops$descriptor() {
+        return dnnl_primitive_attr_set_post_ops.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_set_post_ops(dnnl_primitive_attr_t attr, const_dnnl_post_ops_t post_ops)
+     * }
+     */
+    public static MethodHandle dnnl_primitive_attr_set_post_ops$handle() {
+        return dnnl_primitive_attr_set_post_ops.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_set_post_ops(dnnl_primitive_attr_t attr, const_dnnl_post_ops_t post_ops)
+     * }
+     */
+    public static MemorySegment dnnl_primitive_attr_set_post_ops$address() {
+        return dnnl_primitive_attr_set_post_ops.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_primitive_attr_set_post_ops(dnnl_primitive_attr_t attr, const_dnnl_post_ops_t post_ops)
+     * }
+     */
+    public static int dnnl_primitive_attr_set_post_ops(MemorySegment attr, MemorySegment post_ops) {
+        var mh$ = dnnl_primitive_attr_set_post_ops.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_primitive_attr_set_post_ops", attr, post_ops);
+            }
+            return (int)mh$.invokeExact(attr, post_ops);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_post_ops_create {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_post_ops_create");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_create(dnnl_post_ops_t *post_ops)
+     * }
+     */
+    public static FunctionDescriptor dnnl_post_ops_create$descriptor() {
+        return dnnl_post_ops_create.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_create(dnnl_post_ops_t *post_ops)
+     * }
+     */
+    public static MethodHandle dnnl_post_ops_create$handle() {
+        return dnnl_post_ops_create.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_create(dnnl_post_ops_t *post_ops)
+     * }
+     */
+    public static MemorySegment dnnl_post_ops_create$address() {
+        return dnnl_post_ops_create.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_create(dnnl_post_ops_t *post_ops)
+     * }
+     */
+    public static int dnnl_post_ops_create(MemorySegment post_ops) {
+        var mh$ = dnnl_post_ops_create.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_post_ops_create", post_ops);
+            }
+            return (int)mh$.invokeExact(post_ops);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_post_ops_destroy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_post_ops_destroy");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_destroy(dnnl_post_ops_t post_ops)
+     * }
+     */
+    public static FunctionDescriptor dnnl_post_ops_destroy$descriptor() {
+        return dnnl_post_ops_destroy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_destroy(dnnl_post_ops_t post_ops)
+     * }
+     */
+    public static MethodHandle dnnl_post_ops_destroy$handle() {
+        return dnnl_post_ops_destroy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_destroy(dnnl_post_ops_t post_ops)
+     * }
+     */
+    public static MemorySegment dnnl_post_ops_destroy$address() {
+        return dnnl_post_ops_destroy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_destroy(dnnl_post_ops_t post_ops)
+     * }
+     */
+    public static int dnnl_post_ops_destroy(MemorySegment post_ops) {
+        var mh$ = dnnl_post_ops_destroy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_post_ops_destroy", post_ops);
+            }
+            return (int)mh$.invokeExact(post_ops);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_post_ops_append_sum {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_FLOAT,
+            dnnl_h.C_INT,
+            dnnl_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_post_ops_append_sum");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_append_sum(dnnl_post_ops_t post_ops, float scale, int32_t zero_point, dnnl_data_type_t data_type)
+     * }
+     */
+    public static FunctionDescriptor dnnl_post_ops_append_sum$descriptor() {
+        return dnnl_post_ops_append_sum.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_append_sum(dnnl_post_ops_t post_ops, float scale, int32_t zero_point, dnnl_data_type_t data_type)
+     * }
+     */
+    public static MethodHandle dnnl_post_ops_append_sum$handle() {
+        return dnnl_post_ops_append_sum.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_append_sum(dnnl_post_ops_t post_ops, float scale, int32_t zero_point, dnnl_data_type_t data_type)
+     * }
+     */
+    public static MemorySegment dnnl_post_ops_append_sum$address() {
+        return dnnl_post_ops_append_sum.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_append_sum(dnnl_post_ops_t post_ops, float scale, int32_t zero_point, dnnl_data_type_t data_type)
+     * }
+     */
+    public static int dnnl_post_ops_append_sum(MemorySegment post_ops, float scale, int zero_point, int data_type) {
+        var mh$ = dnnl_post_ops_append_sum.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_post_ops_append_sum", post_ops, scale, zero_point, data_type);
+            }
+            return (int)mh$.invokeExact(post_ops, scale, zero_point, data_type);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_memory_desc_destroy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_memory_desc_destroy");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_desc_destroy(dnnl_memory_desc_t memory_desc)
+     * }
+     */
+    public static FunctionDescriptor dnnl_memory_desc_destroy$descriptor() {
+        return dnnl_memory_desc_destroy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_desc_destroy(dnnl_memory_desc_t memory_desc)
+     * }
+     */
+    public static MethodHandle dnnl_memory_desc_destroy$handle() {
+        return dnnl_memory_desc_destroy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_desc_destroy(dnnl_memory_desc_t memory_desc)
+     * }
+     */
+    public static MemorySegment dnnl_memory_desc_destroy$address() {
+        return dnnl_memory_desc_destroy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_desc_destroy(dnnl_memory_desc_t memory_desc)
+     * }
+     */
+    public static int dnnl_memory_desc_destroy(MemorySegment memory_desc) {
+        var mh$ = dnnl_memory_desc_destroy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_memory_desc_destroy", memory_desc);
+            }
+            return (int)mh$.invokeExact(memory_desc);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_memory_desc_create_with_strides {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_memory_desc_create_with_strides");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_desc_create_with_strides(dnnl_memory_desc_t *memory_desc, int ndims, const dnnl_dims_t dims, dnnl_data_type_t data_type, const dnnl_dims_t strides)
+     * }
+     */
+    public static FunctionDescriptor dnnl_memory_desc_create_with_strides$descriptor() {
+        return dnnl_memory_desc_create_with_strides.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_desc_create_with_strides(dnnl_memory_desc_t *memory_desc, int ndims, const dnnl_dims_t dims, dnnl_data_type_t data_type, const dnnl_dims_t strides)
+     * }
+     */
+    public static MethodHandle dnnl_memory_desc_create_with_strides$handle() {
+        return dnnl_memory_desc_create_with_strides.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_desc_create_with_strides(dnnl_memory_desc_t *memory_desc, int ndims, const dnnl_dims_t dims, dnnl_data_type_t data_type, const dnnl_dims_t strides)
+     * }
+     */
+    public static MemorySegment dnnl_memory_desc_create_with_strides$address() {
+        return dnnl_memory_desc_create_with_strides.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_desc_create_with_strides(dnnl_memory_desc_t *memory_desc, int ndims, const dnnl_dims_t dims, dnnl_data_type_t data_type, const dnnl_dims_t strides)
+     * }
+     */
+    public static int dnnl_memory_desc_create_with_strides(MemorySegment memory_desc, int ndims, MemorySegment dims, int data_type, MemorySegment strides) {
+        var mh$ = dnnl_memory_desc_create_with_strides.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_memory_desc_create_with_strides", memory_desc, ndims, dims, data_type, strides);
+            }
+            return (int)mh$.invokeExact(memory_desc, ndims, dims, data_type, strides);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_memory_create {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_memory_create");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_create(dnnl_memory_t *memory, const_dnnl_memory_desc_t memory_desc, dnnl_engine_t engine, void *handle)
+     * }
+     */
+    public static FunctionDescriptor dnnl_memory_create$descriptor() {
+        return dnnl_memory_create.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_create(dnnl_memory_t *memory, const_dnnl_memory_desc_t memory_desc, dnnl_engine_t engine, void *handle)
+     * }
+     */
+    public static MethodHandle dnnl_memory_create$handle() {
+        return dnnl_memory_create.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_create(dnnl_memory_t *memory, const_dnnl_memory_desc_t memory_desc, dnnl_engine_t engine, void *handle)
+     * }
+     */
+    public static MemorySegment dnnl_memory_create$address() {
+        return dnnl_memory_create.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_create(dnnl_memory_t *memory, const_dnnl_memory_desc_t memory_desc, dnnl_engine_t engine, void *handle)
+     * }
+     */
+    public static int dnnl_memory_create(MemorySegment memory, MemorySegment memory_desc, MemorySegment engine, MemorySegment handle) {
+        var mh$ = dnnl_memory_create.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_memory_create", memory, memory_desc, engine, handle);
+            }
+            return (int)mh$.invokeExact(memory, memory_desc, engine, handle);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_memory_set_data_handle {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_memory_set_data_handle");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_set_data_handle(dnnl_memory_t memory, void *handle)
+     * }
+     */
+    public static FunctionDescriptor dnnl_memory_set_data_handle$descriptor() {
+        return dnnl_memory_set_data_handle.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_set_data_handle(dnnl_memory_t memory, void *handle)
+     * }
+     */
+    public static MethodHandle dnnl_memory_set_data_handle$handle() {
+        return dnnl_memory_set_data_handle.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_set_data_handle(dnnl_memory_t memory, void *handle)
+     * }
+     */
+    public static MemorySegment dnnl_memory_set_data_handle$address() {
+        return dnnl_memory_set_data_handle.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_set_data_handle(dnnl_memory_t memory, void *handle)
+     * }
+     */
+    public static int dnnl_memory_set_data_handle(MemorySegment memory, MemorySegment handle) {
+        var mh$ = dnnl_memory_set_data_handle.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_memory_set_data_handle", memory, handle);
+            }
+            return (int)mh$.invokeExact(memory, handle);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_memory_destroy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_memory_destroy");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_destroy(dnnl_memory_t memory)
+     * }
+     */
+    public static FunctionDescriptor dnnl_memory_destroy$descriptor() {
+        return dnnl_memory_destroy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_destroy(dnnl_memory_t memory)
+     * }
+     */
+    public static MethodHandle dnnl_memory_destroy$handle() {
+        return dnnl_memory_destroy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_destroy(dnnl_memory_t memory)
+     * }
+     */
+    public static MemorySegment dnnl_memory_destroy$address() {
+        return dnnl_memory_destroy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_memory_destroy(dnnl_memory_t memory)
+     * }
+     */
+    public static int dnnl_memory_destroy(MemorySegment memory) {
+        var mh$ = dnnl_memory_destroy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_memory_destroy", memory);
+            }
+            return (int)mh$.invokeExact(memory);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_matmul_primitive_desc_create {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_matmul_primitive_desc_create");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_matmul_primitive_desc_create(dnnl_primitive_desc_t *primitive_desc, dnnl_engine_t engine, const_dnnl_memory_desc_t src_desc, const_dnnl_memory_desc_t weights_desc, const_dnnl_memory_desc_t bias_desc, const_dnnl_memory_desc_t dst_desc, const_dnnl_primitive_attr_t attr)
+     * }
+     */
+    public static FunctionDescriptor dnnl_matmul_primitive_desc_create$descriptor() {
+        return dnnl_matmul_primitive_desc_create.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_matmul_primitive_desc_create(dnnl_primitive_desc_t *primitive_desc, dnnl_engine_t engine, const_dnnl_memory_desc_t src_desc, const_dnnl_memory_desc_t weights_desc, const_dnnl_memory_desc_t bias_desc, const_dnnl_memory_desc_t dst_desc, const_dnnl_primitive_attr_t attr)
+     * }
+     */
+    public static MethodHandle dnnl_matmul_primitive_desc_create$handle() {
+        return dnnl_matmul_primitive_desc_create.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_matmul_primitive_desc_create(dnnl_primitive_desc_t *primitive_desc, dnnl_engine_t engine, const_dnnl_memory_desc_t src_desc, const_dnnl_memory_desc_t weights_desc, const_dnnl_memory_desc_t bias_desc, const_dnnl_memory_desc_t dst_desc, const_dnnl_primitive_attr_t attr)
+     * }
+     */
+    public static MemorySegment dnnl_matmul_primitive_desc_create$address() {
+        return dnnl_matmul_primitive_desc_create.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_matmul_primitive_desc_create(dnnl_primitive_desc_t *primitive_desc, dnnl_engine_t engine, const_dnnl_memory_desc_t src_desc, const_dnnl_memory_desc_t weights_desc, const_dnnl_memory_desc_t bias_desc, const_dnnl_memory_desc_t dst_desc, const_dnnl_primitive_attr_t attr)
+     * }
+     */
+    public static int dnnl_matmul_primitive_desc_create(MemorySegment primitive_desc, MemorySegment engine, MemorySegment src_desc, MemorySegment weights_desc, MemorySegment bias_desc, MemorySegment dst_desc, MemorySegment attr) {
+        var mh$ = dnnl_matmul_primitive_desc_create.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_matmul_primitive_desc_create", primitive_desc, engine, src_desc, weights_desc, bias_desc, dst_desc, attr);
+            }
+            return (int)mh$.invokeExact(primitive_desc, engine, src_desc, weights_desc, bias_desc, dst_desc, attr);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_get_effective_cpu_isa {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_get_effective_cpu_isa");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_cpu_isa_t dnnl_get_effective_cpu_isa()
+     * }
+     */
+    public static FunctionDescriptor dnnl_get_effective_cpu_isa$descriptor() {
+        return dnnl_get_effective_cpu_isa.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_cpu_isa_t dnnl_get_effective_cpu_isa()
+     * }
+     */
+    public static MethodHandle dnnl_get_effective_cpu_isa$handle() {
+        return dnnl_get_effective_cpu_isa.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_cpu_isa_t dnnl_get_effective_cpu_isa()
+     * }
+     */
+    public static MemorySegment dnnl_get_effective_cpu_isa$address() {
+        return dnnl_get_effective_cpu_isa.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_cpu_isa_t dnnl_get_effective_cpu_isa()
+     * }
+     */
+    public static int dnnl_get_effective_cpu_isa() {
+        var mh$ = dnnl_get_effective_cpu_isa.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_get_effective_cpu_isa");
+            }
+            return (int)mh$.invokeExact();
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_engine_create {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_INT,
+            dnnl_h.C_LONG
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_engine_create");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_engine_create(dnnl_engine_t *engine, dnnl_engine_kind_t kind, size_t index)
+     * }
+     */
+    public static FunctionDescriptor dnnl_engine_create$descriptor() {
+        return dnnl_engine_create.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_engine_create(dnnl_engine_t *engine, dnnl_engine_kind_t kind, size_t index)
+     * }
+     */
+    public static MethodHandle dnnl_engine_create$handle() {
+        return dnnl_engine_create.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_engine_create(dnnl_engine_t *engine, dnnl_engine_kind_t kind, size_t index)
+     * }
+     */
+    public static MemorySegment dnnl_engine_create$address() {
+        return dnnl_engine_create.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_engine_create(dnnl_engine_t *engine, dnnl_engine_kind_t kind, size_t index)
+     * }
+     */
+    public static int dnnl_engine_create(MemorySegment engine, int kind, long index) {
+        var mh$ = dnnl_engine_create.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_engine_create", engine, kind, index);
+            }
+            return (int)mh$.invokeExact(engine, kind, index);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_engine_destroy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_engine_destroy");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_engine_destroy(dnnl_engine_t engine)
+     * }
+     */
+    public static FunctionDescriptor dnnl_engine_destroy$descriptor() {
+        return dnnl_engine_destroy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_engine_destroy(dnnl_engine_t engine)
+     * }
+     */
+    public static MethodHandle dnnl_engine_destroy$handle() {
+        return dnnl_engine_destroy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_engine_destroy(dnnl_engine_t engine)
+     * }
+     */
+    public static MemorySegment dnnl_engine_destroy$address() {
+        return dnnl_engine_destroy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_engine_destroy(dnnl_engine_t engine)
+     * }
+     */
+    public static int dnnl_engine_destroy(MemorySegment engine) {
+        var mh$ = dnnl_engine_destroy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_engine_destroy", engine);
+            }
+            return (int)mh$.invokeExact(engine);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_stream_create {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_INT
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_stream_create");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_stream_create(dnnl_stream_t *stream, dnnl_engine_t engine, unsigned int flags)
+     * }
+     */
+    public static FunctionDescriptor dnnl_stream_create$descriptor() {
+        return dnnl_stream_create.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_stream_create(dnnl_stream_t *stream, dnnl_engine_t engine, unsigned int flags)
+     * }
+     */
+    public static MethodHandle dnnl_stream_create$handle() {
+        return dnnl_stream_create.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_stream_create(dnnl_stream_t *stream, dnnl_engine_t engine, unsigned int flags)
+     * }
+     */
+    public static MemorySegment dnnl_stream_create$address() {
+        return dnnl_stream_create.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_stream_create(dnnl_stream_t *stream, dnnl_engine_t engine, unsigned int flags)
+     * }
+     */
+    public static int dnnl_stream_create(MemorySegment stream, MemorySegment engine, int flags) {
+        var mh$ = dnnl_stream_create.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_stream_create", stream, engine, flags);
+            }
+            return (int)mh$.invokeExact(stream, engine, flags);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_stream_wait {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_stream_wait");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_stream_wait(dnnl_stream_t stream)
+     * }
+     */
+    public static FunctionDescriptor dnnl_stream_wait$descriptor() {
+        return dnnl_stream_wait.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_stream_wait(dnnl_stream_t stream)
+     * }
+     */
+    public static MethodHandle dnnl_stream_wait$handle() {
+        return dnnl_stream_wait.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_stream_wait(dnnl_stream_t stream)
+     * }
+     */
+    public static MemorySegment dnnl_stream_wait$address() {
+        return dnnl_stream_wait.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_stream_wait(dnnl_stream_t stream)
+     * }
+     */
+    public static int dnnl_stream_wait(MemorySegment stream) {
+        var mh$ = dnnl_stream_wait.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_stream_wait", stream);
+            }
+            return (int)mh$.invokeExact(stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static class dnnl_stream_destroy {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_stream_destroy");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_stream_destroy(dnnl_stream_t stream)
+     * }
+     */
+    public static FunctionDescriptor dnnl_stream_destroy$descriptor() {
+        return dnnl_stream_destroy.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_stream_destroy(dnnl_stream_t stream)
+     * }
+     */
+    public static MethodHandle dnnl_stream_destroy$handle() {
+        return dnnl_stream_destroy.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_stream_destroy(dnnl_stream_t stream)
+     * }
+     */
+    public static MemorySegment dnnl_stream_destroy$address() {
+        return dnnl_stream_destroy.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_stream_destroy(dnnl_stream_t stream)
+     * }
+     */
+    public static int dnnl_stream_destroy(MemorySegment stream) {
+        var mh$ = dnnl_stream_destroy.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_stream_destroy", stream);
+            }
+            return (int)mh$.invokeExact(stream);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
+    private static final int dnnl_eltwise_linear = (int)38L;
+    /**
+     * {@snippet lang=c :
+     * enum dnnl_alg_kind_t.dnnl_eltwise_linear = 38
+     * }
+     */
+    public static int dnnl_eltwise_linear() {
+        return dnnl_eltwise_linear;
+    }
+
+    private static class dnnl_post_ops_append_eltwise {
+        public static final FunctionDescriptor DESC = FunctionDescriptor.of(
+            dnnl_h.C_INT,
+            dnnl_h.C_POINTER,
+            dnnl_h.C_INT,
+            dnnl_h.C_FLOAT,
+            dnnl_h.C_FLOAT
+        );
+
+        public static final MemorySegment ADDR = dnnl_h.findOrThrow("dnnl_post_ops_append_eltwise");
+
+        public static final MethodHandle HANDLE = Linker.nativeLinker().downcallHandle(ADDR, DESC);
+    }
+
+    /**
+     * Function descriptor for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_append_eltwise(dnnl_post_ops_t post_ops, dnnl_alg_kind_t alg_kind, float alpha, float beta)
+     * }
+     */
+    public static FunctionDescriptor dnnl_post_ops_append_eltwise$descriptor() {
+        return dnnl_post_ops_append_eltwise.DESC;
+    }
+
+    /**
+     * Downcall method handle for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_append_eltwise(dnnl_post_ops_t post_ops, dnnl_alg_kind_t alg_kind, float alpha, float beta)
+     * }
+     */
+    public static MethodHandle dnnl_post_ops_append_eltwise$handle() {
+        return dnnl_post_ops_append_eltwise.HANDLE;
+    }
+
+    /**
+     * Address for:
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_append_eltwise(dnnl_post_ops_t post_ops, dnnl_alg_kind_t alg_kind, float alpha, float beta)
+     * }
+     */
+    public static MemorySegment dnnl_post_ops_append_eltwise$address() {
+        return dnnl_post_ops_append_eltwise.ADDR;
+    }
+
+    /**
+     * {@snippet lang=c :
+     * dnnl_status_t dnnl_post_ops_append_eltwise(dnnl_post_ops_t post_ops, dnnl_alg_kind_t alg_kind, float alpha, float beta)
+     * }
+     */
+    public static int dnnl_post_ops_append_eltwise(MemorySegment post_ops, int alg_kind, float alpha, float beta) {
+        var mh$ = dnnl_post_ops_append_eltwise.HANDLE;
+        try {
+            if (TRACE_DOWNCALLS) {
+                traceDowncall("dnnl_post_ops_append_eltwise", post_ops, alg_kind, alpha, beta);
+            }
+            return (int)mh$.invokeExact(post_ops, alg_kind, alpha, beta);
+        } catch (Error | RuntimeException ex) {
+           throw ex;
+        } catch (Throwable ex$) {
+           throw new AssertionError("should not reach here", ex$);
+        }
+    }
+
 }
