@@ -13,4 +13,4 @@ export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
 cd "$ROOT"
 mvn -B -q -ntp -DskipTests test-compile
 exec "$JAVA_HOME/bin/java" --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xbatch ${LEVIATHAN_PROBE_OPTS:-} \
-  -cp "target/classes:target/test-classes:target/lib/*" leviathan.testing.AllocationProbe "$@" 2> >(grep -v '^WARNING: Using incubator' >&2)
+  -cp "app/target/test-classes:app/target/classes:app/target/lib/*" leviathan.testing.AllocationProbe "$@" 2> >(grep -v '^WARNING: Using incubator' >&2)

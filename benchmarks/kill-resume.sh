@@ -7,8 +7,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export JAVA_HOME="$("$ROOT/leviathan" java-home)"       # the launcher finds JDK 25
 export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
-"$ROOT/leviathan" info > /dev/null                      # builds the jar and target/lib if needed
+"$ROOT/leviathan" info > /dev/null                      # builds the jars and app/target/lib if needed
 cd "$ROOT"
 mvn -B -q -ntp -DskipTests test-compile
 exec "$JAVA_HOME/bin/java" --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -ea -Xmx1g \
-  -cp "target/classes:target/test-classes:target/lib/*" leviathan.testing.KillResumeMain "$@"
+  -cp "app/target/test-classes:app/target/classes:app/target/lib/*" leviathan.testing.KillResumeMain "$@"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes bundle/ (git-ignored): what a GPU machine without a JDK needs to run benchmarks/gpu-check.sh.
 #   bundle/jre/                  a jlink runtime with only the modules the engine and the test runner use
-#   bundle/leviathan.jar, lib/   the engine and picocli (the oneDNN jar is left out: not needed there)
+#   bundle/leviathan.jar, lib/   the command line, leviathan-core and picocli (the oneDNN jar is left out: not needed there)
 #   bundle/test-classes/         the GPU tests and the timing main (leviathan.cuda.*)
 #   bundle/junit-console.jar     JUnit's console launcher (runs the tests without Maven)
 #   bundle/correlation.ptx       native/correlation.cu compiled by nvcc (found beside the jar)
@@ -20,7 +20,7 @@ echo "bundle: building the jar and the test classes" >&2
 mvn -B -q -ntp -DskipTests package test-compile
 native/build-ptx.sh >&2
 [[ -f target/native/correlation.ptx ]] || { echo "bundle: no target/native/correlation.ptx (nvcc missing?)" >&2; exit 1; }
-mvn -B -q -ntp dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:$JUNIT_PLATFORM \
+mvn -B -q -ntp -N dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:$JUNIT_PLATFORM \
     -DoutputDirectory=target/gpu-tools
 
 rm -rf bundle
@@ -30,9 +30,9 @@ mkdir -p bundle/lib
     --output bundle/jre
 # jlink keeps the JVM's symbol tables (libjvm.so ~29 MB); strip them where binutils' strip exists (~5 MB less)
 if command -v strip >/dev/null 2>&1; then find bundle/jre -name '*.so' -exec strip --strip-unneeded {} +; fi
-cp target/leviathan.jar bundle/
-cp target/lib/picocli-*.jar bundle/lib/
-cp -r target/test-classes bundle/test-classes
+cp app/target/leviathan.jar bundle/
+cp app/target/lib/leviathan-core-*.jar app/target/lib/picocli-*.jar bundle/lib/
+cp -r app/target/test-classes bundle/test-classes
 cp target/gpu-tools/junit-platform-console-standalone-$JUNIT_PLATFORM.jar bundle/junit-console.jar
 cp target/native/correlation.ptx bundle/
 
@@ -45,7 +45,7 @@ fi
 # Smoke test with the bundled runtime: the engine starts and the CUDA status line prints.
 bundle/jre/bin/java --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
     -cp "bundle/leviathan.jar:bundle/lib/*" leviathan.cli.Main info 2>&1 | grep -v '^WARNING: Using incubator' >&2
-bundle/jre/bin/java --enable-native-access=ALL-UNNAMED -cp bundle/leviathan.jar leviathan.backend.cuda.CudaInfo >&2 || true
+bundle/jre/bin/java --enable-native-access=ALL-UNNAMED -cp "bundle/leviathan.jar:bundle/lib/*" leviathan.backend.cuda.CudaInfo >&2 || true
 bundle/jre/bin/java -ea --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -jar bundle/junit-console.jar \
     execute --class-path "bundle/leviathan.jar:bundle/lib/*:bundle/test-classes" --select-class leviathan.cuda.CudaLibrariesTest \
     --details=summary --disable-banner 2>&1 | grep -E "tests (successful|skipped|failed)" >&2

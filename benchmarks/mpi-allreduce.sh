@@ -19,7 +19,7 @@ done
 command -v mpirun >/dev/null 2>&1 || { echo "mpi-allreduce.sh: mpirun not found; install Open MPI with 'apt-get install openmpi-bin'" >&2; exit 2; }
 export JAVA_HOME="$("$ROOT/leviathan" java-home)"
 export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"
-"$ROOT/leviathan" info > /dev/null                      # builds the jar and target/lib if needed
+"$ROOT/leviathan" info > /dev/null                      # builds the jars and app/target/lib if needed
 cd "$ROOT"
 mvn -B -q -ntp -DskipTests test-compile
 if [[ "$(id -u)" == 0 ]]; then
@@ -30,7 +30,7 @@ TABLE="$(mktemp)"; trap 'rm -f "$TABLE"' EXIT
 # one core per rank (the communication cost alone, as 2 ranks x 1 thread would train)
 mpirun -np "$RANKS" --map-by slot:PE=1 --bind-to core ${LEVIATHAN_MPIRUN_ARGS:-} \
   "$JAVA_HOME/bin/java" --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dleviathan.threads=1 \
-  -cp "target/classes:target/test-classes:target/lib/*" leviathan.testing.AllreduceBenchMain "${PASS[@]}" \
+  -cp "app/target/test-classes:app/target/classes:app/target/lib/*" leviathan.testing.AllreduceBenchMain "${PASS[@]}" \
   2> >(grep -v '^WARNING: Using incubator modules' >&2) | tee "$TABLE"
 
 SECTION="$(mktemp)"

@@ -16,7 +16,7 @@ PIN=()
 command -v taskset >/dev/null 2>&1 && PIN=(taskset -c 0)
 table=$("${PIN[@]}" java --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0 \
-  -cp "$ROOT/target/classes:$(cat "$ROOT/target/bench.classpath")" leviathan.bench.Peak "$N" 2>/dev/null)
+  -cp "$ROOT/app/target/classes:$(cat "$ROOT/app/target/bench.classpath")" leviathan.bench.Peak "$N" 2>/dev/null)
 {
   [[ -s "$OUT" ]] || printf '# One core'"'"'s peak arithmetic rate\n\nWritten by `benchmarks/peak.sh`; the denominator of the MFU figures.\n'
   echo

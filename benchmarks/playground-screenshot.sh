@@ -23,7 +23,7 @@ CHROME=$(command -v chromium || command -v chromium-browser || command -v google
 "$ROOT/leviathan" --version >/dev/null
 JAVA="$("$ROOT/leviathan" java-home)/bin/java"
 LOG="$(mktemp)"; PROFILE="$(mktemp -d)"
-"$JAVA" --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$ROOT/target/leviathan.jar:$ROOT/target/lib/*" \
+"$JAVA" --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp "$ROOT/app/target/leviathan.jar:$ROOT/app/target/lib/*" \
   leviathan.cli.Main serve --checkpoint "$CKPT" --port "$PORT" 2> "$LOG" &
 SPID=$!
 trap 'kill "$SPID" 2>/dev/null || true; rm -rf "$LOG" "$PROFILE"' EXIT

@@ -41,7 +41,7 @@ trap 'kill "$SPID" 2>/dev/null || true; kill "$RSSPID" 2>/dev/null || true; rm -
 QUEUE=$(( BURST > 64 ? BURST : 64 ))
 T0=$(date +%s%N)
 "$JAVA" --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED $JOPTS \
-  -cp "$ROOT/target/leviathan.jar:$ROOT/target/lib/*" leviathan.cli.Main serve --checkpoint "$CKPT" \
+  -cp "$ROOT/app/target/leviathan.jar:$ROOT/app/target/lib/*" leviathan.cli.Main serve --checkpoint "$CKPT" \
   --port "$PORT" --slots "$SLOTS" --queue "$QUEUE" --max-tokens "$(( MAXTOK > 4096 ? MAXTOK : 4096 ))" "${EXTRA[@]}" \
   2> "$WORK/server.log" &
 SPID=$!

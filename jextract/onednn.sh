@@ -20,10 +20,10 @@ fi
 
 # 1. The headers: include/ of the same org.bytedeco:dnnl jar the pom depends on.
 VERSION=$(sed -n 's:.*<dnnl.version>\(.*\)</dnnl.version>.*:\1:p' "$ROOT/pom.xml")
-JAR="$ROOT/target/lib/dnnl-$VERSION-linux-x86_64.jar"
+JAR="$ROOT/app/target/lib/dnnl-$VERSION-linux-x86_64.jar"
 [[ -f "$JAR" ]] || JAR="${MAVEN_REPO:-$HOME/.m2/repository}/org/bytedeco/dnnl/$VERSION/dnnl-$VERSION-linux-x86_64.jar"
 if [[ ! -f "$JAR" ]]; then
-  (cd "$ROOT" && mvn -B -q -ntp dependency:get -Dartifact="org.bytedeco:dnnl:$VERSION:jar:linux-x86_64")
+  (cd "$ROOT" && mvn -B -q -ntp -N dependency:get -Dartifact="org.bytedeco:dnnl:$VERSION:jar:linux-x86_64")
 fi
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT

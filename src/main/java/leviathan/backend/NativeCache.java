@@ -62,7 +62,7 @@ final class NativeCache {
             URL url = loader.getResource(dir + name);
             if (url == null) {
                 throw new IOException(dir + name + " is not on the classpath (the org.bytedeco:dnnl:linux-x86_64 jar, "
-                        + "copied to target/lib by the build)");
+                        + "copied to app/target/lib by the build)");
             }
             long size = -1, crc = -1;
             URLConnection c = url.openConnection();

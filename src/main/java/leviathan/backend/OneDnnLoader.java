@@ -94,6 +94,23 @@ public final class OneDnnLoader {
             throw new UnavailableException("oneDNN is already loaded from " + loaded.path() + " in this JVM; cannot also load "
                     + (wanted == null ? "the bundled copy" : wanted));
         }
+        if (nativeDenied) throw new UnavailableException(nativeDeniedMessage());
+        try {
+            return loadOnce(wanted);
+        } catch (ExceptionInInitializerError e) {
+            // the bindings' static initializers call restricted methods: under --illegal-native-access=deny
+            // without the flag their class fails to initialize (and stays unusable in this JVM)
+            if (!(e.getCause() instanceof IllegalCallerException)) throw e;
+            nativeDenied = true;
+            throw new UnavailableException(nativeDeniedMessage(), e);
+        }
+    }
+
+    private static boolean nativeDenied;
+
+    private static String nativeDeniedMessage() { return "native access is disabled: run with " + nativeAccessFlag(); }
+
+    private static Library loadOnce(Path wanted) throws UnavailableException {
         String policy = prepareEnvironment();
         SymbolLookup dnnl, gomp;
         Path path;
@@ -121,6 +138,15 @@ public final class OneDnnLoader {
         loaded = new Library(dnnl_version_t.major(v), dnnl_version_t.minor(v), dnnl_version_t.patch(v), hash, runtime,
                 path, wanted == null, hasOmp && runtime == RUNTIME_OMP, policy);
         return loaded;
+    }
+
+    /**
+     * The JVM flag that grants this code native access: {@code --enable-native-access=} the module's
+     * name ({@code leviathan.core} on the module path) or {@code ALL-UNNAMED} (on the class path).
+     */
+    public static String nativeAccessFlag() {
+        Module m = OneDnnLoader.class.getModule();
+        return "--enable-native-access=" + (m.isNamed() ? m.getName() : "ALL-UNNAMED");
     }
 
     /** The library this JVM loaded, or null. */
@@ -185,7 +211,7 @@ public final class OneDnnLoader {
         } catch (IllegalArgumentException e) {       // "Cannot open library: <path>": missing, damaged, wrong architecture
             throw new UnavailableException("cannot open " + file + " (" + e.getMessage() + ")", e);
         } catch (IllegalCallerException e) {         // run without --enable-native-access under --illegal-native-access=deny
-            throw new UnavailableException("native access is disabled: run with --enable-native-access=ALL-UNNAMED", e);
+            throw new UnavailableException(nativeDeniedMessage(), e);
         }
     }
 
@@ -255,7 +281,7 @@ public final class OneDnnLoader {
             }
             return want;
         } catch (IllegalCallerException e) {
-            throw new UnavailableException("native access is disabled: run with --enable-native-access=ALL-UNNAMED", e);
+            throw new UnavailableException(nativeDeniedMessage(), e);
         }
     }
 }

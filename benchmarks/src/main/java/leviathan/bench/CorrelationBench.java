@@ -52,7 +52,7 @@ import org.openjdk.jmh.runner.options.TimeValue;
  * the cost ratio {@code time(N)/time(1)}:
  * <pre>
  *   flock /tmp/leviathan-bench.lock java --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
- *       -cp target/classes:$(cat target/bench.classpath) leviathan.bench.CorrelationBench direct [--full]
+ *       -cp app/target/classes:$(cat app/target/bench.classpath) leviathan.bench.CorrelationBench direct [--full]
  * </pre>
  * Results and the tables built from them: benchmarks/results/correlation.md. The {@code crossover}
  * group times the direct kernel against the FFT path around the AUTO rule's boundary and prints
