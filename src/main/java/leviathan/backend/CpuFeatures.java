@@ -87,7 +87,7 @@ public final class CpuFeatures {
         if (onednnLoaded) {
             int isa = onednnIsa();
             return (isaHasBf16(isa) ? "accelerated" : "not accelerated") + " (oneDNN ISA " + isaName(isa) + "; " + cpu
-                    + "); use with -D" + Precision.PROPERTY + "=bf16";
+                    + "); use with train --precision bf16 (any command: -D" + Precision.PROPERTY + "=bf16)";
         }
         return (f.isEmpty() ? "not accelerated" : "CPU has bf16, but oneDNN is not loaded") + " (" + cpu + ")";
     }
