@@ -56,7 +56,7 @@ import jdk.incubator.vector.VectorOperators;
  * <p>This class holds the public entry points, the forward of one head (scalar reference and
  * vector kernel) and the row helpers both directions share; the backward of one head, scalar
  * reference beside vector kernel, is in {@link CorrelationBackward} (split by direction to keep
- * each file readable).
+ * each file under the project's 400-line limit on source files).
  */
 public final class Correlation {
     private Correlation() {}

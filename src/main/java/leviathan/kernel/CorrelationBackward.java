@@ -29,7 +29,7 @@ import jdk.incubator.vector.VectorMask;
  * optimises it. Layouts, formulas and the public entry points ({@link Correlation#backwardScalar},
  * {@link Correlation#backward}) are in {@link Correlation}, which also holds the forward and the
  * row helpers both directions share; the two classes are split by direction only to keep each file
- * readable.
+ * under the project's 400-line limit on source files.
  */
 final class CorrelationBackward {
     private CorrelationBackward() {}

@@ -13,7 +13,8 @@ import jdk.incubator.vector.VectorSpecies;
  * formulas and the cost model): one thread's buffers for one (b, h) at a time, sized for up to
  * maxT keys, and the forward and backward of a head over them. Blocks of w keys, spectra as F rows
  * × w lanes. {@link #begin} sets the block count of the current call. A class of its own only to
- * keep each file readable; {@link CorrelationFft#impl} is the way in.
+ * keep each file under the project's 400-line limit on source files; {@link CorrelationFft#impl}
+ * is the way in.
  */
 final class CorrelationFftWork {
     private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;
