@@ -8,9 +8,10 @@ import java.lang.foreign.MemorySegment;
 /**
  * The direct correlation kernel ({@link Correlation#forward}) for one shape: its
  * {@link CorrelationImpl} (block sizes and padding fixed here, the per-head work in
- * {@link Correlation}), and the {@link CorrelationDriver} that runs it over a batch. Scratch is
- * sized once for the largest call, so forward and backward allocate nothing in steady state: one
- * {@link Part} of per-thread buffers for each kernel thread, made when the thread count grows.
+ * {@link Correlation} and {@link CorrelationBackward}), and the {@link CorrelationDriver} that runs
+ * it over a batch. Scratch is sized once for the largest call, so forward and backward allocate
+ * nothing in steady state: one {@link Part} of per-thread buffers for each kernel thread, made when
+ * the thread count grows.
  *
  * <p>Buffers are heap {@code float[]}: the Vector API is at its best on arrays, and a part is
  * small (1.7 MiB at T = 512, D = 64, N = 64; 150 KiB at the model's T = 64, D = 32, N = 4).
@@ -66,7 +67,7 @@ public final class CorrelationWorkspace implements CorrelationImpl<CorrelationWo
     public void backwardHead(Part w, float[] dbias, int at, MemorySegment dqkv, MemorySegment dout,
                              MemorySegment out, MemorySegment lse,
                              MemorySegment qkv, MemorySegment lagBias, int b, int h, int T) {
-        Correlation.backwardHead(this, w, dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T);
+        CorrelationBackward.backwardHead(this, w, dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T);
     }
 
     /**

@@ -1,21 +1,20 @@
 package leviathan.server;
 
+import static leviathan.server.Exchanges.allow;
+import static leviathan.server.Exchanges.message;
+import static leviathan.server.Exchanges.readBody;
+import static leviathan.server.Exchanges.send;
+import static leviathan.server.Exchanges.sendJson;
+
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.nio.ByteBuffer;
-import java.nio.charset.CharacterCodingException;
-import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
-import java.util.HexFormat;
-import java.util.Locale;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.ConcurrentHashMap;
@@ -27,13 +26,17 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import leviathan.api.LanguageModel;
 import leviathan.model.GptConfig;
+import leviathan.server.Exchanges.ClientGone;
 
 /**
  * An OpenAI-compatible completion server over one shared {@link LanguageModel}, on the JDK's
  * {@code jdk.httpserver} with one virtual thread per exchange. {@code slots} generations run at
  * once; up to {@code queue} more wait for a slot (fair, first come first served), and beyond that a
  * request gets 429. Endpoints: {@code POST /v1/completions}, {@code GET /v1/models},
- * {@code GET /health}, {@code GET /metrics}, {@code GET /} (the playground page).
+ * {@code GET /health}, {@code GET /metrics}, {@code GET /} (the playground page). This class
+ * admits requests, dispatches them and maps errors to responses; the completion responses (JSON
+ * or Server-Sent Events) are written by {@link CompletionResponses}, the HTTP plumbing is in
+ * {@link Exchanges}.
  */
 public final class CompletionServer implements AutoCloseable {
 
@@ -63,7 +66,7 @@ public final class CompletionServer implements AutoCloseable {
         }
     }
 
-    private static final String COMPLETIONS = "/v1/completions", CHAT = "/v1/chat/completions", MODELS = "/v1/models";
+    static final String COMPLETIONS = "/v1/completions", CHAT = "/v1/chat/completions", MODELS = "/v1/models";
 
     private final LanguageModel lm;
     private final Config cfg;
@@ -74,13 +77,14 @@ public final class CompletionServer implements AutoCloseable {
     private final AtomicInteger admitted = new AtomicInteger(), running = new AtomicInteger(), exchanges = new AtomicInteger();
     private final Set<Active> active = ConcurrentHashMap.newKeySet();
     private final Metrics metrics;
+    private final CompletionResponses responses;
     private final byte[] playground;
     private final long created = System.currentTimeMillis() / 1000;
     private final SplittableRandom seeds = new SplittableRandom();
     private volatile boolean draining;
 
     /** A completion request in flight; the drain cancels it by setting {@code cancelled}. */
-    private static final class Active {
+    static final class Active {
         volatile boolean cancelled;
     }
 
@@ -90,6 +94,7 @@ public final class CompletionServer implements AutoCloseable {
         this.log = log;
         this.slots = new Semaphore(cfg.slots(), true);
         this.metrics = new Metrics(cfg.slots(), () -> Math.max(0, admitted.get() - running.get()), running::get);
+        this.responses = new CompletionResponses(lm, cfg.modelName(), metrics, log);
         try (InputStream in = CompletionServer.class.getResourceAsStream("playground.html")) {
             if (in == null) throw new IOException("playground.html is missing from the jar");
             this.playground = in.readAllBytes();
@@ -235,21 +240,6 @@ public final class CompletionServer implements AutoCloseable {
         }
     }
 
-    private static String message(Throwable e) { return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage(); }
-
-    /** Thrown when writing to a client fails mid-stream. */
-    private static final class ClientGone extends Exception {
-        ClientGone() { super(null, null, false, false); }
-    }
-
-    private static void allow(HttpExchange ex, String method) throws ApiError {
-        if (!ex.getRequestMethod().equals(method)) {
-            ex.getResponseHeaders().set("Allow", method);
-            throw new ApiError(405, "invalid_request_error", null, "method_not_allowed",
-                    ex.getRequestMethod() + " is not allowed on " + ex.getRequestURI().getPath() + "; use " + method);
-        }
-    }
-
     private void authorize(HttpExchange ex) throws ApiError {
         if (cfg.apiKey() == null) return;
         String h = ex.getRequestHeaders().getFirst("Authorization");
@@ -284,50 +274,6 @@ public final class CompletionServer implements AutoCloseable {
         return sb.append("}}").toString();
     }
 
-    private static int sendJson(HttpExchange ex, int status, String json) throws IOException {
-        return send(ex, status, "application/json", json.getBytes(StandardCharsets.UTF_8));
-    }
-
-    private static int send(HttpExchange ex, int status, String type, byte[] body) throws IOException {
-        ex.getResponseHeaders().set("Content-Type", type);
-        ex.sendResponseHeaders(status, body.length == 0 ? -1 : body.length);
-        try (OutputStream out = ex.getResponseBody()) {
-            out.write(body);
-        }
-        return status;
-    }
-
-    private String readBody(HttpExchange ex) throws IOException, ApiError {
-        String len = ex.getRequestHeaders().getFirst("Content-Length");
-        if (len != null) {
-            long n;
-            try {
-                n = Long.parseLong(len.trim());
-            } catch (NumberFormatException e) {
-                throw ApiError.invalid(null, "bad Content-Length: " + len);
-            }
-            if (n > cfg.maxBodyBytes()) throw tooLarge(n);
-        }
-        InputStream in = ex.getRequestBody();
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        byte[] chunk = new byte[8192];
-        for (int r; (r = in.read(chunk)) > 0; ) {
-            buf.write(chunk, 0, r);
-            if (buf.size() > cfg.maxBodyBytes()) throw tooLarge(buf.size());
-        }
-        try {
-            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(buf.toByteArray())).toString();
-        } catch (CharacterCodingException e) {
-            throw ApiError.invalid(null, "the request body is not valid UTF-8");
-        }
-    }
-
-    private ApiError tooLarge(long n) {
-        return new ApiError(413, "invalid_request_error", null, "request_too_large",
-                "the request body has " + (n > cfg.maxBodyBytes() ? "more than " + cfg.maxBodyBytes() : n) + " bytes; this server accepts at most " + cfg.maxBodyBytes());
-    }
-
     // ---- completions ----
 
     private int complete(HttpExchange ex) throws IOException, ApiError, ClientGone {
@@ -336,7 +282,7 @@ public final class CompletionServer implements AutoCloseable {
         synchronized (seeds) {
             randomSeed = seeds.nextLong();
         }
-        CompletionRequest r = CompletionRequest.parse(readBody(ex), lm.tokenizer(), cfg.maxTokens(), cfg.maxChoices(), randomSeed);
+        CompletionRequest r = CompletionRequest.parse(readBody(ex, cfg.maxBodyBytes()), lm.tokenizer(), cfg.maxTokens(), cfg.maxChoices(), randomSeed);
         if (admitted.incrementAndGet() > cfg.slots() + cfg.queue()) {
             admitted.decrementAndGet();
             throw new ApiError(429, "rate_limit_error", null, "server_busy",
@@ -357,7 +303,7 @@ public final class CompletionServer implements AutoCloseable {
             running.incrementAndGet();
             try {
                 if (a.cancelled) throw new ApiError(503, "service_unavailable", null, "shutting_down", "the server is shutting down");
-                int status = r.stream() ? streamCompletion(ex, r, a, t0, deadline) : plainCompletion(ex, r, a, t0, deadline);
+                int status = r.stream() ? responses.streamCompletion(ex, r, a, t0, deadline) : responses.plainCompletion(ex, r, a, t0, deadline);
                 metrics.completionLatency((System.nanoTime() - t0) / 1e9);
                 return status;
             } finally {
@@ -370,131 +316,4 @@ public final class CompletionServer implements AutoCloseable {
         }
     }
 
-    /** One choice's generation settings: choice {@code i} uses seed {@code seed + i}. */
-    private LanguageModel.Generation generation(CompletionRequest r, int i, long deadline) {
-        long left = deadline - System.nanoTime();
-        return new LanguageModel.Generation(r.maxTokens(), r.temperature(), r.topK(), r.topP(), r.seed() + i, r.dropUnknown(), r.stop(),
-                Duration.ofNanos(Math.max(1, left)));
-    }
-
-    private static String finishReason(LanguageModel.Finish f) {
-        return f == LanguageModel.Finish.STOP ? "stop" : "length";    // the time bound ends a choice like a length limit
-    }
-
-    private String head(String id) {
-        StringBuilder sb = new StringBuilder("{\"id\":\"").append(id).append("\",\"object\":\"text_completion\",\"created\":")
-                .append(System.currentTimeMillis() / 1000).append(",\"model\":");
-        Jsons.quote(sb, cfg.modelName());
-        return sb.toString();
-    }
-
-    private static String newId() {
-        byte[] b = new byte[12];
-        new java.security.SecureRandom().nextBytes(b);
-        return "cmpl-" + HexFormat.of().formatHex(b);
-    }
-
-    private int plainCompletion(HttpExchange ex, CompletionRequest r, Active a, long t0, long deadline) throws IOException, ApiError {
-        StringBuilder choices = new StringBuilder();
-        long promptTokens = 0, completionTokens = 0;
-        boolean[] first = {true};
-        for (int p = 0; p < r.prompts().size(); p++) {
-            for (int j = 0; j < r.n(); j++) {
-                int i = p * r.n() + j;
-                LanguageModel.Completion c = lm.complete(r.prompts().get(p), generation(r, i, deadline), t -> {
-                    if (first[0]) {
-                        first[0] = false;
-                        metrics.timeToFirstToken((System.nanoTime() - t0) / 1e9);
-                    }
-                    metrics.characters(t.length());
-                    return !a.cancelled;
-                });
-                if (c.outcome().finish() == LanguageModel.Finish.CANCELLED) {
-                    throw new ApiError(503, "service_unavailable", null, "shutting_down", "the server is shutting down; the generation was cancelled");
-                }
-                if (j == 0) promptTokens += c.outcome().promptTokens();
-                completionTokens += c.outcome().completionTokens();
-                if (i > 0) choices.append(',');
-                choices.append("{\"text\":");
-                Jsons.quote(choices, c.text());
-                choices.append(",\"index\":").append(i).append(",\"logprobs\":null,\"finish_reason\":\"")
-                        .append(finishReason(c.outcome().finish())).append("\"}");
-            }
-        }
-        String body = head(newId()) + ",\"choices\":[" + choices + "],\"usage\":" + usage(promptTokens, completionTokens) + "}";
-        return sendJson(ex, 200, body);
-    }
-
-    private static String usage(long prompt, long completion) {
-        return "{\"prompt_tokens\":" + prompt + ",\"completion_tokens\":" + completion + ",\"total_tokens\":" + (prompt + completion) + "}";
-    }
-
-    private int streamCompletion(HttpExchange ex, CompletionRequest r, Active a, long t0, long deadline) throws IOException, ClientGone {
-        ex.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
-        ex.getResponseHeaders().set("Cache-Control", "no-cache");
-        ex.sendResponseHeaders(200, 0);
-        OutputStream out = ex.getResponseBody();
-        String head = head(newId());
-        boolean[] first = {true}, gone = {false};
-        long promptTokens = 0, completionTokens = 0;
-        for (int p = 0; p < r.prompts().size(); p++) {
-            for (int j = 0; j < r.n(); j++) {
-                int i = p * r.n() + j;
-                LanguageModel.Outcome o;
-                try {
-                    o = lm.stream(r.prompts().get(p), generation(r, i, deadline), t -> {
-                        if (a.cancelled) return false;
-                        if (first[0]) {
-                            first[0] = false;
-                            metrics.timeToFirstToken((System.nanoTime() - t0) / 1e9);
-                        }
-                        metrics.characters(t.length());
-                        StringBuilder sb = new StringBuilder(head).append(",\"choices\":[{\"text\":");
-                        Jsons.quote(sb, t);
-                        sb.append(",\"index\":").append(i).append(",\"logprobs\":null,\"finish_reason\":null}]}");
-                        if (!event(out, sb.toString())) {
-                            gone[0] = true;
-                            return false;
-                        }
-                        return true;
-                    });
-                } catch (RuntimeException e) {
-                    // the status line is out: report the failure in the stream, then end it
-                    log.accept("serve: 500 POST " + COMPLETIONS + " (streaming): " + e);
-                    event(out, new ApiError(500, "server_error", null, null, "internal error: " + message(e)).json());
-                    event(out, "[DONE]");
-                    out.close();
-                    return 500;
-                }
-                if (gone[0]) throw new ClientGone();
-                if (o.finish() == LanguageModel.Finish.CANCELLED) {
-                    log.accept("serve: 503 POST " + COMPLETIONS + " (streaming): cancelled by the shutdown");
-                    event(out, new ApiError(503, "service_unavailable", null, "shutting_down", "the server is shutting down; the generation was cancelled").json());
-                    event(out, "[DONE]");
-                    out.close();
-                    return 503;
-                }
-                if (j == 0) promptTokens += o.promptTokens();
-                completionTokens += o.completionTokens();
-                String end = head + ",\"choices\":[{\"text\":\"\",\"index\":" + i + ",\"logprobs\":null,\"finish_reason\":\""
-                        + finishReason(o.finish()) + "\"}]}";
-                if (!event(out, end)) throw new ClientGone();
-            }
-        }
-        if (r.includeUsage() && !event(out, head + ",\"choices\":[],\"usage\":" + usage(promptTokens, completionTokens) + "}")) throw new ClientGone();
-        if (!event(out, "[DONE]")) throw new ClientGone();
-        out.close();
-        return 200;
-    }
-
-    /** Writes one Server-Sent Event and flushes it; false when the client has gone. */
-    private static boolean event(OutputStream out, String data) {
-        try {
-            out.write(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
-            out.flush();
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
-    }
 }
