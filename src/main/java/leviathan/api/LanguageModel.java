@@ -108,6 +108,20 @@ public final class LanguageModel implements AutoCloseable {
         boolean accept(String text);
     }
 
+    /**
+     * Turn-taking between concurrent generations, token by token (a server's scheduler): a
+     * generation holds a turn while it computes one token (its first turn also reads the prompt)
+     * and gives it back before handing the text on, so that generations sharing the cores
+     * interleave instead of running one after the other.
+     */
+    public interface Turns {
+        /** Waits for a turn; {@code first} marks a generation's first token (a scheduler may put it ahead). */
+        void enter(boolean first) throws InterruptedException;
+
+        /** Gives the turn back. */
+        void leave();
+    }
+
     private final Gpt model;
     private final CharTokenizer tokenizer;
     private final Backend backend;
@@ -180,18 +194,37 @@ public final class LanguageModel implements AutoCloseable {
      * {@code onText} returns false (checked after every character), or when the time bound passes.
      * Characters outside the vocabulary are an error unless {@code dropUnknown}.
      */
-    public Outcome stream(String prompt, Generation g, TextSink onText) {
+    public Outcome stream(String prompt, Generation g, TextSink onText) { return stream(prompt, g, onText, null); }
+
+    /**
+     * Like {@link #stream(String, Generation, TextSink)}, computing each token inside a turn of
+     * {@code turns} ({@code null}: no turns). The text is handed to {@code onText} outside the turn.
+     * An interrupt while waiting for a turn ends the generation as {@link Finish#CANCELLED}.
+     */
+    public Outcome stream(String prompt, Generation g, TextSink onText, Turns turns) {
         long deadline = g.timeout() == null ? Long.MAX_VALUE : System.nanoTime() + Math.min(g.timeout().toNanos(), Long.MAX_VALUE / 4);
         int[] encoded = tokenizer.encode(prompt, g.dropUnknown());
         int[] ids = encoded.length > 0 ? encoded : new int[] {Math.max(0, tokenizer.tokenOf('\n'))};
         StopMatcher stops = new StopMatcher(g.stop());
         Finish[] finish = {Finish.LENGTH};
         int[] drawn = {0};
+        boolean[] held = {false};
         withOpen(() -> {
+            if (turns != null) {
+                if (!enter(turns, true)) {
+                    finish[0] = Finish.CANCELLED;
+                    return;
+                }
+                held[0] = true;
+            }
             Sampler s = samplers.poll();
             if (s == null) s = new Sampler(model, backend, impl);
             try {
                 s.stream(ids, new Sampler.Options(g.tokens(), g.temperature(), g.topK(), g.topP(), g.seed(), g.contextShift()), t -> {
+                    if (held[0]) {
+                        held[0] = false;
+                        turns.leave();
+                    }
                     drawn[0]++;
                     String ready = stops.add(tokenizer.decode(t));
                     if (!ready.isEmpty() && onText != null && !onText.accept(ready)) {
@@ -206,10 +239,21 @@ public final class LanguageModel implements AutoCloseable {
                         finish[0] = Finish.TIMEOUT;
                         return false;
                     }
+                    if (turns != null && drawn[0] < g.tokens()) {
+                        if (!enter(turns, false)) {
+                            finish[0] = Finish.CANCELLED;
+                            return false;
+                        }
+                        held[0] = true;
+                    }
                     return true;
                 });
             } finally {
                 samplers.add(s);
+                if (held[0]) {
+                    held[0] = false;
+                    turns.leave();
+                }
             }
         });
         String rest = stops.flush();
@@ -217,6 +261,17 @@ public final class LanguageModel implements AutoCloseable {
             finish[0] = Finish.CANCELLED;
         }
         return new Outcome(finish[0], encoded.length, drawn[0]);
+    }
+
+    /** Takes a turn; false (interrupt flag kept) when interrupted while waiting. */
+    private static boolean enter(Turns turns, boolean first) {
+        try {
+            turns.enter(first);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
     }
 
     /**

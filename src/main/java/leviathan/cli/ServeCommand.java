@@ -23,8 +23,10 @@ final class ServeCommand implements Callable<Integer> {
     String host = "127.0.0.1";
     @Option(names = "--port", description = "Port, 0 = any free one (default: ${DEFAULT-VALUE}).")
     int port = 8080;
-    @Option(names = "--slots", description = "Generations at once (default: the core count, ${DEFAULT-VALUE}).")
+    @Option(names = "--slots", description = "Generations in progress at once; they take turns token by token, so more slots than cores cost memory, not first-token latency (default: the core count, ${DEFAULT-VALUE}).")
     int slots = Runtime.getRuntime().availableProcessors();
+    @Option(names = "--turns", description = "Token steps computing at once across the slots (default: the core count, ${DEFAULT-VALUE}).")
+    int turns = Runtime.getRuntime().availableProcessors();
     @Option(names = "--queue", description = "Requests that may wait for a slot; beyond that, 429 (default: ${DEFAULT-VALUE}).")
     int queue = 64;
     @Option(names = "--api-key-file", paramLabel = "FILE", description = "File holding the API key clients must send as 'Authorization: Bearer KEY'.")
@@ -57,6 +59,7 @@ final class ServeCommand implements Callable<Integer> {
         if (!(timeout > 0 && timeout <= 86_400)) throw new IllegalArgumentException("--timeout must be in (0, 86400] seconds, got " + timeout);
         if (!(drain >= 0 && drain <= 86_400)) throw new IllegalArgumentException("--drain must be in [0, 86400] seconds, got " + drain);
         if (slots < 1 || slots > 4096) throw new IllegalArgumentException("--slots must be in [1, 4096], got " + slots);
+        if (turns < 1 || turns > 4096) throw new IllegalArgumentException("--turns must be in [1, 4096], got " + turns);
         if (queue < 0 || queue > 1_000_000) throw new IllegalArgumentException("--queue must be in [0, 1000000], got " + queue);
         if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in [0, 65535], got " + port);
         if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
@@ -71,7 +74,7 @@ final class ServeCommand implements Callable<Integer> {
         }
         String name = modelName != null ? modelName : defaultName(checkpoint);
         CompletionServer.Config cfg = new CompletionServer.Config(host, port, slots, queue, key, maxTokens, maxBody,
-                Duration.ofMillis((long) (timeout * 1000)), maxChoices, name);
+                Duration.ofMillis((long) (timeout * 1000)), maxChoices, name, turns);
         String implName = Options.impl(impl);
         CountDownLatch stop = new CountDownLatch(1);
         try (LanguageModel lm = LanguageModel.load(checkpoint, new LanguageModel.Settings(backend, threads, implName, System.err::println))) {

@@ -25,8 +25,10 @@ final class CompletionResponses {
     private final String modelName;
     private final Metrics metrics;
     private final Consumer<String> log;
+    private final LanguageModel.Turns turns;
 
-    CompletionResponses(LanguageModel lm, String modelName, Metrics metrics, Consumer<String> log) {
+    CompletionResponses(LanguageModel lm, String modelName, Metrics metrics, Consumer<String> log, LanguageModel.Turns turns) {
+        this.turns = turns;
         this.lm = lm;
         this.modelName = modelName;
         this.metrics = metrics;
@@ -65,14 +67,17 @@ final class CompletionResponses {
         for (int p = 0; p < r.prompts().size(); p++) {
             for (int j = 0; j < r.n(); j++) {
                 int i = p * r.n() + j;
-                LanguageModel.Completion c = lm.complete(r.prompts().get(p), generation(r, i, deadline), t -> {
+                StringBuilder text = new StringBuilder();
+                LanguageModel.Outcome o = lm.stream(r.prompts().get(p), generation(r, i, deadline), t -> {
                     if (first[0]) {
                         first[0] = false;
                         metrics.timeToFirstToken((System.nanoTime() - t0) / 1e9);
                     }
                     metrics.characters(t.length());
+                    text.append(t);
                     return !a.cancelled;
-                });
+                }, turns);
+                LanguageModel.Completion c = new LanguageModel.Completion(text.toString(), o);
                 if (c.outcome().finish() == LanguageModel.Finish.CANCELLED) {
                     throw new ApiError(503, "service_unavailable", null, "shutting_down", "the server is shutting down; the generation was cancelled");
                 }
@@ -126,7 +131,7 @@ final class CompletionResponses {
                             return false;
                         }
                         return true;
-                    });
+                    }, turns);
                 } catch (RuntimeException e) {
                     // the status line is out: report the failure in the stream, then end it
                     log.accept("serve: 500 POST " + COMPLETIONS + " (streaming): " + e);

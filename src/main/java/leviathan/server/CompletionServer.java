@@ -30,9 +30,12 @@ import leviathan.server.Exchanges.ClientGone;
 
 /**
  * An OpenAI-compatible completion server over one shared {@link LanguageModel}, on the JDK's
- * {@code jdk.httpserver} with one virtual thread per exchange. {@code slots} generations run at
- * once; up to {@code queue} more wait for a slot (fair, first come first served), and beyond that a
- * request gets 429. Endpoints: {@code POST /v1/completions}, {@code GET /v1/models},
+ * {@code jdk.httpserver} with one virtual thread per exchange. {@code slots} generations are in
+ * progress at once; up to {@code queue} more wait for a slot (fair, first come first served), and
+ * beyond that a request gets 429. The generations in progress take turns token by token
+ * ({@link TokenTurns}: {@code turns} token steps compute at once, one per core by default, and a
+ * generation's first token goes ahead), so a new request's first token never waits for another
+ * request's whole generation. Endpoints: {@code POST /v1/completions}, {@code GET /v1/models},
  * {@code GET /health}, {@code GET /metrics}, {@code GET /} (the playground page). This class
  * admits requests, dispatches them and maps errors to responses; the completion responses (JSON
  * or Server-Sent Events) are written by {@link CompletionResponses}, the HTTP plumbing is in
@@ -47,8 +50,9 @@ public final class CompletionServer implements AutoCloseable {
      * model id clients see.
      */
     public record Config(String host, int port, int slots, int queue, String apiKey, int maxTokens, int maxBodyBytes,
-                         Duration requestTimeout, int maxChoices, String modelName) {
+                         Duration requestTimeout, int maxChoices, String modelName, int turns) {
         public Config {
+            if (turns < 1 || turns > 4096) throw new IllegalArgumentException("turns must be in [1, 4096], got " + turns);
             if (port < 0 || port > 65535) throw new IllegalArgumentException("port must be in [0, 65535], got " + port);
             if (slots < 1 || slots > 4096) throw new IllegalArgumentException("slots must be in [1, 4096], got " + slots);
             if (queue < 0 || queue > 1_000_000) throw new IllegalArgumentException("queue must be in [0, 1000000], got " + queue);
@@ -57,6 +61,13 @@ public final class CompletionServer implements AutoCloseable {
             if (maxBodyBytes < 1) throw new IllegalArgumentException("max body must be >= 1 byte, got " + maxBodyBytes);
             if (requestTimeout == null || requestTimeout.isNegative() || requestTimeout.isZero()) throw new IllegalArgumentException("the request timeout must be positive");
             if (maxChoices < 1) throw new IllegalArgumentException("max choices must be >= 1, got " + maxChoices);
+        }
+
+        /** Settings with one token step computing per core ({@code turns} = the core count). */
+        public Config(String host, int port, int slots, int queue, String apiKey, int maxTokens, int maxBodyBytes,
+                      Duration requestTimeout, int maxChoices, String modelName) {
+            this(host, port, slots, queue, apiKey, maxTokens, maxBodyBytes, requestTimeout, maxChoices, modelName,
+                    Runtime.getRuntime().availableProcessors());
         }
 
         /** Defaults: loopback, port 8080, one slot per core, queue 64, no key, 4096 tokens, 1 MiB, 300 s, 16 choices. */
@@ -74,6 +85,7 @@ public final class CompletionServer implements AutoCloseable {
     private final HttpServer http;
     private final ExecutorService executor;
     private final Semaphore slots;
+    private final TokenTurns turns;
     private final AtomicInteger admitted = new AtomicInteger(), running = new AtomicInteger(), exchanges = new AtomicInteger();
     private final Set<Active> active = ConcurrentHashMap.newKeySet();
     private final Metrics metrics;
@@ -93,8 +105,9 @@ public final class CompletionServer implements AutoCloseable {
         this.cfg = cfg;
         this.log = log;
         this.slots = new Semaphore(cfg.slots(), true);
+        this.turns = new TokenTurns(cfg.turns());
         this.metrics = new Metrics(cfg.slots(), () -> Math.max(0, admitted.get() - running.get()), running::get);
-        this.responses = new CompletionResponses(lm, cfg.modelName(), metrics, log);
+        this.responses = new CompletionResponses(lm, cfg.modelName(), metrics, log, turns);
         try (InputStream in = CompletionServer.class.getResourceAsStream("playground.html")) {
             if (in == null) throw new IOException("playground.html is missing from the jar");
             this.playground = in.readAllBytes();

@@ -90,6 +90,68 @@ class LanguageModelTest {
         assertTrue(o.completionTokens() > 0);
     }
 
+    /** Records what a generation does with its turns: every token is computed inside one, text is handed on outside. */
+    static final class RecordingTurns implements LanguageModel.Turns {
+        final List<String> events = new ArrayList<>();
+        boolean holding;
+
+        @Override
+        public void enter(boolean first) {
+            assertTrue(!holding, "entered twice without leaving");
+            holding = true;
+            events.add(first ? "first" : "next");
+        }
+
+        @Override
+        public void leave() {
+            assertTrue(holding, "left without a turn");
+            holding = false;
+            events.add("leave");
+        }
+    }
+
+    @Test
+    void turnsWrapEveryTokenAndChangeNoText() {
+        String plain = lm.generate("the ", gen(40, 1f, 0, 1f, 21, null, null), null);
+        RecordingTurns turns = new RecordingTurns();
+        StringBuilder got = new StringBuilder();
+        LanguageModel.Outcome o = lm.stream("the ", gen(40, 1f, 0, 1f, 21, null, null), t -> {
+            assertTrue(!turns.holding, "text must be handed on outside the turn");
+            got.append(t);
+            return true;
+        }, turns);
+        assertEquals(plain, got.toString());
+        assertEquals(40, o.completionTokens());
+        List<String> expected = new ArrayList<>(List.of("first", "leave"));
+        for (int k = 1; k < 40; k++) expected.addAll(List.of("next", "leave"));
+        assertEquals(expected, turns.events);
+
+        // cancelled by the sink and ended by a stop string: the turn is always given back
+        RecordingTurns cancelled = new RecordingTurns();
+        lm.stream("the ", gen(40, 1f, 0, 1f, 21, null, null), t -> false, cancelled);
+        assertEquals(List.of("first", "leave"), cancelled.events);
+        RecordingTurns stopped = new RecordingTurns();
+        LanguageModel.Outcome s = lm.stream("the ", gen(40, 1f, 0, 1f, 21, List.of(plain.substring(5, 7)), null), t -> true, stopped);
+        assertEquals(LanguageModel.Finish.STOP, s.finish());
+        assertTrue(!stopped.holding);
+        assertEquals("leave", stopped.events.get(stopped.events.size() - 1));
+    }
+
+    @Test
+    void anInterruptWhileWaitingForATurnCancels() {
+        LanguageModel.Turns refusing = new LanguageModel.Turns() {
+            @Override
+            public void enter(boolean first) throws InterruptedException { throw new InterruptedException(); }
+
+            @Override
+            public void leave() { throw new AssertionError("no turn was held"); }
+        };
+        LanguageModel.Outcome o = lm.stream("the ", gen(10, 1f, 0, 1f, 1, null, null), t -> true, refusing);
+        assertEquals(LanguageModel.Finish.CANCELLED, o.finish());
+        assertEquals(0, o.completionTokens());
+        assertTrue(Thread.interrupted(), "the interrupt flag is kept (and cleared here)");
+    }
+
     @Test
     void badSettingsAreRefused() {
         assertThrows(IllegalArgumentException.class, () -> gen(1, 1f, 0, 0f, 1, null, null));
