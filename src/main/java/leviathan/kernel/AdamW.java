@@ -26,20 +26,30 @@ public final class AdamW {
     /** {@code step} counts from 1. */
     public static void step(MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v, long n,
                             float lr, float beta1, float beta2, float eps, float weightDecay, int step) {
+        step(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step, 1f);
+    }
+
+    /**
+     * The update with every gradient taken as {@code gradScale·grad} (gradient clipping folded into
+     * the update: the same float product a separate scaling pass would store, so the result is
+     * bit-identical to scaling first, without the extra pass over the gradients).
+     */
+    public static void step(MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v, long n,
+                            float lr, float beta1, float beta2, float eps, float weightDecay, int step, float gradScale) {
         Elementwise.forBlocks(n, Elementwise.LIGHT_TASK, (from, to) ->
-                stepRange(param, grad, m, v, from, to, lr, beta1, beta2, eps, weightDecay, step));
+                stepRange(param, grad, m, v, from, to, lr, beta1, beta2, eps, weightDecay, step, gradScale));
     }
 
     static void stepRange(MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v,
                           long from, long to, float lr, float beta1, float beta2, float eps,
-                          float weightDecay, int step) {
+                          float weightDecay, int step, float gradScale) {
         long i = from;
         if (Simd.ENABLED) {
             float c1 = biasCorrection(beta1, step), c2 = biasCorrection(beta2, step);
             float a1 = 1f - beta1, a2 = 1f - beta2;
             for (long bound = from + F.loopBound(to - from); i < bound; i += F.length()) {
                 long off = i * Float.BYTES;
-                var g = FloatVector.fromMemorySegment(F, grad, off, NATIVE);
+                var g = FloatVector.fromMemorySegment(F, grad, off, NATIVE).mul(gradScale);
                 var p = FloatVector.fromMemorySegment(F, param, off, NATIVE);
                 var mi = FloatVector.fromMemorySegment(F, m, off, NATIVE).mul(beta1).add(g.mul(a1));
                 var vi = FloatVector.fromMemorySegment(F, v, off, NATIVE).mul(beta2).add(g.mul(a2).mul(g));
@@ -49,7 +59,7 @@ public final class AdamW {
                 p.sub(update.mul(lr)).intoMemorySegment(param, off, NATIVE);
             }
         }
-        stepScalar(param, grad, m, v, i, to, lr, beta1, beta2, eps, weightDecay, step);
+        stepScalar(param, grad, m, v, i, to, lr, beta1, beta2, eps, weightDecay, step, gradScale);
     }
 
     /** {@code 1/(1 - β^t)}, the factor that undoes a moment's bias toward zero at step t. */
@@ -61,10 +71,17 @@ public final class AdamW {
     public static void stepScalar(MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v,
                                   long from, long n, float lr, float beta1, float beta2, float eps,
                                   float weightDecay, int step) {
+        stepScalar(param, grad, m, v, from, n, lr, beta1, beta2, eps, weightDecay, step, 1f);
+    }
+
+    /** Elements {@code [from, n)}, every gradient taken as {@code gradScale·grad}. */
+    public static void stepScalar(MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v,
+                                  long from, long n, float lr, float beta1, float beta2, float eps,
+                                  float weightDecay, int step, float gradScale) {
         float c1 = biasCorrection(beta1, step);
         float c2 = biasCorrection(beta2, step);
         for (long i = from; i < n; i++) {
-            float g = grad.getAtIndex(FL, i), p = param.getAtIndex(FL, i);
+            float g = grad.getAtIndex(FL, i) * gradScale, p = param.getAtIndex(FL, i);
             float mi = beta1 * m.getAtIndex(FL, i) + (1f - beta1) * g;
             float vi = beta2 * v.getAtIndex(FL, i) + (1f - beta2) * g * g;
             m.setAtIndex(FL, i, mi);
@@ -76,27 +93,37 @@ public final class AdamW {
 
     /** Plain SGD with decoupled weight decay: {@code p -= lr·(g + wd·p)} over n parameters. */
     public static void sgdStep(MemorySegment param, MemorySegment grad, long n, float lr, float weightDecay) {
-        Elementwise.forBlocks(n, Elementwise.LIGHT_TASK, (from, to) -> sgdStepRange(param, grad, from, to, lr, weightDecay));
+        sgdStep(param, grad, n, lr, weightDecay, 1f);
     }
 
-    static void sgdStepRange(MemorySegment param, MemorySegment grad, long from, long to, float lr, float weightDecay) {
+    /** {@link #sgdStep} with every gradient taken as {@code gradScale·grad} (clipping folded in, as in {@link #step}). */
+    public static void sgdStep(MemorySegment param, MemorySegment grad, long n, float lr, float weightDecay, float gradScale) {
+        Elementwise.forBlocks(n, Elementwise.LIGHT_TASK, (from, to) -> sgdStepRange(param, grad, from, to, lr, weightDecay, gradScale));
+    }
+
+    static void sgdStepRange(MemorySegment param, MemorySegment grad, long from, long to, float lr, float weightDecay, float gradScale) {
         long i = from;
         if (Simd.ENABLED) {
             for (long bound = from + F.loopBound(to - from); i < bound; i += F.length()) {
                 long off = i * Float.BYTES;
                 var p = FloatVector.fromMemorySegment(F, param, off, NATIVE);
-                var g = FloatVector.fromMemorySegment(F, grad, off, NATIVE);
+                var g = FloatVector.fromMemorySegment(F, grad, off, NATIVE).mul(gradScale);
                 p.sub(g.add(p.mul(weightDecay)).mul(lr)).intoMemorySegment(param, off, NATIVE);
             }
         }
-        sgdStepScalar(param, grad, i, to, lr, weightDecay);
+        sgdStepScalar(param, grad, i, to, lr, weightDecay, gradScale);
     }
 
     /** The reference of {@link #sgdStep}, elements {@code [from, n)}. */
     public static void sgdStepScalar(MemorySegment param, MemorySegment grad, long from, long n, float lr, float weightDecay) {
+        sgdStepScalar(param, grad, from, n, lr, weightDecay, 1f);
+    }
+
+    /** The reference of the scaled {@link #sgdStep}, elements {@code [from, n)}. */
+    public static void sgdStepScalar(MemorySegment param, MemorySegment grad, long from, long n, float lr, float weightDecay, float gradScale) {
         for (long i = from; i < n; i++) {
             float p = param.getAtIndex(FL, i);
-            param.setAtIndex(FL, i, p - lr * (grad.getAtIndex(FL, i) + weightDecay * p));
+            param.setAtIndex(FL, i, p - lr * (grad.getAtIndex(FL, i) * gradScale + weightDecay * p));
         }
     }
 }

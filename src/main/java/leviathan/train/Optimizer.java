@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import leviathan.kernel.AdamW;
+import leviathan.kernel.Clip;
 import leviathan.model.Gpt;
 import leviathan.profile.Profiler;
 import leviathan.model.ParameterLayout;
@@ -41,6 +42,7 @@ public final class Optimizer implements AutoCloseable {
     private final Buffers m, v;
     private final List<Tensor[]> groups = new ArrayList<>();   // {param, grad, m, v}
     private final boolean[] decays;
+    private final double[] normPartials;
     private int step;                                          // completed updates
 
     public Optimizer(Gpt model, Kind kind, float beta1, float beta2, float eps, float weightDecay) {
@@ -58,42 +60,47 @@ public final class Optimizer implements AutoCloseable {
             groups.add(new Tensor[] {p, g.get(p.name()), m.get(p.name()), v.get(p.name())});
         }
         decays = ParameterLayout.decays(model.config());   // as the parts declare: 2-D weights only
+        normPartials = new double[Clip.partials(g.all().byteSize() / Float.BYTES)];
     }
 
-    /** Global L2 norm of the gradients (double accumulation). */
+    /**
+     * Global L2 norm of the gradients (double accumulation, fixed order: the same for any thread
+     * count; {@link Clip}).
+     */
     public double gradNorm() {
         Profiler.begin(P_NORM);
         MemorySegment g = model.grads().all();
-        double sum = 0;
-        for (long i = 0, n = g.byteSize() / Float.BYTES; i < n; i++) {
-            float x = g.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i);
-            sum += (double) x * x;
-        }
+        double sum = Clip.sumOfSquares(g, g.byteSize() / Float.BYTES, normPartials);
         Profiler.end(P_NORM);
         return Math.sqrt(sum);
     }
 
-    /** Scales every gradient by {@code s}. */
+    /** Scales every gradient by {@code s} in place (the trainer folds clipping into {@link #step(float, float)} instead). */
     public void scaleGrads(float s) {
         Profiler.begin(P_SCALE);
         MemorySegment g = model.grads().all();
-        for (long i = 0, n = g.byteSize() / Float.BYTES; i < n; i++) {
-            g.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, g.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i) * s);
-        }
+        Clip.scale(g, g.byteSize() / Float.BYTES, s);
         Profiler.end(P_SCALE);
     }
 
     /** One update with learning rate {@code lr}. */
-    public void step(float lr) {
+    public void step(float lr) { step(lr, 1f); }
+
+    /**
+     * One update with learning rate {@code lr}, every gradient taken as {@code gradScale·grad}:
+     * gradient clipping without a separate pass over the gradients (bit-identical to
+     * {@link #scaleGrads} followed by {@link #step(float)}); the gradients are left as they are.
+     */
+    public void step(float lr, float gradScale) {
         Profiler.begin(P_STEP);
         step++;
         for (int i = 0; i < groups.size(); i++) {
             Tensor[] t = groups.get(i);
             float wd = decays[i] ? weightDecay : 0f;
             if (kind == Kind.ADAMW) {
-                AdamW.step(t[0].segment(), t[1].segment(), t[2].segment(), t[3].segment(), t[0].numel(), lr, beta1, beta2, eps, wd, step);
+                AdamW.step(t[0].segment(), t[1].segment(), t[2].segment(), t[3].segment(), t[0].numel(), lr, beta1, beta2, eps, wd, step, gradScale);
             } else {
-                AdamW.sgdStep(t[0].segment(), t[1].segment(), t[0].numel(), lr, wd);
+                AdamW.sgdStep(t[0].segment(), t[1].segment(), t[0].numel(), lr, wd, gradScale);
             }
         }
         Profiler.end(P_STEP);

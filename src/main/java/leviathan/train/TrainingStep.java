@@ -167,8 +167,7 @@ final class TrainingStep {
         }
         double norm = optimizer.gradNorm();
         if (!Double.isFinite(norm)) return refused(done, lr, "gradient norm is " + norm);
-        if (clip > 0 && norm > clip) optimizer.scaleGrads((float) (clip / norm));
-        optimizer.step(lr);
+        optimizer.step(lr, clip > 0 && norm > clip ? (float) (clip / norm) : 1f);   // clipping folded into the update
         hooks.afterUpdate(done, model);
         return new Outcome(done, loss, norm, lr, (System.nanoTime() - t0) / 1e9, null, extras(aux), commSeconds, idleSeconds);
     }

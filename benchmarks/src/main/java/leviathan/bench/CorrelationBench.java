@@ -314,8 +314,12 @@ public class CorrelationBench {
                 .warmupIterations(full ? 10 : 6).warmupTime(TimeValue.seconds(1))
                 .measurementIterations(full ? 5 : 3).measurementTime(TimeValue.seconds(1))
                 .forks(1);
-        for (int i = 0; i < params.length; i += 2) o.param(params[i], params[i + 1].split(","));
-        narrow.forEach(o::param);
+        // JMH's param() adds values to a name, so a narrowed name must replace the group's values
+        // rather than be added beside them.
+        Map<String, String[]> values = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < params.length; i += 2) values.put(params[i], params[i + 1].split(","));
+        values.putAll(narrow);
+        values.forEach(o::param);
         return o;
     }
 
