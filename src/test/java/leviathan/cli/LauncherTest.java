@@ -31,4 +31,37 @@ class LauncherTest {
         assertEquals(0, p.exitValue(), out);
         assertTrue(Files.isExecutable(Path.of(out, "bin", "java")), "not a JDK: " + out);
     }
+
+    /**
+     * The launcher reads a JDK's version from its {@code release} file instead of starting a JVM
+     * to ask (each start cost a tenth of a second or more): a JAVA_HOME whose {@code bin/java} would
+     * leave a mark if run is accepted for release 25 without running it, and refused for 17.
+     */
+    @Test
+    void readsTheJdkVersionFromItsReleaseFile(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path launcher = Path.of("leviathan").toAbsolutePath();
+        Assumptions.assumeTrue(Files.isRegularFile(launcher), "run from the project directory: " + launcher + " not found");
+        for (String version : new String[] {"25.0.1", "17.0.9"}) {
+            Path jdk = dir.resolve("jdk-" + version), bin = jdk.resolve("bin"), mark = dir.resolve("ran-" + version);
+            Files.createDirectories(bin);
+            Files.writeString(jdk.resolve("release"), "IMPLEMENTOR=\"Test\"\nJAVA_VERSION=\"" + version + "\"\n");
+            for (String tool : new String[] {"java", "javac"}) {
+                Path f = bin.resolve(tool);
+                Files.writeString(f, "#!/bin/sh\ntouch '" + mark + "'\nexit 3\n");
+                f.toFile().setExecutable(true);
+            }
+            ProcessBuilder pb = new ProcessBuilder("bash", launcher.toString(), "java-home").redirectErrorStream(true);
+            pb.environment().put("JAVA_HOME", jdk.toString());
+            Process p = pb.start();
+            assertTrue(p.waitFor(60, TimeUnit.SECONDS), "launcher did not finish");
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            assertTrue(!Files.exists(mark), "the launcher ran " + bin.resolve("java") + " to learn its version");
+            if (version.startsWith("25")) {
+                assertEquals(0, p.exitValue(), out);
+                assertEquals(jdk.toString(), out);
+            } else {
+                assertTrue(!out.equals(jdk.toString()), "a JDK 17 was accepted: " + out);
+            }
+        }
+    }
 }
