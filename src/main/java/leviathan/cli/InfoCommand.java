@@ -31,8 +31,8 @@ final class InfoCommand implements Callable<Integer> {
                 Simd.ENABLED ? "" : "  [disabled: -Dleviathan.scalar=true]");
         System.out.printf("cores         %d available, %d kernel threads (set with --threads or -Dleviathan.threads)%n",
                 rt.availableProcessors(), Parallel.threads());
-        System.out.printf("heap          max %d MiB (LEVIATHAN_HEAP or -Xmx in LEVIATHAN_JAVA_OPTS), %d MiB committed%n",
-                rt.maxMemory() >> 20, rt.totalMemory() >> 20);
+        System.out.printf("heap          max %d MiB (LEVIATHAN_HEAP or -Xmx in LEVIATHAN_JAVA_OPTS), %d MiB committed; collector %s%n",
+                rt.maxMemory() >> 20, rt.totalMemory() >> 20, collector());
         for (String line : memoryBudget()) System.out.printf("off-heap      %s%n", line);
         StringBuilder lines = new StringBuilder();
         try (Backend b = Backends.select(null, l -> lines.append(l))) {
@@ -44,6 +44,12 @@ final class InfoCommand implements Callable<Integer> {
         System.out.printf("CUDA          %s%n", CUDA_UNTESTED);
         System.out.printf("MPI           %s%n", leviathan.dist.Mpi.status());
         return 0;
+    }
+
+    /** The garbage collector's name, from its memory managers (e.g. "Copy, MarkSweepCompact" for the serial one). */
+    static String collector() {
+        return String.join(", ", java.lang.management.ManagementFactory.getGarbageCollectorMXBeans().stream()
+                .map(java.lang.management.GarbageCollectorMXBean::getName).toList());
     }
 
     /**
