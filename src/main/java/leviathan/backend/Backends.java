@@ -37,6 +37,22 @@ public final class Backends {
         return Profiler.ENABLED ? new ProfiledBackend(b) : b;   // -Dleviathan.profile=true: time every GEMM
     }
 
+    /**
+     * Starts loading oneDNN on a background daemon thread (extracting or checking the cached
+     * library, dlopen, symbol lookup), so that a command's start-up overlaps it with parsing its
+     * options and reading its checkpoint; a later {@link #select} takes the loaded library, or
+     * waits for the load to finish. Failures are left for {@code select} to report.
+     */
+    public static void prefetch() {
+        Thread.ofPlatform().daemon().name("onednn-prefetch").start(() -> {
+            try {
+                OneDnnLoader.load(OneDnnBackend.Options.fromSystem().path());
+            } catch (OneDnnLoader.UnavailableException | RuntimeException e) {
+                // select() tries again and says what went wrong, in its own words
+            }
+        });
+    }
+
     /** Opens the requested backend with explicit oneDNN options (path, threads), at fp32. */
     public static Backend select(String requested, OneDnnBackend.Options onednn, Consumer<String> log) {
         if (requested == null) requested = System.getProperty(PROPERTY, "auto");

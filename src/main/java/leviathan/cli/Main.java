@@ -1,6 +1,7 @@
 package leviathan.cli;
 
 import java.io.PrintWriter;
+import leviathan.backend.Backends;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -51,6 +52,23 @@ public final class Main implements Runnable {
         return cl;
     }
 
+    /**
+     * Whether the command line runs a model through the automatic or oneDNN backend (train,
+     * sample, eval, serve without {@code --backend java}, help aside), so that loading oneDNN early pays.
+     */
+    static boolean usesBackend(String[] args) {
+        if (args.length == 0 || !java.util.Set.of("train", "sample", "eval", "serve").contains(args[0])) return false;
+        if ("java".equalsIgnoreCase(System.getProperty(Backends.PROPERTY, "auto").trim())) return false;
+        for (int i = 1; i < args.length; i++) {
+            String a = args[i];
+            if (a.equals("--help") || a.equals("-h") || a.equals("--version") || a.equals("-V")) return false;
+            if (a.equalsIgnoreCase("--backend=java") || (a.equals("--backend") && i + 1 < args.length && args[i + 1].equalsIgnoreCase("java"))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Carries an {@link Error} to the exception handler (which picocli only calls with Exceptions). */
     private static final class FatalError extends RuntimeException {
         private static final long serialVersionUID = 1L;
@@ -82,6 +100,8 @@ public final class Main implements Runnable {
     public static void main(String[] args) {
         int code;
         try {
+            if (usesBackend(args)) Backends.prefetch();           // overlaps oneDNN's load with picocli and the checkpoint
+
             code = commandLine().execute(args);
         } catch (Throwable t) {                                  // last resort: still one line
             System.err.println("leviathan: " + describe(t));
