@@ -66,7 +66,7 @@ def expert_loads(runs):
     if not moe:
         return
     layers = sorted({int(k.split(".")[1]) for r in moe.values() for e in r["metrics"] for k in e if ".mlp.load." in k})
-    fig, axes = plt.subplots(len(moe), len(layers), figsize=(3.2 * len(layers), 2.6 * len(moe)), squeeze=False)
+    fig, axes = plt.subplots(len(moe), len(layers), figsize=(3.4 * len(layers), 3.0 * len(moe)), squeeze=False, constrained_layout=True)
     for row, (c, r) in enumerate(moe.items()):
         rows = [e for e in r["metrics"] if any(".mlp.load." in k for k in e)]
         steps = [e["step"] for e in rows]
