@@ -17,7 +17,9 @@ import java.util.stream.Stream;
  * Load client for {@code leviathan serve} (run as a single-file program: {@code java ServeLoad.java ...}).
  * Mode "steady": K clients each send streaming completions back to back for S seconds. Mode "burst":
  * K streaming requests at once, one each. Prints one line of key=value results: requests, errors,
- * time-to-first-token p50/p99 (ms), characters/s in total.
+ * time-to-first-token p50/p99 (ms) over all requests, and over the requests after each client's first
+ * one ("warm": a cold JVM compiles the model's code during the first requests), the slowest first
+ * request, characters/s in total.
  */
 public class ServeLoad {
     public static void main(String[] args) throws Exception {
@@ -36,7 +38,8 @@ public class ServeLoad {
         }
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(10)).build();
         URI uri = URI.create(url + "/v1/completions");
-        List<Long> ttft = Collections.synchronizedList(new ArrayList<>());
+        List<Long> ttft = Collections.synchronizedList(new ArrayList<>()), warm = Collections.synchronizedList(new ArrayList<>()),
+                cold = Collections.synchronizedList(new ArrayList<>());
         AtomicLong chars = new AtomicLong(), requests = new AtomicLong(), errors = new AtomicLong();
         List<String> errorSamples = Collections.synchronizedList(new ArrayList<>());
         long t0 = System.nanoTime(), end = t0 + (long) (seconds * 1e9);
@@ -73,7 +76,9 @@ public class ServeLoad {
                                 int n = textLength(line, at + 8);
                                 if (n > 0 && first) {
                                     first = false;
-                                    ttft.add(System.nanoTime() - s);
+                                    long t = System.nanoTime() - s;
+                                    ttft.add(t);
+                                    (k == 1 ? cold : warm).add(t);
                                 }
                                 chars.addAndGet(n);
                             }
@@ -89,10 +94,14 @@ public class ServeLoad {
             for (Future<?> f : fs) f.get();
         }
         double elapsed = (System.nanoTime() - t0) / 1e9;
-        List<Long> sorted = new ArrayList<>(ttft);
+        List<Long> sorted = new ArrayList<>(ttft), sortedWarm = new ArrayList<>(warm), sortedCold = new ArrayList<>(cold);
         Collections.sort(sorted);
-        System.out.printf("mode=%s clients=%d seconds=%.1f requests=%d errors=%d ttft_p50_ms=%.1f ttft_p99_ms=%.1f chars=%d chars_per_s=%.0f%n",
-                mode, clients, elapsed, requests.get(), errors.get(), pct(sorted, 0.50), pct(sorted, 0.99), chars.get(), chars.get() / elapsed);
+        Collections.sort(sortedWarm);
+        Collections.sort(sortedCold);
+        System.out.printf("mode=%s clients=%d seconds=%.1f requests=%d errors=%d ttft_p50_ms=%.1f ttft_p99_ms=%.1f warm_requests=%d "
+                        + "warm_ttft_p50_ms=%.1f warm_ttft_p99_ms=%.1f first_ttft_max_ms=%.1f chars=%d chars_per_s=%.0f%n",
+                mode, clients, elapsed, requests.get(), errors.get(), pct(sorted, 0.50), pct(sorted, 0.99), sortedWarm.size(),
+                pct(sortedWarm, 0.50), pct(sortedWarm, 0.99), pct(sortedCold, 1.0), chars.get(), chars.get() / elapsed);
         for (String e : errorSamples.subList(0, Math.min(5, errorSamples.size()))) System.err.println("error: " + e);
     }
 
