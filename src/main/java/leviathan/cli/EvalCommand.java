@@ -18,6 +18,7 @@ import leviathan.model.Checkpoint;
 import leviathan.model.Workspace;
 import leviathan.train.Evaluator;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code leviathan eval}: loss and bits per character of a checkpoint on a text. */
@@ -51,8 +52,8 @@ final class EvalCommand implements Callable<Integer> {
     String backend = "auto";
     @Option(names = "--threads", description = "Kernel threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
     int threads = 0;
-    @Option(names = "--verbose", description = "Print stack traces on errors.")
-    boolean verbose;
+    @Mixin
+    VerboseOption verbose;
 
     @Override
     public Integer call() throws Exception {

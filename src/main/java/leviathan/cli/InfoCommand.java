@@ -9,6 +9,7 @@ import leviathan.backend.OneDnnLoader;
 import leviathan.kernel.Parallel;
 import leviathan.kernel.Simd;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code leviathan info}: what this machine gives the engine. */
@@ -19,8 +20,8 @@ final class InfoCommand implements Callable<Integer> {
     /** Said by {@code info} until the CUDA path has run on a GPU (benchmarks/gpu-check.sh). */
     static final String CUDA_UNTESTED = "untested: the CUDA path has not yet run on a GPU (first check: benchmarks/gpu-check.sh)";
 
-    @Option(names = "--verbose", description = "Print stack traces on errors.")
-    boolean verbose;
+    @Mixin
+    VerboseOption verbose;
 
     @Override
     public Integer call() {

@@ -7,6 +7,7 @@ import leviathan.data.Datasets;
 import leviathan.data.TokenFile;
 import leviathan.data.TokenFiles;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code leviathan prepare}: a text of any size into a memory-mapped token file. */
@@ -19,8 +20,8 @@ final class PrepareCommand implements Callable<Integer> {
     String data = "tinyshakespeare";
     @Option(names = "--out", paramLabel = "DIR", description = "Write DIR/<file name>.tokens instead of into the cache.")
     Path out;
-    @Option(names = "--verbose", description = "Print stack traces on errors.")
-    boolean verbose;
+    @Mixin
+    VerboseOption verbose;
 
     @Override
     public Integer call() throws Exception {

@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import leviathan.api.LanguageModel;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code leviathan sample}: streams generated text from a checkpoint. */
@@ -34,18 +35,14 @@ final class SampleCommand implements Callable<Integer> {
     long seed = 1337;
     @Option(names = "--drop-unknown", description = "Drop prompt characters outside the vocabulary instead of failing.")
     boolean dropUnknown;
-    @Option(names = "--backend", paramLabel = "auto|java|onednn", description = "GEMM backend (default: ${DEFAULT-VALUE}).")
-    String backend = "auto";
-    @Option(names = "--impl", paramLabel = "auto|scalar|direct|gemm|fft", description = "Correlation implementation (default: ${DEFAULT-VALUE}).")
-    String impl = "auto";
-    @Option(names = "--threads", description = "Kernel threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads = 0;
+    @Mixin
+    EngineOptions engine;
     @Option(names = "--context-shift", description = "When the context fills, keep its last half (recomputed once) and continue incrementally, "
             + "instead of sliding the exact block_size window every character: much faster past the context, but a character "
             + "is then sometimes conditioned on only half a context.")
     boolean contextShift;
-    @Option(names = "--verbose", description = "Print stack traces on errors.")
-    boolean verbose;
+    @Mixin
+    VerboseOption verbose;
 
     @Override
     public Integer call() throws Exception {
@@ -54,11 +51,10 @@ final class SampleCommand implements Callable<Integer> {
         if (!(temperature >= 0) || Float.isInfinite(temperature)) throw new IllegalArgumentException("--temperature must be a finite number >= 0, got " + temperature);
         if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("--top-p must be in (0, 1], got " + topP);
         for (String s : stop) if (s.isEmpty()) throw new IllegalArgumentException("--stop must not be empty");
-        String implName = Options.impl(impl);
         LanguageModel.Generation g = new LanguageModel.Generation(tokens, temperature, topK, topP, seed, dropUnknown, stop, null, contextShift);
         // flushed per character so that the text appears as it is drawn; checkError sees a closed stdout
         PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), false, StandardCharsets.UTF_8);
-        try (LanguageModel lm = LanguageModel.load(checkpoint, new LanguageModel.Settings(backend, threads, implName, s -> System.err.println(s)))) {
+        try (LanguageModel lm = LanguageModel.load(checkpoint, engine.settings(System.err::println))) {
             lm.tokenizer().encode(prompt, dropUnknown);      // validate before printing anything
             out.print(prompt);
             out.flush();

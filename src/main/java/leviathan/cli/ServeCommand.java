@@ -11,6 +11,7 @@ import java.util.concurrent.CountDownLatch;
 import leviathan.api.LanguageModel;
 import leviathan.server.CompletionServer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code leviathan serve}: an OpenAI-compatible completion server (see {@link CompletionServer}). */
@@ -45,14 +46,10 @@ final class ServeCommand implements Callable<Integer> {
     int warmup = 0;
     @Option(names = "--model-name", description = "Model id clients see (default: the checkpoint's file or directory name).")
     String modelName;
-    @Option(names = "--backend", paramLabel = "auto|java|onednn", description = "GEMM backend (default: ${DEFAULT-VALUE}).")
-    String backend = "auto";
-    @Option(names = "--impl", paramLabel = "auto|scalar|direct|gemm|fft", description = "Correlation implementation (default: ${DEFAULT-VALUE}).")
-    String impl = "auto";
-    @Option(names = "--threads", description = "Kernel threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads = 0;
-    @Option(names = "--verbose", description = "Print stack traces on errors.")
-    boolean verbose;
+    @Mixin
+    EngineOptions engine;
+    @Mixin
+    VerboseOption verbose;
 
     @Override
     public Integer call() throws Exception {
@@ -75,9 +72,8 @@ final class ServeCommand implements Callable<Integer> {
         String name = modelName != null ? modelName : defaultName(checkpoint);
         CompletionServer.Config cfg = new CompletionServer.Config(host, port, slots, queue, key, maxTokens, maxBody,
                 Duration.ofMillis((long) (timeout * 1000)), maxChoices, name, turns);
-        String implName = Options.impl(impl);
         CountDownLatch stop = new CountDownLatch(1);
-        try (LanguageModel lm = LanguageModel.load(checkpoint, new LanguageModel.Settings(backend, threads, implName, System.err::println))) {
+        try (LanguageModel lm = LanguageModel.load(checkpoint, engine.settings(System.err::println))) {
             if (warmup > 0) {
                 long w0 = System.nanoTime();
                 lm.stream("", new LanguageModel.Generation(warmup, 1f, 0, 1f, 1, true, null, null), t -> true);

@@ -20,6 +20,7 @@ import leviathan.train.Sampler;
 import leviathan.train.TrainConfig;
 import leviathan.train.Trainer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code leviathan train}: trains a model (defaults: the char-Shakespeare recipe) and samples from it. */
@@ -121,8 +122,8 @@ final class TrainCommand implements Callable<Integer> {
     float lagBiasInit = 0f;
     @Option(names = "--stop-after", paramLabel = "STEP", description = "Pause after this many steps (checkpoint saved); continue later with --resume.")
     Integer stopAfter;
-    @Option(names = "--verbose", description = "Print stack traces on errors.")
-    boolean verbose;
+    @Mixin
+    VerboseOption verbose;
 
     @Override
     public Integer call() throws Exception {
