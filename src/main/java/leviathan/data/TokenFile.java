@@ -266,6 +266,8 @@ public final class TokenFile implements AutoCloseable {
             @Override public long length() { return raw.length(); }
 
             @Override public int get(long i) { return map[raw.get(i)]; }
+
+            @Override public void release() { raw.release(); }
         };
     }
 
@@ -282,11 +284,20 @@ public final class TokenFile implements AutoCloseable {
 
         @Override public int get(long i) { return token(from + i); }
 
+        @Override public void release() { TokenFile.this.release(); }
+
         @Override public Tokens slice(long a, long b) {
             if (a < 0 || b < a || b > to - from) throw new IndexOutOfBoundsException("slice [" + a + ", " + b + ") of " + (to - from) + " tokens");
             return new Mapped(from + a, from + b);
         }
     }
+
+    /**
+     * Drops the mapped pages from the process's resident set ({@link MemorySegment#unload()}:
+     * {@code madvise(MADV_DONTNEED)} on the mapping); reads afterwards fault them back in from the
+     * page cache or the file.
+     */
+    public void release() { data.unload(); }
 
     /** Unmaps the file; the {@link Tokens} views must not be used afterwards. */
     @Override

@@ -39,9 +39,11 @@ public final class Evaluator {
         long windows = checkedWindows(ws, tokens, T);
         int V = model.config().vocabSize();
         double sum = 0;
+        int sinceRelease = 0;
         for (long w0 = 0; w0 < windows; w0 += ws.maxBatch()) {
             int B = (int) Math.min(ws.maxBatch(), windows - w0);
             for (int b = 0; b < B; b++) copyWindow(tokens, (w0 + b) * (T + 1), ws, b, T, V);
+            sinceRelease = release(tokens, sinceRelease + B);
             sum += (double) model.forward(ws, B, T, true) * B * T;
             progress.applyAsLong(w0 + B, windows);
         }
@@ -61,13 +63,26 @@ public final class Evaluator {
         int V = model.config().vocabSize(), B = ws.maxBatch();
         SplitMix rng = new SplitMix(seed);
         double sum = 0;
+        int sinceRelease = 0;
         for (int i = 0; i < batches; i++) {
             for (int b = 0; b < B; b++) copyWindow(tokens, rng.nextLong(windows) * (T + 1), ws, b, T, V);
+            sinceRelease = release(tokens, sinceRelease + B);
             sum += (double) model.forward(ws, B, T, true) * B * T;
             progress.applyAsLong((long) (i + 1) * B, (long) batches * B);
         }
         long n = (long) batches * B * T;
         return new Result(sum / n, n);
+    }
+
+    /**
+     * Releases a mapped file's resident pages once {@link TokenBatchSampler#RELEASE_EVERY} windows
+     * have been read since the last release (so that scoring a huge split keeps a bounded resident
+     * set); returns the new count.
+     */
+    private static int release(Tokens tokens, int windowsSinceRelease) {
+        if (windowsSinceRelease < TokenBatchSampler.RELEASE_EVERY) return windowsSinceRelease;
+        tokens.release();
+        return 0;
     }
 
     private static long checkedWindows(Workspace ws, Tokens tokens, int T) {
