@@ -58,6 +58,8 @@ def parse_args(argv=None):
     p.add_argument("--block-size", type=int, default=64)
     p.add_argument("--batch-size", type=int, default=12)
     p.add_argument("--steps", type=int, default=2000, help="optimizer steps to run")
+    p.add_argument("--untimed-steps", type=int, default=0,
+                   help="leave the first K steps (warm-up) out of tokens_per_s and train_time_s")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     p.add_argument("--min-lr", type=float, default=1e-4, help="learning rate at the end of the cosine")
     p.add_argument("--warmup-steps", type=int, default=100)
@@ -196,8 +198,9 @@ def train(args):
             aux_value = float(aux)
             if step % args.eval_interval == 0:
                 load_history.append({"step": step, "load": model.expert_load()})
-        train_time += time.perf_counter() - t0
-        tokens += args.batch_size * args.block_size
+        if step >= args.untimed_steps:
+            train_time += time.perf_counter() - t0
+            tokens += args.batch_size * args.block_size
 
     result = {
         "attention": args.attention,
@@ -212,6 +215,7 @@ def train(args):
         "val_bpc": losses["val"] / math.log(2),
         "tokens_per_s": tokens / train_time if train_time else None,
         "train_time_s": train_time,
+        "timed_steps": max(0, args.steps - args.untimed_steps),
     }
     if args.attention == "involution":
         result["window"] = args.window
