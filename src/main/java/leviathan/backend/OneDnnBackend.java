@@ -89,9 +89,39 @@ public final class OneDnnBackend implements Backend {
     /** Per calling thread: the OpenMP thread count last set on it (OpenMP keeps it per thread). */
     private static final ThreadLocal<int[]> OMP_THREADS = ThreadLocal.withInitial(() -> new int[] {-1});
     /** Per calling thread: timings of each GEMM shape above the threshold, on one thread and on several. */
-    private final ThreadLocal<Map<Shape, Timing>> timings = ThreadLocal.withInitial(HashMap::new);
+    private final ThreadLocal<Timings> timings = ThreadLocal.withInitial(Timings::new);
 
-    private record Shape(boolean transA, boolean transB, int M, int N, int K, int threads) {}
+    /** A GEMM shape as a map key; the calling thread's lookups reuse one mutable probe, so a call allocates nothing. */
+    private static final class Shape {
+        boolean transA, transB;
+        int M, N, K, threads;
+
+        Shape set(boolean transA, boolean transB, int M, int N, int K, int threads) {
+            this.transA = transA; this.transB = transB; this.M = M; this.N = N; this.K = K; this.threads = threads;
+            return this;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Shape s && s.transA == transA && s.transB == transB && s.M == M && s.N == N && s.K == K && s.threads == threads;
+        }
+
+        @Override
+        public int hashCode() { return ((((M * 31 + N) * 31 + K) * 31 + threads) * 4 + (transA ? 2 : 0)) + (transB ? 1 : 0); }
+    }
+
+    /** One thread's {@link Timing} per shape. */
+    private static final class Timings {
+        private final Map<Shape, Timing> byShape = new HashMap<>();
+        private final Shape probe = new Shape();
+
+        /** The timing of a shape, made on first use when {@code create}, else null if none. */
+        Timing of(boolean transA, boolean transB, int M, int N, int K, int threads, boolean create) {
+            Timing t = byShape.get(probe.set(transA, transB, M, N, K, threads));
+            if (t == null && create) byShape.put(new Shape().set(transA, transB, M, N, K, threads), t = new Timing());
+            return t;
+        }
+    }
 
     /**
      * Which thread count one shape runs on. Calls 1 and 2 warm up (kernel generation) on all
@@ -247,10 +277,17 @@ public final class OneDnnBackend implements Backend {
     @Override
     public void sgemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
                       MemorySegment a, int lda, MemorySegment b, int ldb, float beta, MemorySegment c, int ldc) {
-        Matmul.checkArgs(transA, transB, M, N, K, a, lda, b, ldb, c, ldc);
+        sgemm(transA, transB, M, N, K, alpha, a, 0, lda, b, 0, ldb, beta, c, 0, ldc);
+    }
+
+    @Override
+    public void sgemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
+                      MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
+                      float beta, MemorySegment c, long cOffset, int ldc) {
+        Matmul.checkArgs(transA, transB, M, N, K, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
         if (M == 0 || N == 0) return;
         if (K == 0) {      // C = beta·C; oneDNN rejects the zero leading dimensions an empty A or B may have
-            Matmul.gemmScalar(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+            Matmul.gemmScalar(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
             return;
         }
         requireNative("A", a);
@@ -259,17 +296,17 @@ public final class OneDnnBackend implements Backend {
         int status;
         if (!mayUseThreads(M, N, K)) {
             if (library.openMp()) useThreads(1);
-            status = call(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+            status = call(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
         } else if (fixedThreads > 0) {
             useThreads(fixedThreads);
-            status = call(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+            status = call(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
         } else {
             int t = threads();
-            Timing timing = timings.get().computeIfAbsent(new Shape(transA, transB, M, N, K, t), k -> new Timing());
+            Timing timing = timings.get().of(transA, transB, M, N, K, t, true);
             boolean many = timing.nextIsMany();
             useThreads(many ? t : 1);
             long t0 = System.nanoTime();
-            status = call(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+            status = call(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
             timing.record(many, System.nanoTime() - t0);
         }
         if (status != dnnl_h.dnnl_success()) {
@@ -278,13 +315,43 @@ public final class OneDnnBackend implements Backend {
         }
     }
 
-    private int call(boolean transA, boolean transB, int M, int N, int K, float alpha,
-                            MemorySegment a, int lda, MemorySegment b, int ldb, float beta, MemorySegment c, int ldc) {
+    private int call(boolean transA, boolean transB, int M, int N, int K, float alpha, MemorySegment a, long aOffset, int lda,
+                     MemorySegment b, long bOffset, int ldb, float beta, MemorySegment c, long cOffset, int ldc) {
         if (bf16 != null && 2.0 * M * N * K >= bf16MinFlops) {
-            bf16.run(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, library.openMp() ? OMP_THREADS.get()[0] : 0);
+            bf16.run(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc,
+                    library.openMp() ? OMP_THREADS.get()[0] : 0);
             return dnnl_h.dnnl_success();
         }
-        return dnnl_h.dnnl_sgemm(transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+        try {
+            return (int) SgemmAt.HANDLE.invokeExact(transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, (long) M, (long) N, (long) K, alpha,
+                    a.address() + aOffset * Float.BYTES, (long) lda, b.address() + bOffset * Float.BYTES, (long) ldb,
+                    beta, c.address() + cOffset * Float.BYTES, (long) ldc);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new AssertionError("dnnl_sgemm", e);
+        }
+    }
+
+    /**
+     * {@code dnnl_sgemm} with its three matrices passed as addresses (64-bit integers, which the C
+     * calling conventions pass as they pass pointers): a product on rows from an offset of a
+     * segment then needs no slice. The segments were checked native, and the caller keeps them
+     * alive for the call (as for every kernel's arguments). Linked on first use, once oneDNN is loaded.
+     */
+    private static final class SgemmAt {
+        static final java.lang.invoke.MethodHandle HANDLE;
+
+        static {
+            java.lang.foreign.FunctionDescriptor d = dnnl_h.dnnl_sgemm$descriptor();
+            java.lang.foreign.MemoryLayout[] args = d.argumentLayouts().toArray(java.lang.foreign.MemoryLayout[]::new);
+            for (int i : new int[] {6, 8, 11}) {                       // A, B, C
+                if (!(args[i] instanceof java.lang.foreign.AddressLayout)) throw new IllegalStateException("dnnl_sgemm: argument " + i + " is not a pointer");
+                args[i] = java.lang.foreign.ValueLayout.JAVA_LONG;
+            }
+            HANDLE = java.lang.foreign.Linker.nativeLinker().downcallHandle(dnnl_h.dnnl_sgemm$address(),
+                    java.lang.foreign.FunctionDescriptor.of(d.returnLayout().orElseThrow(), args));
+        }
     }
 
     /** Sets the calling thread's OpenMP thread count, when it differs from the last one set there. */
@@ -300,7 +367,7 @@ public final class OneDnnBackend implements Backend {
     int settledThreads(boolean transA, boolean transB, int M, int N, int K) {
         if (!mayUseThreads(M, N, K)) return 1;
         if (fixedThreads > 0) return fixedThreads;
-        Timing t = timings.get().get(new Shape(transA, transB, M, N, K, threads()));
+        Timing t = timings.get().of(transA, transB, M, N, K, threads(), false);
         return t != null && t.prefersMany() ? threads() : 1;
     }
 

@@ -102,6 +102,15 @@ final class OneDnnMatmul implements AutoCloseable {
     /** Runs the product; arguments were checked by the caller, and the OpenMP thread count is {@code threads}. */
     void run(boolean transA, boolean transB, int M, int N, int K, float alpha,
              MemorySegment a, int lda, MemorySegment b, int ldb, float beta, MemorySegment c, int ldc, int threads) {
+        run(transA, transB, M, N, K, alpha, a, 0, lda, b, 0, ldb, beta, c, 0, ldc, threads);
+    }
+
+    /** {@link #run(boolean, boolean, int, int, int, float, MemorySegment, int, MemorySegment, int, float, MemorySegment, int, int)} on matrices starting at float offsets. */
+    void run(boolean transA, boolean transB, int M, int N, int K, float alpha, MemorySegment a, long aOffset, int lda,
+             MemorySegment b, long bOffset, int ldb, float beta, MemorySegment c, long cOffset, int ldc, int threads) {
+        if (aOffset != 0) a = a.asSlice(aOffset * Float.BYTES);
+        if (bOffset != 0) b = b.asSlice(bOffset * Float.BYTES);
+        if (cOffset != 0) c = c.asSlice(cOffset * Float.BYTES);
         ThreadState s = state.get();
         float keyAlpha = mode == Mode.CONVERT ? 1f : alpha;              // CONVERT folds alpha into A's rounding
         Key key = new Key(transA, transB, M, N, K, lda, ldb, ldc, Float.floatToIntBits(keyAlpha), Float.floatToIntBits(beta), threads);
