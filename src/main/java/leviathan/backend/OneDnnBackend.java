@@ -1,10 +1,9 @@
 package leviathan.backend;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.function.Consumer;
 import leviathan.ffi.onednn.dnnl_h;
 import leviathan.ffi.onednn.omp_h;
@@ -89,39 +88,7 @@ public final class OneDnnBackend implements Backend {
     /** Per calling thread: the OpenMP thread count last set on it (OpenMP keeps it per thread). */
     private static final ThreadLocal<int[]> OMP_THREADS = ThreadLocal.withInitial(() -> new int[] {-1});
     /** Per calling thread: timings of each GEMM shape above the threshold, on one thread and on several. */
-    private final ThreadLocal<Timings> timings = ThreadLocal.withInitial(Timings::new);
-
-    /** A GEMM shape as a map key; the calling thread's lookups reuse one mutable probe, so a call allocates nothing. */
-    private static final class Shape {
-        boolean transA, transB;
-        int M, N, K, threads;
-
-        Shape set(boolean transA, boolean transB, int M, int N, int K, int threads) {
-            this.transA = transA; this.transB = transB; this.M = M; this.N = N; this.K = K; this.threads = threads;
-            return this;
-        }
-
-        @Override
-        public boolean equals(Object o) {
-            return o instanceof Shape s && s.transA == transA && s.transB == transB && s.M == M && s.N == N && s.K == K && s.threads == threads;
-        }
-
-        @Override
-        public int hashCode() { return ((((M * 31 + N) * 31 + K) * 31 + threads) * 4 + (transA ? 2 : 0)) + (transB ? 1 : 0); }
-    }
-
-    /** One thread's {@link Timing} per shape. */
-    private static final class Timings {
-        private final Map<Shape, Timing> byShape = new HashMap<>();
-        private final Shape probe = new Shape();
-
-        /** The timing of a shape, made on first use when {@code create}, else null if none. */
-        Timing of(boolean transA, boolean transB, int M, int N, int K, int threads, boolean create) {
-            Timing t = byShape.get(probe.set(transA, transB, M, N, K, threads));
-            if (t == null && create) byShape.put(new Shape().set(transA, transB, M, N, K, threads), t = new Timing());
-            return t;
-        }
-    }
+    private final ThreadLocal<ShapeTimings> timings = ThreadLocal.withInitial(ShapeTimings::new);
 
     /**
      * Which thread count one shape runs on. Calls 1 and 2 warm up (kernel generation) on all
@@ -156,10 +123,13 @@ public final class OneDnnBackend implements Backend {
             return manyCount > 0 && oneCount > 0 && median(many, manyCount) < 0.9 * median(one, oneCount);
         }
 
-        private static long median(long[] ring, int count) {
-            long[] v = Arrays.copyOf(ring, Math.min(count, KEPT));
-            Arrays.sort(v);
-            return v[v.length / 2];
+        private final long[] sorted = new long[KEPT];          // median's scratch: a call allocates nothing
+
+        private long median(long[] ring, int count) {
+            int n = Math.min(count, KEPT);
+            System.arraycopy(ring, 0, sorted, 0, n);
+            Arrays.sort(sorted, 0, n);
+            return sorted[n / 2];
         }
     }
 
@@ -333,25 +303,9 @@ public final class OneDnnBackend implements Backend {
         }
     }
 
-    /**
-     * {@code dnnl_sgemm} with its three matrices passed as addresses (64-bit integers, which the C
-     * calling conventions pass as they pass pointers): a product on rows from an offset of a
-     * segment then needs no slice. The segments were checked native, and the caller keeps them
-     * alive for the call (as for every kernel's arguments). Linked on first use, once oneDNN is loaded.
-     */
+    /** {@code dnnl_sgemm} with A, B and C passed as addresses ({@link Downcalls}); linked on first use, once oneDNN is loaded. */
     private static final class SgemmAt {
-        static final java.lang.invoke.MethodHandle HANDLE;
-
-        static {
-            java.lang.foreign.FunctionDescriptor d = dnnl_h.dnnl_sgemm$descriptor();
-            java.lang.foreign.MemoryLayout[] args = d.argumentLayouts().toArray(java.lang.foreign.MemoryLayout[]::new);
-            for (int i : new int[] {6, 8, 11}) {                       // A, B, C
-                if (!(args[i] instanceof java.lang.foreign.AddressLayout)) throw new IllegalStateException("dnnl_sgemm: argument " + i + " is not a pointer");
-                args[i] = java.lang.foreign.ValueLayout.JAVA_LONG;
-            }
-            HANDLE = java.lang.foreign.Linker.nativeLinker().downcallHandle(dnnl_h.dnnl_sgemm$address(),
-                    java.lang.foreign.FunctionDescriptor.of(d.returnLayout().orElseThrow(), args));
-        }
+        static final MethodHandle HANDLE = Downcalls.withAddresses(dnnl_h.dnnl_sgemm$address(), dnnl_h.dnnl_sgemm$descriptor(), 6, 8, 11);
     }
 
     /** Sets the calling thread's OpenMP thread count, when it differs from the last one set there. */

@@ -26,9 +26,22 @@ public final class AdamW {
     /** {@code step} counts from 1. */
     public static void step(MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v, long n,
                             float lr, float beta1, float beta2, float eps, float weightDecay, int step) {
-        Elementwise.forBlocks(n, Elementwise.LIGHT_TASK, (from, to) ->
-                stepRange(param, grad, m, v, from, to, lr, beta1, beta2, eps, weightDecay, step));
+        Step k = STEP.get();                                      // reused: a call allocates nothing
+        k.param = param; k.grad = grad; k.m = m; k.v = v;
+        k.lr = lr; k.beta1 = beta1; k.beta2 = beta2; k.eps = eps; k.weightDecay = weightDecay; k.step = step;
+        Elementwise.forBlocks(0, n, Elementwise.LIGHT_TASK, k);
     }
+
+    private static final class Step extends Elementwise.Blocks {
+        MemorySegment param, grad, m, v;
+        float lr, beta1, beta2, eps, weightDecay;
+        int step;
+
+        @Override
+        void range(long from, long to) { stepRange(param, grad, m, v, from, to, lr, beta1, beta2, eps, weightDecay, step); }
+    }
+
+    private static final Parallel.Tasks<Step> STEP = new Parallel.Tasks<>(Step::new);
 
     static void stepRange(MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v,
                           long from, long to, float lr, float beta1, float beta2, float eps,
@@ -76,8 +89,20 @@ public final class AdamW {
 
     /** Plain SGD with decoupled weight decay: {@code p -= lr·(g + wd·p)} over n parameters. */
     public static void sgdStep(MemorySegment param, MemorySegment grad, long n, float lr, float weightDecay) {
-        Elementwise.forBlocks(n, Elementwise.LIGHT_TASK, (from, to) -> sgdStepRange(param, grad, from, to, lr, weightDecay));
+        Sgd k = SGD.get();
+        k.param = param; k.grad = grad; k.lr = lr; k.weightDecay = weightDecay;
+        Elementwise.forBlocks(0, n, Elementwise.LIGHT_TASK, k);
     }
+
+    private static final class Sgd extends Elementwise.Blocks {
+        MemorySegment param, grad;
+        float lr, weightDecay;
+
+        @Override
+        void range(long from, long to) { sgdStepRange(param, grad, from, to, lr, weightDecay); }
+    }
+
+    private static final Parallel.Tasks<Sgd> SGD = new Parallel.Tasks<>(Sgd::new);
 
     static void sgdStepRange(MemorySegment param, MemorySegment grad, long from, long to, float lr, float weightDecay) {
         long i = from;
