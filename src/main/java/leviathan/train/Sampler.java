@@ -2,9 +2,9 @@ package leviathan.train;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.SplittableRandom;
 import java.util.function.IntConsumer;
 import leviathan.backend.Backend;
+import leviathan.data.SplitMix;
 import leviathan.model.Gpt;
 import leviathan.model.Workspace;
 import leviathan.nn.CorrelationAttention;
@@ -29,6 +29,7 @@ public final class Sampler implements AutoCloseable {
     private final double[] probs;
     private final int[] order, merged;                 // token ids by probability, and the sort's scratch
     private final int[] ring;                          // the last blockSize tokens of the sequence being generated
+    private final SplitMix rng = new SplitMix(0);      // the draws, reseeded by each stream
 
     public Sampler(Gpt model, Backend backend) { this(model, backend, CorrelationAttention.Impl.AUTO); }
 
@@ -92,7 +93,7 @@ public final class Sampler implements AutoCloseable {
      */
     public int stream(int[] prompt, Options opts, TokenSink sink) {
         if (prompt.length == 0) throw new IllegalArgumentException("the prompt needs at least one token");
-        SplittableRandom rng = new SplittableRandom(opts.seed());
+        SplitMix rng = this.rng.reset(opts.seed());              // new SplittableRandom(seed)'s draws, with no object made
         // ring of the last blockSize tokens: position p (of the whole sequence) lives at ring[p % blockSize]
         long len = prompt.length;
         for (int p = Math.max(0, prompt.length - blockSize); p < prompt.length; p++) ring[p % blockSize] = prompt[p];
@@ -129,7 +130,7 @@ public final class Sampler implements AutoCloseable {
      * tiny temperature approaches greedy decoding instead of overflowing float. A non-finite logit (a
      * model whose weights overflow) is refused: no distribution can be drawn from it.
      */
-    private int draw(MemorySegment logits, long at, Options o, SplittableRandom rng) {
+    private int draw(MemorySegment logits, long at, Options o, SplitMix rng) {
         for (int v = 0; v < V; v++) {
             float x = logits.getAtIndex(ValueLayout.JAVA_FLOAT, at + v);
             if (!Float.isFinite(x)) {
