@@ -2,6 +2,7 @@ package leviathan.kernel;
 
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Supplier;
 
 /**
  * A small fork-join over index ranges for the kernels: {@code forRange(n, body)} splits
@@ -108,10 +109,10 @@ public final class Parallel {
      * body), so nesting stays correct, at the cost of one allocation.
      */
     public static final class Tasks<T extends Task> {
-        private final java.util.function.Supplier<T> make;
+        private final Supplier<T> make;
         private final ThreadLocal<T> perThread;
 
-        public Tasks(java.util.function.Supplier<T> make) {
+        public Tasks(Supplier<T> make) {
             this.make = make;
             this.perThread = ThreadLocal.withInitial(make);
         }

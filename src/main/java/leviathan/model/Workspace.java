@@ -3,6 +3,8 @@ package leviathan.model;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.function.ObjDoubleConsumer;
 import leviathan.backend.Backend;
 import leviathan.nn.BlockPart;
@@ -198,7 +200,7 @@ public final class Workspace implements AutoCloseable {
     /** Passes a layer's figures on with the layer's prefix, from a cache of the prefixed names. */
     private static final class LayerStats implements ObjDoubleConsumer<String> {
         private final String prefix;
-        private final java.util.Map<String, String> named = new java.util.HashMap<>();
+        private final Map<String, String> named = new HashMap<>();
         private ObjDoubleConsumer<String> sink;
 
         LayerStats(int layer) { this.prefix = "h." + layer + "."; }
