@@ -23,6 +23,21 @@ public interface Backend extends AutoCloseable {
     void sgemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
                MemorySegment a, int lda, MemorySegment b, int ldb, float beta, MemorySegment c, int ldc);
 
+    /**
+     * {@link #sgemm(boolean, boolean, int, int, int, float, MemorySegment, int, MemorySegment, int, float, MemorySegment, int)}
+     * on matrices that start {@code aOffset}, {@code bOffset} and {@code cOffset} floats into
+     * {@code a}, {@code b} and {@code c}: the same product as on slices from those offsets, without
+     * making the slices (a GEMM on rows of an activation, e.g. the new rows of incremental decoding
+     * or one expert's rows, then allocates nothing). The default slices and calls the plain form;
+     * the engine's backends override it.
+     */
+    default void sgemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
+                       MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
+                       float beta, MemorySegment c, long cOffset, int ldc) {
+        sgemm(transA, transB, M, N, K, alpha, a.asSlice(aOffset * Float.BYTES), lda, b.asSlice(bOffset * Float.BYTES), ldb,
+                beta, c.asSlice(cOffset * Float.BYTES), ldc);
+    }
+
     /** The number format of GEMM operands (outputs and accumulation are always float32). */
     default Precision precision() { return Precision.FP32; }
 

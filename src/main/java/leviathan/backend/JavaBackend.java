@@ -14,6 +14,13 @@ public final class JavaBackend implements Backend {
     @Override
     public void sgemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
                       MemorySegment a, int lda, MemorySegment b, int ldb, float beta, MemorySegment c, int ldc) {
-        Matmul.gemm(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+        Matmul.gemm(transA, transB, M, N, K, alpha, a, 0, lda, b, 0, ldb, beta, c, 0, ldc);
+    }
+
+    @Override
+    public void sgemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
+                      MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
+                      float beta, MemorySegment c, long cOffset, int ldc) {
+        Matmul.gemm(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
     }
 }

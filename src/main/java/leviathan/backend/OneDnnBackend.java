@@ -1,10 +1,9 @@
 package leviathan.backend;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.function.Consumer;
 import leviathan.ffi.onednn.dnnl_h;
 import leviathan.ffi.onednn.omp_h;
@@ -89,9 +88,7 @@ public final class OneDnnBackend implements Backend {
     /** Per calling thread: the OpenMP thread count last set on it (OpenMP keeps it per thread). */
     private static final ThreadLocal<int[]> OMP_THREADS = ThreadLocal.withInitial(() -> new int[] {-1});
     /** Per calling thread: timings of each GEMM shape above the threshold, on one thread and on several. */
-    private final ThreadLocal<Map<Shape, Timing>> timings = ThreadLocal.withInitial(HashMap::new);
-
-    private record Shape(boolean transA, boolean transB, int M, int N, int K, int threads) {}
+    private final ThreadLocal<ShapeTimings> timings = ThreadLocal.withInitial(ShapeTimings::new);
 
     /**
      * Which thread count one shape runs on. Calls 1 and 2 warm up (kernel generation) on all
@@ -126,10 +123,13 @@ public final class OneDnnBackend implements Backend {
             return manyCount > 0 && oneCount > 0 && median(many, manyCount) < 0.9 * median(one, oneCount);
         }
 
-        private static long median(long[] ring, int count) {
-            long[] v = Arrays.copyOf(ring, Math.min(count, KEPT));
-            Arrays.sort(v);
-            return v[v.length / 2];
+        private final long[] sorted = new long[KEPT];          // median's scratch: a call allocates nothing
+
+        private long median(long[] ring, int count) {
+            int n = Math.min(count, KEPT);
+            System.arraycopy(ring, 0, sorted, 0, n);
+            Arrays.sort(sorted, 0, n);
+            return sorted[n / 2];
         }
     }
 
@@ -247,10 +247,17 @@ public final class OneDnnBackend implements Backend {
     @Override
     public void sgemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
                       MemorySegment a, int lda, MemorySegment b, int ldb, float beta, MemorySegment c, int ldc) {
-        Matmul.checkArgs(transA, transB, M, N, K, a, lda, b, ldb, c, ldc);
+        sgemm(transA, transB, M, N, K, alpha, a, 0, lda, b, 0, ldb, beta, c, 0, ldc);
+    }
+
+    @Override
+    public void sgemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
+                      MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
+                      float beta, MemorySegment c, long cOffset, int ldc) {
+        Matmul.checkArgs(transA, transB, M, N, K, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
         if (M == 0 || N == 0) return;
         if (K == 0) {      // C = beta·C; oneDNN rejects the zero leading dimensions an empty A or B may have
-            Matmul.gemmScalar(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+            Matmul.gemmScalar(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
             return;
         }
         requireNative("A", a);
@@ -259,17 +266,17 @@ public final class OneDnnBackend implements Backend {
         int status;
         if (!mayUseThreads(M, N, K)) {
             if (library.openMp()) useThreads(1);
-            status = call(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+            status = call(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
         } else if (fixedThreads > 0) {
             useThreads(fixedThreads);
-            status = call(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+            status = call(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
         } else {
             int t = threads();
-            Timing timing = timings.get().computeIfAbsent(new Shape(transA, transB, M, N, K, t), k -> new Timing());
+            Timing timing = timings.get().of(transA, transB, M, N, K, t, true);
             boolean many = timing.nextIsMany();
             useThreads(many ? t : 1);
             long t0 = System.nanoTime();
-            status = call(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+            status = call(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
             timing.record(many, System.nanoTime() - t0);
         }
         if (status != dnnl_h.dnnl_success()) {
@@ -278,13 +285,27 @@ public final class OneDnnBackend implements Backend {
         }
     }
 
-    private int call(boolean transA, boolean transB, int M, int N, int K, float alpha,
-                            MemorySegment a, int lda, MemorySegment b, int ldb, float beta, MemorySegment c, int ldc) {
+    private int call(boolean transA, boolean transB, int M, int N, int K, float alpha, MemorySegment a, long aOffset, int lda,
+                     MemorySegment b, long bOffset, int ldb, float beta, MemorySegment c, long cOffset, int ldc) {
         if (bf16 != null && 2.0 * M * N * K >= bf16MinFlops) {
-            bf16.run(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc, library.openMp() ? OMP_THREADS.get()[0] : 0);
+            bf16.run(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc,
+                    library.openMp() ? OMP_THREADS.get()[0] : 0);
             return dnnl_h.dnnl_success();
         }
-        return dnnl_h.dnnl_sgemm(transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+        try {
+            return (int) SgemmAt.HANDLE.invokeExact(transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, (long) M, (long) N, (long) K, alpha,
+                    a.address() + aOffset * Float.BYTES, (long) lda, b.address() + bOffset * Float.BYTES, (long) ldb,
+                    beta, c.address() + cOffset * Float.BYTES, (long) ldc);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new AssertionError("dnnl_sgemm", e);
+        }
+    }
+
+    /** {@code dnnl_sgemm} with A, B and C passed as addresses ({@link Downcalls}); linked on first use, once oneDNN is loaded. */
+    private static final class SgemmAt {
+        static final MethodHandle HANDLE = Downcalls.withAddresses(dnnl_h.dnnl_sgemm$address(), dnnl_h.dnnl_sgemm$descriptor(), 6, 8, 11);
     }
 
     /** Sets the calling thread's OpenMP thread count, when it differs from the last one set there. */
@@ -300,7 +321,7 @@ public final class OneDnnBackend implements Backend {
     int settledThreads(boolean transA, boolean transB, int M, int N, int K) {
         if (!mayUseThreads(M, N, K)) return 1;
         if (fixedThreads > 0) return fixedThreads;
-        Timing t = timings.get().get(new Shape(transA, transB, M, N, K, threads()));
+        Timing t = timings.get().of(transA, transB, M, N, K, threads(), false);
         return t != null && t.prefersMany() ? threads() : 1;
     }
 

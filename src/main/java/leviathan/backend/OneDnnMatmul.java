@@ -3,6 +3,7 @@ package leviathan.backend;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -49,8 +50,44 @@ final class OneDnnMatmul implements AutoCloseable {
 
     Mode mode() { return mode; }
 
-    private record Key(boolean transA, boolean transB, int M, int N, int K, int lda, int ldb, int ldc,
-                       int alphaBits, int betaBits, int threads) {}
+    /** What a primitive is made for; each thread looks its primitives up with one reused key, so a call allocates nothing. */
+    private static final class Key {
+        private boolean transA, transB;
+        private int M, N, K, lda, ldb, ldc, alphaBits, betaBits, threads;
+
+        Key set(boolean transA, boolean transB, int M, int N, int K, int lda, int ldb, int ldc, int alphaBits, int betaBits, int threads) {
+            this.transA = transA; this.transB = transB; this.M = M; this.N = N; this.K = K; this.lda = lda; this.ldb = ldb; this.ldc = ldc;
+            this.alphaBits = alphaBits; this.betaBits = betaBits; this.threads = threads;
+            return this;
+        }
+
+        Key copy() { return new Key().set(transA, transB, M, N, K, lda, ldb, ldc, alphaBits, betaBits, threads); }
+
+        boolean transA() { return transA; }
+        boolean transB() { return transB; }
+        int M() { return M; }
+        int N() { return N; }
+        int K() { return K; }
+        int lda() { return lda; }
+        int ldb() { return ldb; }
+        int ldc() { return ldc; }
+        int alphaBits() { return alphaBits; }
+        int betaBits() { return betaBits; }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Key k && k.transA == transA && k.transB == transB && k.M == M && k.N == N && k.K == K && k.lda == lda
+                    && k.ldb == ldb && k.ldc == ldc && k.alphaBits == alphaBits && k.betaBits == betaBits && k.threads == threads;
+        }
+
+        @Override
+        public int hashCode() {
+            int h = (transA ? 2 : 0) + (transB ? 1 : 0);
+            h = h * 31 + M; h = h * 31 + N; h = h * 31 + K; h = h * 31 + lda; h = h * 31 + ldb; h = h * 31 + ldc;
+            h = h * 31 + alphaBits; h = h * 31 + betaBits;
+            return h * 31 + threads;
+        }
+    }
 
     /** One cached primitive with its three memory objects and its argument array. */
     private record Entry(MemorySegment primitive, MemorySegment src, MemorySegment weights, MemorySegment dst,
@@ -68,6 +105,7 @@ final class OneDnnMatmul implements AutoCloseable {
             }
         };
         MemorySegment scratch = MemorySegment.NULL;
+        final Key probe = new Key();
 
         ThreadState(MemorySegment stream) { this.stream = stream; }
 
@@ -102,37 +140,63 @@ final class OneDnnMatmul implements AutoCloseable {
     /** Runs the product; arguments were checked by the caller, and the OpenMP thread count is {@code threads}. */
     void run(boolean transA, boolean transB, int M, int N, int K, float alpha,
              MemorySegment a, int lda, MemorySegment b, int ldb, float beta, MemorySegment c, int ldc, int threads) {
+        run(transA, transB, M, N, K, alpha, a, 0, lda, b, 0, ldb, beta, c, 0, ldc, threads);
+    }
+
+    /** The product on matrices that start {@code aOffset}, {@code bOffset} and {@code cOffset} floats into their segments. */
+    void run(boolean transA, boolean transB, int M, int N, int K, float alpha, MemorySegment a, long aOffset, int lda,
+             MemorySegment b, long bOffset, int ldb, float beta, MemorySegment c, long cOffset, int ldc, int threads) {
         ThreadState s = state.get();
         float keyAlpha = mode == Mode.CONVERT ? 1f : alpha;              // CONVERT folds alpha into A's rounding
-        Key key = new Key(transA, transB, M, N, K, lda, ldb, ldc, Float.floatToIntBits(keyAlpha), Float.floatToIntBits(beta), threads);
+        Key key = s.probe.set(transA, transB, M, N, K, lda, ldb, ldc, Float.floatToIntBits(keyAlpha), Float.floatToIntBits(beta), threads);
         Entry e = s.entries.get(key);
         if (e == null) {
-            e = create(key, s);
-            s.entries.put(key, e);
+            Key kept = key.copy();
+            e = create(kept, s);
+            s.entries.put(kept, e);
         }
-        MemorySegment srcData = a, weightsData = b;
+        // the operands by address (A, B and C at their offsets, or the rounded copies): no slices
+        long srcData = a.address() + aOffset * Float.BYTES, weightsData = b.address() + bOffset * Float.BYTES;
         if (mode == Mode.CONVERT) {
             long aBytes = align64((long) M * K * Short.BYTES);
             MemorySegment scratch = s.scratch(aBytes + (long) K * N * Short.BYTES);
-            srcData = scratch.asSlice(0, (long) M * K * Short.BYTES);
-            weightsData = scratch.asSlice(aBytes, (long) K * N * Short.BYTES);
             // A as stored: M×K (or K×M when transposed) rows of lda floats; likewise B.
-            Bf16.convert(srcData, a, transA ? K : M, transA ? M : K, lda, alpha);
-            Bf16.convert(weightsData, b, transB ? N : K, transB ? K : N, ldb, 1f);
+            Bf16.convert(scratch, 0, a, aOffset, transA ? K : M, transA ? M : K, lda, alpha);
+            Bf16.convert(scratch, aBytes / Short.BYTES, b, bOffset, transB ? N : K, transB ? K : N, ldb, 1f);
+            srcData = scratch.address();
+            weightsData = scratch.address() + aBytes;
         }
-        check(dnnl_h.dnnl_memory_set_data_handle(e.src(), srcData), "dnnl_memory_set_data_handle");
-        check(dnnl_h.dnnl_memory_set_data_handle(e.weights(), weightsData), "dnnl_memory_set_data_handle");
-        check(dnnl_h.dnnl_memory_set_data_handle(e.dst(), c), "dnnl_memory_set_data_handle");
+        setDataHandle(e.src(), srcData);
+        setDataHandle(e.weights(), weightsData);
+        setDataHandle(e.dst(), c.address() + cOffset * Float.BYTES);
         int status = dnnl_h.dnnl_primitive_execute(e.primitive(), s.stream, 3, e.args());
         if (status == dnnl_h.dnnl_success()) status = dnnl_h.dnnl_stream_wait(s.stream);
         if (status != dnnl_h.dnnl_success()) throw failure("dnnl_primitive_execute", status, key);
+    }
+
+    /** {@code dnnl_memory_set_data_handle} with the handle passed as an address ({@link Downcalls}); linked on first use. */
+    private static final class SetDataHandle {
+        static final MethodHandle HANDLE = Downcalls.withAddresses(dnnl_h.dnnl_memory_set_data_handle$address(),
+                dnnl_h.dnnl_memory_set_data_handle$descriptor(), 1);
+    }
+
+    private static void setDataHandle(MemorySegment memory, long address) {
+        int status;
+        try {
+            status = (int) SetDataHandle.HANDLE.invokeExact(memory, address);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable e) {
+            throw new AssertionError("dnnl_memory_set_data_handle", e);
+        }
+        check(status, "dnnl_memory_set_data_handle");
     }
 
     /** The name of the oneDNN kernel that runs this product (e.g. {@code brg_matmul:avx512_core_bf16}); creates it if needed. */
     String implementation(boolean transA, boolean transB, int M, int N, int K, float alpha, int lda, int ldb, float beta, int ldc, int threads) {
         ThreadState s = state.get();
         float keyAlpha = mode == Mode.CONVERT ? 1f : alpha;
-        Key key = new Key(transA, transB, M, N, K, lda, ldb, ldc, Float.floatToIntBits(keyAlpha), Float.floatToIntBits(beta), threads);
+        Key key = new Key().set(transA, transB, M, N, K, lda, ldb, ldc, Float.floatToIntBits(keyAlpha), Float.floatToIntBits(beta), threads);
         return s.entries.computeIfAbsent(key, k -> create(k, s)).impl();
     }
 

@@ -47,6 +47,16 @@ public final class ProfiledBackend implements Backend {
         Profiler.end(s, 2L * M * N * K);
     }
 
+    @Override
+    public void sgemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
+                      MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
+                      float beta, MemorySegment c, long cOffset, int ldc) {
+        Profiler.Section s = section(transA, transB, M, N, K);
+        Profiler.begin(s);
+        delegate.sgemm(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
+        Profiler.end(s, 2L * M * N * K);
+    }
+
     private Profiler.Section section(boolean transA, boolean transB, int M, int N, int K) {
         // 21 bits per dimension cover every shape the model makes (up to 2M rows)
         long key = ((long) M << 42) ^ ((long) N << 21) ^ K ^ (transA ? 1L << 63 : 0) ^ (transB ? 1L << 62 : 0);

@@ -4,7 +4,7 @@ package leviathan.data;
  * The generator of {@link java.util.SplittableRandom#SplittableRandom(long)} (SplitMix64 with the
  * golden gamma), as a reusable mutable object: {@link #reset} replaces {@code new
  * SplittableRandom(seed)}, so a caller that reseeds every step allocates nothing. For any seed,
- * the sequence of {@link #nextInt(int)} and {@link #nextLong(long)} values equals the JDK's
+ * the sequence of {@link #nextInt(int)}, {@link #nextLong(long)} and {@link #nextDouble()} values equals the JDK's
  * (a test checks it), so batches drawn with it equal those drawn with {@code SplittableRandom}.
  */
 public final class SplitMix {
@@ -34,6 +34,9 @@ public final class SplitMix {
         z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
         return z ^ (z >>> 31);
     }
+
+    /** {@code SplittableRandom.nextDouble()}: the top 53 bits of {@link #nextLong()}, scaled into {@code [0, 1)}. */
+    public double nextDouble() { return (nextLong() >>> 11) * 0x1.0p-53; }
 
     /** {@code SplittableRandom.nextInt(bound)}: uniform in {@code [0, bound)}, by rejection as the JDK does. */
     public int nextInt(int bound) {

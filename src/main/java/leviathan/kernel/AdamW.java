@@ -36,9 +36,22 @@ public final class AdamW {
      */
     public static void step(MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v, long n,
                             float lr, float beta1, float beta2, float eps, float weightDecay, int step, float gradScale) {
-        Elementwise.forBlocks(n, Elementwise.LIGHT_TASK, (from, to) ->
-                stepRange(param, grad, m, v, from, to, lr, beta1, beta2, eps, weightDecay, step, gradScale));
+        Step k = STEP.get();                                      // reused: a call allocates nothing
+        k.param = param; k.grad = grad; k.m = m; k.v = v;
+        k.lr = lr; k.beta1 = beta1; k.beta2 = beta2; k.eps = eps; k.weightDecay = weightDecay; k.step = step; k.gradScale = gradScale;
+        Elementwise.forBlocks(0, n, Elementwise.LIGHT_TASK, k);
     }
+
+    private static final class Step extends Elementwise.Blocks {
+        MemorySegment param, grad, m, v;
+        float lr, beta1, beta2, eps, weightDecay, gradScale;
+        int step;
+
+        @Override
+        void range(long from, long to) { stepRange(param, grad, m, v, from, to, lr, beta1, beta2, eps, weightDecay, step, gradScale); }
+    }
+
+    private static final Parallel.Tasks<Step> STEP = new Parallel.Tasks<>(Step::new);
 
     static void stepRange(MemorySegment param, MemorySegment grad, MemorySegment m, MemorySegment v,
                           long from, long to, float lr, float beta1, float beta2, float eps,
@@ -98,8 +111,20 @@ public final class AdamW {
 
     /** {@link #sgdStep} with every gradient taken as {@code gradScale·grad} (clipping folded in, as in {@link #step}). */
     public static void sgdStep(MemorySegment param, MemorySegment grad, long n, float lr, float weightDecay, float gradScale) {
-        Elementwise.forBlocks(n, Elementwise.LIGHT_TASK, (from, to) -> sgdStepRange(param, grad, from, to, lr, weightDecay, gradScale));
+        Sgd k = SGD.get();
+        k.param = param; k.grad = grad; k.lr = lr; k.weightDecay = weightDecay; k.gradScale = gradScale;
+        Elementwise.forBlocks(0, n, Elementwise.LIGHT_TASK, k);
     }
+
+    private static final class Sgd extends Elementwise.Blocks {
+        MemorySegment param, grad;
+        float lr, weightDecay, gradScale;
+
+        @Override
+        void range(long from, long to) { sgdStepRange(param, grad, from, to, lr, weightDecay, gradScale); }
+    }
+
+    private static final Parallel.Tasks<Sgd> SGD = new Parallel.Tasks<>(Sgd::new);
 
     static void sgdStepRange(MemorySegment param, MemorySegment grad, long from, long to, float lr, float weightDecay, float gradScale) {
         long i = from;

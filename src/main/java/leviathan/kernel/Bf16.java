@@ -45,26 +45,55 @@ public final class Bf16 {
      * Parallel over rows.
      */
     public static void convert(MemorySegment out, MemorySegment in, int rows, int cols, int ld, float scale) {
+        convert(out, 0, in, 0, rows, cols, ld, scale);
+    }
+
+    /**
+     * {@link #convert(MemorySegment, MemorySegment, int, int, int, float)} with the block starting
+     * {@code inOffset} floats into {@code in} and written from {@code outOffset} shorts into {@code out}.
+     */
+    public static void convert(MemorySegment out, long outOffset, MemorySegment in, long inOffset, int rows, int cols, int ld, float scale) {
         if (!Simd.ENABLED) {
-            convertScalar(out, in, rows, cols, ld, scale);
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) {
+                    out.setAtIndex(SH, outOffset + (long) r * cols + c, fromFloat(scale * in.getAtIndex(FL, inOffset + (long) r * ld + c)));
+                }
+            }
             return;
         }
-        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, cols), (r0, r1) -> {
-            for (int r = r0; r < r1; r++) {
-                long src = (long) r * ld, dst = (long) r * cols;
-                int c = 0;
-                for (int bound = F.loopBound(cols); c < bound; c += F.length()) {
-                    FloatVector x = FloatVector.fromMemorySegment(F, in, (src + c) * Float.BYTES, NATIVE);
-                    if (scale != 1f) x = x.mul(scale);
-                    IntVector bits = x.reinterpretAsInts();
-                    IntVector top = bits.lanewise(VectorOperators.LSHR, 16);
-                    IntVector rounded = bits.add(top.and(1)).add(0x7FFF).lanewise(VectorOperators.LSHR, 16);
-                    rounded = rounded.blend(top.or(0x40), x.test(VectorOperators.IS_NAN).cast(I));
-                    ((ShortVector) rounded.convertShape(VectorOperators.I2S, S, 0)).intoMemorySegment(out, (dst + c) * Short.BYTES, NATIVE);
-                }
-                for (; c < cols; c++) out.setAtIndex(SH, dst + c, fromFloat(scale * in.getAtIndex(FL, src + c)));
+        Convert k = CONVERT.get();
+        k.out = out; k.outOffset = outOffset; k.in = in; k.inOffset = inOffset; k.cols = cols; k.ld = ld; k.scale = scale;
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, cols), k);
+    }
+
+    private static final class Convert extends Parallel.Task {
+        MemorySegment out, in;
+        long outOffset, inOffset;
+        int cols, ld;
+        float scale;
+
+        @Override
+        public void run(int r0, int r1) { convertRows(out, outOffset, in, inOffset, r0, r1, cols, ld, scale); }
+    }
+
+    private static final Parallel.Tasks<Convert> CONVERT = new Parallel.Tasks<>(Convert::new);
+
+    private static void convertRows(MemorySegment out, long outOffset, MemorySegment in, long inOffset, int r0, int r1, int cols, int ld,
+                                    float scale) {
+        for (int r = r0; r < r1; r++) {
+            long src = inOffset + (long) r * ld, dst = outOffset + (long) r * cols;
+            int c = 0;
+            for (int bound = F.loopBound(cols); c < bound; c += F.length()) {
+                FloatVector x = FloatVector.fromMemorySegment(F, in, (src + c) * Float.BYTES, NATIVE);
+                if (scale != 1f) x = x.mul(scale);
+                IntVector bits = x.reinterpretAsInts();
+                IntVector top = bits.lanewise(VectorOperators.LSHR, 16);
+                IntVector rounded = bits.add(top.and(1)).add(0x7FFF).lanewise(VectorOperators.LSHR, 16);
+                rounded = rounded.blend(top.or(0x40), x.test(VectorOperators.IS_NAN).cast(I));
+                ((ShortVector) rounded.convertShape(VectorOperators.I2S, S, 0)).intoMemorySegment(out, (dst + c) * Short.BYTES, NATIVE);
             }
-        });
+            for (; c < cols; c++) out.setAtIndex(SH, dst + c, fromFloat(scale * in.getAtIndex(FL, src + c)));
+        }
     }
 
     /** The definition of {@link #convert}. */

@@ -37,14 +37,42 @@ public final class Clip {
         if (n <= Elementwise.BLOCK) {
             partials[0] = blockSum(x, 0, n);
         } else {
-            Parallel.forRange(blocks, Elementwise.grain(Elementwise.LIGHT_TASK, Elementwise.BLOCK), (b0, b1) -> {
-                for (int b = b0; b < b1; b++) partials[b] = blockSum(x, b * (long) Elementwise.BLOCK, Math.min(n, (b + 1) * (long) Elementwise.BLOCK));
-            });
+            Sums k = SUMS.get();                                   // reused: a call allocates nothing
+            k.x = x;
+            k.n = n;
+            k.partials = partials;
+            Parallel.forRange(blocks, Elementwise.grain(Elementwise.LIGHT_TASK, Elementwise.BLOCK), k);
+            k.x = null;
+            k.partials = null;
         }
         double s = 0;
         for (int b = 0; b < blocks; b++) s += partials[b];
         return s;
     }
+
+    /** Blocks {@code [b0, b1)}: each block's partial sum into its own slot. */
+    private static final class Sums extends Parallel.Task {
+        MemorySegment x;
+        long n;
+        double[] partials;
+
+        @Override
+        public void run(int b0, int b1) {
+            for (int b = b0; b < b1; b++) partials[b] = blockSum(x, b * (long) Elementwise.BLOCK, Math.min(n, (b + 1) * (long) Elementwise.BLOCK));
+        }
+    }
+
+    private static final Parallel.Tasks<Sums> SUMS = new Parallel.Tasks<>(Sums::new);
+
+    private static final class Scale extends Elementwise.Blocks {
+        MemorySegment x;
+        float s;
+
+        @Override
+        void range(long from, long to) { scaleRange(x, from, to, s); }
+    }
+
+    private static final Parallel.Tasks<Scale> SCALE = new Parallel.Tasks<>(Scale::new);
 
     /** One block's sum of squares, in the fixed order described above. */
     static double blockSum(MemorySegment x, long from, long to) {
@@ -82,7 +110,10 @@ public final class Clip {
 
     /** {@code x[i] *= s} over {@code [0, n)} (the same float product as the scalar loop, so bit-identical to it). */
     public static void scale(MemorySegment x, long n, float s) {
-        Elementwise.forBlocks(n, Elementwise.LIGHT_TASK, (from, to) -> scaleRange(x, from, to, s));
+        Scale k = SCALE.get();
+        k.x = x;
+        k.s = s;
+        Elementwise.forBlocks(0, n, Elementwise.LIGHT_TASK, k);
     }
 
     static void scaleRange(MemorySegment x, long from, long to, float s) {

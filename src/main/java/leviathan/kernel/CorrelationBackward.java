@@ -134,7 +134,7 @@ final class CorrelationBackward {
             addRow(dqkv, row + C, w.dK, j * Dp, D);
             addRow(dqkv, row + 2L * C, w.dV, j * Dp, D);
         }
-        for (int t = 0; t < N; t++) dbias[at + t] = VectorMath.sum(FloatVector.fromArray(F, w.gacc, t * L));
+        for (int t = 0; t < N; t++) dbias[at + t] = VectorMath.sum(w.gacc, t * L);   // an array crosses the call: nothing boxed
     }
 
     /** {@code seg[base + d] += src[off + d]}, d < D. */

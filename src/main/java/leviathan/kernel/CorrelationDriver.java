@@ -46,14 +46,9 @@ public final class CorrelationDriver<W> implements AutoCloseable {
         if (t0 < 0 || t0 > T) throw new IllegalArgumentException("t0 " + t0 + " outside [0, " + T + "]");
         if (t0 == T) return;
         int heads = B * H, parts = ensureParts(heads);
-        Parallel.forRange(parts, (p0, p1) -> {
-            for (int p = p0; p < p1; p++) {
-                W w = part(p);
-                for (int bh = heads * p / parts, end = heads * (p + 1) / parts; bh < end; bh++) {
-                    impl.forwardHead(w, out, lse, qkv, lagBias, bh / H, bh % H, T, t0);
-                }
-            }
-        });
+        Heads k = forwardTask;
+        k.set(heads, parts, null, null, out, lse, qkv, lagBias, T, t0);
+        Parallel.forRange(parts, 1, k);
     }
 
     /** Adds into {@code dqkv} and (when not null) {@code dlagBias}. */
@@ -61,16 +56,43 @@ public final class CorrelationDriver<W> implements AutoCloseable {
                          MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int B, int T) {
         check(B, T);
         int heads = B * H, parts = ensureParts(heads);
-        Parallel.forRange(parts, (p0, p1) -> {
+        Heads k = backwardTask;
+        k.set(heads, parts, dqkv, dout, out, lse, qkv, lagBias, T, 0);
+        Parallel.forRange(parts, 1, k);
+        if (dlagBias != null) reduceLagBias(dlagBias, gb, B, H, N);
+    }
+
+    /**
+     * The arguments of one forward or backward call, set before each (this driver is not
+     * thread-safe, like the workspace that owns it): one object per direction, made with the
+     * driver, so a call allocates nothing. Part p takes heads {@code [heads·p/parts, heads·(p+1)/parts)}.
+     */
+    private final class Heads extends Parallel.Task {
+        private final boolean backward;
+        private int heads, parts, T, t0;
+        private MemorySegment dqkv, dout, out, lse, qkv, lagBias;
+
+        Heads(boolean backward) { this.backward = backward; }
+
+        void set(int heads, int parts, MemorySegment dqkv, MemorySegment dout, MemorySegment out, MemorySegment lse,
+                 MemorySegment qkv, MemorySegment lagBias, int T, int t0) {
+            this.heads = heads; this.parts = parts; this.dqkv = dqkv; this.dout = dout; this.out = out; this.lse = lse;
+            this.qkv = qkv; this.lagBias = lagBias; this.T = T; this.t0 = t0;
+        }
+
+        @Override
+        public void run(int p0, int p1) {
             for (int p = p0; p < p1; p++) {
                 W w = part(p);
                 for (int bh = heads * p / parts, end = heads * (p + 1) / parts; bh < end; bh++) {
-                    impl.backwardHead(w, gb, bh * N, dqkv, dout, out, lse, qkv, lagBias, bh / H, bh % H, T);
+                    if (backward) impl.backwardHead(w, gb, bh * N, dqkv, dout, out, lse, qkv, lagBias, bh / H, bh % H, T);
+                    else impl.forwardHead(w, out, lse, qkv, lagBias, bh / H, bh % H, T, t0);
                 }
             }
-        });
-        if (dlagBias != null) reduceLagBias(dlagBias, gb, B, H, N);
+        }
     }
+
+    private final Heads forwardTask = new Heads(false), backwardTask = new Heads(true);
 
     /**
      * {@code dlagBias[h,t] += Σ_b perSequence[(b·H + h)·N + t]}, the sum taken over b = 0, 1, ...

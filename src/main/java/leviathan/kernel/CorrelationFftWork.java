@@ -30,6 +30,7 @@ final class CorrelationFftWork {
     final float[] rowR, rowI, row;                  // one reduced spectrum and its signal
     final float[] sc;                               // forward: scores then p of one query row, [t][j]
     final float[] bias, dbias;                      // lag bias of the head; backward bias-gradient lanes [t][l]
+    final float[] lanes = new float[S.length()];    // one vector's lanes, for a lane sum (VectorMath.sum(float[], int))
     final int[] lagRow;                             // lag index t -> row (shift mod D)
 
     CorrelationFftWork(Fft fft, int maxT, int N) {
@@ -205,7 +206,7 @@ final class CorrelationFftWork {
             if (Simd.ENABLED) max = Math.max(max, vmax.reduceLanes(VectorOperators.MAX));
             // pass 2: e = exp(s - max) in place (0 past i) and its sum; lse = max + log(sum)
             float sum = 0f;
-            for (int t = 0; t < N; t++) sum += expInPlace(sc, t * Tp, nbi * w, max);
+            for (int t = 0; t < N; t++) sum += expInPlace(sc, t * Tp, nbi * w, max, lanes);
             lse.setAtIndex(FL, ((long) b * H + h) * T + i, (float) (max + Math.log(sum)));
             float inv = 1f / sum;                                  // p = e / sum, applied in pass 3
             // pass 3: ô_i = Σ_jb conj(FFT(p_ij)) ⊙ v̂_j, then one inverse FFT
@@ -337,8 +338,12 @@ final class CorrelationFftWork {
         return t < N;
     }
 
-    /** a[off..off+n) = exp(a - max) (n a multiple of the block width), returns their sum. */
-    private static float expInPlace(float[] a, int off, int n, float max) {
+    /**
+     * a[off..off+n) = exp(a - max) (n a multiple of the block width), returns their sum. The
+     * accumulator's lanes go through {@code lanes}: inlined into the forward, this method is past the
+     * size where C2 still inlines the lane sum, and a vector passed to a call is boxed.
+     */
+    private static float expInPlace(float[] a, int off, int n, float max, float[] lanes) {
         int i = 0;
         float s = 0f;
         if (Simd.ENABLED) {
@@ -348,7 +353,8 @@ final class CorrelationFftWork {
                 e.intoArray(a, off + i);
                 acc = acc.add(e);
             }
-            s = VectorMath.sum(acc);
+            acc.intoArray(lanes, 0);
+            s = VectorMath.sum(lanes, 0);
         }
         for (; i < n; i++) {
             float e = (float) Math.exp(a[off + i] - max);

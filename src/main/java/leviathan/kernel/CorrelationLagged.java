@@ -70,28 +70,37 @@ public final class CorrelationLagged {
     /**
      * Softmax of one score row in place: {@code p[c] = exp(s[c] + bias[c] - lse)} for c < n,
      * 0 for n <= c < cols; returns {@code lse = max + log Σ exp(s + bias - max)} (max-subtracted,
-     * so scores of any size stay finite). {@code s} starts at byte {@code off} of {@code seg}.
+     * so scores of any size stay finite). {@code s} starts at byte {@code off} of {@code seg};
+     * {@code lanes} is scratch of one vector ({@link Simd#lanes()} floats).
      */
-    public static float softmaxRow(MemorySegment seg, long off, int n, int cols, float[] bias) {
+    public static float softmaxRow(MemorySegment seg, long off, int n, int cols, float[] bias, float[] lanes) {
         var mx = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);      // pass 1: max
         int c = 0;
-        for (; c + L <= n; c += L) mx = VectorMath.maxLanes(mx, load(seg, off, c).add(FloatVector.fromArray(F, bias, c)));
+        for (; c + L <= n; c += L) {
+            var x = FloatVector.fromMemorySegment(F, seg, off + (long) c * Float.BYTES, NATIVE).add(FloatVector.fromArray(F, bias, c));
+            mx = VectorMath.maxLanes(mx, x);
+        }
         float max = mx.reduceLanes(VectorOperators.MAX);
         for (; c < n; c++) max = Math.max(max, seg.get(FL, off + (long) c * Float.BYTES) + bias[c]);
         var sum = FloatVector.zero(F);                                  // pass 2: exp and sum
         for (c = 0; c + L <= n; c += L) {
-            var e = exp(load(seg, off, c).add(FloatVector.fromArray(F, bias, c)).sub(max));
-            e.intoMemorySegment(seg, off + (long) c * Float.BYTES, NATIVE);
+            long o = off + (long) c * Float.BYTES;
+            var e = exp(FloatVector.fromMemorySegment(F, seg, o, NATIVE).add(FloatVector.fromArray(F, bias, c)).sub(max));
+            e.intoMemorySegment(seg, o, NATIVE);
             sum = sum.add(e);
         }
-        float total = VectorMath.sum(sum);
+        sum.intoArray(lanes, 0);                                         // a vector passed to a call that is not inlined is boxed
+        float total = VectorMath.sum(lanes, 0);
         for (; c < n; c++) {
             float e = (float) Math.exp(seg.get(FL, off + (long) c * Float.BYTES) + bias[c] - max);
             seg.set(FL, off + (long) c * Float.BYTES, e);
             total += e;
         }
         float inv = 1f / total;                                         // pass 3: normalise, zero the tail
-        for (c = 0; c + L <= n; c += L) load(seg, off, c).mul(inv).intoMemorySegment(seg, off + (long) c * Float.BYTES, NATIVE);
+        for (c = 0; c + L <= n; c += L) {
+            long o = off + (long) c * Float.BYTES;
+            FloatVector.fromMemorySegment(F, seg, o, NATIVE).mul(inv).intoMemorySegment(seg, o, NATIVE);
+        }
         for (; c < n; c++) seg.set(FL, off + (long) c * Float.BYTES, seg.get(FL, off + (long) c * Float.BYTES) * inv);
         zero(seg, off, n, cols);
         return (float) (max + Math.log(total));
@@ -130,9 +139,5 @@ public final class CorrelationLagged {
         int c = from;
         for (; c + L <= to; c += L) z.intoMemorySegment(seg, off + (long) c * Float.BYTES, NATIVE);
         for (; c < to; c++) seg.set(FL, off + (long) c * Float.BYTES, 0f);
-    }
-
-    private static FloatVector load(MemorySegment seg, long off, int c) {
-        return FloatVector.fromMemorySegment(F, seg, off + (long) c * Float.BYTES, NATIVE);
     }
 }

@@ -16,6 +16,10 @@ import jdk.incubator.vector.FloatVector;
  * 4 rows × up to 4 vectors: 16 accumulators, 4 broadcasts and 4 loads per 16 FMAs, which keeps
  * C2 within the 32 vector registers of AVX-512 (measured ~150 GFLOP/s on one Zen 5 core with B
  * in L1). Each output element is one sequential sum over k, so results do not depend on tiling.
+ *
+ * <p>The kernels store their accumulators themselves, with Vector API calls only: a helper that
+ * took an accumulator as an argument stopped being inlined once a kernel grew past C2's node
+ * budget, and each call then boxed its vector (an allocation per tile).
  */
 final class CorrelationTiles {
     private CorrelationTiles() {}
@@ -67,12 +71,6 @@ final class CorrelationTiles {
         return VectorMath.sum(acc);
     }
 
-    private static void put(FloatVector x, float[] c, int i, boolean accumulate, int dup) {
-        if (accumulate) x = x.add(FloatVector.fromArray(F, c, i));
-        x.intoArray(c, i);
-        if (dup != 0) x.intoArray(c, i + dup);
-    }
-
     private static void k4x4(int K, float[] a, int am, int ams, int aks, float[] b, int bo, int ldb,
                              float[] c, int co, int ldc, boolean accumulate, int dup) {
         FloatVector c00 = FloatVector.zero(F), c01 = c00, c02 = c00, c03 = c00;
@@ -95,13 +93,27 @@ final class CorrelationTiles {
             x = FloatVector.broadcast(F, a[a3 + ak]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31); c32 = x.fma(b2, c32); c33 = x.fma(b3, c33);
         }
-        put(c00, c, co, accumulate, dup); put(c01, c, co + L, accumulate, dup); put(c02, c, co + 2 * L, accumulate, dup); put(c03, c, co + 3 * L, accumulate, dup);
-        co += ldc;
-        put(c10, c, co, accumulate, dup); put(c11, c, co + L, accumulate, dup); put(c12, c, co + 2 * L, accumulate, dup); put(c13, c, co + 3 * L, accumulate, dup);
-        co += ldc;
-        put(c20, c, co, accumulate, dup); put(c21, c, co + L, accumulate, dup); put(c22, c, co + 2 * L, accumulate, dup); put(c23, c, co + 3 * L, accumulate, dup);
-        co += ldc;
-        put(c30, c, co, accumulate, dup); put(c31, c, co + L, accumulate, dup); put(c32, c, co + 2 * L, accumulate, dup); put(c33, c, co + 3 * L, accumulate, dup);
+        int r0 = co, r1 = co + ldc, r2 = co + 2 * ldc, r3 = co + 3 * ldc;
+        if (accumulate) {
+            c00 = c00.add(FloatVector.fromArray(F, c, r0)); c01 = c01.add(FloatVector.fromArray(F, c, r0 + L));
+            c02 = c02.add(FloatVector.fromArray(F, c, r0 + 2 * L)); c03 = c03.add(FloatVector.fromArray(F, c, r0 + 3 * L));
+            c10 = c10.add(FloatVector.fromArray(F, c, r1)); c11 = c11.add(FloatVector.fromArray(F, c, r1 + L));
+            c12 = c12.add(FloatVector.fromArray(F, c, r1 + 2 * L)); c13 = c13.add(FloatVector.fromArray(F, c, r1 + 3 * L));
+            c20 = c20.add(FloatVector.fromArray(F, c, r2)); c21 = c21.add(FloatVector.fromArray(F, c, r2 + L));
+            c22 = c22.add(FloatVector.fromArray(F, c, r2 + 2 * L)); c23 = c23.add(FloatVector.fromArray(F, c, r2 + 3 * L));
+            c30 = c30.add(FloatVector.fromArray(F, c, r3)); c31 = c31.add(FloatVector.fromArray(F, c, r3 + L));
+            c32 = c32.add(FloatVector.fromArray(F, c, r3 + 2 * L)); c33 = c33.add(FloatVector.fromArray(F, c, r3 + 3 * L));
+        }
+        c00.intoArray(c, r0); c01.intoArray(c, r0 + L); c02.intoArray(c, r0 + 2 * L); c03.intoArray(c, r0 + 3 * L);
+        c10.intoArray(c, r1); c11.intoArray(c, r1 + L); c12.intoArray(c, r1 + 2 * L); c13.intoArray(c, r1 + 3 * L);
+        c20.intoArray(c, r2); c21.intoArray(c, r2 + L); c22.intoArray(c, r2 + 2 * L); c23.intoArray(c, r2 + 3 * L);
+        c30.intoArray(c, r3); c31.intoArray(c, r3 + L); c32.intoArray(c, r3 + 2 * L); c33.intoArray(c, r3 + 3 * L);
+        if (dup != 0) {
+            c00.intoArray(c, r0 + dup); c01.intoArray(c, r0 + L + dup); c02.intoArray(c, r0 + 2 * L + dup); c03.intoArray(c, r0 + 3 * L + dup);
+            c10.intoArray(c, r1 + dup); c11.intoArray(c, r1 + L + dup); c12.intoArray(c, r1 + 2 * L + dup); c13.intoArray(c, r1 + 3 * L + dup);
+            c20.intoArray(c, r2 + dup); c21.intoArray(c, r2 + L + dup); c22.intoArray(c, r2 + 2 * L + dup); c23.intoArray(c, r2 + 3 * L + dup);
+            c30.intoArray(c, r3 + dup); c31.intoArray(c, r3 + L + dup); c32.intoArray(c, r3 + 2 * L + dup); c33.intoArray(c, r3 + 3 * L + dup);
+        }
     }
 
     private static void k4x3(int K, float[] a, int am, int ams, int aks, float[] b, int bo, int ldb,
@@ -125,13 +137,27 @@ final class CorrelationTiles {
             x = FloatVector.broadcast(F, a[a3 + ak]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31); c32 = x.fma(b2, c32);
         }
-        put(c00, c, co, accumulate, dup); put(c01, c, co + L, accumulate, dup); put(c02, c, co + 2 * L, accumulate, dup);
-        co += ldc;
-        put(c10, c, co, accumulate, dup); put(c11, c, co + L, accumulate, dup); put(c12, c, co + 2 * L, accumulate, dup);
-        co += ldc;
-        put(c20, c, co, accumulate, dup); put(c21, c, co + L, accumulate, dup); put(c22, c, co + 2 * L, accumulate, dup);
-        co += ldc;
-        put(c30, c, co, accumulate, dup); put(c31, c, co + L, accumulate, dup); put(c32, c, co + 2 * L, accumulate, dup);
+        int r0 = co, r1 = co + ldc, r2 = co + 2 * ldc, r3 = co + 3 * ldc;
+        if (accumulate) {
+            c00 = c00.add(FloatVector.fromArray(F, c, r0)); c01 = c01.add(FloatVector.fromArray(F, c, r0 + L));
+            c02 = c02.add(FloatVector.fromArray(F, c, r0 + 2 * L));
+            c10 = c10.add(FloatVector.fromArray(F, c, r1)); c11 = c11.add(FloatVector.fromArray(F, c, r1 + L));
+            c12 = c12.add(FloatVector.fromArray(F, c, r1 + 2 * L));
+            c20 = c20.add(FloatVector.fromArray(F, c, r2)); c21 = c21.add(FloatVector.fromArray(F, c, r2 + L));
+            c22 = c22.add(FloatVector.fromArray(F, c, r2 + 2 * L));
+            c30 = c30.add(FloatVector.fromArray(F, c, r3)); c31 = c31.add(FloatVector.fromArray(F, c, r3 + L));
+            c32 = c32.add(FloatVector.fromArray(F, c, r3 + 2 * L));
+        }
+        c00.intoArray(c, r0); c01.intoArray(c, r0 + L); c02.intoArray(c, r0 + 2 * L);
+        c10.intoArray(c, r1); c11.intoArray(c, r1 + L); c12.intoArray(c, r1 + 2 * L);
+        c20.intoArray(c, r2); c21.intoArray(c, r2 + L); c22.intoArray(c, r2 + 2 * L);
+        c30.intoArray(c, r3); c31.intoArray(c, r3 + L); c32.intoArray(c, r3 + 2 * L);
+        if (dup != 0) {
+            c00.intoArray(c, r0 + dup); c01.intoArray(c, r0 + L + dup); c02.intoArray(c, r0 + 2 * L + dup);
+            c10.intoArray(c, r1 + dup); c11.intoArray(c, r1 + L + dup); c12.intoArray(c, r1 + 2 * L + dup);
+            c20.intoArray(c, r2 + dup); c21.intoArray(c, r2 + L + dup); c22.intoArray(c, r2 + 2 * L + dup);
+            c30.intoArray(c, r3 + dup); c31.intoArray(c, r3 + L + dup); c32.intoArray(c, r3 + 2 * L + dup);
+        }
     }
 
     private static void k4x2(int K, float[] a, int am, int ams, int aks, float[] b, int bo, int ldb,
@@ -154,13 +180,23 @@ final class CorrelationTiles {
             x = FloatVector.broadcast(F, a[a3 + ak]);
             c30 = x.fma(b0, c30); c31 = x.fma(b1, c31);
         }
-        put(c00, c, co, accumulate, dup); put(c01, c, co + L, accumulate, dup);
-        co += ldc;
-        put(c10, c, co, accumulate, dup); put(c11, c, co + L, accumulate, dup);
-        co += ldc;
-        put(c20, c, co, accumulate, dup); put(c21, c, co + L, accumulate, dup);
-        co += ldc;
-        put(c30, c, co, accumulate, dup); put(c31, c, co + L, accumulate, dup);
+        int r0 = co, r1 = co + ldc, r2 = co + 2 * ldc, r3 = co + 3 * ldc;
+        if (accumulate) {
+            c00 = c00.add(FloatVector.fromArray(F, c, r0)); c01 = c01.add(FloatVector.fromArray(F, c, r0 + L));
+            c10 = c10.add(FloatVector.fromArray(F, c, r1)); c11 = c11.add(FloatVector.fromArray(F, c, r1 + L));
+            c20 = c20.add(FloatVector.fromArray(F, c, r2)); c21 = c21.add(FloatVector.fromArray(F, c, r2 + L));
+            c30 = c30.add(FloatVector.fromArray(F, c, r3)); c31 = c31.add(FloatVector.fromArray(F, c, r3 + L));
+        }
+        c00.intoArray(c, r0); c01.intoArray(c, r0 + L);
+        c10.intoArray(c, r1); c11.intoArray(c, r1 + L);
+        c20.intoArray(c, r2); c21.intoArray(c, r2 + L);
+        c30.intoArray(c, r3); c31.intoArray(c, r3 + L);
+        if (dup != 0) {
+            c00.intoArray(c, r0 + dup); c01.intoArray(c, r0 + L + dup);
+            c10.intoArray(c, r1 + dup); c11.intoArray(c, r1 + L + dup);
+            c20.intoArray(c, r2 + dup); c21.intoArray(c, r2 + L + dup);
+            c30.intoArray(c, r3 + dup); c31.intoArray(c, r3 + L + dup);
+        }
     }
 
     private static void k4x1(int K, float[] a, int am, int ams, int aks, float[] b, int bo, int ldb,
@@ -175,9 +211,22 @@ final class CorrelationTiles {
             c20 = FloatVector.broadcast(F, a[a2 + ak]).fma(b0, c20);
             c30 = FloatVector.broadcast(F, a[a3 + ak]).fma(b0, c30);
         }
-        put(c00, c, co, accumulate, dup);
-        put(c10, c, co + ldc, accumulate, dup);
-        put(c20, c, co + 2 * ldc, accumulate, dup);
-        put(c30, c, co + 3 * ldc, accumulate, dup);
+        int r0 = co, r1 = co + ldc, r2 = co + 2 * ldc, r3 = co + 3 * ldc;
+        if (accumulate) {
+            c00 = c00.add(FloatVector.fromArray(F, c, r0));
+            c10 = c10.add(FloatVector.fromArray(F, c, r1));
+            c20 = c20.add(FloatVector.fromArray(F, c, r2));
+            c30 = c30.add(FloatVector.fromArray(F, c, r3));
+        }
+        c00.intoArray(c, r0);
+        c10.intoArray(c, r1);
+        c20.intoArray(c, r2);
+        c30.intoArray(c, r3);
+        if (dup != 0) {
+            c00.intoArray(c, r0 + dup);
+            c10.intoArray(c, r1 + dup);
+            c20.intoArray(c, r2 + dup);
+            c30.intoArray(c, r3 + dup);
+        }
     }
 }

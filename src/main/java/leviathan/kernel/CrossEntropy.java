@@ -22,22 +22,38 @@ public final class CrossEntropy {
     public static double forward(MemorySegment losses, MemorySegment probs, MemorySegment logits,
                                  MemorySegment targets, int rows, int V) {
         if (!Simd.ENABLED) return forwardScalar(losses, probs, logits, targets, rows, V);
-        Parallel.forRange(rows, Elementwise.grain(Elementwise.EXP_TASK, V), (r0, r1) -> {
-            for (int r = r0; r < r1; r++) {
-                long base = (long) r * V;
-                int t = targets.getAtIndex(I32, r);
-                assert t >= 0 && t < V : "target " + t + " outside the vocabulary [0, " + V + ")";
-                float target = logits.getAtIndex(FL, base + t);      // read before probs may overwrite it
-                float max = Softmax.rowMax(logits, base, V);
-                float sum = Softmax.expSum(probs, logits, base, V, max);
-                Softmax.scale(probs, base, V, 1f / sum);
-                // log-sum-exp form keeps the loss finite even when the target's probability underflows
-                losses.setAtIndex(FL, r, (float) (Math.log(sum) + max - target));
-            }
-        });
+        Forward k = FORWARD.get();
+        k.losses = losses; k.probs = probs; k.logits = logits; k.targets = targets; k.V = V;
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.EXP_TASK, V), k);
         double total = 0;                                            // in row order: the same for any thread count
         for (int r = 0; r < rows; r++) total += losses.getAtIndex(FL, r);
         return total;
+    }
+
+    private static final class Forward extends Parallel.Task {
+        MemorySegment losses, probs, logits, targets;
+        int V;
+
+        @Override
+        public void run(int r0, int r1) {
+            float[] lanes = VectorMath.lanes();
+            for (int r = r0; r < r1; r++) forwardRow(losses, probs, logits, targets, r, V, lanes);
+        }
+    }
+
+    private static final Parallel.Tasks<Forward> FORWARD = new Parallel.Tasks<>(Forward::new);
+
+    private static void forwardRow(MemorySegment losses, MemorySegment probs, MemorySegment logits, MemorySegment targets,
+                                   int r, int V, float[] lanes) {
+        long base = (long) r * V;
+        int t = targets.getAtIndex(I32, r);
+        assert t >= 0 && t < V : "target " + t + " outside the vocabulary [0, " + V + ")";
+        float target = logits.getAtIndex(FL, base + t);      // read before probs may overwrite it
+        float max = Softmax.rowMax(logits, base, V);
+        float sum = Softmax.expSum(probs, logits, base, V, max, lanes);
+        Softmax.scale(probs, base, V, 1f / sum);
+        // log-sum-exp form keeps the loss finite even when the target's probability underflows
+        losses.setAtIndex(FL, r, (float) (Math.log(sum) + max - target));
     }
 
     public static double forwardScalar(MemorySegment losses, MemorySegment probs, MemorySegment logits,
@@ -72,10 +88,23 @@ public final class CrossEntropy {
             backwardScalar(dlogits, probs, targets, dloss, rows, V);
             return;
         }
-        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, V), (r0, r1) -> {
-            for (int r = r0; r < r1; r++) backwardRow(dlogits, probs, targets.getAtIndex(I32, r), dloss, (long) r * V, V);
-        });
+        Backward k = BACKWARD.get();
+        k.dlogits = dlogits; k.probs = probs; k.targets = targets; k.dloss = dloss; k.V = V;
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, V), k);
     }
+
+    private static final class Backward extends Parallel.Task {
+        MemorySegment dlogits, probs, targets;
+        float dloss;
+        int V;
+
+        @Override
+        public void run(int r0, int r1) {
+            for (int r = r0; r < r1; r++) backwardRow(dlogits, probs, targets.getAtIndex(I32, r), dloss, (long) r * V, V);
+        }
+    }
+
+    private static final Parallel.Tasks<Backward> BACKWARD = new Parallel.Tasks<>(Backward::new);
 
     /** One row: whole vectors with the one-hot subtracted by a lane mask, then a scalar tail. */
     static void backwardRow(MemorySegment dlogits, MemorySegment probs, int t, float dloss, long base, int V) {

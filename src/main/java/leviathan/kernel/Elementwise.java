@@ -1,5 +1,12 @@
 package leviathan.kernel;
 
+import static leviathan.kernel.Simd.F;
+import static leviathan.kernel.Simd.NATIVE;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.FloatVector;
+
 /**
  * How the elementwise and row kernels split work over the kernel threads.
  *
@@ -32,19 +39,41 @@ final class Elementwise {
         return (int) Math.max(1, minFloats / Math.max(1, floatsPerItem));
     }
 
-    /** The body of a split: handles floats {@code [from, to)}. */
-    @FunctionalInterface
-    interface LongRange {
-        void run(long from, long to);
+    /**
+     * The body of a flat split, reusable call after call ({@link Parallel.Task}): handles floats
+     * {@code [from, to)} of the range {@link #forBlocks} was given.
+     */
+    abstract static class Blocks extends Parallel.Task {
+        private long from, to;
+
+        /** Floats {@code [from, to)}. */
+        abstract void range(long from, long to);
+
+        @Override
+        public final void run(int b0, int b1) {
+            range(from + b0 * (long) BLOCK, Math.min(to, from + b1 * (long) BLOCK));
+        }
     }
 
-    /** Runs {@code body} over {@code [0, n)} in {@link #BLOCK}-float blocks, at least {@code minFloats} floats per task. */
-    static void forBlocks(long n, int minFloats, LongRange body) {
-        if (n <= minFloats || n <= BLOCK) {   // one task: call directly
-            body.run(0, n);
-            return;
+    /**
+     * Runs {@code body} over floats {@code [from, to)} in {@link #BLOCK}-float blocks counted from
+     * {@code from}, at least {@code minFloats} floats per task; a range of at most {@code minFloats}
+     * floats is one call on this thread.
+     */
+    static void forBlocks(long from, long to, int minFloats, Blocks body) {
+        body.from = from;
+        body.to = to;
+        // minFloats is a multiple of BLOCK, so a range of at most minFloats floats has at most one grain of blocks: one call
+        Parallel.forRange(Math.toIntExact((to - from + BLOCK - 1) / BLOCK), grain(minFloats, BLOCK), body);
+    }
+
+    /** Floats {@code [from, to)} of {@code s} set to 0, with no slice made (serial: for a part of a tensor). */
+    static void zero(MemorySegment s, long from, long to) {
+        long i = from;
+        if (Simd.ENABLED) {
+            var zero = FloatVector.zero(F);
+            for (long bound = from + F.loopBound(to - from); i < bound; i += F.length()) zero.intoMemorySegment(s, i * Float.BYTES, NATIVE);
         }
-        int blocks = Math.toIntExact((n + BLOCK - 1) / BLOCK);
-        Parallel.forRange(blocks, grain(minFloats, BLOCK), (b0, b1) -> body.run(b0 * (long) BLOCK, Math.min(n, b1 * (long) BLOCK)));
+        for (; i < to; i++) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, 0f);
     }
 }

@@ -20,25 +20,60 @@ public final class Encoder {
     /** Vector path parallel over the {@code B·T} rows. */
     public static void forward(MemorySegment out, MemorySegment tokens, MemorySegment wte, MemorySegment wpe,
                                int B, int T, int C) {
+        forward(out, tokens, wte, wpe, 0, B * T, T, C);
+    }
+
+    /**
+     * Rows {@code [from, to)} of {@link #forward(MemorySegment, MemorySegment, MemorySegment, MemorySegment, int, int, int)}
+     * for sequences of length T: row {@code bt} is position {@code bt mod T}.
+     */
+    public static void forward(MemorySegment out, MemorySegment tokens, MemorySegment wte, MemorySegment wpe,
+                               int from, int to, int T, int C) {
         if (!Simd.ENABLED) {
-            forwardScalar(out, tokens, wte, wpe, B, T, C);
+            forwardScalarRows(out, tokens, wte, wpe, from, to, T, C);
             return;
         }
-        Parallel.forRange(B * T, Elementwise.grain(Elementwise.LIGHT_TASK, C), (r0, r1) -> {
-            int L = F.length(), bound = F.loopBound(C);
-            for (int bt = r0; bt < r1; bt++) {
-                long o = (long) bt * C;
-                long e = (long) tokens.getAtIndex(I32, bt) * C;
-                long p = (long) (bt % T) * C;
-                int c = 0;
-                for (; c < bound; c += L) {
-                    FloatVector.fromMemorySegment(F, wte, (e + c) * Float.BYTES, NATIVE)
-                            .add(FloatVector.fromMemorySegment(F, wpe, (p + c) * Float.BYTES, NATIVE))
-                            .intoMemorySegment(out, (o + c) * Float.BYTES, NATIVE);
-                }
-                for (; c < C; c++) out.setAtIndex(FL, o + c, wte.getAtIndex(FL, e + c) + wpe.getAtIndex(FL, p + c));
+        Forward k = FORWARD.get();
+        k.out = out; k.tokens = tokens; k.wte = wte; k.wpe = wpe; k.from = from; k.T = T; k.C = C;
+        Parallel.forRange(to - from, Elementwise.grain(Elementwise.LIGHT_TASK, C), k);
+    }
+
+    private static final class Forward extends Parallel.Task {
+        MemorySegment out, tokens, wte, wpe;
+        int from, T, C;
+
+        @Override
+        public void run(int r0, int r1) { forwardRows(out, tokens, wte, wpe, from + r0, from + r1, T, C); }
+    }
+
+    private static final Parallel.Tasks<Forward> FORWARD = new Parallel.Tasks<>(Forward::new);
+
+    private static void forwardRows(MemorySegment out, MemorySegment tokens, MemorySegment wte, MemorySegment wpe,
+                                    int r0, int r1, int T, int C) {
+        int L = F.length(), bound = F.loopBound(C);
+        for (int bt = r0; bt < r1; bt++) {
+            long o = (long) bt * C;
+            long e = (long) tokens.getAtIndex(I32, bt) * C;
+            long p = (long) (bt % T) * C;
+            int c = 0;
+            for (; c < bound; c += L) {
+                FloatVector.fromMemorySegment(F, wte, (e + c) * Float.BYTES, NATIVE)
+                        .add(FloatVector.fromMemorySegment(F, wpe, (p + c) * Float.BYTES, NATIVE))
+                        .intoMemorySegment(out, (o + c) * Float.BYTES, NATIVE);
             }
-        });
+            for (; c < C; c++) out.setAtIndex(FL, o + c, wte.getAtIndex(FL, e + c) + wpe.getAtIndex(FL, p + c));
+        }
+    }
+
+    /** Rows {@code [from, to)} of the scalar reference. */
+    private static void forwardScalarRows(MemorySegment out, MemorySegment tokens, MemorySegment wte, MemorySegment wpe,
+                                          int from, int to, int T, int C) {
+        for (int bt = from; bt < to; bt++) {
+            long o = (long) bt * C;
+            long e = (long) tokens.getAtIndex(I32, bt) * C;
+            long p = (long) (bt % T) * C;
+            for (int c = 0; c < C; c++) out.setAtIndex(FL, o + c, wte.getAtIndex(FL, e + c) + wpe.getAtIndex(FL, p + c));
+        }
     }
 
     public static void forwardScalar(MemorySegment out, MemorySegment tokens, MemorySegment wte, MemorySegment wpe,
@@ -71,9 +106,23 @@ public final class Encoder {
             return;
         }
         int L = F.length();
-        Parallel.forRange((C + L - 1) / L, Elementwise.grain(Elementwise.LIGHT_TASK, (long) B * T * L), (k0, k1) ->
-                backwardChannels(dwte, dwpe, dout, tokens, B * T, T, C, k0 * L, Math.min(C, k1 * L)));
+        Backward k = BACKWARD.get();
+        k.dwte = dwte; k.dwpe = dwpe; k.dout = dout; k.tokens = tokens; k.rows = B * T; k.T = T; k.C = C;
+        Parallel.forRange((C + L - 1) / L, Elementwise.grain(Elementwise.LIGHT_TASK, (long) B * T * L), k);
     }
+
+    private static final class Backward extends Parallel.Task {
+        MemorySegment dwte, dwpe, dout, tokens;
+        int rows, T, C;
+
+        @Override
+        public void run(int k0, int k1) {
+            int L = F.length();
+            backwardChannels(dwte, dwpe, dout, tokens, rows, T, C, k0 * L, Math.min(C, k1 * L));
+        }
+    }
+
+    private static final Parallel.Tasks<Backward> BACKWARD = new Parallel.Tasks<>(Backward::new);
 
     /** Channels {@code [c0, c1)} of the scatter-add, rows in order. */
     static void backwardChannels(MemorySegment dwte, MemorySegment dwpe, MemorySegment dout, MemorySegment tokens,

@@ -13,22 +13,22 @@ import java.lang.foreign.MemorySegment;
  *   ye_e = a_e·c_proj_e.weightᵀ + c_proj_e.bias        (rows_e, C)
  * </pre>
  * one GEMM pair per expert, an expert with no rows skipped. The GEMMs go through an {@link Sgemm}
- * (pass {@code backend::sgemm}), so this package needs no backend. Weights are per expert, in the
+ * (pass {@code backend::sgemm}), so this package needs no backend; they address each expert's rows
+ * by offset, so a call makes no slices. Weights are per expert, in the
  * {@code [out, in]} layout: {@code fcW[e] (F, C)}, {@code fcB[e] (F)}, {@code projW[e] (C, F)},
  * {@code projB[e] (C)}.
  */
 public final class ExpertMlp {
     private ExpertMlp() {}
 
-    /** {@code C = alpha·op(A)·op(B) + beta·C}, row-major; the contract of {@code Backend.sgemm}. */
+    /**
+     * {@code C = alpha·op(A)·op(B) + beta·C}, row-major, the matrices starting at float offsets of
+     * their segments; the contract of {@code Backend.sgemm} with offsets.
+     */
     @FunctionalInterface
     public interface Sgemm {
-        void sgemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
-                   MemorySegment a, int lda, MemorySegment b, int ldb, float beta, MemorySegment c, int ldc);
-    }
-
-    private static MemorySegment rows(MemorySegment s, long firstRow, long rowCount, int cols) {
-        return s.asSlice(firstRow * cols * Float.BYTES, rowCount * cols * Float.BYTES);
+        void sgemm(boolean transA, boolean transB, int M, int N, int K, float alpha, MemorySegment a, long aOffset, int lda,
+                   MemorySegment b, long bOffset, int ldb, float beta, MemorySegment c, long cOffset, int ldc);
     }
 
     /**
@@ -42,12 +42,12 @@ public final class ExpertMlp {
             int r0 = offset.getAtIndex(JAVA_INT, e);
             int n = offset.getAtIndex(JAVA_INT, e + 1) - r0;
             if (n == 0) continue;                                         // no token chose this expert
-            MemorySegment x = rows(xe, r0, n, C), he = rows(h, r0, n, F), ae = rows(a, r0, n, F), y = rows(ye, r0, n, C);
-            gemm.sgemm(false, true, n, F, C, 1f, x, C, fcW[e], C, 0f, he, F);
-            Bias.forward(he, fcB[e], n, F);
-            Gelu.forward(ae, he, (long) n * F);
-            gemm.sgemm(false, true, n, C, F, 1f, ae, F, projW[e], F, 0f, y, C);
-            Bias.forward(y, projB[e], n, C);
+            long x = (long) r0 * C, hf = (long) r0 * F;               // float offsets of the expert's rows
+            gemm.sgemm(false, true, n, F, C, 1f, xe, x, C, fcW[e], 0, C, 0f, h, hf, F);
+            Bias.forward(h, fcB[e], r0, r0 + n, F);
+            Gelu.forward(a, h, hf, hf + (long) n * F);
+            gemm.sgemm(false, true, n, C, F, 1f, a, hf, F, projW[e], 0, F, 0f, ye, x, C);
+            Bias.forward(ye, projB[e], r0, r0 + n, C);
         }
     }
 
@@ -70,16 +70,15 @@ public final class ExpertMlp {
             int r0 = offset.getAtIndex(JAVA_INT, e);
             int n = offset.getAtIndex(JAVA_INT, e + 1) - r0;
             if (n == 0) continue;
-            MemorySegment x = rows(xe, r0, n, C), he = rows(h, r0, n, F), ae = rows(a, r0, n, F);
-            MemorySegment dy = rows(dye, r0, n, C), dae = rows(da, r0, n, F), dhe = rows(dh, r0, n, F), dx = rows(dxe, r0, n, C);
-            gemm.sgemm(false, false, n, F, C, 1f, dy, C, projW[e], F, 0f, dae, F);
-            gemm.sgemm(true, false, C, F, n, 1f, dy, C, ae, F, 1f, dprojW[e], F);
-            Bias.backward(dprojB[e], dy, n, C);
-            dhe.fill((byte) 0);                                           // Gelu.backward adds into its output
-            Gelu.backward(dhe, he, dae, (long) n * F);
-            gemm.sgemm(false, false, n, C, F, 1f, dhe, F, fcW[e], C, 0f, dx, C);
-            gemm.sgemm(true, false, F, C, n, 1f, dhe, F, x, C, 1f, dfcW[e], C);
-            Bias.backward(dfcB[e], dhe, n, F);
+            long x = (long) r0 * C, hf = (long) r0 * F, hEnd = hf + (long) n * F;   // float offsets of the expert's rows
+            gemm.sgemm(false, false, n, F, C, 1f, dye, x, C, projW[e], 0, F, 0f, da, hf, F);
+            gemm.sgemm(true, false, C, F, n, 1f, dye, x, C, a, hf, F, 1f, dprojW[e], 0, F);
+            Bias.backward(dprojB[e], dye, r0, r0 + n, C);
+            Elementwise.zero(dh, hf, hEnd);                              // Gelu.backward adds into its output
+            Gelu.backward(dh, h, da, hf, hEnd);
+            gemm.sgemm(false, false, n, C, F, 1f, dh, hf, F, fcW[e], 0, C, 0f, dxe, x, C);
+            gemm.sgemm(true, false, F, C, n, 1f, dh, hf, F, xe, x, C, 1f, dfcW[e], 0, C);
+            Bias.backward(dfcB[e], dh, r0, r0 + n, F);
         }
     }
 }

@@ -27,8 +27,25 @@ public final class Gelu {
 
     /** {@code out[i] = gelu(in[i])}, i in [0, n); out may alias in. */
     public static void forward(MemorySegment out, MemorySegment in, long n) {
-        Elementwise.forBlocks(n, Elementwise.EXP_TASK, (from, to) -> forwardRange(out, in, from, to));
+        forward(out, in, 0, n);
     }
+
+    /** {@code out[i] = gelu(in[i])}, i in {@code [from, to)}; out may alias in. */
+    public static void forward(MemorySegment out, MemorySegment in, long from, long to) {
+        Forward k = FORWARD.get();
+        k.out = out;
+        k.in = in;
+        Elementwise.forBlocks(from, to, Elementwise.EXP_TASK, k);
+    }
+
+    private static final class Forward extends Elementwise.Blocks {
+        MemorySegment out, in;
+
+        @Override
+        void range(long from, long to) { forwardRange(out, in, from, to); }
+    }
+
+    private static final Parallel.Tasks<Forward> FORWARD = new Parallel.Tasks<>(Forward::new);
 
     /** Elements {@code [from, to)}: whole vectors, then the scalar reference for the tail. */
     static void forwardRange(MemorySegment out, MemorySegment in, long from, long to) {
@@ -60,32 +77,60 @@ public final class Gelu {
      * {@link #forward}, reading and writing {@code pre} once instead of twice. Parallel over rows.
      */
     public static void forwardBias(MemorySegment out, MemorySegment pre, MemorySegment bias, int rows, int cols) {
+        forwardBias(out, pre, bias, 0, rows, cols);
+    }
+
+    /** {@link #forwardBias(MemorySegment, MemorySegment, MemorySegment, int, int)} on rows {@code [from, to)}. */
+    public static void forwardBias(MemorySegment out, MemorySegment pre, MemorySegment bias, int from, int to, int cols) {
         if (!Simd.ENABLED) {
-            forwardBiasScalar(out, pre, bias, rows, cols);
+            forwardBiasScalar(out, pre, bias, from, to, cols);
             return;
         }
-        Parallel.forRange(rows, Elementwise.grain(Elementwise.EXP_TASK, cols), (r0, r1) -> {
-            int bound = F.loopBound(cols);
-            for (int r = r0; r < r1; r++) {
-                long base = (long) r * cols;
-                int c = 0;
-                for (; c < bound; c += F.length()) {
-                    long off = (base + c) * Float.BYTES;
-                    var x = FloatVector.fromMemorySegment(F, pre, off, NATIVE)
-                            .add(FloatVector.fromMemorySegment(F, bias, (long) c * Float.BYTES, NATIVE));
-                    x.intoMemorySegment(pre, off, NATIVE);
-                    var u = x.mul(0.044715f).mul(x).mul(x).add(x).mul(SCALE);
-                    var e = VectorMath.exp(u.mul(-2f));                          // as forwardRange
-                    x.div(e.add(1f)).intoMemorySegment(out, off, NATIVE);
-                }
-                for (; c < cols; c++) biasGeluScalar(out, pre, bias, base, c);
+        BiasForward k = BIAS_FORWARD.get();
+        k.out = out;
+        k.pre = pre;
+        k.bias = bias;
+        k.from = from;
+        k.cols = cols;
+        Parallel.forRange(to - from, Elementwise.grain(Elementwise.EXP_TASK, cols), k);
+    }
+
+    private static final class BiasForward extends Parallel.Task {
+        MemorySegment out, pre, bias;
+        int from, cols;
+
+        @Override
+        public void run(int r0, int r1) { forwardBiasRows(out, pre, bias, from + r0, from + r1, cols); }
+    }
+
+    private static final Parallel.Tasks<BiasForward> BIAS_FORWARD = new Parallel.Tasks<>(BiasForward::new);
+
+    /** Rows {@code [r0, r1)} of the vector path of {@link #forwardBias}. */
+    private static void forwardBiasRows(MemorySegment out, MemorySegment pre, MemorySegment bias, int r0, int r1, int cols) {
+        int bound = F.loopBound(cols);
+        for (int r = r0; r < r1; r++) {
+            long base = (long) r * cols;
+            int c = 0;
+            for (; c < bound; c += F.length()) {
+                long off = (base + c) * Float.BYTES;
+                var x = FloatVector.fromMemorySegment(F, pre, off, NATIVE)
+                        .add(FloatVector.fromMemorySegment(F, bias, (long) c * Float.BYTES, NATIVE));
+                x.intoMemorySegment(pre, off, NATIVE);
+                var u = x.mul(0.044715f).mul(x).mul(x).add(x).mul(SCALE);
+                var e = VectorMath.exp(u.mul(-2f));                          // as forwardRange
+                x.div(e.add(1f)).intoMemorySegment(out, off, NATIVE);
             }
-        });
+            for (; c < cols; c++) biasGeluScalar(out, pre, bias, base, c);
+        }
     }
 
     /** The definition of {@link #forwardBias}. */
     public static void forwardBiasScalar(MemorySegment out, MemorySegment pre, MemorySegment bias, int rows, int cols) {
-        for (int r = 0; r < rows; r++) {
+        forwardBiasScalar(out, pre, bias, 0, rows, cols);
+    }
+
+    private static void forwardBiasScalar(MemorySegment out, MemorySegment pre, MemorySegment bias, int from, int to, int cols) {
+        for (int r = from; r < to; r++) {
             for (int c = 0; c < cols; c++) biasGeluScalar(out, pre, bias, (long) r * cols, c);
         }
     }
@@ -101,8 +146,26 @@ public final class Gelu {
      * {@code gelu'(x) = 0.5(1 + tanh u) + 0.5x(1 - tanh²u)·sqrt(2/pi)(1 + 3·0.044715x²)}.
      */
     public static void backward(MemorySegment din, MemorySegment in, MemorySegment dout, long n) {
-        Elementwise.forBlocks(n, Elementwise.EXP_TASK, (from, to) -> backwardRange(din, in, dout, from, to));
+        backward(din, in, dout, 0, n);
     }
+
+    /** {@link #backward(MemorySegment, MemorySegment, MemorySegment, long)} on elements {@code [from, to)}. */
+    public static void backward(MemorySegment din, MemorySegment in, MemorySegment dout, long from, long to) {
+        Backward k = BACKWARD.get();
+        k.din = din;
+        k.in = in;
+        k.dout = dout;
+        Elementwise.forBlocks(from, to, Elementwise.EXP_TASK, k);
+    }
+
+    private static final class Backward extends Elementwise.Blocks {
+        MemorySegment din, in, dout;
+
+        @Override
+        void range(long from, long to) { backwardRange(din, in, dout, from, to); }
+    }
+
+    private static final Parallel.Tasks<Backward> BACKWARD = new Parallel.Tasks<>(Backward::new);
 
     static void backwardRange(MemorySegment din, MemorySegment in, MemorySegment dout, long from, long to) {
         long i = from;

@@ -41,14 +41,45 @@ public final class Involution {
             return;
         }
         int rows = T - t0, HK = H * K;
-        Parallel.forRange(B * rows, Elementwise.grain(Elementwise.EXP_TASK, HK), (r0, r1) -> {
+        Rows k = SOFTMAX.get();
+        k.set(p, w, null, 0, T, H, K, t0);
+        Parallel.forRange(B * rows, Elementwise.grain(Elementwise.EXP_TASK, HK), k);
+    }
+
+    /** The arguments of a row-parallel forward kernel, reused call after call: rows {@code r} of {@code B·(T - t0)}. */
+    private abstract static class Rows extends Parallel.Task {
+        MemorySegment out, p, v;
+        int C, T, H, K, t0;
+
+        void set(MemorySegment out, MemorySegment p, MemorySegment v, int C, int T, int H, int K, int t0) {
+            this.out = out; this.p = p; this.v = v; this.C = C; this.T = T; this.H = H; this.K = K; this.t0 = t0;
+        }
+    }
+
+    /** {@link #softmax}: {@code out} is p, {@code p} is w. */
+    private static final class SoftmaxRows extends Rows {
+        @Override
+        public void run(int r0, int r1) {
+            int rows = T - t0;
+            float[] lanes = VectorMath.lanes();
             for (int r = r0; r < r1; r++) {
                 int b = r / rows, i = t0 + r % rows, n = Math.min(K, i + 1);
-                long row = ((long) b * T + i) * HK;
-                for (int h = 0; h < H; h++) Softmax.forwardRow(p, w, row + (long) h * K, n, K);
+                long row = ((long) b * T + i) * H * K;
+                for (int h = 0; h < H; h++) Softmax.forwardRow(out, p, row + (long) h * K, n, K, lanes);
             }
-        });
+        }
     }
+
+    private static final class SumRows extends Rows {
+        @Override
+        public void run(int r0, int r1) {
+            int rows = T - t0;
+            for (int r = r0; r < r1; r++) weightedSumRow(out, p, v, r / rows, t0 + r % rows, T, C, H, K);
+        }
+    }
+
+    private static final Parallel.Tasks<Rows> SOFTMAX = new Parallel.Tasks<>(SoftmaxRows::new);
+    private static final Parallel.Tasks<Rows> SUM = new Parallel.Tasks<>(SumRows::new);
 
     /** Scalar reference of {@link #softmax}. */
     public static void softmaxScalar(MemorySegment p, MemorySegment w, int B, int T, int H, int K, int t0) {
@@ -83,13 +114,9 @@ public final class Involution {
             weightedSumScalar(o, p, v, B, T, C, H, K, t0);
             return;
         }
-        int rows = T - t0;
-        Parallel.forRange(B * rows, Elementwise.grain(Elementwise.LIGHT_TASK, (long) C * K), (r0, r1) -> {
-            for (int r = r0; r < r1; r++) {
-                int b = r / rows, i = t0 + r % rows;
-                weightedSumRow(o, p, v, b, i, T, C, H, K);
-            }
-        });
+        Rows k = SUM.get();
+        k.set(o, p, v, C, T, H, K, t0);
+        Parallel.forRange(B * (T - t0), Elementwise.grain(Elementwise.LIGHT_TASK, (long) C * K), k);
     }
 
     /** One row: whole vectors over each head's D channels, the scalar reference for the tail. */
@@ -170,11 +197,25 @@ public final class Involution {
             backwardScalar(dw, dv, dout, p, v, B, T, C, H, K);
             return;
         }
-        Parallel.forRange(B * T, Elementwise.grain(Elementwise.LIGHT_TASK, 2L * C * K), (r0, r1) -> {
-            float[] gp = new float[K];
-            for (int r = r0; r < r1; r++) backwardRow(dw, dv, dout, p, v, gp, r / T, r % T, T, C, H, K);
-        });
+        Backward k = BACKWARD.get();
+        k.dw = dw; k.dv = dv; k.dout = dout; k.p = p; k.v = v; k.T = T; k.C = C; k.H = H; k.K = K;
+        Parallel.forRange(B * T, Elementwise.grain(Elementwise.LIGHT_TASK, 2L * C * K), k);
     }
+
+    private static final class Backward extends Parallel.Task {
+        MemorySegment dw, dv, dout, p, v;
+        int T, C, H, K;
+
+        @Override
+        public void run(int r0, int r1) {
+            float[] gp = GP.get();                                          // this thread's g_p, K floats
+            if (gp.length < K) GP.set(gp = new float[K]);
+            for (int r = r0; r < r1; r++) backwardRow(dw, dv, dout, p, v, gp, r / T, r % T, T, C, H, K);
+        }
+    }
+
+    private static final Parallel.Tasks<Backward> BACKWARD = new Parallel.Tasks<>(Backward::new);
+    private static final ThreadLocal<float[]> GP = ThreadLocal.withInitial(() -> new float[0]);
 
     private static void backwardRow(MemorySegment dw, MemorySegment dv, MemorySegment dout, MemorySegment p,
                                     MemorySegment v, float[] gp, int b, int i, int T, int C, int H, int K) {

@@ -25,14 +25,51 @@ public final class LayerNorm {
     /** Writes {@code out}, and each row's {@code mean} and {@code rstd} for the backward. */
     public static void forward(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment in,
                                MemorySegment weight, MemorySegment bias, int rows, int C) {
+        forward(out, mean, rstd, in, weight, bias, 0, rows, C);
+    }
+
+    /** {@code forward} on rows {@code [from, to)} (the new rows of incremental decoding, addressed by index: no slices). */
+    public static void forward(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment in,
+                               MemorySegment weight, MemorySegment bias, int from, int to, int C) {
         if (!Simd.ENABLED) {
-            forwardScalar(out, mean, rstd, in, weight, bias, rows, C);
+            forwardScalar(out, mean, rstd, in, weight, bias, from, to, C);
             return;
         }
-        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, C), (r0, r1) -> {
-            for (int r = r0; r < r1; r++) forwardRow(out, mean, rstd, in, weight, bias, r, C);
-        });
+        Forward k = FORWARD.get();
+        k.set(out, mean, rstd, in, null, weight, bias, from, C);
+        Parallel.forRange(to - from, Elementwise.grain(Elementwise.LIGHT_TASK, C), k);
     }
+
+    /** The arguments of {@link #forward} or {@link #forwardResidual} (then {@code x} is not null), reused call after call. */
+    private static class Forward extends Parallel.Task {
+        MemorySegment out, mean, rstd, in, x, weight, bias;
+        int from, C;
+
+        void set(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment in, MemorySegment x,
+                 MemorySegment weight, MemorySegment bias, int from, int C) {
+            this.out = out; this.mean = mean; this.rstd = rstd; this.in = in; this.x = x;
+            this.weight = weight; this.bias = bias; this.from = from; this.C = C;
+        }
+
+        @Override
+        public void run(int r0, int r1) {
+            for (int r = from + r0; r < from + r1; r++) forwardRow(out, mean, rstd, in, weight, bias, r, C);
+        }
+    }
+
+    private static final class ForwardResidual extends Forward {
+        @Override
+        public void run(int r0, int r1) {
+            for (int r = from + r0; r < from + r1; r++) {
+                long base = (long) r * C;
+                Residual.forwardRange(in, in, x, base, base + C);
+                forwardRow(out, mean, rstd, in, weight, bias, r, C);
+            }
+        }
+    }
+
+    private static final Parallel.Tasks<Forward> FORWARD = new Parallel.Tasks<>(Forward::new);
+    private static final Parallel.Tasks<ForwardResidual> FORWARD_RESIDUAL = new Parallel.Tasks<>(ForwardResidual::new);
 
     /**
      * A residual join and the LayerNorm after it, in one pass over the rows:
@@ -42,17 +79,20 @@ public final class LayerNorm {
      */
     public static void forwardResidual(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment res,
                                        MemorySegment x, MemorySegment weight, MemorySegment bias, int rows, int C) {
+        forwardResidual(out, mean, rstd, res, x, weight, bias, 0, rows, C);
+    }
+
+    /** {@code forwardResidual} on rows {@code [from, to)}. */
+    public static void forwardResidual(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment res,
+                                       MemorySegment x, MemorySegment weight, MemorySegment bias, int from, int to, int C) {
         if (!Simd.ENABLED) {
-            forwardResidualScalar(out, mean, rstd, res, x, weight, bias, rows, C);
+            Residual.addScalar(res, x, (long) from * C, (long) to * C);
+            forwardScalar(out, mean, rstd, res, weight, bias, from, to, C);
             return;
         }
-        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, 2L * C), (r0, r1) -> {
-            for (int r = r0; r < r1; r++) {
-                long base = (long) r * C;
-                Residual.forwardRange(res, res, x, base, base + C);
-                forwardRow(out, mean, rstd, res, weight, bias, r, C);
-            }
-        });
+        Forward k = FORWARD_RESIDUAL.get();
+        k.set(out, mean, rstd, res, x, weight, bias, from, C);
+        Parallel.forRange(to - from, Elementwise.grain(Elementwise.LIGHT_TASK, 2L * C), k);
     }
 
     /** The definition of {@link #forwardResidual}. */
@@ -118,7 +158,12 @@ public final class LayerNorm {
 
     public static void forwardScalar(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment in,
                                      MemorySegment weight, MemorySegment bias, int rows, int C) {
-        for (int r = 0; r < rows; r++) {
+        forwardScalar(out, mean, rstd, in, weight, bias, 0, rows, C);
+    }
+
+    private static void forwardScalar(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment in,
+                                      MemorySegment weight, MemorySegment bias, int from, int to, int C) {
+        for (int r = from; r < to; r++) {
             long base = (long) r * C;
             float m = 0f;                                           // pass 1: mean
             for (int c = 0; c < C; c++) m += in.getAtIndex(FL, base + c);
@@ -151,15 +196,36 @@ public final class LayerNorm {
             backwardScalar(din, dweight, dbias, dout, in, weight, mean, rstd, rows, C);
             return;
         }
+        Backward k = BACKWARD.get();
+        k.din = din; k.dweight = dweight; k.dbias = dbias; k.dout = dout;
+        k.in = in; k.weight = weight; k.mean = mean; k.rstd = rstd; k.rows = rows; k.C = C;
         // pass A, parallel over rows: din
-        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, C), (r0, r1) -> {
-            for (int r = r0; r < r1; r++) backwardInputRow(din, dout, in, weight, mean, rstd, r, C);
-        });
+        k.params = false;
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.LIGHT_TASK, C), k);
         // pass B, parallel over channel blocks (the last may be a partial vector): dweight, dbias
         int L = F.length();
-        Parallel.forRange((C + L - 1) / L, Elementwise.grain(Elementwise.LIGHT_TASK, (long) rows * L), (k0, k1) ->
-                backwardParams(dweight, dbias, dout, in, mean, rstd, rows, C, k0 * L, Math.min(C, k1 * L)));
+        k.params = true;
+        Parallel.forRange((C + L - 1) / L, Elementwise.grain(Elementwise.LIGHT_TASK, (long) rows * L), k);
     }
+
+    /** The arguments of {@link #backward}, reused call after call; {@code params} says which pass runs. */
+    private static final class Backward extends Parallel.Task {
+        MemorySegment din, dweight, dbias, dout, in, weight, mean, rstd;
+        int rows, C;
+        boolean params;
+
+        @Override
+        public void run(int i0, int i1) {
+            if (params) {
+                int L = F.length();
+                backwardParams(dweight, dbias, dout, in, mean, rstd, rows, C, i0 * L, Math.min(C, i1 * L));
+            } else {
+                for (int r = i0; r < i1; r++) backwardInputRow(din, dout, in, weight, mean, rstd, r, C);
+            }
+        }
+    }
+
+    private static final Parallel.Tasks<Backward> BACKWARD = new Parallel.Tasks<>(Backward::new);
 
     /** {@code din} of row {@code r}. */
     static void backwardInputRow(MemorySegment din, MemorySegment dout, MemorySegment in, MemorySegment weight,

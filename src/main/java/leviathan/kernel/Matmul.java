@@ -18,21 +18,28 @@ public final class Matmul {
      */
     public static void checkArgs(boolean transA, boolean transB, int M, int N, int K,
                           MemorySegment a, int lda, MemorySegment b, int ldb, MemorySegment c, int ldc) {
+        checkArgs(transA, transB, M, N, K, a, 0, lda, b, 0, ldb, c, 0, ldc);
+    }
+
+    /** {@link #checkArgs(boolean, boolean, int, int, int, MemorySegment, int, MemorySegment, int, MemorySegment, int)} for matrices starting at float offsets. */
+    public static void checkArgs(boolean transA, boolean transB, int M, int N, int K, MemorySegment a, long aOffset, int lda,
+                                 MemorySegment b, long bOffset, int ldb, MemorySegment c, long cOffset, int ldc) {
         if (M < 0 || N < 0 || K < 0) throw new IllegalArgumentException("negative GEMM size " + M + "x" + N + "x" + K);
         int aRows = transA ? K : M, aCols = transA ? M : K;
         int bRows = transB ? N : K, bCols = transB ? K : N;
-        need("A", a, aRows, aCols, lda);
-        need("B", b, bRows, bCols, ldb);
-        need("C", c, M, N, ldc);
+        need("A", a, aOffset, aRows, aCols, lda);
+        need("B", b, bOffset, bRows, bCols, ldb);
+        need("C", c, cOffset, M, N, ldc);
     }
 
-    private static void need(String what, MemorySegment s, int rows, int cols, int ld) {
+    private static void need(String what, MemorySegment s, long offset, int rows, int cols, int ld) {
+        if (offset < 0) throw new IllegalArgumentException(what + ": negative offset " + offset);
         if (rows == 0 || cols == 0) return;
         if (ld < cols) throw new IllegalArgumentException(what + ": leading dimension " + ld + " < columns " + cols);
-        long needed = ((long) (rows - 1) * ld + cols) * Float.BYTES;
+        long needed = (offset + (long) (rows - 1) * ld + cols) * Float.BYTES;
         if (s.byteSize() < needed) {
-            throw new IllegalArgumentException(what + ": " + rows + "x" + cols + " (ld " + ld + ") needs "
-                    + needed + " bytes, segment has " + s.byteSize());
+            throw new IllegalArgumentException(what + ": " + rows + "x" + cols + " (ld " + ld + ")" + (offset == 0 ? "" : " at float " + offset)
+                    + " needs " + needed + " bytes, segment has " + s.byteSize());
         }
     }
 
@@ -40,16 +47,23 @@ public final class Matmul {
     public static void gemmScalar(boolean transA, boolean transB, int M, int N, int K, float alpha,
                                   MemorySegment a, int lda, MemorySegment b, int ldb,
                                   float beta, MemorySegment c, int ldc) {
-        checkArgs(transA, transB, M, N, K, a, lda, b, ldb, c, ldc);
+        gemmScalar(transA, transB, M, N, K, alpha, a, 0, lda, b, 0, ldb, beta, c, 0, ldc);
+    }
+
+    /** {@link #gemmScalar(boolean, boolean, int, int, int, float, MemorySegment, int, MemorySegment, int, float, MemorySegment, int)} on matrices starting at float offsets. */
+    public static void gemmScalar(boolean transA, boolean transB, int M, int N, int K, float alpha,
+                                  MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
+                                  float beta, MemorySegment c, long cOffset, int ldc) {
+        checkArgs(transA, transB, M, N, K, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
         for (int i = 0; i < M; i++) {
             for (int j = 0; j < N; j++) {
                 float sum = 0f;
                 for (int p = 0; p < K; p++) {
-                    float av = a.getAtIndex(FL, transA ? (long) p * lda + i : (long) i * lda + p);
-                    float bv = b.getAtIndex(FL, transB ? (long) j * ldb + p : (long) p * ldb + j);
+                    float av = a.getAtIndex(FL, aOffset + (transA ? (long) p * lda + i : (long) i * lda + p));
+                    float bv = b.getAtIndex(FL, bOffset + (transB ? (long) j * ldb + p : (long) p * ldb + j));
                     sum += av * bv;
                 }
-                long ci = (long) i * ldc + j;
+                long ci = cOffset + (long) i * ldc + j;
                 float old = beta == 0f ? 0f : beta * c.getAtIndex(FL, ci);
                 c.setAtIndex(FL, ci, alpha * sum + old);
             }
@@ -67,23 +81,34 @@ public final class Matmul {
     public static void gemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
                             MemorySegment a, int lda, MemorySegment b, int ldb,
                             float beta, MemorySegment c, int ldc) {
-        checkArgs(transA, transB, M, N, K, a, lda, b, ldb, c, ldc);
+        gemm(transA, transB, M, N, K, alpha, a, 0, lda, b, 0, ldb, beta, c, 0, ldc);
+    }
+
+    /**
+     * {@link #gemm(boolean, boolean, int, int, int, float, MemorySegment, int, MemorySegment, int, float, MemorySegment, int)}
+     * on matrices that start {@code aOffset}, {@code bOffset}, {@code cOffset} floats into their
+     * segments: the same result as on slices from there, with no slice made.
+     */
+    public static void gemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
+                            MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
+                            float beta, MemorySegment c, long cOffset, int ldc) {
+        checkArgs(transA, transB, M, N, K, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
         if (!Simd.ENABLED) {
-            gemmScalar(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+            gemmScalar(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
             return;
         }
         if (M == 0 || N == 0) return;
         if (K == 0 || alpha == 0f) {
-            scale(M, N, beta, c, ldc);
+            scale(M, N, beta, c, cOffset, ldc);
             return;
         }
-        MatmulBlocked.gemm(transA, transB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+        MatmulBlocked.gemm(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
     }
 
     /** C = beta·C (C = 0 when beta = 0, whatever C held): the product term is zero. */
-    private static void scale(int M, int N, float beta, MemorySegment c, int ldc) {
+    private static void scale(int M, int N, float beta, MemorySegment c, long cOffset, int ldc) {
         for (int i = 0; i < M; i++) {
-            long row = (long) i * ldc;
+            long row = cOffset + (long) i * ldc;
             for (int j = 0; j < N; j++) {
                 c.setAtIndex(FL, row + j, beta == 0f ? 0f : beta * c.getAtIndex(FL, row + j));
             }

@@ -82,6 +82,7 @@ final class MatmulBlocked {
     private static final class Job {
         boolean transA;
         MemorySegment a, c;
+        long aOffset, cOffset;
         int lda, ldc, M, K, kBlocks;
         float alpha, beta;
         float[] bp;
@@ -107,12 +108,12 @@ final class MatmulBlocked {
                 float blockBeta = kb == 0 ? beta : 1f;
                 for (int ic = i0; ic < i1; ic += MC) {
                     int mc = Math.min(MC, i1 - ic);
-                    packA(ap, transA, a, lda, ic, mc, pc, kc);
+                    packA(ap, transA, a, aOffset, lda, ic, mc, pc, kc);
                     for (int jr = j0; jr < j1; jr += NR) {
                         int cols = Math.min(NR, j1 - jr), bo = pc * ncPad + jr * kc;
                         for (int ir = 0; ir < mc; ir += MR) {
                             int rows = Math.min(MR, mc - ir);
-                            long ci = (long) (ic + ir) * ldc + jc + jr;
+                            long ci = cOffset + (long) (ic + ir) * ldc + jc + jr;
                             kernel(kc, ap, ir * kc, bp, bo, c, ci, ldc, rows, cols, alpha, blockBeta, tile);
                         }
                     }
@@ -135,8 +136,8 @@ final class MatmulBlocked {
 
     /** {@link Matmul#gemm} for {@code M, N, K > 0}, arguments already checked. */
     static void gemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
-                     MemorySegment a, int lda, MemorySegment b, int ldb,
-                     float beta, MemorySegment c, int ldc) {
+                     MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
+                     float beta, MemorySegment c, long cOffset, int ldc) {
         int threads = 2L * M * N * K < serialFlops ? 1 : Parallel.threads();
         Scratch s = SCRATCH.get();
         Job job = s.job;
@@ -145,7 +146,7 @@ final class MatmulBlocked {
         int rowsPerTask = MC;
         if (threads > 1) rowsPerTask = Math.clamp(roundUp(ceilDiv(M, threads * TASKS_PER_THREAD), MR), MR, MC);
         int rowTasks = ceilDiv(M, rowsPerTask);
-        job.transA = transA; job.a = a; job.lda = lda; job.c = c; job.ldc = ldc;
+        job.transA = transA; job.a = a; job.aOffset = aOffset; job.lda = lda; job.c = c; job.cOffset = cOffset; job.ldc = ldc;
         job.M = M; job.K = K; job.kBlocks = kBlocks; job.alpha = alpha; job.beta = beta;
         try {
             for (int jc = 0; jc < N; jc += ncBlock) {
@@ -154,7 +155,7 @@ final class MatmulBlocked {
                 if (s.bp.length < K * ncPad) s.bp = new float[K * ncPad];
                 for (int kb = 0; kb < kBlocks; kb++) {
                     int pc = kStart(K, kBlocks, kb);
-                    packB(s.bp, pc * ncPad, transB, b, ldb, pc, kStart(K, kBlocks, kb + 1) - pc, jc, nc);
+                    packB(s.bp, pc * ncPad, transB, b, bOffset, ldb, pc, kStart(K, kBlocks, kb + 1) - pc, jc, nc);
                 }
                 int colTasks = 1;                              // few row blocks: split columns too
                 if (threads > 1 && rowTasks < threads * TASKS_PER_THREAD) {
@@ -185,11 +186,11 @@ final class MatmulBlocked {
      * Rows [ic, ic+mc) × k [pc, pc+kc) of op(A) into MR-row panels, {@code ap[ir·kc + p·MR + r]};
      * the last panel is padded with zero rows.
      */
-    static void packA(float[] ap, boolean transA, MemorySegment a, int lda, int ic, int mc, int pc, int kc) {
+    static void packA(float[] ap, boolean transA, MemorySegment a, long aOffset, int lda, int ic, int mc, int pc, int kc) {
         int full = mc / MR * MR;
         if (transA) {                                          // row p of A holds MR consecutive panel values
             for (int p = 0; p < kc; p++) {
-                long src = (long) (pc + p) * lda + ic;
+                long src = aOffset + (long) (pc + p) * lda + ic;
                 if (MR <= L) {
                     for (int ir = 0; ir < full; ir += MR) {
                         FloatVector.fromMemorySegment(F, a, (src + ir) * Float.BYTES, NATIVE, MR_LANES)
@@ -204,12 +205,12 @@ final class MatmulBlocked {
         } else {                                               // row r of the panel is a contiguous row of A
             for (int ir = 0; ir < full; ir += MR) {
                 for (int r = 0; r < MR; r++) {
-                    long src = (long) (ic + ir + r) * lda + pc;
+                    long src = aOffset + (long) (ic + ir + r) * lda + pc;
                     for (int p = 0; p < kc; p++) ap[ir * kc + p * MR + r] = a.getAtIndex(FL, src + p);
                 }
             }
         }
-        if (full < mc) packAEdge(ap, transA, a, lda, ic, mc, pc, kc);
+        if (full < mc) packAEdge(ap, transA, a, aOffset, lda, ic, mc, pc, kc);
     }
 
     /**
@@ -217,12 +218,12 @@ final class MatmulBlocked {
      * A method of its own: folded into packA's loops, its rare branch made C2 recompile packA
      * over and over (profile-predicate traps) for seconds after start-up.
      */
-    private static void packAEdge(float[] ap, boolean transA, MemorySegment a, int lda, int ic, int mc, int pc, int kc) {
+    private static void packAEdge(float[] ap, boolean transA, MemorySegment a, long aOffset, int lda, int ic, int mc, int pc, int kc) {
         int full = mc / MR * MR, base = full * kc;
         long step = transA ? lda : 1;                          // from one k to the next in A
         Arrays.fill(ap, base, base + kc * MR, 0f);
         for (int r = 0; r < mc - full; r++) {
-            long src = transA ? (long) pc * lda + ic + full + r : (long) (ic + full + r) * lda + pc;
+            long src = aOffset + (transA ? (long) pc * lda + ic + full + r : (long) (ic + full + r) * lda + pc);
             for (int p = 0; p < kc; p++) ap[base + p * MR + r] = a.getAtIndex(FL, src + p * step);
         }
     }
@@ -231,12 +232,12 @@ final class MatmulBlocked {
      * k [pc, pc+kc) × columns [jc, jc+nc) of op(B) into NR-column panels,
      * {@code bp[off + jr·kc + p·NR + j]}; the last panel is padded with zero columns.
      */
-    static void packB(float[] bp, int off, boolean transB, MemorySegment b, int ldb, int pc, int kc, int jc, int nc) {
+    static void packB(float[] bp, int off, boolean transB, MemorySegment b, long bOffset, int ldb, int pc, int kc, int jc, int nc) {
         for (int jr = 0; jr < nc; jr += NR) {
             int cols = Math.min(NR, nc - jr), base = off + jr * kc;
             if (transB) {                                      // column j of the panel is a contiguous row of B
                 for (int j = 0; j < cols; j++) {
-                    long src = (long) (jc + jr + j) * ldb + pc;
+                    long src = bOffset + (long) (jc + jr + j) * ldb + pc;
                     for (int p = 0; p < kc; p++) bp[base + p * NR + j] = b.getAtIndex(FL, src + p);
                 }
                 for (int j = cols; j < NR; j++) {
@@ -244,7 +245,7 @@ final class MatmulBlocked {
                 }
             } else {                                           // row p of the panel is part of row p of B
                 for (int p = 0; p < kc; p++) {
-                    long src = (long) (pc + p) * ldb + jc + jr;
+                    long src = bOffset + (long) (pc + p) * ldb + jc + jr;
                     int dst = base + p * NR;
                     if (cols == NR) {
                         MemorySegment.copy(b, FL, src * Float.BYTES, bp, dst, NR);

@@ -1,11 +1,7 @@
 package leviathan.kernel;
 
-import static leviathan.kernel.Simd.F;
-import static leviathan.kernel.Simd.NATIVE;
-
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import jdk.incubator.vector.FloatVector;
 
 /**
  * The routing kernels of the sparse mixture of experts (LEVIATHAN.md, "Variants"), for {@code n}
@@ -27,6 +23,11 @@ import jdk.incubator.vector.FloatVector;
  * and their backwards run parallel over rows, each row written by one thread with its sums in slot
  * order, so results do not depend on the thread count. The expert GEMMs are {@link ExpertMlp}'s.
  *
+ * <p>Every kernel takes a range of token rows {@code [from, to)} (the new rows of incremental
+ * decoding) or all {@code n}; indices into the pairs ({@code offset}, {@code rowOf}, {@code posOf})
+ * are indices into the whole tensors. The parallel tasks and the vector row loops are in
+ * {@link MoeTasks}.
+ *
  * <p>Routing is scalar: a row has only {@code E} logits (8 by default), too few to fill a vector.
  * Int arrays ({@code expert}, {@code rowOf}, {@code posOf}, {@code count}, {@code offset}) are
  * {@code int32} segments.
@@ -43,24 +44,33 @@ public final class Moe {
     /** Top-k selection, gates, full softmax and logsumexp for every row (see the class comment). */
     public static void route(MemorySegment expert, MemorySegment gate, MemorySegment prob, MemorySegment lse,
                              MemorySegment z, int n, int E, int k) {
+        route(expert, gate, prob, lse, z, 0, n, E, k);
+    }
+
+    /** {@link #route(MemorySegment, MemorySegment, MemorySegment, MemorySegment, MemorySegment, int, int, int)} on rows {@code [from, to)}. */
+    public static void route(MemorySegment expert, MemorySegment gate, MemorySegment prob, MemorySegment lse,
+                             MemorySegment z, int from, int to, int E, int k) {
         assert 1 <= k && k <= E : "k=" + k + " E=" + E;
-        Parallel.forRange(n, Elementwise.grain(Elementwise.EXP_TASK, 2L * E), (r0, r1) -> {
-            for (int i = r0; i < r1; i++) routeRow(expert, gate, prob, lse, z, i, E, k);
-        });
+        MoeTasks.Rows t = MoeTasks.ROUTE.get();
+        t.set(expert, gate, prob, lse, z, null, from, E, k, 0);
+        Parallel.forRange(to - from, Elementwise.grain(Elementwise.EXP_TASK, 2L * E), t);
     }
 
     /** Scalar reference of {@link #route}: the same row function, serially. */
     public static void routeScalar(MemorySegment expert, MemorySegment gate, MemorySegment prob, MemorySegment lse,
                                    MemorySegment z, int n, int E, int k) {
-        for (int i = 0; i < n; i++) routeRow(expert, gate, prob, lse, z, i, E, k);
+        boolean[] wide = E > 64 ? new boolean[E] : null;
+        for (int i = 0; i < n; i++) routeRow(expert, gate, prob, lse, z, i, E, k, wide);
     }
 
-    private static void routeRow(MemorySegment expert, MemorySegment gate, MemorySegment prob, MemorySegment lse,
-                                 MemorySegment z, int i, int E, int k) {
+    /** One row; {@code takenWide} is scratch of at least E entries when {@code E > 64}, else unused. */
+    static void routeRow(MemorySegment expert, MemorySegment gate, MemorySegment prob, MemorySegment lse,
+                                 MemorySegment z, int i, int E, int k, boolean[] takenWide) {
         long zrow = (long) i * E, srow = (long) i * k;
         // pass 1: top-k by repeated selection; '>' keeps the lowest index among equal logits
         long taken = 0;                                                   // bit e: expert e chosen (E <= 64)
-        boolean[] takenWide = E > 64 ? new boolean[E] : null;
+        if (E > 64) java.util.Arrays.fill(takenWide, 0, E, false);
+        else takenWide = null;
         for (int j = 0; j < k; j++) {
             int best = -1;
             float bestZ = Float.NEGATIVE_INFINITY;
@@ -101,9 +111,9 @@ public final class Moe {
      */
     public static void gateBackward(MemorySegment dz, MemorySegment dgate, MemorySegment gate, MemorySegment expert,
                                     int n, int E, int k) {
-        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, 4L * k), (r0, r1) -> {
-            for (int i = r0; i < r1; i++) gateBackwardRow(dz, dgate, gate, expert, i, E, k);
-        });
+        MoeTasks.Rows t = MoeTasks.GATE_BACKWARD.get();
+        t.set(dz, dgate, gate, expert, null, null, 0, E, k, 0);
+        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, 4L * k), t);
     }
 
     /** Scalar reference of {@link #gateBackward}. */
@@ -112,7 +122,7 @@ public final class Moe {
         for (int i = 0; i < n; i++) gateBackwardRow(dz, dgate, gate, expert, i, E, k);
     }
 
-    private static void gateBackwardRow(MemorySegment dz, MemorySegment dgate, MemorySegment gate, MemorySegment expert,
+    static void gateBackwardRow(MemorySegment dz, MemorySegment dgate, MemorySegment gate, MemorySegment expert,
                                         int i, int E, int k) {
         long srow = (long) i * k;
         float dot = 0f;
@@ -140,18 +150,30 @@ public final class Moe {
      */
     public static AuxLoss auxLoss(float[] load, MemorySegment prob, MemorySegment lse, MemorySegment count,
                                   int n, int E, int k, float alpha, float beta) {
-        double balance = 0, zsum = 0;
+        return new AuxLoss(balance(load, prob, count, 0, n, E, k, alpha), zLoss(lse, 0, n, beta));
+    }
+
+    /** {@link #auxLoss}'s balance term over rows {@code [from, to)} ({@code n = to - from}), with no object made. */
+    public static double balance(float[] load, MemorySegment prob, MemorySegment count, int from, int to, int E, int k, float alpha) {
+        int n = to - from;
+        double balance = 0;
         for (int e = 0; e < E; e++) {
             double f = count.getAtIndex(I32, e) / ((double) k * n), P = 0;
-            for (int i = 0; i < n; i++) P += prob.getAtIndex(FL, (long) i * E + e);
+            for (int i = from; i < to; i++) P += prob.getAtIndex(FL, (long) i * E + e);
             balance += f * (P / n);
             if (load != null) load[e] = (float) f;
         }
-        for (int i = 0; i < n; i++) {
+        return alpha * E * balance;
+    }
+
+    /** {@link #auxLoss}'s z-loss term over rows {@code [from, to)}, with no object made. */
+    public static double zLoss(MemorySegment lse, int from, int to, float beta) {
+        double zsum = 0;
+        for (int i = from; i < to; i++) {
             double l = lse.getAtIndex(FL, i);
             zsum += l * l;
         }
-        return new AuxLoss(alpha * E * balance, beta * zsum / n);
+        return beta * zsum / (to - from);
     }
 
     /**
@@ -163,22 +185,16 @@ public final class Moe {
      */
     public static void auxBackward(MemorySegment dz, MemorySegment prob, MemorySegment lse, MemorySegment count,
                                    int n, int E, int k, float alpha, float beta, float scale) {
-        float[] f = new float[E];
+        MoeTasks.AuxBackward t = MoeTasks.AUX_BACKWARD.get();
+        if (t.f.length < E) t.f = new float[E];                          // kept with the task: no array per call
+        float[] f = t.f;
         for (int e = 0; e < E; e++) f[e] = (float) (count.getAtIndex(I32, e) / ((double) k * n));
-        float cb = scale * alpha * E / n, cz = scale * 2f * beta / n;
-        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, 4L * E), (r0, r1) -> {
-            for (int i = r0; i < r1; i++) {
-                long row = (long) i * E;
-                float fp = 0f;
-                for (int e = 0; e < E; e++) fp += f[e] * prob.getAtIndex(FL, row + e);
-                float zl = cz * lse.getAtIndex(FL, i);
-                for (int e = 0; e < E; e++) {
-                    float p = prob.getAtIndex(FL, row + e);
-                    dz.setAtIndex(FL, row + e, dz.getAtIndex(FL, row + e) + cb * p * (f[e] - fp) + zl * p);
-                }
-            }
-        });
+        t.set(dz, prob, lse, null, null, null, 0, E, k, 0);
+        t.cb = scale * alpha * E / n;
+        t.cz = scale * 2f * beta / n;
+        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, 4L * E), t);
     }
+
 
     // ---------------------------------------------------------------------------------------------
     // dispatch
@@ -190,35 +206,53 @@ public final class Moe {
      */
     public static void plan(MemorySegment count, MemorySegment offset, MemorySegment rowOf, MemorySegment posOf,
                             MemorySegment expert, int n, int E, int k) {
-        int[] cursor = new int[E];
-        for (long s = 0; s < (long) n * k; s++) cursor[expert.getAtIndex(I32, s)]++;
-        int at = 0;
+        plan(count, offset, rowOf, posOf, expert, 0, n, E, k);
+    }
+
+    /**
+     * {@link #plan(MemorySegment, MemorySegment, MemorySegment, MemorySegment, MemorySegment, int, int, int)}
+     * for the token rows {@code [from, to)}: their pairs {@code [from·k, to·k)} get the positions
+     * {@code [from·k, to·k)}, so {@code offset}, {@code rowOf} and {@code posOf} hold indices into the
+     * whole tensors (for {@code from = 0}, the same as before).
+     */
+    public static void plan(MemorySegment count, MemorySegment offset, MemorySegment rowOf, MemorySegment posOf,
+                            MemorySegment expert, int from, int to, int E, int k) {
+        long s0 = (long) from * k, s1 = (long) to * k;
+        for (int e = 0; e < E; e++) count.setAtIndex(I32, e, 0);
+        for (long s = s0; s < s1; s++) {
+            int e = expert.getAtIndex(I32, s);
+            count.setAtIndex(I32, e, count.getAtIndex(I32, e) + 1);
+        }
+        int at = (int) s0;
         for (int e = 0; e < E; e++) {
-            count.setAtIndex(I32, e, cursor[e]);
             offset.setAtIndex(I32, e, at);
-            int c = cursor[e];
-            cursor[e] = at;
-            at += c;
+            at += count.getAtIndex(I32, e);
         }
         offset.setAtIndex(I32, E, at);
-        for (int i = 0; i < n; i++) {                                     // token order: stable
+        // place the pairs; count[e] serves as expert e's cursor (from offset[e]) and is then put back to its count
+        for (int e = 0; e < E; e++) count.setAtIndex(I32, e, offset.getAtIndex(I32, e));
+        for (int i = from; i < to; i++) {                                 // token order: stable
             for (int j = 0; j < k; j++) {
                 long s = (long) i * k + j;
-                int pos = cursor[expert.getAtIndex(I32, s)]++;
+                int e = expert.getAtIndex(I32, s), pos = count.getAtIndex(I32, e);
+                count.setAtIndex(I32, e, pos + 1);
                 rowOf.setAtIndex(I32, pos, i);
                 posOf.setAtIndex(I32, s, pos);
             }
         }
+        for (int e = 0; e < E; e++) count.setAtIndex(I32, e, count.getAtIndex(I32, e) - offset.getAtIndex(I32, e));
     }
 
     /** {@code xe[pos,:] = x[rowOf[pos],:]} for pos in {@code [0, n·k)}: each expert's rows, contiguous. */
     public static void gather(MemorySegment xe, MemorySegment x, MemorySegment rowOf, int n, int k, int C) {
-        long rowBytes = (long) C * Float.BYTES;
-        Parallel.forRange(n * k, Elementwise.grain(Elementwise.LIGHT_TASK, C), (p0, p1) -> {
-            for (int pos = p0; pos < p1; pos++) {
-                MemorySegment.copy(x, rowOf.getAtIndex(I32, pos) * rowBytes, xe, pos * rowBytes, rowBytes);
-            }
-        });
+        gather(xe, x, rowOf, 0, n, k, C);
+    }
+
+    /** {@code gather} for the pairs of token rows {@code [from, to)}: positions {@code [from·k, to·k)}. */
+    public static void gather(MemorySegment xe, MemorySegment x, MemorySegment rowOf, int from, int to, int k, int C) {
+        MoeTasks.Rows t = MoeTasks.GATHER.get();
+        t.set(xe, x, rowOf, null, null, null, from * k, 0, k, C);
+        Parallel.forRange((to - from) * k, Elementwise.grain(Elementwise.LIGHT_TASK, C), t);
     }
 
     /**
@@ -230,25 +264,12 @@ public final class Moe {
             gatherBackwardScalar(dx, dxe, posOf, n, k, C);
             return;
         }
-        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, (long) C * k), (r0, r1) -> {
-            int L = F.length(), bound = F.loopBound(C);
-            for (int i = r0; i < r1; i++) {
-                long row = (long) i * C;
-                int c = 0;
-                for (; c < bound; c += L) {
-                    var acc = FloatVector.fromMemorySegment(F, dx, (row + c) * Float.BYTES, NATIVE);
-                    for (int j = 0; j < k; j++) {
-                        long src = (long) posOf.getAtIndex(I32, (long) i * k + j) * C + c;
-                        acc = acc.add(FloatVector.fromMemorySegment(F, dxe, src * Float.BYTES, NATIVE));
-                    }
-                    acc.intoMemorySegment(dx, (row + c) * Float.BYTES, NATIVE);
-                }
-                gatherBackwardRow(dx, dxe, posOf, i, c, k, C);
-            }
-        });
+        MoeTasks.Rows t = MoeTasks.GATHER_BACKWARD.get();
+        t.set(dx, dxe, posOf, null, null, null, 0, 0, k, C);
+        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, (long) C * k), t);
     }
 
-    private static void gatherBackwardRow(MemorySegment dx, MemorySegment dxe, MemorySegment posOf, int i, int cFrom, int k, int C) {
+    static void gatherBackwardRow(MemorySegment dx, MemorySegment dxe, MemorySegment posOf, int i, int cFrom, int k, int C) {
         for (int c = cFrom; c < C; c++) {
             float acc = dx.getAtIndex(FL, (long) i * C + c);
             for (int j = 0; j < k; j++) acc += dxe.getAtIndex(FL, (long) posOf.getAtIndex(I32, (long) i * k + j) * C + c);
@@ -267,31 +288,22 @@ public final class Moe {
      */
     public static void combine(MemorySegment y, MemorySegment ye, MemorySegment gate, MemorySegment posOf,
                                int n, int k, int C) {
-        if (!Simd.ENABLED) {
-            combineScalar(y, ye, gate, posOf, n, k, C);
-            return;
-        }
-        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, (long) C * k), (r0, r1) -> {
-            int L = F.length(), bound = F.loopBound(C);
-            for (int i = r0; i < r1; i++) {
-                long row = (long) i * C;
-                int c = 0;
-                for (; c < bound; c += L) {
-                    var acc = FloatVector.zero(F);
-                    for (int j = 0; j < k; j++) {
-                        long s = (long) i * k + j;
-                        long src = (long) posOf.getAtIndex(I32, s) * C + c;
-                        var g = FloatVector.broadcast(F, gate.getAtIndex(FL, s));
-                        acc = FloatVector.fromMemorySegment(F, ye, src * Float.BYTES, NATIVE).fma(g, acc);
-                    }
-                    acc.intoMemorySegment(y, (row + c) * Float.BYTES, NATIVE);
-                }
-                combineRow(y, ye, gate, posOf, i, c, k, C);
-            }
-        });
+        combine(y, ye, gate, posOf, 0, n, k, C);
     }
 
-    private static void combineRow(MemorySegment y, MemorySegment ye, MemorySegment gate, MemorySegment posOf,
+    /** {@link #combine(MemorySegment, MemorySegment, MemorySegment, MemorySegment, int, int, int)} on token rows {@code [from, to)}. */
+    public static void combine(MemorySegment y, MemorySegment ye, MemorySegment gate, MemorySegment posOf,
+                               int from, int to, int k, int C) {
+        if (!Simd.ENABLED) {
+            for (int i = from; i < to; i++) combineRow(y, ye, gate, posOf, i, 0, k, C);
+            return;
+        }
+        MoeTasks.Rows t = MoeTasks.COMBINE.get();
+        t.set(y, ye, gate, posOf, null, null, from, 0, k, C);
+        Parallel.forRange(to - from, Elementwise.grain(Elementwise.LIGHT_TASK, (long) C * k), t);
+    }
+
+    static void combineRow(MemorySegment y, MemorySegment ye, MemorySegment gate, MemorySegment posOf,
                                    int i, int cFrom, int k, int C) {
         for (int c = cFrom; c < C; c++) {
             float acc = 0f;
@@ -320,32 +332,9 @@ public final class Moe {
             combineBackwardScalar(dye, dgate, dy, ye, gate, posOf, n, k, C);
             return;
         }
-        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, 2L * C * k), (r0, r1) -> {
-            int L = F.length(), bound = F.loopBound(C);
-            for (int i = r0; i < r1; i++) {
-                long row = (long) i * C;
-                for (int j = 0; j < k; j++) {
-                    long s = (long) i * k + j, dst = (long) posOf.getAtIndex(I32, s) * C;
-                    float g = gate.getAtIndex(FL, s);
-                    var gv = FloatVector.broadcast(F, g);
-                    var dot = FloatVector.zero(F);
-                    int c = 0;
-                    for (; c < bound; c += L) {
-                        var d = FloatVector.fromMemorySegment(F, dy, (row + c) * Float.BYTES, NATIVE);
-                        long off = (dst + c) * Float.BYTES;
-                        dot = d.fma(FloatVector.fromMemorySegment(F, ye, off, NATIVE), dot);
-                        d.fma(gv, FloatVector.fromMemorySegment(F, dye, off, NATIVE)).intoMemorySegment(dye, off, NATIVE);
-                    }
-                    float acc = VectorMath.sum(dot);
-                    for (; c < C; c++) {
-                        float d = dy.getAtIndex(FL, row + c);
-                        acc += d * ye.getAtIndex(FL, dst + c);
-                        dye.setAtIndex(FL, dst + c, dye.getAtIndex(FL, dst + c) + g * d);
-                    }
-                    dgate.setAtIndex(FL, s, dgate.getAtIndex(FL, s) + acc);
-                }
-            }
-        });
+        MoeTasks.Rows t = MoeTasks.COMBINE_BACKWARD.get();
+        t.set(dye, dgate, dy, ye, gate, posOf, 0, 0, k, C);
+        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, 2L * C * k), t);
     }
 
     /** Scalar reference of {@link #combineBackward}. */

@@ -2,6 +2,7 @@ package leviathan.kernel;
 
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
+import java.util.function.Supplier;
 
 /**
  * A small fork-join over index ranges for the kernels: {@code forRange(n, body)} splits
@@ -91,6 +92,48 @@ public final class Parallel {
     /** {@link #forRange(int, int, Range)} with grain 1: for coarse work items (heads, rows). */
     public static void forRange(int n, Range body) { forRange(n, 1, body); }
 
+    /**
+     * A loop body that keeps its arguments in fields, for kernels that must not allocate per call
+     * (a capturing lambda is a new object at every call). A kernel keeps one per calling thread in
+     * a {@link Tasks}, sets the fields, and runs it with {@link #forRange(int, int, Task)}; the
+     * workers read the fields after the pool publishes the call (a volatile write), and the task
+     * keeps its last arguments until the next call.
+     */
+    public abstract static class Task implements Range {
+        private boolean running;
+    }
+
+    /**
+     * One {@link Task} per calling thread, reused call after call. {@link #get} hands out a fresh
+     * task instead while this thread's is running (a kernel reached again from inside its own
+     * body), so nesting stays correct, at the cost of one allocation.
+     */
+    public static final class Tasks<T extends Task> {
+        private final Supplier<T> make;
+        private final ThreadLocal<T> perThread;
+
+        public Tasks(Supplier<T> make) {
+            this.make = make;
+            this.perThread = ThreadLocal.withInitial(make);
+        }
+
+        /** This thread's task, or a new one while that one is running. */
+        public T get() {
+            T t = perThread.get();
+            return ((Task) t).running ? make.get() : t;
+        }
+    }
+
+    /** {@link #forRange(int, int, Range)} for a reusable task: marked running until the loop is done. */
+    public static void forRange(int n, int grain, Task task) {
+        task.running = true;
+        try {
+            forRange(n, grain, (Range) task);
+        } finally {
+            task.running = false;
+        }
+    }
+
     private static synchronized Pool pool(int t) {
         if (pool == null || pool.size != t) {
             Pool old = pool;
@@ -106,61 +149,62 @@ public final class Parallel {
     /**
      * Static split into {@code chunks} contiguous parts; the caller takes part 0.
      *
-     * <p>Each call publishes one immutable {@link Job} through a single volatile write, so a worker
-     * that wakes late (a spurious or left-over unpark) sees either a whole old job or a whole new
-     * one, never the new range with the old generation: it runs each job's part at most once.
+     * <p>Each worker has a mailbox of its own ({@link Slot}): a call writes the range and the body
+     * of every worker that takes part, then the slot's generation (a volatile write), and unparks
+     * it. A worker runs a slot when its generation changes, and the caller waits until every worker
+     * that took part is done before it returns, so a slot is written again only after its worker
+     * has finished reading it: a late (spurious or left-over) wake-up finds either its last
+     * generation (and parks) or a whole new assignment, and runs each at most once. Slots are made
+     * with the pool and reused, so a call allocates nothing.
      */
     private static final class Pool {
-        /** One call of {@link #run}: everything a worker reads about it. */
-        private record Job(long generation, int n, int chunks, Range body) {}
-
-        private static final Job IDLE = new Job(0, 0, 0, null);
+        /** One worker's assignment: {@code body} over {@code [from, to)}, valid once {@code generation} changes. */
+        private static final class Slot {
+            volatile long generation;
+            int from, to;
+            Range body;
+        }
 
         final int size;
         final Thread[] workers;
+        final Slot[] slots;
         volatile boolean stop;
-        volatile Job job = IDLE;
         final AtomicInteger pending = new AtomicInteger();
         volatile Thread caller;
         volatile Throwable failure;
+        private long generation;                    // of the last call; written under the pool's lock
 
         Pool(int size) {
             this.size = size;
             workers = new Thread[size - 1];
+            slots = new Slot[size - 1];
             for (int w = 0; w < workers.length; w++) {
-                final int part = w + 1;
-                Thread th = new Thread(() -> loop(part), "leviathan-kernel-" + part);
+                Slot slot = slots[w] = new Slot();
+                Thread th = new Thread(() -> loop(slot), "leviathan-kernel-" + (w + 1));
                 th.setDaemon(true);
                 workers[w] = th;
                 th.start();
             }
         }
 
-        private void loop(int part) {
+        private void loop(Slot slot) {
             long seen = 0;
             INSIDE.set(true);
             while (true) {
-                Job j = job;
-                if (j.generation == seen) {
-                    if (stop) return;          // only once no published job is left unrun
+                long g = slot.generation;
+                if (g == seen) {
+                    if (stop) return;          // only once no published assignment is left unrun
                     LockSupport.park(this);
                     continue;
                 }
-                seen = j.generation;
-                if (part < j.chunks) {
-                    try {
-                        runPart(j, part);
-                    } catch (Throwable e) {
-                        failure = e;
-                    }
-                    if (pending.decrementAndGet() == 0) LockSupport.unpark(caller);
+                seen = g;
+                try {
+                    slot.body.run(slot.from, slot.to);
+                } catch (Throwable e) {
+                    failure = e;
                 }
+                if (pending.decrementAndGet() == 0) LockSupport.unpark(caller);
             }
-        }
-
-        private static void runPart(Job j, int part) {
-            int from = (int) ((long) j.n * part / j.chunks), to = (int) ((long) j.n * (part + 1) / j.chunks);
-            if (from < to) j.body.run(from, to);
         }
 
         synchronized void run(int n, int chunks, Range body) {
@@ -168,25 +212,39 @@ public final class Parallel {
                 body.run(0, n);
                 return;
             }
-            Job j = new Job(job.generation + 1, n, chunks, body);
             this.failure = null;
             this.caller = Thread.currentThread();
-            pending.set(chunks - 1);
-            job = j;                                                   // publish: workers may start now
-            for (int w = 0; w < chunks - 1; w++) LockSupport.unpark(workers[w]);
+            int busy = 0;                              // workers given a non-empty part
+            for (int part = 1; part < chunks; part++) if (from(n, chunks, part) < from(n, chunks, part + 1)) busy++;
+            pending.set(busy);
+            long g = ++generation;
+            for (int part = 1, w = 0; part < chunks; part++) {
+                int from = from(n, chunks, part), to = from(n, chunks, part + 1);
+                if (from >= to) continue;
+                Slot slot = slots[w];
+                slot.from = from;
+                slot.to = to;
+                slot.body = body;
+                slot.generation = g;                                   // publish: the worker may start now
+                LockSupport.unpark(workers[w++]);
+            }
             INSIDE.set(true);
             try {
-                runPart(j, 0);
+                int to = from(n, chunks, 1);
+                if (to > 0) body.run(0, to);
             } finally {
                 INSIDE.set(false);
                 while (pending.get() > 0) LockSupport.park(this);
-                job = new Job(j.generation, 0, 0, null);               // drop the body, keep the generation
+                for (Slot slot : slots) slot.body = null;              // keep no body reachable between calls
             }
             Throwable f = failure;
             if (f instanceof RuntimeException re) throw re;
             if (f instanceof Error er) throw er;
             if (f != null) throw new RuntimeException(f);
         }
+
+        /** Start of part {@code part} of {@code chunks} near-equal parts of {@code [0, n)}. */
+        private static int from(int n, int chunks, int part) { return (int) ((long) n * part / chunks); }
 
         /** Stops the workers once any call in progress has finished (synchronized with {@link #run}). */
         synchronized void shutdown() {

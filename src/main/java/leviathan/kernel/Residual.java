@@ -15,8 +15,26 @@ public final class Residual {
 
     /** {@code out[i] = a[i] + b[i]}, i in [0, n); out may alias a or b. */
     public static void forward(MemorySegment out, MemorySegment a, MemorySegment b, long n) {
-        Elementwise.forBlocks(n, Elementwise.LIGHT_TASK, (from, to) -> forwardRange(out, a, b, from, to));
+        forward(out, a, b, 0, n);
     }
+
+    /** {@code out[i] = a[i] + b[i]}, i in {@code [from, to)}; out may alias a or b. */
+    public static void forward(MemorySegment out, MemorySegment a, MemorySegment b, long from, long to) {
+        Sum k = SUM.get();
+        k.out = out;
+        k.a = a;
+        k.b = b;
+        Elementwise.forBlocks(from, to, Elementwise.LIGHT_TASK, k);
+    }
+
+    private static final class Sum extends Elementwise.Blocks {
+        MemorySegment out, a, b;
+
+        @Override
+        void range(long from, long to) { forwardRange(out, a, b, from, to); }
+    }
+
+    private static final Parallel.Tasks<Sum> SUM = new Parallel.Tasks<>(Sum::new);
 
     static void forwardRange(MemorySegment out, MemorySegment a, MemorySegment b, long from, long to) {
         long i = from;
@@ -37,7 +55,12 @@ public final class Residual {
 
     /** {@code acc += x}: how gradients of a residual branch join the stream. */
     public static void add(MemorySegment acc, MemorySegment x, long n) {
-        forward(acc, acc, x, n);
+        forward(acc, acc, x, 0, n);
+    }
+
+    /** {@code acc[i] += x[i]}, i in {@code [from, to)}. */
+    public static void add(MemorySegment acc, MemorySegment x, long from, long to) {
+        forward(acc, acc, x, from, to);
     }
 
     /** Elements {@code [from, n)}. */

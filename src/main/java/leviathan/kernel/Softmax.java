@@ -25,18 +25,31 @@ public final class Softmax {
             forwardScalar(out, in, rows, cols, causalT);
             return;
         }
-        Parallel.forRange(rows, Elementwise.grain(Elementwise.EXP_TASK, cols), (r0, r1) -> {
-            for (int r = r0; r < r1; r++) {
-                int len = causalT > 0 ? Math.min(cols, r % causalT + 1) : cols;
-                forwardRow(out, in, (long) r * cols, len, cols);
-            }
-        });
+        Forward k = FORWARD.get();
+        k.out = out; k.in = in; k.cols = cols; k.causalT = causalT;
+        Parallel.forRange(rows, Elementwise.grain(Elementwise.EXP_TASK, cols), k);
     }
 
+    private static final class Forward extends Parallel.Task {
+        MemorySegment out, in;
+        int cols, causalT;
+
+        @Override
+        public void run(int r0, int r1) {
+            float[] lanes = VectorMath.lanes();
+            for (int r = r0; r < r1; r++) {
+                int len = causalT > 0 ? Math.min(cols, r % causalT + 1) : cols;
+                forwardRow(out, in, (long) r * cols, len, cols, lanes);
+            }
+        }
+    }
+
+    private static final Parallel.Tasks<Forward> FORWARD = new Parallel.Tasks<>(Forward::new);
+
     /** Softmax of the {@code len} floats at float index {@code base} into {@code out}, zeros in {@code [len, cols)}. */
-    static void forwardRow(MemorySegment out, MemorySegment in, long base, int len, int cols) {
+    static void forwardRow(MemorySegment out, MemorySegment in, long base, int len, int cols, float[] lanes) {
         float max = rowMax(in, base, len);                                         // pass 1: max
-        float sum = expSum(out, in, base, len, max);                               // pass 2: exp and sum
+        float sum = expSum(out, in, base, len, max, lanes);                        // pass 2: exp and sum
         scale(out, base, len, 1f / sum);                                           // pass 3: normalise
         zero(out, base, len, cols);                                                // the masked (future) part
     }
@@ -71,8 +84,12 @@ public final class Softmax {
         return vmax.reduceLanes(MAX);                      // exact in any order
     }
 
-    /** {@code out[i] = exp(in[i] - max)} over {@code len} floats at {@code base}; returns their sum. */
-    static float expSum(MemorySegment out, MemorySegment in, long base, int len, float max) {
+    /**
+     * {@code out[i] = exp(in[i] - max)} over {@code len} floats at {@code base}; returns their sum.
+     * {@code lanes} is one vector of scratch ({@link VectorMath#lanes}): with two inlined exps this
+     * method is too big for C2 to inline the lane sum as well, so the accumulator goes through it.
+     */
+    static float expSum(MemorySegment out, MemorySegment in, long base, int len, float max, float[] lanes) {
         long row = base * Float.BYTES;
         int L = F.length(), bound = F.loopBound(len);
         var vsum = FloatVector.zero(F);
@@ -90,7 +107,8 @@ public final class Softmax {
             e.intoMemorySegment(out, off, NATIVE, m);
             vsum = vsum.add(e, m);
         }
-        return VectorMath.sum(vsum);
+        vsum.intoArray(lanes, 0);
+        return VectorMath.sum(lanes, 0);
     }
 
     /** {@code out[i] *= factor} over {@code len} floats at {@code base}. */

@@ -50,6 +50,19 @@ final class VectorMath {
     }
 
     /**
+     * {@link #sum(FloatVector)} of the vector stored at {@code a[offset .. offset + lanes)}: for
+     * methods too big for C2 to inline {@code sum} into. A vector passed to a call that is not
+     * inlined is boxed (an allocation per call); an array and an index are not, so a caller that
+     * stores its accumulator and calls this allocates nothing whether the call is inlined or not.
+     */
+    static float sum(float[] a, int offset) { return sum(FloatVector.fromArray(F, a, offset)); }
+
+    private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[F.length()]);
+
+    /** This thread's scratch of one vector's lanes, for {@link #sum(float[], int)}. */
+    static float[] lanes() { return LANES.get(); }
+
+    /**
      * {@code max(acc, x)} per lane, keeping acc where x is NaN: a compare and a blend, where
      * {@code FloatVector.max} (Java's NaN and ±0 rules) takes several instructions on x86.
      */

@@ -14,7 +14,6 @@ import leviathan.kernel.Residual;
 import leviathan.nn.BlockPart;
 import leviathan.nn.CorrelationAttention;
 import leviathan.nn.Linear;
-import leviathan.nn.Rows;
 import leviathan.nn.RunOptions;
 import leviathan.profile.Profiler;
 import leviathan.profile.Profiler.Section;
@@ -161,47 +160,44 @@ public final class Gpt implements AutoCloseable {
     private void forward(Workspace ws, int B, int T, int t0) {
         checkBatch(ws, B, T);
         if (t0 < 0 || t0 >= T || (t0 > 0 && B != 1)) throw new IllegalArgumentException("t0 " + t0 + " needs B = 1 and t0 < T = " + T);
-        int C = config.nEmbd(), V = config.vocabSize(), rows = B * T - t0;
+        // rows [t0, B·T) of every tensor (t0 > 0 only with B = 1), addressed by index: no slices, so nothing is allocated
+        int C = config.nEmbd(), V = config.vocabSize(), from = t0, to = B * T;
         Buffers a = ws.acts;
         MemorySegment x = s(a, "x");
         Profiler.begin(P_FORWARD);
         Profiler.begin(P_ENCODER_F);
-        Encoder.forward(Rows.from(x, t0, C), ws.tokens.asSlice((long) t0 * Integer.BYTES), s(params, "wte"),
-                Rows.from(s(params, "wpe"), t0, C), t0 == 0 ? B : 1, T - t0, C);
+        Encoder.forward(x, ws.tokens, s(params, "wte"), s(params, "wpe"), from, to, T, C);
         Profiler.end(P_ENCODER_F);
         MemorySegment stream = x;
         for (int l = 0; l < layers.length; l++) {
             blockForward(ws, l, stream, B, T, t0);
             stream = ws.layerActs[l].res2();
         }
-        MemorySegment lnf = Rows.from(s(a, "ln_f"), t0, C);
+        MemorySegment lnf = s(a, "ln_f");
         Profiler.begin(P_LN_F);
-        LayerNorm.forward(lnf, Rows.from(s(a, "ln_f.mean"), t0, 1), Rows.from(s(a, "ln_f.rstd"), t0, 1), Rows.from(stream, t0, C),
-                s(params, "ln_f.weight"), s(params, "ln_f.bias"), rows, C);
+        LayerNorm.forward(lnf, s(a, "ln_f.mean"), s(a, "ln_f.rstd"), stream, s(params, "ln_f.weight"), s(params, "ln_f.bias"), from, to, C);
         Profiler.end(P_LN_F);
         Profiler.begin(P_HEAD_F);
-        Linear.forward(ws.backend, Rows.from(s(a, "logits"), t0, V), lnf, s(params, "wte"), null, rows, C, V);
+        Linear.forward(ws.backend, s(a, "logits"), lnf, s(params, "wte"), null, from, to, C, V);
         Profiler.end(P_HEAD_F);
         Profiler.end(P_FORWARD);
     }
 
     /** One block over rows {@code [t0, T)} of each sequence reading {@code in}: {@code x + mixer(ln_1(x))}, then {@code + mlp(ln_2(·))}. */
     private void blockForward(Workspace ws, int l, MemorySegment in, int B, int T, int t0) {
-        int C = config.nEmbd(), rows = B * T - t0;
+        int C = config.nEmbd(), from = t0, to = B * T;
         BlockParams p = layers[l];
         Workspace.BlockMemory act = ws.layerActs[l];
         Profiler.begin(P_LN_F);
-        LayerNorm.forward(Rows.from(act.ln1(), t0, C), Rows.from(act.ln1Mean(), t0, 1), Rows.from(act.ln1Rstd(), t0, 1),
-                Rows.from(in, t0, C), p.ln1w(), p.ln1b(), rows, C);
+        LayerNorm.forward(act.ln1(), act.ln1Mean(), act.ln1Rstd(), in, p.ln1w(), p.ln1b(), from, to, C);
         Profiler.end(P_LN_F);
         ws.mixers[l].forward(act.res1(), act.ln1(), B, T, t0);
         Profiler.begin(P_RESIDUAL_LN);                       // res_1 = in + mixer(...), then ln_2(res_1), in one pass
-        LayerNorm.forwardResidual(Rows.from(act.ln2(), t0, C), Rows.from(act.ln2Mean(), t0, 1), Rows.from(act.ln2Rstd(), t0, 1),
-                Rows.from(act.res1(), t0, C), Rows.from(in, t0, C), p.ln2w(), p.ln2b(), rows, C);
+        LayerNorm.forwardResidual(act.ln2(), act.ln2Mean(), act.ln2Rstd(), act.res1(), in, p.ln2w(), p.ln2b(), from, to, C);
         Profiler.end(P_RESIDUAL_LN);
         ws.mlps[l].forward(act.res2(), act.ln2(), B, T, t0);
         Profiler.begin(P_RESIDUAL);
-        Residual.add(Rows.from(act.res2(), t0, C), Rows.from(act.res1(), t0, C), (long) rows * C);
+        Residual.add(act.res2(), act.res1(), (long) from * C, (long) to * C);
         Profiler.end(P_RESIDUAL);
     }
 

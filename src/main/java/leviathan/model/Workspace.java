@@ -3,6 +3,8 @@ package leviathan.model;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.function.ObjDoubleConsumer;
 import leviathan.backend.Backend;
 import leviathan.nn.BlockPart;
@@ -42,6 +44,7 @@ public final class Workspace implements AutoCloseable {
     final MemorySegment tokens, targets; // (maxBatch, maxT) int32
     final BlockMemory[] layerActs, layerDacts;
     final BlockPart.Bound[] mixers, mlps;
+    private final LayerStats[] layerStats;
 
     /** The block's own tensors for one layer (activations or their gradients). */
     record BlockMemory(MemorySegment ln1, MemorySegment ln1Mean, MemorySegment ln1Rstd, MemorySegment res1,
@@ -74,6 +77,8 @@ public final class Workspace implements AutoCloseable {
         this.layerDacts = new BlockMemory[L];
         this.mixers = new BlockPart.Bound[L];
         this.mlps = new BlockPart.Bound[L];
+        this.layerStats = new LayerStats[L];
+        for (int l = 0; l < L; l++) layerStats[l] = new LayerStats(l);
         BlockPart mixer = config.mixerPart(), mlp = config.mlpPart();
         Buffers grads = training ? model.grads() : null;
         try {
@@ -177,12 +182,34 @@ public final class Workspace implements AutoCloseable {
         return sum;
     }
 
-    /** The parts' named figures of the last forward, each name prefixed by its layer ({@code h.0.…}). */
+    /**
+     * The parts' named figures of the last forward, each name prefixed by its layer ({@code h.0.…}).
+     * The prefixed names are made once per name and kept, so a call allocates nothing once every
+     * name has been seen (the parts report the same names each time).
+     */
     public void stats(ObjDoubleConsumer<String> sink) {
         for (int l = 0; l < mixers.length; l++) {
-            String h = "h." + l + ".";
-            mixers[l].stats((name, v) -> sink.accept(h + name, v));
-            mlps[l].stats((name, v) -> sink.accept(h + name, v));
+            LayerStats p = layerStats[l];
+            p.sink = sink;
+            mixers[l].stats(p);
+            mlps[l].stats(p);
+            p.sink = null;
+        }
+    }
+
+    /** Passes a layer's figures on with the layer's prefix, from a cache of the prefixed names. */
+    private static final class LayerStats implements ObjDoubleConsumer<String> {
+        private final String prefix;
+        private final Map<String, String> named = new HashMap<>();
+        private ObjDoubleConsumer<String> sink;
+
+        LayerStats(int layer) { this.prefix = "h." + layer + "."; }
+
+        @Override
+        public void accept(String name, double v) {
+            String full = named.get(name);
+            if (full == null) named.put(name, full = prefix + name);
+            sink.accept(full, v);
         }
     }
 

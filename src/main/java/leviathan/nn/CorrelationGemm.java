@@ -7,6 +7,7 @@ import java.util.Arrays;
 import leviathan.backend.Backend;
 import leviathan.kernel.CorrelationImpl;
 import leviathan.kernel.CorrelationLagged;
+import leviathan.kernel.Simd;
 
 /**
  * The lag-expanded GEMM implementation of correlation ({@link CorrelationAttention.Impl#GEMM}):
@@ -61,6 +62,7 @@ final class CorrelationGemm implements CorrelationImpl<CorrelationGemm.GemmPart>
         final MemorySegment qb, gob, ub;                // (rows, D) query block, g_o block, product
         final float[] bias, colSum;                     // T·N: bias[j·N + t] = b[t]; Σ_i g_s per column
         final float[] ext, acc, tmp, tmp2;
+        final float[] lanes = new float[Simd.lanes()];   // one vector, for CorrelationLagged.softmaxRow
 
         GemmPart(Arena arena, int maxT, int N, int D, int rows) {
             long tnd = (long) maxT * N * D, rtn = (long) rows * maxT * N, rd = (long) rows * D;
@@ -84,6 +86,18 @@ final class CorrelationGemm implements CorrelationImpl<CorrelationGemm.GemmPart>
         }
 
         private static MemorySegment alloc(Arena arena, long floats) { return arena.allocate(floats * Float.BYTES, 64); }
+
+        /** The first {@code floats} of dkexp and dvexp, cleared; their slices are kept while the length stays (no slice per head). */
+        private MemorySegment dkexpUsed, dvexpUsed;
+
+        void zeroLaggedGrads(long floats) {
+            if (dkexpUsed == null || dkexpUsed.byteSize() != floats * Float.BYTES) {
+                dkexpUsed = dkexp.asSlice(0, floats * Float.BYTES);
+                dvexpUsed = dvexp.asSlice(0, floats * Float.BYTES);
+            }
+            dkexpUsed.fill((byte) 0);
+            dvexpUsed.fill((byte) 0);
+        }
     }
 
     /** Scores {@code S = Q·Kexpᵀ/sqrt(D)} and {@code O = softmax(S + b)·Vexp}, a block of queries at a time. */
@@ -101,7 +115,7 @@ final class CorrelationGemm implements CorrelationImpl<CorrelationGemm.GemmPart>
             for (int i = i0; i < i1; i++) copyRow(qkv, q0 + (long) i * 3 * C, w.qb, (long) (i - i0) * D);
             backend.sgemm(false, false, m, cols, D, scale, w.qb, D, w.kexpT, TN, 0f, w.s, TN);
             for (int i = i0; i < i1; i++) {
-                float l = CorrelationLagged.softmaxRow(w.s, (long) (i - i0) * TN * Float.BYTES, (i + 1) * N, cols, w.bias);
+                float l = CorrelationLagged.softmaxRow(w.s, (long) (i - i0) * TN * Float.BYTES, (i + 1) * N, cols, w.bias, w.lanes);
                 lse.setAtIndex(FL, ((long) b * H + h) * T + i, l);
             }
             backend.sgemm(false, false, m, D, cols, 1f, w.s, TN, w.vexp, D, 0f, w.ub, D);
@@ -125,8 +139,7 @@ final class CorrelationGemm implements CorrelationImpl<CorrelationGemm.GemmPart>
         CorrelationLagged.build(w.kexp, w.kexpT, qkv, q0 + C, 3 * C, T, D, N, w.ext);
         CorrelationLagged.build(null, w.vexpT, qkv, q0 + 2L * C, 3 * C, T, D, N, w.ext);
         biasPattern(w.bias, lagBias, h, T);
-        w.dkexp.asSlice(0, (long) TN * D * Float.BYTES).fill((byte) 0);
-        w.dvexp.asSlice(0, (long) TN * D * Float.BYTES).fill((byte) 0);
+        w.zeroLaggedGrads((long) TN * D);
         Arrays.fill(w.colSum, 0, TN, 0f);
         for (int i0 = 0; i0 < T; i0 += rows) {
             int i1 = Math.min(T, i0 + rows), m = i1 - i0, cols = i1 * N;

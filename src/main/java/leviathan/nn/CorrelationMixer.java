@@ -114,10 +114,10 @@ public final class CorrelationMixer implements TokenMixer {
 
         @Override
         public void forward(MemorySegment out, MemorySegment in, int B, int T, int t0) {
-            int C = dims.nEmbd(), rows = B * T - t0;                  // t0 > 0 only with B = 1
-            Linear.forward(be, Rows.from(qkv, t0, 3 * C), Rows.from(in, t0, C), attnW, attnB, rows, C, 3 * C);
+            int C = dims.nEmbd(), from = t0, to = B * T;              // rows [t0, B·T): t0 > 0 only with B = 1
+            Linear.forward(be, qkv, in, attnW, attnB, from, to, C, 3 * C);
             attention.forward(att, lse, qkv, bias, B, T, t0);
-            Linear.forward(be, Rows.from(out, t0, C), Rows.from(att, t0, C), projW, projB, rows, C, C);
+            Linear.forward(be, out, att, projW, projB, from, to, C, C);
         }
 
         @Override

@@ -46,11 +46,10 @@ public final class DenseMlp implements Mlp {
         return new BlockPart.Bound() {
             @Override
             public void forward(MemorySegment out, MemorySegment in, int B, int T, int t0) {
-                int rows = B * T - t0;                                    // t0 > 0 only with B = 1
-                MemorySegment h = Rows.from(fc, t0, 4 * C), g = Rows.from(fcGelu, t0, 4 * C);
-                Linear.forward(be, h, Rows.from(in, t0, C), fcW, null, rows, C, 4 * C);
-                Gelu.forwardBias(g, h, fcB, rows, 4 * C);                 // c_fc's bias and the GELU in one pass
-                Linear.forward(be, Rows.from(out, t0, C), g, projW, projB, rows, 4 * C, C);
+                int from = t0, to = B * T;                                // rows [t0, B·T): t0 > 0 only with B = 1
+                Linear.forward(be, fc, in, fcW, null, from, to, C, 4 * C);
+                Gelu.forwardBias(fcGelu, fc, fcB, from, to, 4 * C);       // c_fc's bias and the GELU in one pass
+                Linear.forward(be, out, fcGelu, projW, projB, from, to, 4 * C, C);
             }
 
             @Override

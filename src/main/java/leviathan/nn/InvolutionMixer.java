@@ -73,14 +73,13 @@ public final class InvolutionMixer implements TokenMixer {
         return new BlockPart.Bound() {
             @Override
             public void forward(MemorySegment out, MemorySegment in, int B, int T, int t0) {
-                int rows = B * T - t0;                                    // t0 > 0 only with B = 1
-                MemorySegment a = Rows.from(in, t0, C), r = Rows.from(red, t0, R), rg = Rows.from(redGelu, t0, R);
-                Linear.forward(be, r, a, redW, redB, rows, C, R);
-                Gelu.forward(rg, r, (long) rows * R);
-                Linear.forward(be, Rows.from(span, t0, HK), rg, spanW, spanB, rows, R, HK);
-                Linear.forward(be, Rows.from(v, t0, C), a, vW, vB, rows, C, C);
+                int from = t0, to = B * T;                                // rows [t0, B·T): t0 > 0 only with B = 1
+                Linear.forward(be, red, in, redW, redB, from, to, C, R);
+                Gelu.forward(redGelu, red, (long) from * R, (long) to * R);
+                Linear.forward(be, span, redGelu, spanW, spanB, from, to, R, HK);
+                Linear.forward(be, v, in, vW, vB, from, to, C, C);
                 Involution.forward(inv, span, span, v, B, T, C, H, K, t0);   // the logits become p in place
-                Linear.forward(be, Rows.from(out, t0, C), Rows.from(inv, t0, C), projW, projB, rows, C, C);
+                Linear.forward(be, out, inv, projW, projB, from, to, C, C);
             }
 
             @Override

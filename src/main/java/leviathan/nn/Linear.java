@@ -13,8 +13,18 @@ public final class Linear {
 
     public static void forward(Backend backend, MemorySegment out, MemorySegment in, MemorySegment weight,
                                MemorySegment bias, int rows, int inDim, int outDim) {
-        backend.sgemm(false, true, rows, outDim, inDim, 1f, in, inDim, weight, inDim, 0f, out, outDim);
-        if (bias != null) Bias.forward(out, bias, rows, outDim);
+        forward(backend, out, in, weight, bias, 0, rows, inDim, outDim);
+    }
+
+    /**
+     * Rows {@code [from, to)} of {@code out} from the same rows of {@code in} (the new rows of
+     * incremental decoding), without slicing either.
+     */
+    public static void forward(Backend backend, MemorySegment out, MemorySegment in, MemorySegment weight,
+                               MemorySegment bias, int from, int to, int inDim, int outDim) {
+        backend.sgemm(false, true, to - from, outDim, inDim, 1f, in, (long) from * inDim, inDim, weight, 0, inDim,
+                0f, out, (long) from * outDim, outDim);
+        if (bias != null) Bias.forward(out, bias, from, to, outDim);
     }
 
     /** Adds {@code din += dout·W}, {@code dW += doutᵀ·in}, {@code db += Σ_rows dout}; din may be null. */

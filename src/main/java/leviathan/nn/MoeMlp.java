@@ -91,6 +91,7 @@ public final class MoeMlp implements Mlp {
         private final java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared();
         private final MemorySegment count, offset;                         // (E) and (E + 1) int32: the last forward's plan
         private final float[] load = new float[experts];
+        private final String[] loadNames = new String[experts];         // made once: stats() allocates nothing
         private double balance, zLoss;
 
         Bound(LayerMemory m) {
@@ -128,25 +129,23 @@ public final class MoeMlp implements Mlp {
             dh = m.dact("h");
             da = m.dact("a");
             dye = m.dact("ye");
+            for (int e = 0; e < experts; e++) loadNames[e] = "mlp.load." + e;
             count = arena.allocate((long) experts * Integer.BYTES, 64);
             offset = arena.allocate((long) (experts + 1) * Integer.BYTES, 64);
         }
 
         @Override
         public void forward(MemorySegment out, MemorySegment in, int B, int T, int t0) {
-            int C = dims.nEmbd(), E = experts, k = topK, F = hidden, n = B * T - t0;   // t0 > 0 only with B = 1
-            MemorySegment x = Rows.from(in, t0, C), zr = Rows.from(z, t0, E), pr = Rows.from(prob, t0, E), lr = Rows.from(lse, t0, 1);
-            MemorySegment gr = Rows.from(gate, t0, k), er = Rows.from(expert, t0, k), ro = Rows.from(rowOf, t0, k), po = Rows.from(posOf, t0, k);
-            MemorySegment xer = Rows.from(xe, t0, k * C), hr = Rows.from(h, t0, k * F), ar = Rows.from(a, t0, k * F), yer = Rows.from(ye, t0, k * C);
-            Linear.forward(be, zr, x, router, null, n, C, E);
-            Moe.route(er, gr, pr, lr, zr, n, E, k);
-            Moe.plan(count, offset, ro, po, er, n, E, k);
-            Moe.gather(xer, x, ro, n, k, C);
-            ExpertMlp.forward(gemm, yer, hr, ar, xer, offset, fcW, fcB, projW, projB, E, C, F);
-            Moe.combine(Rows.from(out, t0, C), yer, gr, po, n, k, C);
-            Moe.AuxLoss aux = Moe.auxLoss(load, pr, lr, count, n, E, k, alpha, beta);
-            balance = aux.balance();
-            zLoss = aux.z();
+            // rows [t0, B·T): t0 > 0 only with B = 1; the kernels address the rows and pairs by index, no slices
+            int C = dims.nEmbd(), E = experts, k = topK, F = hidden, from = t0, to = B * T;
+            Linear.forward(be, z, in, router, null, from, to, C, E);
+            Moe.route(expert, gate, prob, lse, z, from, to, E, k);
+            Moe.plan(count, offset, rowOf, posOf, expert, from, to, E, k);
+            Moe.gather(xe, in, rowOf, from, to, k, C);
+            ExpertMlp.forward(gemm, ye, h, a, xe, offset, fcW, fcB, projW, projB, E, C, F);
+            Moe.combine(out, ye, gate, posOf, from, to, k, C);
+            balance = Moe.balance(load, prob, count, from, to, E, k, alpha);
+            zLoss = Moe.zLoss(lse, from, to, beta);
         }
 
         @Override
@@ -167,7 +166,7 @@ public final class MoeMlp implements Mlp {
         public void stats(ObjDoubleConsumer<String> sink) {
             sink.accept("mlp.balance", balance);
             sink.accept("mlp.z", zLoss);
-            for (int e = 0; e < experts; e++) sink.accept("mlp.load." + e, load[e]);
+            for (int e = 0; e < experts; e++) sink.accept(loadNames[e], load[e]);
         }
 
         @Override

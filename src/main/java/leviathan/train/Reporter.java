@@ -82,20 +82,24 @@ final class Reporter {
         idleSeconds += o.idleSeconds();
         smoothed = Double.isNaN(smoothed) ? o.loss() : 0.9 * smoothed + 0.1 * o.loss();
         double tps = tokensPerSecond();
-        String eta = duration((totalSteps - done) * tokensPerStep / Math.max(1e-9, tps));
-        String extra = brief(o.extras());
+        // the line's strings are made only for a line printed (each step on a terminal, else each log_interval):
+        // between log lines a step's report allocates nothing
         if (tty) {
             out.printf("\r\033[Kstep %d/%d | loss %.4f (avg %.4f) | lr %.2e | %,.0f tok/s | %s left%s", done, totalSteps, o.loss(), smoothed,
-                    o.lr(), tps, eta, extra);
+                    o.lr(), tps, eta(done, tps), brief(o.extras()));
             out.flush();
         } else if (done % logInterval == 0) {
-            out.printf("step %5d/%d | loss %.4f | lr %.2e | %,.0f tok/s | %s left%s%n", done, totalSteps, o.loss(), o.lr(), tps, eta, extra);
+            out.printf("step %5d/%d | loss %.4f | lr %.2e | %,.0f tok/s | %s left%s%n", done, totalSteps, o.loss(), o.lr(), tps, eta(done, tps),
+                    brief(o.extras()));
         }
         if (done % logInterval == 0 || done == totalSteps) {
             append(String.format(Locale.ROOT, "{\"step\":%d,\"lr\":%.6g,\"train_loss\":%.6f,\"tokens_per_s\":%.1f,\"elapsed_s\":%.3f%s}",
                     done, o.lr(), o.loss(), tps, (System.nanoTime() - wallStart) / 1e9, breakdown() + json(o.extras())));
         }
     }
+
+    /** Time left after {@code done} steps at {@code tps} tokens per second. */
+    private String eta(int done, double tps) { return duration((totalSteps - done) * tokensPerStep / Math.max(1e-9, tps)); }
 
     /** An evaluation at step {@code done}: the eval line and a metrics row. */
     void eval(int done, float lr, double trainLoss, double valLoss, double seconds) throws IOException {

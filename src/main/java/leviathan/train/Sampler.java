@@ -2,10 +2,9 @@ package leviathan.train;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.Arrays;
-import java.util.SplittableRandom;
 import java.util.function.IntConsumer;
 import leviathan.backend.Backend;
+import leviathan.data.SplitMix;
 import leviathan.model.Gpt;
 import leviathan.model.Workspace;
 import leviathan.nn.CorrelationAttention;
@@ -28,7 +27,9 @@ public final class Sampler implements AutoCloseable {
     private final Workspace ws;
     private final int blockSize, V;
     private final double[] probs;
-    private final Integer[] order;
+    private final int[] order, merged;                 // token ids by probability, and the sort's scratch
+    private final int[] ring;                          // the last blockSize tokens of the sequence being generated
+    private final SplitMix rng = new SplitMix(0);      // the draws, reseeded by each stream
 
     public Sampler(Gpt model, Backend backend) { this(model, backend, CorrelationAttention.Impl.AUTO); }
 
@@ -39,7 +40,9 @@ public final class Sampler implements AutoCloseable {
         this.V = model.config().vocabSize();
         this.ws = model.workspace(backend, 1, blockSize, false, impl);
         this.probs = new double[V];
-        this.order = new Integer[V];
+        this.order = new int[V];
+        this.merged = new int[V];
+        this.ring = new int[blockSize];
     }
 
     /**
@@ -90,9 +93,8 @@ public final class Sampler implements AutoCloseable {
      */
     public int stream(int[] prompt, Options opts, TokenSink sink) {
         if (prompt.length == 0) throw new IllegalArgumentException("the prompt needs at least one token");
-        SplittableRandom rng = new SplittableRandom(opts.seed());
+        SplitMix rng = this.rng.reset(opts.seed());              // new SplittableRandom(seed)'s draws, with no object made
         // ring of the last blockSize tokens: position p (of the whole sequence) lives at ring[p % blockSize]
-        int[] ring = new int[blockSize];
         long len = prompt.length;
         for (int p = Math.max(0, prompt.length - blockSize); p < prompt.length; p++) ring[p % blockSize] = prompt[p];
         // the workspace's rows [0, rows) hold positions [base, len) of the sequence; cachedRows of them are computed
@@ -115,7 +117,7 @@ public final class Sampler implements AutoCloseable {
             }
             cachedRows = rows;
             int row = rows - 1;
-            int next = draw(ws.logits().asSlice((long) row * V * Float.BYTES, (long) V * Float.BYTES), opts, rng);
+            int next = draw(ws.logits(), (long) row * V, opts, rng);
             ring[(int) (len % blockSize)] = next;
             len++;
             if (sink != null && !sink.accept(next)) return k + 1;
@@ -128,9 +130,9 @@ public final class Sampler implements AutoCloseable {
      * tiny temperature approaches greedy decoding instead of overflowing float. A non-finite logit (a
      * model whose weights overflow) is refused: no distribution can be drawn from it.
      */
-    private int draw(MemorySegment logits, Options o, SplittableRandom rng) {
+    private int draw(MemorySegment logits, long at, Options o, SplitMix rng) {
         for (int v = 0; v < V; v++) {
-            float x = logits.getAtIndex(ValueLayout.JAVA_FLOAT, v);
+            float x = logits.getAtIndex(ValueLayout.JAVA_FLOAT, at + v);
             if (!Float.isFinite(x)) {
                 throw new IllegalStateException("the model produced a non-finite logit (" + x + ") for token " + v
                         + ": its weights overflow float32, so it cannot be sampled");
@@ -138,12 +140,12 @@ public final class Sampler implements AutoCloseable {
         }
         if (o.temperature() == 0f) {
             int best = 0;
-            for (int v = 1; v < V; v++) if (logits.getAtIndex(ValueLayout.JAVA_FLOAT, v) > logits.getAtIndex(ValueLayout.JAVA_FLOAT, best)) best = v;
+            for (int v = 1; v < V; v++) if (logits.getAtIndex(ValueLayout.JAVA_FLOAT, at + v) > logits.getAtIndex(ValueLayout.JAVA_FLOAT, at + best)) best = v;
             return best;
         }
         double max = Double.NEGATIVE_INFINITY;
         for (int v = 0; v < V; v++) {
-            probs[v] = logits.getAtIndex(ValueLayout.JAVA_FLOAT, v) / (double) o.temperature();
+            probs[v] = logits.getAtIndex(ValueLayout.JAVA_FLOAT, at + v) / (double) o.temperature();
             max = Math.max(max, probs[v]);
         }
         boolean sorted = false;
@@ -177,10 +179,27 @@ public final class Sampler implements AutoCloseable {
         return 0;
     }
 
-    /** Fills {@code order} with the token ids by decreasing {@code probs}, ties by id (stable sort). */
+    /**
+     * Fills {@code order} with the token ids by decreasing {@code probs} ({@link Double#compare}
+     * order), ties by id: a stable bottom-up merge sort on int arrays kept by the sampler, so a
+     * draw allocates nothing (boxed ids and a comparator would, every token).
+     */
     private void sortByProbability() {
-        for (int v = 0; v < V; v++) order[v] = v;
-        Arrays.sort(order, (a, b) -> Double.compare(probs[b], probs[a]));
+        int[] a = order, b = merged;
+        for (int v = 0; v < V; v++) a[v] = v;
+        for (int width = 1; width < V; width *= 2) {
+            for (int lo = 0; lo < V; lo += 2 * width) {
+                int mid = Math.min(lo + width, V), hi = Math.min(lo + 2 * width, V), i = lo, j = mid, k = lo;
+                // the right run's id goes first only if strictly more likely: equal ones keep their order
+                while (i < mid && j < hi) b[k++] = Double.compare(probs[a[j]], probs[a[i]]) > 0 ? a[j++] : a[i++];
+                while (i < mid) b[k++] = a[i++];
+                while (j < hi) b[k++] = a[j++];
+            }
+            int[] t = a;
+            a = b;
+            b = t;
+        }
+        if (a != order) System.arraycopy(a, 0, order, 0, V);
     }
 
     @Override

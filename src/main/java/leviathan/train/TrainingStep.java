@@ -39,8 +39,12 @@ final class TrainingStep {
     private final Trainer.Hooks hooks;
     private final int batchSize, blockSize, accum;
     private final float clip;
-    private final Map<String, Double> partStats = new LinkedHashMap<>();          // the parts' figures, averaged over micro-batches
+    /** The parts' figures, averaged over micro-batches: one holder per name, made at the first step and reused. */
+    private final Map<String, double[]> partStats = new LinkedHashMap<>();
+    /** The same holders in a list, cleared by index: a for-each over the map makes an iterator every step. */
+    private final List<double[]> statSums = new ArrayList<>();
     private final ObjDoubleConsumer<String> addStat;
+    private final Outcome outcome = new Outcome();
     private final Communicator comm;
     private final Communicator.BatchShare share;
     private final GradientBuckets buckets;
@@ -54,14 +58,41 @@ final class TrainingStep {
      * example auxiliary losses); they go into {@code metrics.jsonl} beside the loss. With several
      * ranks, {@code commSeconds} is the time spent in the step's allreduces and {@code idleSeconds}
      * the time waiting for the other ranks to reach them (a barrier just before); both are 0 alone.
+     *
+     * <p>One object per {@link TrainingStep}, filled by each {@link #run} (so a step allocates
+     * nothing): read it before the next step. {@link #extras()} builds its map when called.
      */
-    record Outcome(int step, double loss, double gradNorm, float lr, double seconds, String problem, Map<String, Double> extras,
-                   double commSeconds, double idleSeconds) {
-        static Outcome refused(int step, float lr, String problem) {
-            return new Outcome(step, Double.NaN, Double.NaN, lr, 0, problem, Map.of(), 0, 0);
+    final class Outcome {
+        private int step;
+        private double loss, gradNorm, seconds, commSeconds, idleSeconds, aux;
+        private float lr;
+        private String problem;
+
+        private Outcome set(int step, double loss, double gradNorm, float lr, double seconds, String problem, double aux) {
+            this.step = step; this.loss = loss; this.gradNorm = gradNorm; this.lr = lr; this.seconds = seconds;
+            this.problem = problem; this.aux = aux; this.commSeconds = TrainingStep.this.commSeconds; this.idleSeconds = TrainingStep.this.idleSeconds;
+            return this;
         }
 
+        int step() { return step; }
+        double loss() { return loss; }
+        double gradNorm() { return gradNorm; }
+        float lr() { return lr; }
+        double seconds() { return seconds; }
+        String problem() { return problem; }
+        double commSeconds() { return commSeconds; }
+        double idleSeconds() { return idleSeconds; }
+
         boolean applied() { return problem == null; }
+
+        /** The auxiliary loss and the parts' figures of an applied step, or nothing for a model without them (a new map). */
+        Map<String, Double> extras() {
+            if (problem != null || (partStats.isEmpty() && aux == 0)) return Map.of();
+            Map<String, Double> m = new LinkedHashMap<>();
+            m.put("aux_loss", aux);
+            for (var e : partStats.entrySet()) m.put(e.getKey(), e.getValue()[0]);
+            return m;
+        }
     }
 
     TrainingStep(Gpt model, Workspace ws, Optimizer optimizer, TokenBatchSampler batches, LrSchedule schedule, Trainer.Hooks hooks,
@@ -76,7 +107,14 @@ final class TrainingStep {
         this.blockSize = cfg.model().blockSize();
         this.accum = cfg.schedule().accum();
         this.clip = cfg.optimizer().clip();
-        this.addStat = (name, v) -> partStats.merge(name, v / accum, Double::sum);
+        this.addStat = (name, v) -> {
+            double[] sum = partStats.get(name);
+            if (sum == null) {
+                partStats.put(name, sum = new double[1]);
+                statSums.add(sum);
+            }
+            sum[0] += v / accum;
+        };
         this.comm = comm;
         this.share = comm.batchShare(batchSize);
         if (comm.size() > 1) {
@@ -118,15 +156,6 @@ final class TrainingStep {
         commSeconds += (t2 - t1) / 1e9;
     }
 
-    /** The auxiliary loss and the parts' figures, or nothing for a model without them. */
-    private Map<String, Double> extras(double aux) {
-        if (partStats.isEmpty() && aux == 0) return Map.of();
-        Map<String, Double> m = new LinkedHashMap<>();
-        m.put("aux_loss", aux);
-        m.putAll(partStats);
-        return m;
-    }
-
     /** Runs step {@code step} (0-based: the number of steps done before it). */
     Outcome run(int step) {
         long t0 = System.nanoTime();
@@ -135,7 +164,7 @@ final class TrainingStep {
         commSeconds = 0;
         idleSeconds = 0;
         model.zeroGrad();
-        partStats.clear();
+        for (int i = 0; i < statSums.size(); i++) statSums.get(i)[0] = 0;
         double loss = 0, aux = 0;
         int rows = share.rows();
         boolean parallel = comm.size() > 1;
@@ -159,21 +188,20 @@ final class TrainingStep {
         if (parallel) {
             timed(buckets::allreduceMean);                       // every rank now holds the mean gradient of the global batch
             if (!partStats.isEmpty()) {                          // the parts' figures (expert loads) of the global batch
-                double[] v = partStats.values().stream().mapToDouble(Double::doubleValue).toArray();
+                double[] v = partStats.values().stream().mapToDouble(sum -> sum[0]).toArray();
                 allreduceMean(v);
                 int i = 0;
-                for (var e : partStats.entrySet()) e.setValue(v[i++]);
+                for (double[] sum : partStats.values()) sum[0] = v[i++];
             }
         }
         double norm = optimizer.gradNorm();
         if (!Double.isFinite(norm)) return refused(done, lr, "gradient norm is " + norm);
         optimizer.step(lr, clip > 0 && norm > clip ? (float) (clip / norm) : 1f);   // clipping folded into the update
         hooks.afterUpdate(done, model);
-        return new Outcome(done, loss, norm, lr, (System.nanoTime() - t0) / 1e9, null, extras(aux), commSeconds, idleSeconds);
+        return outcome.set(done, loss, norm, lr, (System.nanoTime() - t0) / 1e9, null, aux);
     }
 
     private Outcome refused(int done, float lr, String problem) {
-        Outcome o = Outcome.refused(done, lr, problem);
-        return new Outcome(o.step(), o.loss(), o.gradNorm(), o.lr(), o.seconds(), o.problem(), o.extras(), commSeconds, idleSeconds);
+        return outcome.set(done, Double.NaN, Double.NaN, lr, 0, problem, 0);
     }
 }

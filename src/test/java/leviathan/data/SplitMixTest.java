@@ -17,10 +17,11 @@ class SplitMixTest {
             for (int i = 0; i < 2000; i++) {
                 int ib = intBounds[i % intBounds.length];
                 long lb = longBounds[i % longBounds.length];
-                switch (i % 4) {
+                switch (i % 5) {
                     case 0 -> assertEquals(jdk.nextInt(ib), mine.nextInt(ib), "seed " + seed + " draw " + i);
                     case 1 -> assertEquals(jdk.nextLong(lb), mine.nextLong(lb), "seed " + seed + " draw " + i);
                     case 2 -> assertEquals(jdk.nextInt(), mine.nextInt());
+                    case 3 -> assertEquals(Double.doubleToRawLongBits(jdk.nextDouble()), Double.doubleToRawLongBits(mine.nextDouble()));
                     default -> assertEquals(jdk.nextLong(), mine.nextLong());
                 }
             }

@@ -167,7 +167,7 @@ class MoeTest {
     static MemorySegment[] gradients(Arena arena, Layer l, MemorySegment y, Moe.AuxLoss[] aux, ExpertMlp.Sgemm gemm) {
         int n = l.n, C = l.C, E = l.E, k = l.k, F = l.F, nk = n * k;
         MemorySegment z = floats(arena, (long) n * E);
-        gemm.sgemm(false, true, n, E, C, 1f, l.m, C, l.router, C, 0f, z, E);
+        gemm.sgemm(false, true, n, E, C, 1f, l.m, 0, C, l.router, 0, C, 0f, z, 0, E);
         MemorySegment expert = ints(arena, nk), gate = floats(arena, nk), prob = floats(arena, (long) n * E), lse = floats(arena, n);
         Moe.route(expert, gate, prob, lse, z, n, E, k);
         MemorySegment count = ints(arena, E), offset = ints(arena, E + 1), rowOf = ints(arena, nk), posOf = ints(arena, nk);
@@ -191,8 +191,8 @@ class MoeTest {
         Moe.gatherBackward(grads[0], dxe, posOf, n, k, C);
         Moe.gateBackward(dz, dgate, gate, expert, n, E, k);
         Moe.auxBackward(dz, prob, lse, count, n, E, k, l.alpha, l.beta, 1f);
-        gemm.sgemm(false, false, n, C, E, 1f, dz, E, l.router, C, 1f, grads[0], C);   // dm += dz·router
-        gemm.sgemm(true, false, E, C, n, 1f, dz, E, l.m, C, 1f, grads[1], C);         // drouter += dzᵀ·m
+        gemm.sgemm(false, false, n, C, E, 1f, dz, 0, E, l.router, 0, C, 1f, grads[0], 0, C);   // dm += dz·router
+        gemm.sgemm(true, false, E, C, n, 1f, dz, 0, E, l.m, 0, C, 1f, grads[1], 0, C);         // drouter += dzᵀ·m
         return grads;
     }
 
