@@ -116,7 +116,7 @@ public final class CorrelationAttention implements AutoCloseable {
      * {@code -Dleviathan.scalar=true}, where no vector kernel runs). The rule, with its documented
      * boundaries (tested in {@code CorrelationAttentionTest}):
      * <pre>
-     *   FFT     when 4·N >= 3·D and D >= 16 and D is a power of two
+     *   FFT     when 4·N >= 3·D and D >= 128 and D is a power of two
      *   DIRECT  otherwise
      * </pre>
      *
@@ -136,12 +136,15 @@ public final class CorrelationAttention implements AutoCloseable {
      * work per row). So T, B, H and the backend do not change the choice today; the method
      * takes T so that a backend on which the GEMM path wins (e.g. a GPU) can add a rule here.
      *
-     * <p>The FFT path's cost does not grow with N: at D = 64 it overtook the direct kernel
-     * between N = 32 and N = 64 (B·H = 48, T = 256, forward+backward: direct 154 ms vs FFT 285 ms
-     * at N = 16, 379-433 ms vs 334-350 ms at N = 64; benchmarks/results/fft.md). Those numbers
-     * were measured against an earlier direct kernel; the crossover against today's kernel is to
-     * be re-measured with {@code CorrelationBench crossover} (command in benchmarks/results/fft.md)
-     * and this rule moved to match.
+     * <p>The FFT path's cost does not grow with N (about two real FFTs of length D per causal pair
+     * forward, four backward), the direct kernel's grows linearly in N. Re-measured against today's
+     * direct kernel ({@code CorrelationBench crossover --best -p threads=2}, B·H = 48, 2 threads,
+     * forward+backward, fastest iteration; table in benchmarks/results/fft.md), the direct kernel
+     * was faster at every measured shape, D 16/32/64 with N up to D, T 64 and 256: at D = 64,
+     * T = 256 direct 300 vs FFT 382 ms at N = 48 and 389 vs 401 ms at N = 64 (the closest);
+     * at D = 32, N = 32: 153 vs 183 ms; at D = 16, N = 16: 42 vs 88 ms. So FFT is left to
+     * D >= 128, where the per-pair costs (direct ∝ N·D, FFT ∝ D·log D) put it ahead at
+     * 4·N >= 3·D by extrapolation from D = 64; D = 128 was not measured.
      */
     public Impl choose(int T) {
         if (impl != Impl.AUTO) return impl;
@@ -150,13 +153,16 @@ public final class CorrelationAttention implements AutoCloseable {
 
     /**
      * {@link #choose}'s AUTO rule as a function of the SIMD switch, head width D and lag count N:
-     * SCALAR when SIMD is off, FFT when {@code 4·N >= 3·D}, {@code D >= 16} and D is a power of
+     * SCALAR when SIMD is off, FFT when {@code 4·N >= 3·D}, {@code D >= 128} and D is a power of
      * two, else DIRECT.
      */
     public static Impl autoRule(boolean simd, int D, int N) {
         if (!simd) return Impl.SCALAR;
-        return 4 * N >= 3 * D && D >= 16 && CorrelationFft.supports(D) ? Impl.FFT : Impl.DIRECT;
+        return 4 * N >= 3 * D && D >= FFT_MIN_HEAD && CorrelationFft.supports(D) ? Impl.FFT : Impl.DIRECT;
     }
+
+    /** The smallest head width at which AUTO takes the FFT path (the direct kernel won every measured shape up to D = 64). */
+    static final int FFT_MIN_HEAD = 128;
 
     /** Query rows {@code [t0, T)} of each of the B sequences; rows below t0 are left as they are. */
     public void forward(MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int B, int T, int t0) {

@@ -13,15 +13,19 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The operation routes Impl.FFT to the FFT path, which matches the reference, and AUTO at many
- * lags to FFT (to SCALAR under {@code -Dleviathan.scalar=true}, where no vector kernel runs).
+ * lags and D >= 128 to FFT (to SCALAR under {@code -Dleviathan.scalar=true}, where no vector kernel runs).
  */
 class CorrelationAttentionFftTest {
 
     @Test
     void autoPicksFftAtManyLags() {
-        try (var op = new CorrelationAttention(new JavaBackend(), 2, 9, 32, 2, 16, CorrelationAttention.Impl.AUTO)) {
-            // D = 16, N = 16 >= 3D/4
+        try (var op = new CorrelationAttention(new JavaBackend(), 2, 9, 256, 2, 128, CorrelationAttention.Impl.AUTO)) {
+            // D = 128, N = 128 >= 3D/4
             assertEquals(Simd.ENABLED ? CorrelationAttention.Impl.FFT : CorrelationAttention.Impl.SCALAR, op.choose(9));
+        }
+        try (var op = new CorrelationAttention(new JavaBackend(), 2, 9, 32, 2, 16, CorrelationAttention.Impl.AUTO)) {
+            // D = 16, N = 16: the direct kernel was measured faster
+            assertEquals(Simd.ENABLED ? CorrelationAttention.Impl.DIRECT : CorrelationAttention.Impl.SCALAR, op.choose(9));
         }
     }
 

@@ -391,24 +391,26 @@ class CorrelationAttentionTest {
 
     /**
      * The AUTO rule at its documented boundaries ({@link CorrelationAttention#choose}): FFT exactly
-     * when {@code 4·N >= 3·D}, {@code D >= 16} and D is a power of two, DIRECT otherwise, SCALAR
+     * when {@code 4·N >= 3·D}, {@code D >= 128} and D is a power of two, DIRECT otherwise, SCALAR
      * whenever SIMD is off; the same at every T. This tests the rule as written, not that it is
      * the fastest choice: that is measured by {@code CorrelationBench crossover}.
      */
     @Test
     void autoRuleFollowsItsDocumentedBoundaries() {
-        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 64, 47));     // 4·47 = 188 < 192
-        assertEquals(Impl.FFT, CorrelationAttention.autoRule(true, 64, 48));        // 4·48 = 192 = 3·64
-        assertEquals(Impl.FFT, CorrelationAttention.autoRule(true, 64, 64));
-        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 16, 11));     // 44 < 48
-        assertEquals(Impl.FFT, CorrelationAttention.autoRule(true, 16, 12));        // smallest D with FFT
-        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 8, 8));       // D < 16: never FFT
-        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 48, 48));     // D not a power of two
+        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 128, 95));    // 4·95 = 380 < 384
+        assertEquals(Impl.FFT, CorrelationAttention.autoRule(true, 128, 96));       // 4·96 = 384 = 3·128
+        assertEquals(Impl.FFT, CorrelationAttention.autoRule(true, 256, 256));
+        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 64, 64));     // measured: direct faster up to D = 64
+        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 64, 48));
+        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 32, 32));
+        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 16, 16));
+        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 8, 8));
+        assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 192, 192));   // D not a power of two
         assertEquals(Impl.DIRECT, CorrelationAttention.autoRule(true, 32, 4));      // the char-Shakespeare model
         for (int[] dn : new int[][] {{64, 64}, {64, 4}, {48, 48}, {8, 8}}) {
             assertEquals(Impl.SCALAR, CorrelationAttention.autoRule(false, dn[0], dn[1]), "SIMD off, D=" + dn[0]);
         }
-        for (int[] dn : new int[][] {{16, 12}, {16, 11}, {32, 4}}) {              // the layer applies the rule, at any T
+        for (int[] dn : new int[][] {{128, 96}, {128, 95}, {32, 4}}) {            // the layer applies the rule, at any T
             int D = dn[0], N = dn[1];
             try (var op = new CorrelationAttention(BACKEND, 2, 512, 2 * D, 2, N, Impl.AUTO)) {
                 for (int T : new int[] {1, 64, 512}) {

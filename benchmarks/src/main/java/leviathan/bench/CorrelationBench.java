@@ -270,9 +270,9 @@ public class CorrelationBench {
 
     /**
      * The AUTO rule's crossover grid: D and the lag counts around {@code 4·N = 3·D} (the rule in
-     * {@code CorrelationAttention.choose}: FFT when {@code 4·N >= 3·D}, D >= 16, D a power of two).
+     * {@code CorrelationAttention.choose}: FFT when {@code 4·N >= 3·D}, D >= 128, D a power of two).
      */
-    private static final String[][] CROSSOVER = {{"16", "4,8,12,16"}, {"32", "8,16,24,32"}, {"64", "16,32,48,64"}};
+    private static final String[][] CROSSOVER = {{"16", "4,8,12,16"}, {"32", "8,16,24,32"}, {"64", "16,32,48,64"}, {"128", "32,64,96,128"}};
 
     /**
      * Direct vs FFT, forward+backward, per shape: both times, FFT/direct, the faster one, and what
