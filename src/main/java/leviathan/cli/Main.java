@@ -1,17 +1,32 @@
 package leviathan.cli;
 
 import java.io.PrintWriter;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
 import leviathan.backend.Backends;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** Entry point of {@code ./leviathan}: one subcommand class per verb. Errors end in one line. */
 @Command(name = "leviathan", mixinStandardHelpOptions = true, version = "leviathan 0.1.0",
-        description = "Train and sample character language models with correlation attention, on the CPU.",
-        subcommands = {TrainCommand.class, SampleCommand.class, EvalCommand.class, InfoCommand.class, ServeCommand.class,
-                PrepareCommand.class,
-                CommandLine.HelpCommand.class})
+        description = "Train and sample character language models with correlation attention, on the CPU.")
 public final class Main implements Runnable {
+
+    /** The subcommands, in the order the usage lists them. */
+    private static final Map<String, Supplier<Object>> COMMANDS = new LinkedHashMap<>();
+
+    static {
+        COMMANDS.put("train", TrainCommand::new);
+        COMMANDS.put("sample", SampleCommand::new);
+        COMMANDS.put("eval", EvalCommand::new);
+        COMMANDS.put("info", InfoCommand::new);
+        COMMANDS.put("serve", ServeCommand::new);
+        COMMANDS.put("prepare", PrepareCommand::new);
+        COMMANDS.put("help", CommandLine.HelpCommand::new);
+    }
 
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -21,9 +36,22 @@ public final class Main implements Runnable {
         spec.commandLine().usage(spec.commandLine().getOut());
     }
 
-    /** Builds the command line with the project's error handling (one line, non-zero exit). */
-    public static CommandLine commandLine() {
+    /** Builds the command line, every subcommand, with the project's error handling (one line, non-zero exit). */
+    public static CommandLine commandLine() { return build(COMMANDS.keySet()); }
+
+    /**
+     * The command line for {@code args}: only the subcommand {@code args} names, or every one when
+     * they name none (help, usage, an unknown command). picocli builds each subcommand's model by
+     * reflection over its options, a large part of a command's start-up, so a command builds its own.
+     */
+    static CommandLine commandLine(String[] args) {
+        if (args.length > 0 && COMMANDS.containsKey(args[0]) && !args[0].equals("help")) return build(List.of(args[0]));
+        return commandLine();
+    }
+
+    private static CommandLine build(Collection<String> commands) {
         CommandLine cl = new CommandLine(new Main());
+        for (String name : commands) cl.addSubcommand(name, COMMANDS.get(name).get());
         cl.setCaseInsensitiveEnumValuesAllowed(true);
         cl.setParameterExceptionHandler((ex, args) -> {
             PrintWriter err = ex.getCommandLine().getErr();
@@ -102,7 +130,7 @@ public final class Main implements Runnable {
         try {
             if (usesBackend(args)) Backends.prefetch();           // overlaps oneDNN's load with picocli and the checkpoint
 
-            code = commandLine().execute(args);
+            code = commandLine(args).execute(args);
         } catch (Throwable t) {                                  // last resort: still one line
             System.err.println("leviathan: " + describe(t));
             code = 1;

@@ -18,7 +18,7 @@ class CliTest {
     record Run(int code, String err) {}
 
     static Run run(String... args) {
-        CommandLine cl = Main.commandLine();
+        CommandLine cl = Main.commandLine(args);                 // as main() builds it: only the named command
         StringWriter err = new StringWriter();
         cl.setErr(new PrintWriter(err, true));
         cl.setOut(new PrintWriter(new StringWriter(), true));
@@ -31,6 +31,23 @@ class CliTest {
         assertTrue(r.code() != 0, "exit code for " + String.join(" ", args));
         assertTrue(r.err().contains(fragment), "expected '" + fragment + "' in: " + r.err());
         assertTrue(!r.err().contains("\tat "), "no stack trace: " + r.err());
+    }
+
+    /** A command built on its own parses and documents itself exactly as in the full command line. */
+    @Test
+    void aCommandBuiltAloneIsTheSameCommand() {
+        CommandLine all = Main.commandLine();
+        for (String name : all.getSubcommands().keySet()) {
+            if (name.equals("help")) continue;
+            CommandLine alone = Main.commandLine(new String[] {name});
+            assertEquals(java.util.Set.of(name), alone.getSubcommands().keySet(), name);
+            assertEquals(all.getSubcommands().get(name).getUsageMessage(CommandLine.Help.Ansi.OFF),
+                    alone.getSubcommands().get(name).getUsageMessage(CommandLine.Help.Ansi.OFF), name + " usage");
+        }
+        assertEquals(all.getSubcommands().keySet(), Main.commandLine(new String[] {"help", "train"}).getSubcommands().keySet());
+        assertEquals(all.getSubcommands().keySet(), Main.commandLine(new String[] {"--version"}).getSubcommands().keySet());
+        assertEquals(java.util.List.of("train", "sample", "eval", "info", "serve", "prepare", "help"),
+                java.util.List.copyOf(all.getSubcommands().keySet()));
     }
 
     @Test
