@@ -142,9 +142,10 @@ public final class CorrelationAttention implements AutoCloseable {
      * forward+backward, fastest iteration; table in benchmarks/results/fft.md), the direct kernel
      * was faster at every measured shape, D 16/32/64 with N up to D, T 64 and 256: at D = 64,
      * T = 256 direct 300 vs FFT 382 ms at N = 48 and 389 vs 401 ms at N = 64 (the closest);
-     * at D = 32, N = 32: 153 vs 183 ms; at D = 16, N = 16: 42 vs 88 ms. So FFT is left to
-     * D >= 128, where the per-pair costs (direct ∝ N·D, FFT ∝ D·log D) put it ahead at
-     * 4·N >= 3·D by extrapolation from D = 64; D = 128 was not measured.
+     * at D = 32, N = 32: 153 vs 183 ms; at D = 16, N = 16: 42 vs 88 ms. At D = 128 (mean of 3
+     * iterations) FFT was ahead at both measured lag counts from 3D/4: N = 96, T 64: 69 vs 76 ms,
+     * T 256: 826 vs 1175 ms; N = 128: 72 vs 102 and 926 vs 1600 ms. So FFT from D = 128 at
+     * 4·N >= 3·D; below 3D/4 at D = 128 was not measured.
      */
     public Impl choose(int T) {
         if (impl != Impl.AUTO) return impl;
@@ -161,7 +162,7 @@ public final class CorrelationAttention implements AutoCloseable {
         return 4 * N >= 3 * D && D >= FFT_MIN_HEAD && CorrelationFft.supports(D) ? Impl.FFT : Impl.DIRECT;
     }
 
-    /** The smallest head width at which AUTO takes the FFT path (the direct kernel won every measured shape up to D = 64). */
+    /** The smallest head width at which AUTO takes the FFT path (the direct kernel won every measured shape up to D = 64; FFT won at D = 128, N >= 96). */
     static final int FFT_MIN_HEAD = 128;
 
     /** Query rows {@code [t0, T)} of each of the B sequences; rows below t0 are left as they are. */
