@@ -32,8 +32,7 @@ public final class Optimizer implements AutoCloseable {
         }
     }
 
-    private static final Profiler.Section P_STEP = Profiler.section("optimizer step"), P_NORM = Profiler.section("grad norm"),
-            P_SCALE = Profiler.section("grad scale (clip)");
+    private static final Profiler.Section P_STEP = Profiler.section("optimizer step"), P_NORM = Profiler.section("grad norm");
 
     private final Gpt model;
     private final Kind kind;
@@ -75,21 +74,13 @@ public final class Optimizer implements AutoCloseable {
         return Math.sqrt(sum);
     }
 
-    /** Scales every gradient by {@code s} in place (the trainer folds clipping into {@link #step(float, float)} instead). */
-    public void scaleGrads(float s) {
-        Profiler.begin(P_SCALE);
-        MemorySegment g = model.grads().all();
-        Clip.scale(g, g.byteSize() / Float.BYTES, s);
-        Profiler.end(P_SCALE);
-    }
-
     /** One update with learning rate {@code lr}. */
     public void step(float lr) { step(lr, 1f); }
 
     /**
      * One update with learning rate {@code lr}, every gradient taken as {@code gradScale·grad}:
-     * gradient clipping without a separate pass over the gradients (bit-identical to
-     * {@link #scaleGrads} followed by {@link #step(float)}); the gradients are left as they are.
+     * gradient clipping without a separate pass over the gradients (bit-identical to scaling the
+     * gradients first, then {@link #step(float)}); the gradients are left as they are.
      */
     public void step(float lr, float gradScale) {
         Profiler.begin(P_STEP);

@@ -102,8 +102,7 @@ public final class AllocationProbe {
                         m.forward(ws, bb, tt, true);
                         m.backward(ws, bb, tt, 1f);
                         double norm = opt.gradNorm();
-                        if (norm > 1) opt.scaleGrads((float) (1 / norm));
-                        opt.step(1e-3f);
+                        opt.step(1e-3f, norm > 1 ? (float) (1 / norm) : 1f);   // clipping as the trainer does it
                     });
                 }
             } else if (mode.equals("sample")) {
