@@ -44,24 +44,22 @@ final class Metrics {
             sb.append("leviathan_requests_total{endpoint=\"").append(k[0]).append("\",status=\"").append(k[1]).append("\"} ")
                     .append(e.getValue().sum()).append('\n');
         });
-        sb.append("# HELP leviathan_generated_characters_total Characters generated (tokens are characters).\n");
-        sb.append("# TYPE leviathan_generated_characters_total counter\n");
-        sb.append("leviathan_generated_characters_total ").append(characters.sum()).append('\n');
-        sb.append("# HELP leviathan_generation_rate_characters_per_second Characters generated per second over the last 10 s.\n");
-        sb.append("# TYPE leviathan_generation_rate_characters_per_second gauge\n");
-        sb.append("leviathan_generation_rate_characters_per_second ").append(rate.perSecond()).append('\n');
-        sb.append("# HELP leviathan_queue_depth Completion requests waiting for a slot.\n");
-        sb.append("# TYPE leviathan_queue_depth gauge\n");
-        sb.append("leviathan_queue_depth ").append(queueDepth.getAsInt()).append('\n');
-        sb.append("# HELP leviathan_slots_busy Slots generating now.\n");
-        sb.append("# TYPE leviathan_slots_busy gauge\n");
-        sb.append("leviathan_slots_busy ").append(busySlots.getAsInt()).append('\n');
-        sb.append("# HELP leviathan_slots Generation slots.\n");
-        sb.append("# TYPE leviathan_slots gauge\n");
-        sb.append("leviathan_slots ").append(slots).append('\n');
+        single(sb, "leviathan_generated_characters_total", "counter", "Characters generated (tokens are characters).", characters.sum());
+        single(sb, "leviathan_generation_rate_characters_per_second", "gauge", "Characters generated per second over the last 10 s.",
+                rate.perSecond());
+        single(sb, "leviathan_queue_depth", "gauge", "Completion requests waiting for a slot.", queueDepth.getAsInt());
+        single(sb, "leviathan_slots_busy", "gauge", "Slots generating now.", busySlots.getAsInt());
+        single(sb, "leviathan_slots", "gauge", "Generation slots.", slots);
         ttft.write(sb, "leviathan_time_to_first_token_seconds", "Seconds from a completion request's arrival to its first generated character.");
         latency.write(sb, "leviathan_request_duration_seconds", "Seconds from a completion request's arrival to its last byte.");
         return sb.toString();
+    }
+
+    /** One metric without labels: its HELP and TYPE lines and its value. */
+    private static void single(StringBuilder sb, String name, String type, String help, Object value) {
+        sb.append("# HELP ").append(name).append(' ').append(help).append('\n');
+        sb.append("# TYPE ").append(name).append(' ').append(type).append('\n');
+        sb.append(name).append(' ').append(value).append('\n');
     }
 
     /** A cumulative histogram over fixed buckets, in seconds. */
