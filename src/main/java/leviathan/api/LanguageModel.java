@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Consumer;
@@ -17,7 +18,8 @@ import leviathan.model.Checkpoint;
 import leviathan.model.Gpt;
 import leviathan.model.GptConfig;
 import leviathan.model.Workspace;
-import leviathan.nn.CorrelationAttention;
+import leviathan.nn.Parts;
+import leviathan.nn.RunOptions;
 import leviathan.train.Evaluator;
 import leviathan.train.Sampler;
 
@@ -37,17 +39,18 @@ public final class LanguageModel implements AutoCloseable {
 
     /**
      * How the engine runs: GEMM backend ({@code auto|java|onednn}), kernel threads (0 = all cores),
-     * correlation implementation for sampling ({@code auto|scalar|direct|gemm|fft}), log sink.
+     * the parts' run options by key (e.g. {@code impl=fft}, the correlation implementation; the
+     * options that apply at inference are those {@code sample --help} lists), log sink.
      */
-    public record Settings(String backend, int threads, String impl, Consumer<String> log) {
+    public record Settings(String backend, int threads, Map<String, String> partOptions, Consumer<String> log) {
         public Settings {
-            implOf(impl);
+            partOptions = Map.copyOf(Parts.runOptions(partOptions == null ? Map.of() : partOptions).values());
         }
 
-        /** Settings with the automatic correlation implementation. */
-        public Settings(String backend, int threads, Consumer<String> log) { this(backend, threads, "auto", log); }
+        /** Settings with every part option at its default. */
+        public Settings(String backend, int threads, Consumer<String> log) { this(backend, threads, Map.of(), log); }
 
-        public static Settings defaults() { return new Settings("auto", 0, "auto", s -> { }); }
+        public static Settings defaults() { return new Settings("auto", 0, Map.of(), s -> { }); }
     }
 
     /**
@@ -125,21 +128,16 @@ public final class LanguageModel implements AutoCloseable {
     private final Gpt model;
     private final CharTokenizer tokenizer;
     private final Backend backend;
-    private final CorrelationAttention.Impl impl;
+    private final RunOptions options;
     private final ConcurrentLinkedQueue<Sampler> samplers = new ConcurrentLinkedQueue<>();
     private final ReentrantReadWriteLock closing = new ReentrantReadWriteLock();
     private boolean closed;
 
-    private LanguageModel(Gpt model, CharTokenizer tokenizer, Backend backend, CorrelationAttention.Impl impl) {
+    private LanguageModel(Gpt model, CharTokenizer tokenizer, Backend backend, RunOptions options) {
         this.model = model;
         this.tokenizer = tokenizer;
         this.backend = backend;
-        this.impl = impl;
-    }
-
-    private static CorrelationAttention.Impl implOf(String impl) {
-        // the flag's value; auto leaves -Dleviathan.correlation to fill in, as on the command line
-        return CorrelationAttention.Impl.fromFlag(impl == null ? "auto" : impl);
+        this.options = options;
     }
 
     public static LanguageModel load(Path checkpoint) throws IOException { return load(checkpoint, Settings.defaults()); }
@@ -152,7 +150,8 @@ public final class LanguageModel implements AutoCloseable {
         if (settings.threads() > 0) Parallel.setThreads(settings.threads());
         Checkpoint.Loaded l = Checkpoint.load(checkpoint);
         try {
-            return new LanguageModel(l.model(), l.tokenizer(), Backends.select(settings.backend(), settings.log()), implOf(settings.impl()));
+            return new LanguageModel(l.model(), l.tokenizer(), Backends.select(settings.backend(), settings.log()),
+                    new RunOptions(settings.partOptions()));
         } catch (RuntimeException e) {
             l.close();
             throw e;
@@ -218,7 +217,7 @@ public final class LanguageModel implements AutoCloseable {
                 held[0] = true;
             }
             Sampler s = samplers.poll();
-            if (s == null) s = new Sampler(model, backend, impl);
+            if (s == null) s = new Sampler(model, backend, options);
             try {
                 s.stream(ids, new Sampler.Options(g.tokens(), g.temperature(), g.topK(), g.topP(), g.seed(), g.contextShift()), t -> {
                     if (held[0]) {
@@ -336,7 +335,7 @@ public final class LanguageModel implements AutoCloseable {
         int[] ids = new TextDataset("text", tokenizer.encode(text, dropUnknown)).tokens(split);
         Evaluator.Result[] r = new Evaluator.Result[1];
         withOpen(() -> {
-            try (Workspace ws = model.workspace(backend, 16, len, false, impl)) {
+            try (Workspace ws = model.workspace(backend, 16, len, false, options)) {
                 r[0] = Evaluator.evaluate(model, ws, ids, len);
             }
         });

@@ -26,7 +26,9 @@ import picocli.CommandLine.Option;
         description = {"Evaluate a checkpoint on a dataset split or a text file (non-overlapping block_size windows).",
                 "A token file, or a text over 64 MiB, is memory-mapped (prepared into the cache on first use); on it",
                 "a split with more windows than --eval-batches batches hold is sampled unless --full is given."})
-final class EvalCommand implements Callable<Integer> {
+final class EvalCommand implements Callable<Integer>, PartFlags.Taker {
+    @Override public boolean buildsModels() { return false; }
+
     /** Texts above this many bytes are evaluated from a token file rather than read into memory. */
     static final long MAP_ABOVE_BYTES = 64L << 20;
     /** Windows per forward pass on the mapped path. */
@@ -48,10 +50,8 @@ final class EvalCommand implements Callable<Integer> {
     int evalBatches = 100;
     @Option(names = "--seed", description = "Seed of the sampled windows (default: ${DEFAULT-VALUE}).")
     long seed = 1337;
-    @Option(names = "--backend", paramLabel = "auto|java|onednn", description = "GEMM backend (default: ${DEFAULT-VALUE}).")
-    String backend = "auto";
-    @Option(names = "--threads", description = "Kernel threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads = 0;
+    @Mixin
+    EngineOptions engine;
     @Mixin
     VerboseOption verbose;
 
@@ -61,11 +61,10 @@ final class EvalCommand implements Callable<Integer> {
         if (evalBatches < 1) throw new IllegalArgumentException("--eval-batches must be >= 1, got " + evalBatches);
         TextDataset.Split s = split != null ? TextDataset.Split.parse(split)
                 : Datasets.isNamed(data) ? TextDataset.Split.VAL : TextDataset.Split.ALL;
-        Options.threads(threads);
         Path file = Datasets.resolve(data, Datasets.home(), System.err::println);
         if (TokenFile.isTokenFile(file) || Files.size(file) > MAP_ABOVE_BYTES) return evaluateMapped(file, s);
         String text = TextDataset.readUtf8(file);
-        try (LanguageModel lm = LanguageModel.load(checkpoint, new LanguageModel.Settings(backend, threads, System.err::println))) {
+        try (LanguageModel lm = LanguageModel.load(checkpoint, engine.settings(System.err::println))) {
             var r = lm.evaluate(text, s, blockSize == null ? 0 : blockSize, dropUnknown);
             if (!Double.isFinite(r.loss())) {                    // finite weights can still overflow the forward pass
                 throw new IllegalStateException(checkpoint + " gives loss " + r.loss() + " on " + file.getFileName()
@@ -80,15 +79,16 @@ final class EvalCommand implements Callable<Integer> {
 
     /** The corpus read in place from a token file: every window with --full (or when few), else a sample. */
     private int evaluateMapped(Path file, TextDataset.Split s) throws Exception {
-        if (threads > 0) Parallel.setThreads(threads);
+        LanguageModel.Settings settings = engine.settings(System.err::println);
+        if (settings.threads() > 0) Parallel.setThreads(settings.threads());
         try (Checkpoint.Loaded l = Checkpoint.load(checkpoint)) {
             int T = blockSize == null ? l.model().config().blockSize() : blockSize;
             if (T > l.model().config().blockSize()) {
                 throw new IllegalArgumentException("window length must be in [1, block_size " + l.model().config().blockSize() + "], got " + T);
             }
-            try (Backend be = Backends.select(backend, System.err::println);
+            try (Backend be = Backends.select(settings.backend(), settings.log());
                  TokenFile tf = TokenFiles.openOrPrepare(file, l.tokenizer(), dropUnknown, System.err::println);
-                 Workspace ws = l.model().workspace(be, BATCH, T, false)) {
+                 Workspace ws = l.model().workspace(be, BATCH, T, false, new leviathan.nn.RunOptions(settings.partOptions()))) {
                 Tokens tokens = tf.tokens(s, l.tokenizer());
                 long windows = Evaluator.windows(tokens.length(), T);
                 boolean sample = !full && windows > (long) evalBatches * BATCH;

@@ -44,7 +44,21 @@ final class InfoCommand implements Callable<Integer> {
         for (String line : leviathan.backend.cuda.CudaInfo.lines()) System.out.printf("CUDA          %s%n", line);
         System.out.printf("CUDA          %s%n", CUDA_UNTESTED);
         System.out.printf("MPI           %s%n", leviathan.dist.Mpi.status());
+        for (String line : parts()) System.out.printf("parts         %s%n", line);
         return 0;
+    }
+
+    /** The registered block parts, a line each: slot, kind, summary and the flags of its options. */
+    static java.util.List<String> parts() {
+        java.util.List<String> lines = new java.util.ArrayList<>();
+        for (var slot : leviathan.nn.PartType.Slot.values()) {
+            for (var t : leviathan.nn.Parts.of(slot).values()) {
+                StringBuilder flags = new StringBuilder();
+                for (var o : t.options()) flags.append(flags.isEmpty() ? "" : " ").append(o.flag());
+                lines.add(String.format("%s %-12s %s%s", slot.flag, t.kind(), t.summary(), flags.isEmpty() ? "" : "  [" + flags + "]"));
+            }
+        }
+        return lines;
     }
 
     /** The garbage collector's name, from its memory managers (e.g. "Copy, MarkSweepCompact" for the serial one). */
@@ -66,7 +80,7 @@ final class InfoCommand implements Callable<Integer> {
         return java.util.List.of(
                 String.format("default train recipe (%s, batch %d): %s", c.describe(), B, train),
                 String.format("sampling that model: %s", sample),
-                "activations per layer and row: 4 x (16 n_embd + n_head + 4) bytes for correlation or dot with the dense MLP,"
-                        + " doubled when training (model.Workspace)");
+                "activations per layer and row: 4 x (4 n_embd + 4 + what the parts declare) bytes, e.g. 4 x (16 n_embd + n_head + 4)"
+                        + " for correlation or dot with the dense MLP, doubled when training (model.Workspace)");
     }
 }

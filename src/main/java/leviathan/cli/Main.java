@@ -51,7 +51,11 @@ public final class Main implements Runnable {
 
     private static CommandLine build(Collection<String> commands) {
         CommandLine cl = new CommandLine(new Main());
-        for (String name : commands) cl.addSubcommand(name, COMMANDS.get(name).get());
+        for (String name : commands) {
+            Object command = COMMANDS.get(name).get();
+            cl.addSubcommand(name, command);
+            if (command instanceof PartFlags.Taker t) PartFlags.install(cl.getSubcommands().get(name).getCommandSpec(), t.buildsModels());
+        }
         cl.setCaseInsensitiveEnumValuesAllowed(true);
         cl.setParameterExceptionHandler((ex, args) -> {
             PrintWriter err = ex.getCommandLine().getErr();

@@ -2,26 +2,11 @@ package leviathan.cli;
 
 import java.util.Locale;
 import leviathan.kernel.Parallel;
-import leviathan.nn.CorrelationAttention;
 import leviathan.train.TrainConfig;
 
 /** Parsing of option values shared by the subcommands; every failure is one clear message. */
 final class Options {
     private Options() {}
-
-    /**
-     * The correlation implementation for {@code --impl}: the flag's value, where {@code auto} takes
-     * the {@code leviathan.correlation} property as its default ({@link CorrelationAttention.Impl#fromFlag}),
-     * so the run's config records what runs.
-     */
-    static String impl(String s) {
-        try {
-            CorrelationAttention.Impl.parse(s);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("--impl must be one of auto, scalar, direct, gemm, fft; got '" + s + "'");
-        }
-        return CorrelationAttention.Impl.fromFlag(s).flag();
-    }
 
     static TrainConfig.NanPolicy nanPolicy(String s) {
         return switch (s.trim().toLowerCase(Locale.ROOT)) {

@@ -16,7 +16,9 @@ import picocli.CommandLine.Option;
 /** {@code leviathan sample}: streams generated text from a checkpoint. */
 @Command(name = "sample", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Generate text from a checkpoint, printing characters as they are drawn.")
-final class SampleCommand implements Callable<Integer> {
+final class SampleCommand implements Callable<Integer>, PartFlags.Taker {
+    @Override public boolean buildsModels() { return false; }
+
     @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A model.safetensors written by train.")
     Path checkpoint;
     @Option(names = "--prompt", description = "Text to continue (default: a newline).")

@@ -17,7 +17,9 @@ import picocli.CommandLine.Option;
 /** {@code leviathan serve}: an OpenAI-compatible completion server (see {@link CompletionServer}). */
 @Command(name = "serve", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Serve a checkpoint over HTTP: OpenAI-compatible /v1/completions (with streaming), /v1/models, /health, /metrics, and a playground at /.")
-final class ServeCommand implements Callable<Integer> {
+final class ServeCommand implements Callable<Integer>, PartFlags.Taker {
+    @Override public boolean buildsModels() { return false; }
+
     @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A model.safetensors written by train.")
     Path checkpoint;
     @Option(names = "--host", description = "Address to bind (default: ${DEFAULT-VALUE}, loopback only).")

@@ -13,7 +13,7 @@ import leviathan.kernel.Parallel;
 import leviathan.model.Checkpoint;
 import leviathan.model.GptConfig;
 import leviathan.model.MemoryEstimate;
-import leviathan.nn.CorrelationAttention;
+import leviathan.nn.PartType;
 import leviathan.tensor.FileKind;
 import leviathan.train.Optimizer;
 import leviathan.train.Sampler;
@@ -27,7 +27,9 @@ import picocli.CommandLine.Option;
 @Command(name = "train", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Train a model. With no options: Leviathan (correlation attention, 4 lags) on Tiny Shakespeare,",
                 "2000 steps, then a sample. Each run writes config.json, metrics.jsonl and checkpoints to its directory."})
-final class TrainCommand implements Callable<Integer> {
+final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
+    @Override public boolean buildsModels() { return true; }
+
     private static final TrainConfig D = TrainConfig.defaults();
     /** The only options that combine with --resume: the run's config.json fixes everything else. */
     private static final java.util.Set<String> RESUME_OPTIONS = java.util.Set.of("--resume", "--steps", "--stop-after", "--verbose");
@@ -46,24 +48,6 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--drop-unknown", description = "Skip characters outside the vocabulary instead of failing (with --init-from).")
     boolean dropUnknown;
 
-    @Option(names = "--attention", paramLabel = "correlation|dot|involution", description = "Token mixer (default: ${DEFAULT-VALUE}).")
-    String attention = D.model().attention();
-    @Option(names = "--mlp", paramLabel = "dense|moe", description = "MLP kind (default: ${DEFAULT-VALUE}).")
-    String mlp = D.model().mlp();
-    @Option(names = "--lags", description = "Correlation: lags per head, 1..head dim (default: ${DEFAULT-VALUE}).")
-    int lags = Integer.parseInt(D.model().options().get("lags"));
-    @Option(names = "--window", paramLabel = "K", description = "Involution: causal window, 1..block size (default: 16).")
-    Integer window;
-    @Option(names = "--experts", paramLabel = "E", description = "MoE: experts (default: 8).")
-    Integer experts;
-    @Option(names = "--top-k", paramLabel = "k", description = "MoE: experts per token, 1..E (default: 2).")
-    Integer topK;
-    @Option(names = "--expert-hidden", paramLabel = "F", description = "MoE: hidden width of each expert (default: 4·n_embd/top-k, the dense MLP's active flops).")
-    Integer expertHidden;
-    @Option(names = "--moe-balance", paramLabel = "A", description = "MoE: load-balance loss weight (default: 0.01).")
-    Float moeBalance;
-    @Option(names = "--moe-z", paramLabel = "B", description = "MoE: router z-loss weight (default: 0.001).")
-    Float moeZ;
     @Option(names = "--model-option", paramLabel = "KEY=VALUE", description = "An option of a model part, e.g. lags=4 (repeatable; unknown keys are refused).")
     Map<String, String> modelOptions = new LinkedHashMap<>();
     @Option(names = "--n-layer", description = "Blocks (default: ${DEFAULT-VALUE}).")
@@ -112,14 +96,10 @@ final class TrainCommand implements Callable<Integer> {
     int threads = D.run().threads();
     @Option(names = "--backend", paramLabel = "auto|java|onednn", description = "GEMM backend (default: ${DEFAULT-VALUE}).")
     String backend = D.run().backend();
-    @Option(names = "--impl", paramLabel = "auto|scalar|direct|gemm|fft", description = "Correlation implementation (default: ${DEFAULT-VALUE}).")
-    String impl = D.run().impl();
     @Option(names = "--precision", paramLabel = "fp32|bf16", description = "GEMM input precision: bf16 runs the GEMMs on oneDNN's bf16 kernels where the CPU has them (fp32 weights, optimizer and reductions); elsewhere one line says so and fp32 runs (default: ${DEFAULT-VALUE}).")
     String precision = D.run().precision();
     @Option(names = "--nan-policy", paramLabel = "stop|skip", description = "On a non-finite loss or gradient: stop (default) or skip the step.")
     String nanPolicy = "stop";
-    @Option(names = "--lag-bias-init", paramLabel = "X", description = "Initial lag bias of lag 0 (others 0); > 0 starts close to dot attention (default: 0, the spec's).")
-    float lagBiasInit = 0f;
     @Option(names = "--stop-after", paramLabel = "STEP", description = "Pause after this many steps (checkpoint saved); continue later with --resume.")
     Integer stopAfter;
     @Mixin
@@ -149,18 +129,13 @@ final class TrainCommand implements Callable<Integer> {
             Options.threads(threads);
             TrainConfig.Builder b = TrainConfig.builder().data(data).out(out == null ? null : out.toString())
                     .initFrom(initFrom == null ? null : initFrom.toString()).dropUnknown(dropUnknown)
-                    .attention(attention).mlp(mlp).nLayer(nLayer).nHead(nHead).nEmbd(nEmbd).blockSize(blockSize).option("lags", lags)
+                    .attention(PartFlags.kind(parsed, PartType.Slot.MIXER)).mlp(PartFlags.kind(parsed, PartType.Slot.MLP))
+                    .nLayer(nLayer).nHead(nHead).nEmbd(nEmbd).blockSize(blockSize)
                     .batchSize(batchSize).accum(accum).steps(steps).lr(lr).minLr(minLr).warmup(warmup)
                     .optimizer(Optimizer.Kind.parse(optimizer)).beta1(beta1).beta2(beta2).weightDecay(weightDecay).clip(clip)
                     .evalInterval(evalInterval).evalBatches(evalBatches).logInterval(logInterval).sampleTokens(sampleTokens)
-                    .seed(seed).threads(threads).backend(backend).impl(Options.impl(impl)).precision(precision).nanPolicy(Options.nanPolicy(nanPolicy));
-            if (parsed.hasMatchedOption("--lag-bias-init")) b.option("lag_bias_init", lagBiasInit);
-            if (window != null) b.option("window", window);
-            if (experts != null) b.option("n_expert", experts);
-            if (topK != null) b.option("top_k", topK);
-            if (expertHidden != null) b.option("expert_hidden", expertHidden);
-            if (moeBalance != null) b.option("moe_balance", moeBalance);
-            if (moeZ != null) b.option("moe_z", moeZ);
+                    .seed(seed).threads(threads).backend(backend).precision(precision).nanPolicy(Options.nanPolicy(nanPolicy));
+            PartFlags.given(parsed).forEach(b::option);
             modelOptions.forEach(b::option);
             TrainConfig cfg = b.build();
             // the model config is validated up front, before any data is read, and so is its memory: the
@@ -211,7 +186,7 @@ final class TrainCommand implements Callable<Integer> {
         if (n == 0) return;
         try (Checkpoint.Loaded loaded = Checkpoint.load(r.runDir().resolve(Trainer.MODEL_FILE));
              Backend backend = Backends.select(r.config().run().backend(), s -> { });
-             Sampler s = new Sampler(loaded.model(), backend, CorrelationAttention.Impl.fromFlag(r.config().run().impl()))) {
+             Sampler s = new Sampler(loaded.model(), backend, r.config().model().runOptions())) {
             int start = Math.max(0, loaded.tokenizer().tokenOf('\n'));
             int[] ids = s.generate(new int[] {start}, new Sampler.Options(n, 1f, 0, r.config().run().seed()), null);
             System.out.printf("sample:%n%s%n", loaded.tokenizer().decode(ids));

@@ -9,6 +9,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.TreeMap;
 import leviathan.data.CharTokenizer;
+import leviathan.nn.PartType;
 import leviathan.nn.Parts;
 import leviathan.tensor.Tensor;
 
@@ -21,9 +22,6 @@ public final class Checkpoint {
     private Checkpoint() {}
 
     public static final String FORMAT = "leviathan-1";
-
-    /** The MLP a checkpoint without an {@code mlp} key has (LEVIATHAN.md, "Variants"). */
-    static final String DEFAULT_MLP = "dense";
 
     /** The format of the trainer's resume file ({@code state.safetensors}), which is not a model file. */
     public static final String TRAIN_STATE_FORMAT = "leviathan-train-1";
@@ -44,8 +42,8 @@ public final class Checkpoint {
         m.put("n_embd", Integer.toString(c.nEmbd()));
         m.put("block_size", Integer.toString(c.blockSize()));
         m.put("lags", Integer.toString(c.lags()));
-        m.putAll(new TreeMap<>(c.mixer().options()));                 // the mixer's own keys (lags again, window, ...)
-        if (!c.mlp().kind().equals(DEFAULT_MLP)) {                      // absent means dense: dense files stay as they were
+        m.putAll(c.mixerOptions());                                   // the mixers' own keys (lags again, window, ...)
+        if (!c.mlp().kind().equals(Parts.defaultKind(PartType.Slot.MLP))) {   // absent means dense: dense files stay as they were
             m.put("mlp", c.mlp().kind());
             m.putAll(new TreeMap<>(c.mlp().options()));
         }
@@ -74,8 +72,8 @@ public final class Checkpoint {
             Map<String, String> meta = h.metadata();
             intMeta(h, "lags");                                   // every model file names its lag count (1 without correlation)
             GptConfig c = new GptConfig(tok.vocabSize(), intMeta(h, "block_size"), intMeta(h, "n_layer"), intMeta(h, "n_head"),
-                    intMeta(h, "n_embd"), Parts.mixerSpec(need(h, "attention"), meta),
-                    Parts.mlpSpec(meta.getOrDefault("mlp", DEFAULT_MLP), meta));
+                    intMeta(h, "n_embd"), Parts.mixerStack(need(h, "attention"), intMeta(h, "n_layer"), meta),
+                    Parts.mlpSpec(meta.getOrDefault("mlp", Parts.defaultKind(PartType.Slot.MLP)), meta));
             // every key the parts would write must read back as written (e.g. 'dot' with lags 3 is refused)
             for (var e : metadata(c, tok, null).entrySet()) {
                 String found = meta.get(e.getKey());

@@ -12,7 +12,6 @@ import leviathan.kernel.Encoder;
 import leviathan.kernel.LayerNorm;
 import leviathan.kernel.Residual;
 import leviathan.nn.BlockPart;
-import leviathan.nn.CorrelationAttention;
 import leviathan.nn.Linear;
 import leviathan.nn.RunOptions;
 import leviathan.profile.Profiler;
@@ -116,11 +115,6 @@ public final class Gpt implements AutoCloseable {
      */
     public Workspace workspace(Backend backend, int maxBatch, int maxT, boolean training, RunOptions options) {
         return new Workspace(this, backend, maxBatch, maxT, training, options);
-    }
-
-    /** {@link #workspace(Backend, int, int, boolean, RunOptions)} with only a correlation implementation chosen. */
-    public Workspace workspace(Backend backend, int maxBatch, int maxT, boolean training, CorrelationAttention.Impl impl) {
-        return workspace(backend, maxBatch, maxT, training, RunOptions.of("impl", impl.name()));
     }
 
     public Workspace workspace(Backend backend, int maxBatch, int maxT, boolean training) {

@@ -12,7 +12,7 @@ import leviathan.kernel.Parallel;
  * <p>Sizes come from the same layouts the allocations use ({@link ParameterLayout#of},
  * {@code Workspace.layout}), so the estimate follows the model as it changes. It counts
  * parameters, their gradients and the two AdamW moments, activations and their gradients, the
- * batch's token ids and targets, and the correlation GEMM path's per-thread scratch; the JVM
+ * batch's token ids and targets, and the scratch each part declares ({@code BlockPart.scratchBytes}); the JVM
  * itself, the heap and the dataset are not counted, so the real footprint is somewhat larger.
  */
 public final class MemoryEstimate {
@@ -47,13 +47,13 @@ public final class MemoryEstimate {
         long params = ParameterLayout.of(config).byteSize();
         long acts = Workspace.layout(config, (int) rows).byteSize() + 2 * rows * Integer.BYTES;   // + token ids, targets
         long actGrads = training ? Workspace.layout(config, (int) rows).byteSize() : 0;
-        // the correlation GEMM path's buffers per kernel thread (CorrelationAttention.GemmPart): six (T·N, D)
-        // lagged copies and their gradients, two (rows, T·N) score blocks and three (rows, D) row blocks
-        long T = maxT, N = config.lags(), D = config.headDim();
-        long block = Math.max(4, Math.min(32, (1 << 20) / Math.max(1, T * N)));
-        long perThread = (6 * T * N * D + 2 * block * T * N + 3 * block * D) * Float.BYTES;
-        long threads = Math.min(Parallel.threads(), (long) maxBatch * config.nHead());
-        return new Breakdown(params, training ? params : 0, training ? 2 * params : 0, acts, actGrads, threads * perThread);
+        long scratch = 0;
+        int threads = Parallel.threads();
+        var mlp = config.mlpPart();
+        for (int l = 0; l < config.nLayer(); l++) {
+            scratch += config.mixerPart(l).scratchBytes(maxBatch, maxT, threads) + mlp.scratchBytes(maxBatch, maxT, threads);
+        }
+        return new Breakdown(params, training ? params : 0, training ? 2 * params : 0, acts, actGrads, scratch);
     }
 
     /**

@@ -20,7 +20,7 @@ public final class ParameterLayout {
     /** Every parameter with its full name, shape, initialisation and decay flag, in checkpoint order. */
     public static List<Param> params(GptConfig c) {
         int C = c.nEmbd();
-        List<Param> mixer = c.mixerPart().params(), mlp = c.mlpPart().params();
+        List<Param> mlp = c.mlpPart().params();
         List<Param> all = new ArrayList<>();
         all.add(Param.weight("wte", c.vocabSize(), C, 0.02));                 // (V, C), also the output head
         all.add(Param.weight("wpe", c.blockSize(), C, 0.02));                 // (block_size, C)
@@ -28,7 +28,7 @@ public final class ParameterLayout {
             String h = "h." + l + ".";
             all.add(new Param(h + "ln_1.weight", new int[] {C}, Init.ONES, false));
             all.add(Param.bias(h + "ln_1.bias", C));
-            for (Param p : mixer) all.add(new Param(h + p.name(), p.shape(), p.init(), p.decays()));
+            for (Param p : c.mixerPart(l).params()) all.add(new Param(h + p.name(), p.shape(), p.init(), p.decays()));
             all.add(new Param(h + "ln_2.weight", new int[] {C}, Init.ONES, false));
             all.add(Param.bias(h + "ln_2.bias", C));
             for (Param p : mlp) all.add(new Param(h + p.name(), p.shape(), p.init(), p.decays()));
@@ -47,7 +47,10 @@ public final class ParameterLayout {
 
     /** How many tensors the model has, computed without listing them (cheap for any n_layer). */
     public static long count(GptConfig c) {
-        return 4 + (long) c.nLayer() * (4 + c.mixerPart().params().size() + c.mlpPart().params().size());
+        long n = 4 + (long) c.nLayer() * (4 + c.mlpPart().params().size());
+        if (!c.hybrid()) return n + (long) c.nLayer() * c.mixerPart(0).params().size();
+        for (int l = 0; l < c.nLayer(); l++) n += c.mixerPart(l).params().size();
+        return n;
     }
 
     public static Buffers.Layout of(GptConfig c) {

@@ -22,16 +22,15 @@ import leviathan.tensor.Buffers;
  * <p>Activation bytes, for {@code rows = B·T} (each tensor rounded up to 64 bytes):
  * <pre>
  *   per layer      4 · rows · (4C + 4 + mixer + mlp)     block: ln_1, ln_2 (C + mean + rstd each), res_1, res_2
- *                  mixer: correlation and dot 4C + H (qkv 3C, att C, lse H); mlp: dense 8C (fc, fc_gelu)
+ *                  mixer, mlp: the floats per row their parts declare ({@link BlockPart#activations})
  *   outside        4 · rows · (2C + 2V + 3)               x, ln_f (C + 2), logits V, probs V, losses 1
  *   token ids      8 · rows                               tokens, targets (int32)
  * </pre>
- * So a correlation/dense layer holds {@code 4·B·T·(16C + H + 4)} bytes: linear in T (the attention
- * keeps the log-sum-exp, not the T×T probabilities). A training workspace doubles the activations
- * for their gradients. {@link MemoryEstimate} counts it from the parts' declarations before
- * anything is allocated; {@link #layerFloatsPerRow} is the per-layer term. Not counted there: the
- * direct correlation kernel's per-thread scratch, Java arrays of about {@code 11·T·D} floats per
- * thread and layer ({@code kernel.CorrelationWorkspace}).
+ * For example a correlation/dense layer holds {@code 4·B·T·(16C + H + 4)} bytes: linear in T (the
+ * attention keeps the log-sum-exp, not the T×T probabilities). A training workspace doubles the
+ * activations for their gradients. Each bound part may hold scratch of its own, which it declares
+ * ({@link BlockPart#scratchBytes}). {@link MemoryEstimate} counts all of it from the declarations
+ * before anything is allocated; {@link #layerFloatsPerRow} is the per-layer term.
  */
 public final class Workspace implements AutoCloseable {
     final Gpt model;
@@ -79,12 +78,13 @@ public final class Workspace implements AutoCloseable {
         this.mlps = new BlockPart.Bound[L];
         this.layerStats = new LayerStats[L];
         for (int l = 0; l < L; l++) layerStats[l] = new LayerStats(l);
-        BlockPart mixer = config.mixerPart(), mlp = config.mlpPart();
+        BlockPart mlp = config.mlpPart();
         Buffers grads = training ? model.grads() : null;
         try {
             for (int l = 0; l < L; l++) {
                 layerActs[l] = BlockMemory.of(acts, l);
                 if (training) layerDacts[l] = BlockMemory.of(dacts, l);
+                BlockPart mixer = config.mixerPart(l);
                 mixers[l] = mixer.bind(new Memory("h." + l + ".", MIXER, model.params(), grads, options));
                 mlps[l] = mlp.bind(new Memory("h." + l + ".", MLP, model.params(), grads, options));
                 if (Profiler.ENABLED) {                       // -Dleviathan.profile=true: time each part
@@ -104,12 +104,12 @@ public final class Workspace implements AutoCloseable {
     /** Activation tensors for {@code rows = B·T} positions, in forward order. */
     static Buffers.Layout layout(GptConfig c, int rows) {
         int C = c.nEmbd(), V = c.vocabSize();
-        BlockPart mixer = c.mixerPart(), mlp = c.mlpPart();
+        BlockPart mlp = c.mlpPart();
         var l = new Buffers.Layout().add("x", rows, C);                       // embeddings, the stream's start
         for (int i = 0; i < c.nLayer(); i++) {
             String h = "h." + i + ".";
             l.add(h + "ln_1", rows, C).add(h + "ln_1.mean", rows).add(h + "ln_1.rstd", rows);
-            for (var a : mixer.activations()) l.add(h + MIXER + a.name(), rows, a.perRow());
+            for (var a : c.mixerPart(i).activations()) l.add(h + MIXER + a.name(), rows, a.perRow());
             l.add(h + "res_1", rows, C);                                      // stream after the mixer
             l.add(h + "ln_2", rows, C).add(h + "ln_2.mean", rows).add(h + "ln_2.rstd", rows);
             for (var a : mlp.activations()) l.add(h + MLP + a.name(), rows, a.perRow());
@@ -119,10 +119,10 @@ public final class Workspace implements AutoCloseable {
                 .add("logits", rows, V).add("probs", rows, V).add("losses", rows);
     }
 
-    /** Activation floats one layer keeps per row ({@code B·T} rows): the block's {@code 4C + 4} plus what the parts declare. */
-    public static long layerFloatsPerRow(GptConfig c) {
+    /** Activation floats layer {@code layer} keeps per row ({@code B·T} rows): the block's {@code 4C + 4} plus what the parts declare. */
+    public static long layerFloatsPerRow(GptConfig c, int layer) {
         long n = 4L * c.nEmbd() + 4;
-        for (var a : c.mixerPart().activations()) n += a.perRow();
+        for (var a : c.mixerPart(layer).activations()) n += a.perRow();
         for (var a : c.mlpPart().activations()) n += a.perRow();
         return n;
     }

@@ -34,6 +34,13 @@ public interface BlockPart {
     /** Activations saved for the backward (and the sampling cache): names after {@code h.{l}.}, floats per row. */
     List<Act> activations();
 
+    /**
+     * Off-heap bytes one bound layer of this part allocates beyond its declared activations, for a
+     * workspace of {@code maxBatch × maxT} and {@code threads} kernel threads (the memory estimate
+     * counts it before anything is allocated); 0 by default.
+     */
+    default long scratchBytes(int maxBatch, int maxT, int threads) { return 0; }
+
     /** Attaches the part to one layer's memory; the result owns any scratch it allocates. */
     Bound bind(LayerMemory memory);
 

@@ -17,8 +17,24 @@ import leviathan.backend.Backend;
  * activation memory is linear in T.
  */
 public final class CorrelationMixer implements TokenMixer {
-    /** The recipe's lag count (4 lags of head dim 32). */
-    static final int DEFAULT_LAGS = 4;
+    /** N, lags per head; the recipe's 4 lags of head dim 32. */
+    static final PartOption LAGS = PartOption.integer("lags", PartOption.Scope.MODEL).byDefault(4).min(1).flag("--lags", "N")
+            .help("Correlation: lags per head, 1..head dim (n_embd/n_head)");
+    /** The initial lag bias of lag 0 (an experiment; LEVIATHAN.md initialises it to zero). */
+    static final PartOption LAG_BIAS_INIT = PartOption.number("lag_bias_init", PartOption.Scope.RUN).byDefault(0).flag("--lag-bias-init", "X")
+            .help("Correlation: initial lag bias of lag 0 (others 0); > 0 starts close to dot attention");
+    /** Which implementation of the correlation runs (it never changes the result beyond rounding). */
+    static final PartOption IMPL = PartOption.choice("impl", PartOption.Scope.RUN, "auto", "scalar", "direct", "gemm", "fft").byDefault("auto")
+            .canonical(s -> CorrelationAttention.Impl.fromFlag(s).flag()).usedAtInference()
+            .help("Correlation and dot: kernel implementation; auto picks by shape (or takes -Dleviathan.correlation)");
+
+    /** Correlation scores over {@code lags} circular lags, with a learned lag bias per head (LEVIATHAN.md). */
+    public static final PartType<TokenMixer> CORRELATION = PartType.mixer("correlation",
+            "correlation scores over N circular lags of the head dimension (LEVIATHAN.md)", CorrelationMixer::correlation,
+            LAGS, LAG_BIAS_INIT, IMPL);
+    /** The Transformer baseline: one lag (plain dot products), no lag bias. */
+    public static final PartType<TokenMixer> DOT = PartType.mixer("dot", "causal dot-product attention, the Transformer baseline",
+            CorrelationMixer::dot, IMPL);
 
     private final String kind;
     private final Dims dims;
@@ -36,19 +52,17 @@ public final class CorrelationMixer implements TokenMixer {
         this.lagBias = lagBias;
     }
 
-    /** Correlation scores over {@code lags} circular lags, with a learned lag bias per head. */
-    static TokenMixer correlation(Dims dims, PartSpec spec) {
-        return new CorrelationMixer("correlation", dims, spec.options().containsKey("lags") ? spec.intOption("lags") : DEFAULT_LAGS, true);
+    private static TokenMixer correlation(Dims dims, PartSpec spec) {
+        return new CorrelationMixer(CORRELATION.kind(), dims, spec.intOption(LAGS.key()), true);
     }
 
-    /** The baseline: one lag (plain dot products), no lag bias. */
-    static TokenMixer dot(Dims dims, PartSpec spec) {
-        return new CorrelationMixer("dot", dims, 1, false);
+    private static TokenMixer dot(Dims dims, PartSpec spec) {
+        return new CorrelationMixer(DOT.kind(), dims, 1, false);
     }
 
     @Override public String kind() { return kind; }
 
-    @Override public Map<String, String> metadata() { return lagBias ? Map.of("lags", Integer.toString(lags)) : Map.of(); }
+    @Override public Map<String, String> metadata() { return lagBias ? Map.of(LAGS.key(), Integer.toString(lags)) : Map.of(); }
 
     @Override
     public List<Param> params() {
@@ -67,7 +81,7 @@ public final class CorrelationMixer implements TokenMixer {
      * every head's lag-0 entry instead, starting the model close to dot-product attention.
      */
     private void initLagBias(leviathan.tensor.Tensor t, java.util.SplittableRandom rng, RunOptions options) {
-        float zero = options.floatValue("lag_bias_init", 0f);
+        float zero = options.number(LAG_BIAS_INIT);
         if (zero == 0f) return;
         int lagZero = (lags - 1) / 2;                                 // the index of lag 0 in L
         for (int h = 0; h < dims.nHead(); h++) t.set(zero, h, lagZero);
@@ -77,6 +91,20 @@ public final class CorrelationMixer implements TokenMixer {
     public List<Act> activations() {
         int C = dims.nEmbd();
         return List.of(new Act("qkv", 3 * C), new Act("att", C), new Act("lse", dims.nHead()));
+    }
+
+    /**
+     * The GEMM path's buffers per kernel thread ({@link CorrelationGemm}): six {@code (T·N, D)}
+     * lagged copies and their gradients, two {@code (block, T·N)} score blocks and three
+     * {@code (block, D)} row blocks. The other implementations' per-thread scratch is on the Java
+     * heap (about {@code 11·T·D} floats per thread and layer, {@code kernel.CorrelationWorkspace}).
+     */
+    @Override
+    public long scratchBytes(int maxBatch, int maxT, int threads) {
+        long T = maxT, N = lags, D = dims.headDim();
+        long block = Math.max(4, Math.min(32, (1 << 20) / Math.max(1, T * N)));
+        long perThread = (6 * T * N * D + 2 * block * T * N + 3 * block * D) * Float.BYTES;
+        return Math.min(threads, (long) maxBatch * dims.nHead()) * perThread;
     }
 
     @Override

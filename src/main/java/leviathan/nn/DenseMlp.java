@@ -11,9 +11,11 @@ import leviathan.kernel.Gelu;
  * hidden width 4C. Saved per row: the pre-activation {@code fc} and {@code fc_gelu}, 4C each.
  */
 public final class DenseMlp implements Mlp {
+    public static final PartType<Mlp> TYPE = PartType.mlp("dense", "GPT-2's MLP, hidden width 4·n_embd", DenseMlp::new);
+
     private final Dims dims;
 
-    DenseMlp(Dims dims, PartSpec spec) {
+    private DenseMlp(Dims dims, PartSpec spec) {
         this.dims = dims;
     }
 

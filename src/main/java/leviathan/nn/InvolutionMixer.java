@@ -20,11 +20,18 @@ import leviathan.kernel.Involution;
  * last {@code K} value rows.
  */
 public final class InvolutionMixer implements TokenMixer {
+    /** K, the causal window: how many steps back a token's generated kernel reaches. */
+    static final PartOption WINDOW = PartOption.integer("window", PartOption.Scope.MODEL).byDefault(16).min(1).flag("--window", "K")
+            .help("Involution: causal window, 1..block size");
+
+    public static final PartType<TokenMixer> TYPE = PartType.mixer("involution",
+            "involution scores: a kernel generated from each token over a causal window (linear in T)", InvolutionMixer::new, WINDOW);
+
     private final Dims dims;
     private final int window, reduce;
 
-    InvolutionMixer(Dims dims, PartSpec spec) {
-        int K = spec.options().containsKey("window") ? spec.intOption("window") : 16;
+    private InvolutionMixer(Dims dims, PartSpec spec) {
+        int K = spec.intOption(WINDOW.key());
         if (K < 1 || K > dims.blockSize()) {
             throw new IllegalArgumentException("window must be between 1 and block_size " + dims.blockSize() + ", got " + K);
         }
@@ -38,7 +45,7 @@ public final class InvolutionMixer implements TokenMixer {
 
     @Override public String kind() { return "involution"; }
 
-    @Override public Map<String, String> metadata() { return Map.of("window", Integer.toString(window)); }
+    @Override public Map<String, String> metadata() { return Map.of(WINDOW.key(), Integer.toString(window)); }
 
     @Override
     public List<Param> params() {

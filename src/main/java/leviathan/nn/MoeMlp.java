@@ -28,25 +28,37 @@ import leviathan.kernel.Moe;
  * those rows double as the backward's scratch.
  */
 public final class MoeMlp implements Mlp {
+    static final PartOption EXPERTS = PartOption.integer("n_expert", PartOption.Scope.MODEL).byDefault(8).min(1).flag("--experts", "E")
+            .help("MoE: experts");
+    static final PartOption TOP_K = PartOption.integer("top_k", PartOption.Scope.MODEL).byDefault(2).min(1).flag("--top-k", "k")
+            .help("MoE: experts per token, 1..E");
+    static final PartOption HIDDEN = PartOption.integer("expert_hidden", PartOption.Scope.MODEL).min(1).flag("--expert-hidden", "F")
+            .computedDefault("4·n_embd/top-k, the dense MLP's active flops").help("MoE: hidden width of each expert");
+    static final PartOption BALANCE = PartOption.number("moe_balance", PartOption.Scope.RUN).byDefault(0.01).min(0).flag("--moe-balance", "A")
+            .help("MoE: load-balance loss weight");
+    static final PartOption Z = PartOption.number("moe_z", PartOption.Scope.RUN).byDefault(0.001).min(0).flag("--moe-z", "B")
+            .help("MoE: router z-loss weight");
+
+    public static final PartType<Mlp> TYPE = PartType.mlp("moe", "sparse mixture of experts: top-k of E GPT-2 MLPs per token, dropless",
+            MoeMlp::new, EXPERTS, TOP_K, HIDDEN, BALANCE, Z);
+
     private final Dims dims;
     private final int experts, topK, hidden;
 
-    MoeMlp(Dims dims, PartSpec spec) {
+    private MoeMlp(Dims dims, PartSpec spec) {
         this.dims = dims;
-        this.experts = spec.options().containsKey("n_expert") ? spec.intOption("n_expert") : 8;
-        this.topK = spec.options().containsKey("top_k") ? spec.intOption("top_k") : 2;
-        if (experts < 1) throw new IllegalArgumentException("n_expert (--experts) must be >= 1, got " + experts);
-        if (topK < 1 || topK > experts) throw new IllegalArgumentException("top_k (--top-k) must be between 1 and n_expert " + experts + ", got " + topK);
+        this.experts = spec.intOption(EXPERTS.key());
+        this.topK = spec.intOption(TOP_K.key());
+        if (topK > experts) throw new IllegalArgumentException("top_k (--top-k) must be between 1 and n_expert " + experts + ", got " + topK);
         // the default keeps the dense MLP's active flops per token: k·F = 4C
-        this.hidden = spec.options().containsKey("expert_hidden") ? spec.intOption("expert_hidden") : Math.max(1, 4 * dims.nEmbd() / topK);
-        if (hidden < 1) throw new IllegalArgumentException("expert_hidden (--expert-hidden) must be >= 1, got " + hidden);
+        this.hidden = spec.options().containsKey(HIDDEN.key()) ? spec.intOption(HIDDEN.key()) : Math.max(1, 4 * dims.nEmbd() / topK);
     }
 
     @Override public String kind() { return "moe"; }
 
     @Override
     public Map<String, String> metadata() {
-        return Map.of("n_expert", Integer.toString(experts), "top_k", Integer.toString(topK), "expert_hidden", Integer.toString(hidden));
+        return Map.of(EXPERTS.key(), Integer.toString(experts), TOP_K.key(), Integer.toString(topK), HIDDEN.key(), Integer.toString(hidden));
     }
 
     @Override
@@ -71,6 +83,10 @@ public final class MoeMlp implements Mlp {
                 new Act("expert", k), new Act("row_of", k), new Act("pos_of", k),            // int32 in float slots
                 new Act("xe", k * C), new Act("h", k * F), new Act("a", k * F), new Act("ye", k * C));
     }
+
+    /** The dispatch plan's counts and offsets: {@code 2E + 1} int32 per bound layer. */
+    @Override
+    public long scratchBytes(int maxBatch, int maxT, int threads) { return (2L * experts + 1) * Integer.BYTES; }
 
     @Override
     public BlockPart.Bound bind(LayerMemory m) {
@@ -97,8 +113,8 @@ public final class MoeMlp implements Mlp {
         Bound(LayerMemory m) {
             be = m.backend();
             gemm = be::sgemm;
-            alpha = m.options().floatValue("moe_balance", 0.01f);
-            beta = m.options().floatValue("moe_z", 0.001f);
+            alpha = m.options().number(BALANCE);
+            beta = m.options().number(Z);
             router = m.param("mlp.router.weight");
             gRouter = m.grad("mlp.router.weight");
             for (int e = 0; e < experts; e++) {

@@ -32,6 +32,11 @@ public record RunOptions(Map<String, String> values) {
 
     public String string(String key, String fallback) { return values.getOrDefault(key, fallback); }
 
+    /** The number option {@code o}: its value here, or its declared default. */
+    public float number(PartOption o) {
+        return floatValue(o.key(), Float.parseFloat(o.defaultValue()));
+    }
+
     /** The float option {@code key}, or {@code fallback} when absent; a malformed value is an error. */
     public float floatValue(String key, float fallback) {
         String v = values.get(key);
@@ -48,6 +53,6 @@ public record RunOptions(Map<String, String> values) {
      * absent) leaves the {@code leviathan.correlation} property to fill in ({@link CorrelationAttention.Impl#fromFlag}).
      */
     public CorrelationAttention.Impl impl() {
-        return CorrelationAttention.Impl.fromFlag(values.getOrDefault("impl", "auto"));
+        return CorrelationAttention.Impl.fromFlag(values.getOrDefault(CorrelationMixer.IMPL.key(), CorrelationMixer.IMPL.defaultValue()));
     }
 }

@@ -274,7 +274,7 @@ public final class CompletionServer implements AutoCloseable {
         Jsons.quote(sb, c.attention());
         sb.append(",\"lags\":").append(c.lags()).append(",\"mlp\":");
         Jsons.quote(sb, c.mlp().kind());
-        for (var parts : java.util.List.of(c.mixer().options(), c.mlp().options())) {
+        for (var parts : java.util.List.of(c.mixerOptions(), c.mlp().options())) {
             parts.forEach((k, v) -> {
                 if (k.equals("lags")) return;
                 sb.append(',');

@@ -26,6 +26,8 @@ import leviathan.model.Gpt;
 import leviathan.model.GptConfig;
 import leviathan.model.SafeTensors;
 import leviathan.model.TrainState;
+import leviathan.nn.PartType;
+import leviathan.nn.Parts;
 import leviathan.tensor.Tensor;
 
 /**
@@ -73,9 +75,9 @@ public final class RunDirectory implements AutoCloseable {
     /** {@code runs/<time>-<attention>[-<option><value>...][-<mlp>]} under the project directory, e.g. {@code -correlation-lags4}. */
     public static Path defaultPath(GptConfig c) {
         StringBuilder name = new StringBuilder(LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
-        name.append('-').append(c.attention());
-        c.mixer().options().forEach((k, v) -> name.append('-').append(k).append(v));
-        if (!c.mlp().kind().equals("dense")) name.append('-').append(c.mlp().kind());
+        name.append('-').append(c.hybrid() ? "hybrid" : c.attention());
+        c.mixerOptions().forEach((k, v) -> name.append('-').append(k).append(v));
+        if (!c.mlp().kind().equals(Parts.defaultKind(PartType.Slot.MLP))) name.append('-').append(c.mlp().kind());
         return Datasets.home().resolve("runs").resolve(name.toString());
     }
 

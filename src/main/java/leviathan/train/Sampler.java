@@ -7,7 +7,7 @@ import leviathan.backend.Backend;
 import leviathan.data.SplitMix;
 import leviathan.model.Gpt;
 import leviathan.model.Workspace;
-import leviathan.nn.CorrelationAttention;
+import leviathan.nn.RunOptions;
 
 /**
  * Autoregressive generation with a key/value cache: while the context is shorter than
@@ -31,14 +31,14 @@ public final class Sampler implements AutoCloseable {
     private final int[] ring;                          // the last blockSize tokens of the sequence being generated
     private final SplitMix rng = new SplitMix(0);      // the draws, reseeded by each stream
 
-    public Sampler(Gpt model, Backend backend) { this(model, backend, CorrelationAttention.Impl.AUTO); }
+    public Sampler(Gpt model, Backend backend) { this(model, backend, RunOptions.DEFAULTS); }
 
-    /** A sampler whose correlation layers use {@code impl} (see {@link CorrelationAttention.Impl}). */
-    public Sampler(Gpt model, Backend backend, CorrelationAttention.Impl impl) {
+    /** A sampler whose parts run with {@code options} (e.g. the correlation implementation, {@code impl}). */
+    public Sampler(Gpt model, Backend backend, RunOptions options) {
         this.model = model;
         this.blockSize = model.config().blockSize();
         this.V = model.config().vocabSize();
-        this.ws = model.workspace(backend, 1, blockSize, false, impl);
+        this.ws = model.workspace(backend, 1, blockSize, false, options);
         this.probs = new double[V];
         this.order = new int[V];
         this.merged = new int[V];

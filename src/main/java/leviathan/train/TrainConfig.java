@@ -39,10 +39,12 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
     }
 
     /**
-     * The model: token mixer kind ({@code attention}), MLP kind ({@code mlp}), sizes, and the options
-     * of its parts by name (model options such as {@code lags}, {@code window}, {@code n_expert}; run
-     * options such as {@code lag_bias_init}, {@code moe_balance}). The registered parts
-     * ({@link Parts}) say which keys exist and what they mean.
+     * The model: token mixer kind ({@code attention}: one kind, or one per layer comma-separated),
+     * MLP kind ({@code mlp}), sizes, and the options of its parts by key (model options such as
+     * {@code lags}, {@code window}, {@code n_expert}; run options such as {@code impl},
+     * {@code lag_bias_init}, {@code moe_balance}). The registered parts ({@link Parts}) declare
+     * which keys exist, their bounds and defaults: the group checks every value against them and
+     * holds every option of its parts, given or defaulted, so {@code config.json} records them all.
      */
     public record ModelGroup(String attention, String mlp, int nLayer, int nHead, int nEmbd, int blockSize, Map<String, String> options) {
         public ModelGroup {
@@ -52,28 +54,39 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
             positive("n_head", nHead);
             positive("n_embd", nEmbd);
             positive("block_size", blockSize);
-            options = Collections.unmodifiableMap(new LinkedHashMap<>(options == null ? Map.of() : options));
+            options = Collections.unmodifiableMap(effective(attention, mlp, nLayer, nHead, nEmbd, blockSize, options == null ? Map.of() : options));
         }
 
-        /** The model config for a vocabulary of {@code vocab} characters; refuses unknown kinds and options. */
-        public GptConfig toGptConfig(int vocab) {
-            Set<String> known = Parts.allOptionKeys();
-            for (String k : options.keySet()) {
-                if (!known.contains(k)) throw new IllegalArgumentException("unknown model option '" + k + "' (known: " + String.join(", ", known) + ")");
+        /** Every option the group's parts read: the given ones checked, the rest at their declared defaults. */
+        private static Map<String, String> effective(String attention, String mlp, int nLayer, int nHead, int nEmbd, int blockSize,
+                                                     Map<String, String> given) {
+            Map<String, String> checked = Parts.check(given);
+            GptConfig c = new GptConfig(1, blockSize, nLayer, nHead, nEmbd, Parts.mixerStack(attention, nLayer, checked), Parts.mlpSpec(mlp, checked));
+            Map<String, String> all = new LinkedHashMap<>(c.mixerOptions());
+            all.putAll(c.mlp().options());
+            java.util.Set<String> kinds = new java.util.LinkedHashSet<>();
+            for (var spec : c.mixers()) kinds.add(spec.kind());
+            for (String kind : kinds) runDefaults(Parts.mixers().get(kind).options(), checked, all);
+            runDefaults(Parts.mlps().get(c.mlp().kind()).options(), checked, all);
+            checked.forEach(all::putIfAbsent);                       // options of parts this model does not use stay as given
+            return all;
+        }
+
+        private static void runDefaults(java.util.List<leviathan.nn.PartOption> declared, Map<String, String> checked, Map<String, String> all) {
+            for (var o : declared) {
+                if (o.scope() != leviathan.nn.PartOption.Scope.RUN) continue;
+                String v = checked.get(o.key());
+                all.put(o.key(), v != null ? v : o.check(o.defaultValue()));
             }
-            RunOptions run = runOptions();
-            run.floatValue("lag_bias_init", 0f);                      // malformed numbers fail here, before any data is read
-            run.floatValue("moe_balance", 0f);
-            run.floatValue("moe_z", 0f);
-            return new GptConfig(vocab, blockSize, nLayer, nHead, nEmbd, Parts.mixerSpec(attention, options), Parts.mlpSpec(mlp, options));
         }
 
-        /** The options that steer the parts without being stored in the model (lag_bias_init, moe_balance, moe_z). */
-        public RunOptions runOptions() {
-            Map<String, String> run = new LinkedHashMap<>();
-            for (String k : Parts.runOptionKeys()) if (options.containsKey(k)) run.put(k, options.get(k));
-            return new RunOptions(run);
+        /** The model config for a vocabulary of {@code vocab} characters. */
+        public GptConfig toGptConfig(int vocab) {
+            return new GptConfig(vocab, blockSize, nLayer, nHead, nEmbd, Parts.mixerStack(attention, nLayer, options), Parts.mlpSpec(mlp, options));
         }
+
+        /** The options that steer the parts without being stored in the model (impl, lag_bias_init, moe_balance, ...). */
+        public RunOptions runOptions() { return Parts.runOptions(options); }
 
         /** A freshly initialised model of this group for {@code vocab} characters. */
         public Gpt init(int vocab, long seed) {
@@ -83,7 +96,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         /** The group that describes {@code c} (a checkpoint's model), keeping this group's run options. */
         public ModelGroup describing(GptConfig c) {
             Map<String, String> o = new LinkedHashMap<>(runOptions().values());
-            o.putAll(c.mixer().options());
+            o.putAll(c.mixerOptions());
             o.putAll(c.mlp().options());
             return new ModelGroup(c.attention(), c.mlp().kind(), c.nLayer(), c.nHead(), c.nEmbd(), c.blockSize(), o);
         }
@@ -117,7 +130,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
 
     /** Where and how: data, run directory, starting weights, evaluation and log cadence, seed, threads, backend. */
     public record RunGroup(String data, String out, String initFrom, boolean dropUnknown, int evalInterval, int evalBatches,
-                           int logInterval, int sampleTokens, long seed, int threads, String backend, String impl, NanPolicy nanPolicy,
+                           int logInterval, int sampleTokens, long seed, int threads, String backend, NanPolicy nanPolicy,
                            String precision) {
         public RunGroup {
             leviathan.backend.Precision.parse(precision);            // fp32 or bf16, else one clear error
@@ -154,7 +167,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         b.data = run.data(); b.out = run.out(); b.initFrom = run.initFrom(); b.dropUnknown = run.dropUnknown();
         b.evalInterval = run.evalInterval(); b.evalBatches = run.evalBatches(); b.logInterval = run.logInterval();
         b.sampleTokens = run.sampleTokens(); b.seed = run.seed(); b.threads = run.threads(); b.backend = run.backend();
-        b.impl = run.impl(); b.nanPolicy = run.nanPolicy(); b.precision = run.precision();
+        b.nanPolicy = run.nanPolicy(); b.precision = run.precision();
         return b;
     }
 
@@ -173,7 +186,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         private String mlp = "dense";                   // the GPT-2 MLP
         private int nLayer = 4, nHead = 4, nEmbd = 128; // ~0.8M parameters: trains in minutes on two cores
         private int blockSize = 64;                     // context long enough for words and short lines
-        private final Map<String, String> options = new LinkedHashMap<>(Map.of("lags", "4"));  // 4 lags of head dim 32
+        private final Map<String, String> options = new LinkedHashMap<>();   // part options: each part declares its defaults
         private Optimizer.Kind optimizer = Optimizer.Kind.ADAMW;
         private float beta1 = 0.9f, beta2 = 0.99f, eps = 1e-8f;  // beta2 0.99: small batches, faster adaptation
         private float weightDecay = 0.1f;              // decoupled weight decay on 2-D weights
@@ -191,7 +204,6 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         private long seed = 1337;                      // every random source is seeded
         private int threads = 0;                       // 0 = every available core
         private String backend = "auto";               // oneDNN when it loads, else the Java GEMM
-        private String impl = "auto";                  // correlation implementation chosen by shape
         private String precision = "fp32";             // GEMM inputs; bf16 where oneDNN and the CPU accelerate it
         private NanPolicy nanPolicy = NanPolicy.STOP;
 
@@ -203,7 +215,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         public Builder nHead(int v) { nHead = v; return this; }
         public Builder nEmbd(int v) { nEmbd = v; return this; }
         public Builder blockSize(int v) { blockSize = v; return this; }
-        /** Sets a model-part option (e.g. {@code lags}, {@code lag_bias_init}); null removes it. */
+        /** Sets a part option (e.g. {@code lags}, {@code impl}, {@code lag_bias_init}); null removes it. */
         public Builder option(String key, Object value) {
             if (value == null) options.remove(key);
             else options.put(key, value.toString());
@@ -232,7 +244,6 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         public Builder seed(long v) { seed = v; return this; }
         public Builder threads(int v) { threads = v; return this; }
         public Builder backend(String v) { backend = v; return this; }
-        public Builder impl(String v) { impl = v; return this; }
         public Builder precision(String v) { precision = v; return this; }
         public Builder nanPolicy(NanPolicy v) { nanPolicy = v; return this; }
 
@@ -242,7 +253,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
                     new OptimizerGroup(optimizer, beta1, beta2, eps, weightDecay, clip),
                     new ScheduleGroup(steps, batchSize, accum, lr, minLr, warmup),
                     new RunGroup(data, out, initFrom, dropUnknown, evalInterval, evalBatches, logInterval, sampleTokens, seed,
-                            threads, backend, impl, nanPolicy, precision));
+                            threads, backend, nanPolicy, precision));
         }
     }
 
@@ -279,7 +290,6 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         m.put("seed", run.seed());
         m.put("threads", run.threads());
         m.put("backend", run.backend());
-        m.put("impl", run.impl());
         m.put("precision", run.precision());
         m.put("nan_policy", run.nanPolicy().name().toLowerCase(Locale.ROOT));
         return m;
@@ -341,7 +351,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
                 .eps(f(d, "eps")).weightDecay(f(d, "weight_decay")).clip(f(d, "clip")).data(str(d, "data")).out(str(d, "out"))
                 .initFrom(str(d, "init_from")).dropUnknown((Boolean) d.get("drop_unknown")).evalInterval(i(d, "eval_interval"))
                 .evalBatches(i(d, "eval_batches")).logInterval(i(d, "log_interval")).sampleTokens(i(d, "sample_tokens"))
-                .seed(((Number) d.get("seed")).longValue()).threads(i(d, "threads")).backend(str(d, "backend")).impl(str(d, "impl")).precision(str(d, "precision"))
+                .seed(((Number) d.get("seed")).longValue()).threads(i(d, "threads")).backend(str(d, "backend")).precision(str(d, "precision"))
                 .nanPolicy(NanPolicy.valueOf(str(d, "nan_policy").toUpperCase(Locale.ROOT))).build();
     }
 

@@ -227,7 +227,7 @@ public final class Trainer {
         // rank 0 evaluates on whole global batches; the others only ever run their share
         int rows = comm.isRoot() ? B : comm.batchShare(B).rows();
         try (Backend backend = Backends.select(cfg.run().backend(), Precision.parse(cfg.run().precision()), log);
-             Workspace ws = m.workspace(backend, rows, T, true, cfg.model().runOptions().with("impl", cfg.run().impl()));
+             Workspace ws = m.workspace(backend, rows, T, true, cfg.model().runOptions());
              Optimizer opt = new Optimizer(m, cfg.optimizer().kind(), cfg.optimizer().beta1(), cfg.optimizer().beta2(),
                      cfg.optimizer().eps(), cfg.optimizer().weightDecay())) {
             List<Tensor> state = TrainState.tensors(m, opt.firstMoments(), opt.secondMoments());

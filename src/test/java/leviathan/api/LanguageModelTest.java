@@ -35,7 +35,7 @@ class LanguageModelTest {
         try (Gpt g = Gpt.init(GptConfig.of(tok.vocabSize(), 16, 2, 2, 16, "correlation", 3), 5)) {
             Checkpoint.save(f, g, tok, null);
         }
-        lm = LanguageModel.load(f, new LanguageModel.Settings("java", 1, "direct", s -> { }));
+        lm = LanguageModel.load(f, new LanguageModel.Settings("java", 1, java.util.Map.of("impl", "direct"), s -> { }));
     }
 
     @AfterAll
@@ -157,7 +157,7 @@ class LanguageModelTest {
         assertThrows(IllegalArgumentException.class, () -> gen(1, 1f, 0, 0f, 1, null, null));
         assertThrows(IllegalArgumentException.class, () -> gen(1, 1f, 0, 1.5f, 1, null, null));
         assertThrows(IllegalArgumentException.class, () -> gen(1, 1f, 0, 1f, 1, List.of(""), null));
-        assertThrows(IllegalArgumentException.class, () -> new LanguageModel.Settings("java", 1, "fast", s -> { }));
+        assertThrows(IllegalArgumentException.class, () -> new LanguageModel.Settings("java", 1, java.util.Map.of("impl", "fast"), s -> { }));
     }
 
     /** Greedy sampling past the block size equals a plain loop that re-runs the whole window each step. */

@@ -22,7 +22,7 @@ class WorkspaceSizeTest {
             for (int[] d : new int[][] {{4, 2, 32, 16, 4}, {6, 6, 384, 256, 12}, {2, 4, 128, 2048, 1}, {1, 1, 48, 64, 16}}) {
                 GptConfig c = GptConfig.of(65, d[3], d[0], d[1], d[2], attention, "dot".equals(attention) ? 1 : 4);
                 int B = d[4], T = d[3];
-                assertEquals(16 * C(c) + c.nHead() + 4, Workspace.layerFloatsPerRow(c), c.describe());
+                assertEquals(16 * C(c) + c.nHead() + 4, Workspace.layerFloatsPerRow(c, 0), c.describe());
                 for (boolean training : new boolean[] {false, true}) {
                     MemoryEstimate.Breakdown b = MemoryEstimate.breakdown(c, B, T, training);
                     assertEquals(formula(c, B, T, training), b.activations() + b.activationGrads(), c.describe() + " training " + training);

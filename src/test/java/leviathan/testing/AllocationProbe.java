@@ -106,7 +106,7 @@ public final class AllocationProbe {
                     });
                 }
             } else if (mode.equals("sample")) {
-                try (Sampler sampler = new Sampler(m, be, options.impl())) {
+                try (Sampler sampler = new Sampler(m, be, options)) {
                     var opts = new Sampler.Options(T, 0.8f, 10, 0.9f, 7, true);
                     int[] prompt = {1, 2, 3};
                     Sampler.TokenSink none = t -> true;

@@ -58,6 +58,6 @@ public final class TestData {
                 .attention(attention).option("lags", 3).batchSize(4).accum(1).steps(steps).lr(3e-3f).minLr(3e-4f).warmup(5)
                 .optimizer(Optimizer.Kind.ADAMW).beta1(0.9f).beta2(0.99f).eps(1e-8f).weightDecay(0.1f).clip(1.0f)
                 .evalInterval(evalInterval).evalBatches(2).logInterval(10).sampleTokens(20).seed(1337).threads(1).backend("java")
-                .impl("auto").nanPolicy(TrainConfig.NanPolicy.STOP);
+                .option("impl", "auto").nanPolicy(TrainConfig.NanPolicy.STOP);
     }
 }

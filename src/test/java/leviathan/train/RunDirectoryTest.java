@@ -186,7 +186,7 @@ class RunDirectoryTest {
                  "threads": 1, "backend": "java", "impl": "auto", "nan_policy": "stop", "lag_bias_init": 0.5}""";
         TrainConfig c = TrainConfig.fromJson(old);
         assertEquals("dense", c.model().mlp());
-        assertEquals(Map.of("lags", "3", "lag_bias_init", "0.5"), c.model().options());
+        assertEquals(Map.of("lags", "3", "lag_bias_init", "0.5", "impl", "auto"), c.model().options());
         assertEquals(3, c.model().toGptConfig(10).lags());
         assertEquals(40, c.schedule().steps());
         assertEquals(3e-4f, c.schedule().minLr());

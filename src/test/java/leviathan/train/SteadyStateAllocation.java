@@ -79,7 +79,7 @@ public final class SteadyStateAllocation {
              Workspace ws = m.workspace(be, B, T, true, cfg.model().runOptions());
              Optimizer opt = new Optimizer(m, cfg.optimizer().kind(), cfg.optimizer().beta1(), cfg.optimizer().beta2(),
                      cfg.optimizer().eps(), cfg.optimizer().weightDecay());
-             Sampler sampler = new Sampler(m, be, CorrelationAttention.Impl.AUTO)) {
+             Sampler sampler = new Sampler(m, be, leviathan.nn.RunOptions.DEFAULTS)) {
             TrainingStep training = new TrainingStep(m, ws, opt, new TokenBatchSampler(Tokens.of(text), 1337, V),
                     new LrSchedule(1e-3f, 1e-4f, 10, 1_000_000), new Trainer.Hooks() { }, cfg, SingleProcess.INSTANCE);
             Reporter report = new Reporter(new PrintStream(OutputStream.nullOutputStream()), line -> { }, null, cfg, System.nanoTime());
