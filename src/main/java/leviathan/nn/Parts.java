@@ -28,6 +28,7 @@ public final class Parts {
         register(InvolutionMixer.TYPE);
         register(DenseMlp.TYPE);
         register(MoeMlp.TYPE);
+        register(SwiGluMlp.TYPE);
     }
 
     @SuppressWarnings("unchecked")
