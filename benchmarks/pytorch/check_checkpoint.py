@@ -3,10 +3,10 @@
 
     /usr/bin/python3 benchmarks/pytorch/check_checkpoint.py model.safetensors --text input.txt [--split val]
 
-The model is built from the checkpoint's metadata alone. The loss follows LEVIATHAN.md's
-evaluation: non-overlapping windows x[s..s+T] for s = 0, T+1, 2(T+1), ... (a shorter
-remainder is ignored), the mean loss over all T predictions of every window, in nats,
-with bpc = loss / ln 2. Prints one JSON line.
+The model is built from the checkpoint's metadata alone (any mixer, hybrid stack or MLP of
+LEVIATHAN.md). The loss follows LEVIATHAN.md's evaluation: non-overlapping windows
+x[s..s+T] for s = 0, T+1, 2(T+1), ... (a shorter remainder is ignored), the mean loss over
+all T predictions of every window, in nats, with bpc = loss / ln 2. Prints one JSON line.
 """
 
 import argparse
@@ -16,29 +16,14 @@ import os
 import sys
 import time
 
-
-def _threads_from_argv():
-    """--threads, read before torch loads: OpenBLAS sizes its own thread pool once, at load time."""
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--threads", type=int, default=None)
-    return pre.parse_known_args()[0].threads or len(os.sched_getaffinity(0))
-
-
-# torch.set_num_threads sizes only torch's OpenMP pool; without this, OpenBLAS (Debian's
-# libopenblas0-pthread) runs every GEMM on all cores, even with --threads 1.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", str(_threads_from_argv()))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import leviathan_torch as lt  # noqa: E402  (exits with a clear message when torch is missing)
-from leviathan_torch import torch  # noqa: E402
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_DATA = os.path.normpath(os.path.join(REPO_ROOT, "..", "shared", "data", "tinyshakespeare.txt"))
+import leviathan_torch as lt  # noqa: E402  (sizes OpenBLAS from --threads; exits clearly when torch is missing)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="leviathan-1 safetensors file")
-    p.add_argument("--text", "--data", dest="text", default=DEFAULT_DATA, help="text file (default: %(default)s)")
+    p.add_argument("--text", "--data", dest="text", default=lt.DEFAULT_DATA, help="text file (default: %(default)s)")
     p.add_argument("--split", choices=("all", "train", "val"), default="all",
                    help="evaluate the whole text, or its first 90%% (train) or last 10%% (val)")
     p.add_argument("--block", type=int, default=None, help="window length T (default: the model's block_size)")
@@ -47,15 +32,14 @@ def main():
     p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     args = p.parse_args()
 
-    torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
+    lt.set_threads(args.threads)
     start = time.perf_counter()
     try:
         model, tokenizer, meta = lt.load_checkpoint(args.checkpoint)
         block = args.block or model.block_size
         if not 1 <= block <= model.block_size:
             raise ValueError(f"--block {block} must be in [1, block_size {model.block_size}]")
-        with open(args.text, encoding="utf-8") as f:
-            text = f.read()
+        text = lt.read_text(args.text)
         if args.split != "all":
             text = lt.split_text(text)[0 if args.split == "train" else 1]
         ids = tokenizer.encode(text, drop_unknown=args.drop_unknown)
@@ -66,6 +50,7 @@ def main():
         "checkpoint": args.checkpoint,
         "attention": meta["attention"],
         "lags": int(meta["lags"]),
+        "mlp": meta.get("mlp", "dense"),
         "text": args.text,
         "split": args.split,
         "block": block,

@@ -5,21 +5,43 @@ correlation: each head scores a query against every earlier key at N circular la
 of the head dimension and takes one softmax over all (key, lag) pairs. With
 attention="dot" it is the same model with N = 1 and no lag bias. The variants of
 LEVIATHAN.md plug into the same block: attention="involution" (scores generated from
-each token over a causal window of K steps) and mlp="moe" (a sparse top-k mixture of
-experts with its load-balance and z auxiliary losses, see Leviathan.aux_loss).
+each token over a causal window of K steps), mlp="moe" (a sparse top-k mixture of
+experts with its load-balance and z auxiliary losses, see Leviathan.aux_loss) and
+mlp="swiglu" (the gated MLP). attention may list one mixer per layer (a hybrid stack),
+and dropout (training only) acts where nanoGPT puts it.
 
 Parameter names are the checkpoint names of LEVIATHAN.md (wte, wpe, h.{l}.ln_1.weight,
 h.{l}.attn.c_attn.weight, h.{l}.attn.lag_bias, ..., ln_f.bias), so `state_dict()` maps
-1:1 onto a safetensors checkpoint. This module also holds a small safetensors reader and
-writer (float32 only), the character tokenizer and the spec's evaluation windowing.
+1:1 onto a safetensors checkpoint. This module is the one PyTorch peer module the scripts
+share: besides the model it holds the thread set-up (OpenBLAS sized from the script's
+--threads before torch loads), the model's command-line flags, the optimizer and training
+step, a small safetensors reader and writer (float32 only), the character tokenizer and
+the spec's evaluation windowing. train.py, make_reference.py and check_checkpoint.py are
+thin scripts over it; selftest.py checks it against the spec.
 
 Run with Debian's interpreter, /usr/bin/python3 (package python3-torch).
 """
 
+import argparse
 import json
 import math
+import os
 import struct
 import sys
+
+
+def _threads_from_argv():
+    """The running script's --threads, read before torch loads (None when absent or not a number)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--threads", default=None)
+    value = pre.parse_known_args()[0].threads
+    return int(value) if value is not None and value.isdigit() and int(value) > 0 else None
+
+
+# torch.set_num_threads (set_threads below) sizes only torch's OpenMP pool; OpenBLAS (Debian's
+# libopenblas0-pthread) sizes its own pool once, when torch loads. Without this it would run every
+# GEMM on all cores, even with --threads 1. The script's own parser reports a bad --threads value.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", str(_threads_from_argv() or len(os.sched_getaffinity(0))))
 
 try:
     import torch
@@ -33,6 +55,49 @@ except ImportError:  # the scripts install nothing themselves
     )
 
 CHECKPOINT_FORMAT = "leviathan-1"
+MIXERS = ("correlation", "dot", "involution")
+MLPS = ("dense", "moe", "swiglu")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEFAULT_DATA = os.path.normpath(os.path.join(REPO_ROOT, "..", "shared", "data", "tinyshakespeare.txt"))
+
+
+def set_threads(threads=None):
+    """torch.set_num_threads(threads, default: the CPUs this process may use); returns the count."""
+    threads = threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def dropout(x, p, training):
+    """Inverted dropout x * m / (1 - p), m ~ Bernoulli(1 - p), in training only.
+
+    With p = 0 or in evaluation it is x itself and draws no random number, so a model without
+    dropout computes exactly what it did before dropout existed.
+    """
+    return F.dropout(x, p, training=True) if training and p > 0 else x
+
+
+def mixer_kinds(attention, n_layer):
+    """The per-layer token mixers: one kind for every layer, or a comma-separated list of n_layer kinds."""
+    kinds = [a.strip() for a in (attention.split(",") if isinstance(attention, str) else attention)]
+    bad = [k for k in kinds if k not in MIXERS]
+    if bad:
+        raise ValueError(f"attention kind {bad[0]!r} is not one of {', '.join(MIXERS)} (attention={attention!r})")
+    if len(kinds) == 1:
+        return kinds * n_layer
+    if len(kinds) != n_layer:
+        raise ValueError(f"attention lists {len(kinds)} kinds for n_layer={n_layer} layers (attention={attention!r})")
+    return kinds
+
+
+def attention_name(kinds):
+    """The metadata value: the single kind when every layer agrees, else the comma-separated list."""
+    return kinds[0] if len(set(kinds)) == 1 else ",".join(kinds)
+
+
+def swiglu_hidden(n_embd):
+    """The gated MLP's default hidden width: 8C/3 rounded up to a multiple of 16 (352 for C = 128)."""
+    return 16 * -(-8 * n_embd // 48)
 
 
 def lag_set(n_lags):
@@ -50,10 +115,11 @@ class CorrelationAttention(nn.Module):
         o_i      = sum_j sum_t p[i,j,t] S_t v_j
     This is attention over T*N lagged key/value tokens (S_t k_j, S_t v_j): the lagged keys
     and values are length-D windows (unfold) of the head vectors extended circularly by the
-    lags, then two batched matmuls do the work. Autograd provides the backward.
+    lags, then two batched matmuls do the work. Autograd provides the backward. In training with
+    dropout p > 0 the weights p[i,j,t] are dropped (inverted dropout) before they mix the values.
     """
 
-    def __init__(self, n_embd, n_head, n_lags, lag_bias=True):
+    def __init__(self, n_embd, n_head, n_lags, lag_bias=True, dropout=0.0):
         super().__init__()
         if n_embd % n_head != 0:
             raise ValueError(f"n_embd={n_embd} must be divisible by n_head={n_head}")
@@ -61,6 +127,7 @@ class CorrelationAttention(nn.Module):
         if not 1 <= n_lags <= head_dim:
             raise ValueError(f"lags={n_lags} must be in [1, head width {head_dim}]")
         self.n_embd, self.n_head, self.head_dim, self.n_lags = n_embd, n_head, head_dim, n_lags
+        self.dropout = dropout
         self.c_attn = nn.Linear(n_embd, 3 * n_embd)  # rows: q, then k, then v
         self.c_proj = nn.Linear(n_embd, n_embd)
         if lag_bias:
@@ -94,7 +161,7 @@ class CorrelationAttention(nn.Module):
             mask = mask + self.lag_bias.view(H, 1, 1, N)  # (H, T, T, N)
         s = s.view(B, H, T, T, N) + mask
         p = torch.softmax(s.view(B, H, T, T * N), dim=-1)  # jointly over (j, t)
-        return p @ v
+        return dropout(p, self.dropout, self.training) @ v
 
     def forward(self, x):
         B, T, C = x.shape
@@ -114,10 +181,11 @@ class InvolutionAttention(nn.Module):
         v = a @ c_v.weight^T + c_v.bias                            (T, C), head h = columns h*D..
         o[i,h] = sum_k p[i,h,k] v[i-k,h];  out = o @ c_proj.weight^T + c_proj.bias
     The window of v is an unfold over time of v padded with K-1 zero rows in front; the padded
-    positions get p = 0 (the softmax masks them with -inf), so nothing padded reaches o.
+    positions get p = 0 (the softmax masks them with -inf), so nothing padded reaches o. In
+    training with dropout p > 0 the weights p[i,h,k] are dropped before they mix the values.
     """
 
-    def __init__(self, n_embd, n_head, window):
+    def __init__(self, n_embd, n_head, window, dropout=0.0):
         super().__init__()
         if n_embd % n_head != 0:
             raise ValueError(f"n_embd={n_embd} must be divisible by n_head={n_head}")
@@ -126,6 +194,7 @@ class InvolutionAttention(nn.Module):
         if window < 1:
             raise ValueError(f"window must be >= 1, got {window}")
         self.n_embd, self.n_head, self.head_dim, self.window = n_embd, n_head, n_embd // n_head, window
+        self.dropout = dropout
         reduce = n_embd // 4
         self.c_reduce = nn.Linear(n_embd, reduce)
         self.c_span = nn.Linear(reduce, n_head * window)
@@ -138,6 +207,7 @@ class InvolutionAttention(nn.Module):
         steps = torch.arange(K, device=w.device)
         before_start = steps.view(1, K) > torch.arange(T, device=w.device).view(T, 1)  # (T, K): i - k < 0
         p = torch.softmax(w.masked_fill(before_start.view(1, T, 1, K), float("-inf")), dim=-1)
+        p = dropout(p, self.dropout, self.training)
         vp = F.pad(v, (0, 0, 0, 0, K - 1, 0))                     # (B, T+K-1, H, D); v[i-k] = vp[i+K-1-k]
         windows = vp.unfold(1, K, 1).flip(-1)                     # (B, T, H, D, K); [..., k] = v[i-k]
         return torch.einsum("bthk,bthdk->bthd", p, windows)
@@ -161,6 +231,25 @@ class Mlp(nn.Module):
 
     def forward(self, x):
         return self.c_proj(F.gelu(self.c_fc(x), approximate="tanh"))
+
+
+class SwigluMlp(nn.Module):
+    """The gated MLP (LEVIATHAN.md, "Gated MLP"), no biases, hidden width F:
+
+        y = (silu(m @ c_gate.weight^T) * (m @ c_fc.weight^T)) @ c_proj.weight^T,  silu(z) = z sigmoid(z)
+    """
+
+    def __init__(self, n_embd, hidden):
+        super().__init__()
+        if hidden < 1:
+            raise ValueError(f"mlp_hidden must be >= 1, got {hidden}")
+        self.hidden = hidden
+        self.c_gate = nn.Linear(n_embd, hidden, bias=False)
+        self.c_fc = nn.Linear(n_embd, hidden, bias=False)
+        self.c_proj = nn.Linear(hidden, n_embd, bias=False)
+
+    def forward(self, x):
+        return self.c_proj(F.silu(self.c_gate(x)) * self.c_fc(x))
 
 
 class MoeMlp(nn.Module):
@@ -215,62 +304,83 @@ class MoeMlp(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, n_embd, n_head, n_lags, lag_bias, attention="correlation", window=16, mlp="dense",
-                 n_expert=8, top_k=2, expert_hidden=None, moe_balance=0.01, moe_z=0.001):
+    """x + drop(mixer(ln_1(x))), then x + drop(mlp(ln_2(x))); the mixer is this layer's own kind."""
+
+    def __init__(self, n_embd, n_head, attention, lags=1, window=16, mlp="dense", mlp_hidden=None, n_expert=8,
+                 top_k=2, expert_hidden=None, moe_balance=0.01, moe_z=0.001, dropout=0.0):
         super().__init__()
+        self.dropout = dropout
         self.ln_1 = nn.LayerNorm(n_embd, eps=1e-5)
         if attention == "involution":
-            self.attn = InvolutionAttention(n_embd, n_head, window)
+            self.attn = InvolutionAttention(n_embd, n_head, window, dropout)
+        elif attention == "dot":                                  # N = 1, no lag bias
+            self.attn = CorrelationAttention(n_embd, n_head, 1, False, dropout)
         else:
-            self.attn = CorrelationAttention(n_embd, n_head, n_lags, lag_bias)
+            self.attn = CorrelationAttention(n_embd, n_head, lags, True, dropout)
         self.ln_2 = nn.LayerNorm(n_embd, eps=1e-5)
         if mlp == "moe":
             self.mlp = MoeMlp(n_embd, n_expert, top_k, expert_hidden, moe_balance, moe_z)
+        elif mlp == "swiglu":
+            self.mlp = SwigluMlp(n_embd, mlp_hidden)
         else:
             self.mlp = Mlp(n_embd)
 
     def forward(self, x):
-        x = x + self.attn(self.ln_1(x))
-        return x + self.mlp(self.ln_2(x))
+        x = x + dropout(self.attn(self.ln_1(x)), self.dropout, self.training)
+        return x + dropout(self.mlp(self.ln_2(x)), self.dropout, self.training)
 
 
 class Leviathan(nn.Module):
-    """The language model: tokens (B, T) -> logits (B, T, V); the output head is wte (tied)."""
+    """The language model: tokens (B, T) -> logits (B, T, V); the output head is wte (tied).
+
+    attention is one mixer kind for every layer or a comma-separated list of n_layer kinds (a
+    hybrid stack); lags applies to the correlation layers, window to the involution layers.
+    dropout (p, training only, never stored in a checkpoint) acts at nanoGPT's places: the
+    embedding sum, the mixer weights and each residual branch's output.
+    """
 
     def __init__(self, vocab_size, attention="correlation", lags=4, n_layer=4, n_head=4, n_embd=128,
                  block_size=64, window=16, mlp="dense", n_expert=8, top_k=2, expert_hidden=None,
-                 moe_balance=0.01, moe_z=0.001):
+                 moe_balance=0.01, moe_z=0.001, mlp_hidden=None, dropout=0.0):
         super().__init__()
-        if attention not in ("correlation", "dot", "involution"):
-            raise ValueError(f"attention must be 'correlation', 'dot' or 'involution', got {attention!r}")
-        if attention in ("dot", "involution") and lags != 1:
-            raise ValueError(f"attention={attention!r} means lags=1, got lags={lags}")
-        if attention == "involution" and not 1 <= window <= block_size:
+        kinds = mixer_kinds(attention, n_layer)
+        if "correlation" not in kinds and lags != 1:
+            raise ValueError(f"attention={attention!r} has no correlation layer, which means lags=1; got lags={lags}")
+        if "involution" in kinds and not 1 <= window <= block_size:
             raise ValueError(f"window={window} must be in [1, block_size={block_size}]")
-        if mlp not in ("dense", "moe"):
-            raise ValueError(f"mlp must be 'dense' or 'moe', got {mlp!r}")
+        if mlp not in MLPS:
+            raise ValueError(f"mlp must be one of {', '.join(MLPS)}, got {mlp!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if mlp == "moe" and expert_hidden is None:
             expert_hidden = max(1, 4 * n_embd // top_k)          # the dense MLP's active flops per token
-        self.config = dict(vocab_size=vocab_size, attention=attention, lags=lags, n_layer=n_layer,
+        if mlp == "swiglu" and mlp_hidden is None:
+            mlp_hidden = swiglu_hidden(n_embd)
+        self.kinds = kinds
+        self.config = dict(vocab_size=vocab_size, attention=attention_name(kinds), lags=lags, n_layer=n_layer,
                            n_head=n_head, n_embd=n_embd, block_size=block_size, mlp=mlp)
-        if attention == "involution":
+        if "involution" in kinds:
             self.config.update(window=window)
         if mlp == "moe":
             self.config.update(n_expert=n_expert, top_k=top_k, expert_hidden=expert_hidden)
+        if mlp == "swiglu":
+            self.config.update(mlp_hidden=mlp_hidden)
         self.block_size = block_size
+        self.dropout = dropout
         self.wte = nn.Parameter(torch.empty(vocab_size, n_embd))  # (V, C)
         self.wpe = nn.Parameter(torch.empty(block_size, n_embd))  # (block_size, C)
-        self.h = nn.ModuleList(Block(n_embd, n_head, lags, attention == "correlation", attention, window, mlp,
-                                     n_expert, top_k, expert_hidden, moe_balance, moe_z)
-                               for _ in range(n_layer))
+        self.h = nn.ModuleList(Block(n_embd, n_head, kind, lags, window, mlp, mlp_hidden, n_expert, top_k,
+                                     expert_hidden, moe_balance, moe_z, dropout)
+                               for kind in kinds)
         self.ln_f = nn.LayerNorm(n_embd, eps=1e-5)
         self.reset_parameters()
 
     def reset_parameters(self):
         """GPT-2 init: N(0, 0.02) weights, residual projections scaled by 1/sqrt(2 n_layer), zero biases.
 
-        Every c_proj.weight is a residual projection (attn.c_proj and each expert's c_proj); the
-        involution projections (c_reduce, c_span, c_v) and the router are plain N(0, 0.02).
+        Every c_proj.weight is a residual projection (attn.c_proj, the MLP's or each expert's c_proj);
+        the involution projections (c_reduce, c_span, c_v), the gated MLP's c_gate and the router are
+        plain N(0, 0.02).
         """
         residual_std = 0.02 / math.sqrt(2 * len(self.h))
         for name, p in self.named_parameters():
@@ -278,8 +388,8 @@ class Leviathan(nn.Module):
                 nn.init.normal_(p, 0.0, 0.02)
             elif name.endswith("c_proj.weight"):
                 nn.init.normal_(p, 0.0, residual_std)
-            elif name.endswith(("c_attn.weight", "c_fc.weight", "c_reduce.weight", "c_span.weight", "c_v.weight",
-                                "router.weight")):
+            elif name.endswith(("c_attn.weight", "c_fc.weight", "c_gate.weight", "c_reduce.weight", "c_span.weight",
+                                "c_v.weight", "router.weight")):
                 nn.init.normal_(p, 0.0, 0.02)
             elif name.endswith("lag_bias") or name.endswith(".bias"):
                 nn.init.zeros_(p)
@@ -292,7 +402,7 @@ class Leviathan(nn.Module):
         B, T = idx.shape
         if T > self.block_size:
             raise ValueError(f"sequence length {T} exceeds block_size {self.block_size}")
-        x = self.wte[idx] + self.wpe[:T]
+        x = dropout(self.wte[idx] + self.wpe[:T], self.dropout, self.training)
         for block in self.h:
             x = block(x)
         logits = self.ln_f(x) @ self.wte.t()
@@ -314,6 +424,15 @@ class Leviathan(nn.Module):
         """Per MoE layer, the fractions f_e of the last forward's routed pairs (empty for dense)."""
         return {f"h.{l}": b.mlp.load.tolist() for l, b in enumerate(self.h) if isinstance(b.mlp, MoeMlp)}
 
+    def active_parameters(self):
+        """Parameters one token uses: all of them but, per MoE layer, the E - k experts it skips."""
+        total = sum(p.numel() for p in self.parameters())
+        for block in self.h:
+            if isinstance(block.mlp, MoeMlp):
+                per_expert = sum(p.numel() for p in block.mlp.experts[0].parameters())
+                total -= (block.mlp.n_expert - block.mlp.top_k) * per_expert
+        return total
+
     def fill_missing_grads(self):
         """Zero gradients for parameters the last backward did not reach (an expert no token chose).
 
@@ -332,6 +451,73 @@ class Leviathan(nn.Module):
             is_linear_weight = name.endswith(".weight") and p.dim() == 2
             (decay if name in ("wte", "wpe") or is_linear_weight else no_decay).append(p)
         return [dict(params=decay, weight_decay=weight_decay), dict(params=no_decay, weight_decay=0.0)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: the optimizer and one step, as train.py and make_reference.py both use them
+
+def make_optimizer(model, lr, weight_decay, betas=(0.9, 0.99), eps=1e-8):
+    """torch.optim.AdamW over the model's decay groups (decay on 2-D weights only)."""
+    return torch.optim.AdamW(model.decay_groups(weight_decay), lr=lr, betas=betas, eps=eps)
+
+
+def train_step(model, optimizer, x, y, grad_clip=0.0):
+    """One optimizer step on the training objective, cross-entropy + aux_loss().
+
+    An expert no token chose gets a zero gradient (fill_missing_grads) so AdamW still decays it;
+    grad_clip > 0 clips the global gradient norm. Returns (cross-entropy, objective) of the
+    forward before the step, as tensors.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    _, loss = model(x, y)
+    total = loss + model.aux_loss()
+    total.backward()
+    model.fill_missing_grads()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss, total
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line: the model's flags, shared by the scripts that build a model from flags
+
+def add_model_arguments(parser):
+    """The model's flags and their defaults (the recipe's model)."""
+    g = parser.add_argument_group("model")
+    g.add_argument("--attention", default="correlation",
+                   help="token mixer: correlation, dot or involution, or a comma-separated list of n_layer of "
+                        "them, one per layer from layer 0 (a hybrid stack); default %(default)s")
+    g.add_argument("--lags", type=int, default=4,
+                   help="lag count N of the correlation layers (forced to 1 when there is none)")
+    g.add_argument("--window", type=int, default=16, help="involution window K, 1 <= K <= block size")
+    g.add_argument("--mlp", choices=MLPS, default="dense")
+    g.add_argument("--mlp-hidden", type=int, default=None,
+                   help="swiglu: hidden width F (default 8C/3 rounded up to a multiple of 16)")
+    g.add_argument("--experts", type=int, default=8, help="moe: expert count E")
+    g.add_argument("--top-k", type=int, default=2, help="moe: experts per token k")
+    g.add_argument("--expert-hidden", type=int, default=None,
+                   help="moe: expert hidden width F (default 4C/k, rounded down: the dense MLP's active flops)")
+    g.add_argument("--moe-balance", type=float, default=0.01, help="moe: load-balance loss weight alpha")
+    g.add_argument("--moe-z", type=float, default=0.001, help="moe: router z-loss weight beta")
+    g.add_argument("--n-layer", type=int, default=4)
+    g.add_argument("--n-head", type=int, default=4)
+    g.add_argument("--n-embd", type=int, default=128)
+    g.add_argument("--block-size", type=int, default=64)
+    g.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout p in training forward passes (0: none, the reference runs)")
+    return g
+
+
+def model_from_args(args, vocab_size):
+    """The model the flags describe. Raises ValueError (one line) for an invalid combination."""
+    kinds = mixer_kinds(args.attention, args.n_layer)
+    lags = args.lags if "correlation" in kinds else 1
+    return Leviathan(vocab_size, attention=args.attention, lags=lags, n_layer=args.n_layer, n_head=args.n_head,
+                     n_embd=args.n_embd, block_size=args.block_size, window=args.window, mlp=args.mlp,
+                     n_expert=args.experts, top_k=args.top_k, expert_hidden=args.expert_hidden,
+                     moe_balance=args.moe_balance, moe_z=args.moe_z, mlp_hidden=args.mlp_hidden,
+                     dropout=args.dropout)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,6 +547,17 @@ class CharTokenizer:
                                  f"vocabulary; pass --drop-unknown to skip such characters")
             ids.append(i)
         return torch.tensor(ids, dtype=torch.long)
+
+
+def read_text(path):
+    """A UTF-8 text file; ValueError with one line when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise ValueError(f"text file {path} not found; pass --data PATH (Tiny Shakespeare)") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"cannot read text file {path}: {e}") from None
 
 
 def split_text(text):
@@ -408,11 +605,13 @@ def checkpoint_metadata(model, vocab):
         "lags": str(c["lags"]),
         "vocab": vocab,
     }
-    if c["attention"] == "involution":
+    if "window" in c:                                          # any involution layer
         meta["window"] = str(c["window"])
     if c["mlp"] == "moe":                                      # absent means dense, as in older checkpoints
         meta.update(mlp="moe", n_expert=str(c["n_expert"]), top_k=str(c["top_k"]),
                     expert_hidden=str(c["expert_hidden"]))
+    elif c["mlp"] == "swiglu":
+        meta.update(mlp="swiglu", mlp_hidden=str(c["mlp_hidden"]))
     return meta
 
 
@@ -479,18 +678,20 @@ def load_checkpoint(path):
         raise ValueError(f"{path}: metadata lacks {', '.join(missing)}")
     vocab = meta["vocab"]
     mlp = meta.get("mlp", "dense")
-    need = (["window"] if meta["attention"] == "involution" else []) + \
-        (["n_expert", "top_k", "expert_hidden"] if mlp == "moe" else [])
-    missing = [k for k in need if k not in meta]
-    if missing:
-        raise ValueError(f"{path}: metadata lacks {', '.join(missing)}")
     try:
+        kinds = mixer_kinds(meta["attention"], int(meta["n_layer"]))
+        need = (["window"] if "involution" in kinds else []) + \
+            {"moe": ["n_expert", "top_k", "expert_hidden"], "swiglu": ["mlp_hidden"]}.get(mlp, [])
+        missing = [k for k in need if k not in meta]
+        if missing:
+            raise ValueError(f"metadata lacks {', '.join(missing)}")
+        optional = lambda key, default: int(meta[key]) if key in meta else default  # noqa: E731
         model = Leviathan(len(vocab), attention=meta["attention"], lags=int(meta["lags"]),
                           n_layer=int(meta["n_layer"]), n_head=int(meta["n_head"]),
                           n_embd=int(meta["n_embd"]), block_size=int(meta["block_size"]),
-                          window=int(meta.get("window", 16)), mlp=mlp,
-                          n_expert=int(meta.get("n_expert", 8)), top_k=int(meta.get("top_k", 2)),
-                          expert_hidden=int(meta["expert_hidden"]) if "expert_hidden" in meta else None)
+                          window=optional("window", 16), mlp=mlp,
+                          n_expert=optional("n_expert", 8), top_k=optional("top_k", 2),
+                          expert_hidden=optional("expert_hidden", None), mlp_hidden=optional("mlp_hidden", None))
     except ValueError as e:
         raise ValueError(f"{path}: metadata describes no valid model: {e}") from None
     expected = model.state_dict()

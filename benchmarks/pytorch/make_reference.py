@@ -6,7 +6,10 @@ For a tiny config of each model kind it saves, under src/test/resources/referenc
                                losses of 10 AdamW steps on that batch (lr 1e-2, wd 0.1, betas
                                0.9/0.99, eps 1e-8, no clipping, constant lr)
 Names: correlation, dot (the original pair), and the variants of LEVIATHAN.md: involution,
-dot-moe, correlation-moe, involution-moe. For the variants the reference also holds
+dot-moe, correlation-moe, involution-moe, correlation-swiglu, dot-swiglu (the gated MLP) and
+hybrid (a three-layer stack, one mixer per layer: involution, correlation, dot). Every model is
+n_layer 2 (hybrid: 3), n_head 2, n_embd 16, block_size 8, on a 14-character vocabulary, and the
+batch is B = 3, T = 7. For the variants the reference also holds
   total_loss            cross-entropy + every MoE layer's auxiliary terms (the training objective;
                         equal to loss without MoE); "loss" stays the cross-entropy alone
   aux.h.{l}.balance     alpha*E*sum_e f_e P_e of MoE layer l          (shape [1])
@@ -18,7 +21,9 @@ and every grad.* is the gradient of total_loss. The metadata gives moe_balance a
 beta), set 10x above the defaults so that the auxiliary gradients stand out of float32 noise.
 The router's top-k choice must not flip between float32 and float64: each run checks that the
 k-th and (k+1)-th largest router logits of every token stay at least 1e-3 apart in all 11 forwards.
-References are computed in float64 from the float32 weights. Run by hand when the model changes:
+References are computed in float64 from the float32 weights, without dropout. Run by hand when
+the model changes (it rewrites every fixture it names; the existing ones must come out byte for
+byte the same, `git status` shows whether they did):
     /usr/bin/python3 benchmarks/pytorch/make_reference.py            (all fixtures)
     /usr/bin/python3 benchmarks/pytorch/make_reference.py involution (some of them)
 """
@@ -26,18 +31,18 @@ References are computed in float64 from the float32 weights. Run by hand when th
 import os
 import sys
 
-import torch
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import leviathan_torch as lt  # noqa: E402
+import leviathan_torch as lt  # noqa: E402  (exits with a clear message when torch is missing)
+from leviathan_torch import torch  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-OUT = os.path.join(ROOT, "src", "test", "resources", "reference")
+OUT = os.path.join(lt.REPO_ROOT, "src", "test", "resources", "reference")
 VOCAB = "\n !,abcdefghij"
 ALPHA, BETA = 0.1, 0.01
 MIN_ROUTER_MARGIN = 1e-3
 
-# name -> (seed, model arguments beyond the shared tiny shape)
+TINY = dict(n_layer=2, n_head=2, n_embd=16, block_size=8)   # the shared tiny shape
+
+# name -> (seed, model arguments beyond (or overriding) the shared tiny shape)
 FIXTURES = {
     "correlation": (1234, dict(attention="correlation", lags=3)),
     "dot": (4321, dict(attention="dot", lags=1)),
@@ -46,6 +51,9 @@ FIXTURES = {
     "correlation-moe": (2469, dict(attention="correlation", lags=3, mlp="moe", n_expert=4, top_k=2, expert_hidden=8)),
     "involution-moe": (1357, dict(attention="involution", lags=1, window=3, mlp="moe", n_expert=3, top_k=1,
                                   expert_hidden=10)),
+    "correlation-swiglu": (3141, dict(attention="correlation", lags=3, mlp="swiglu")),      # default F = 48
+    "dot-swiglu": (2718, dict(attention="dot", lags=1, mlp="swiglu", mlp_hidden=24)),
+    "hybrid": (1618, dict(attention="involution,correlation,dot", n_layer=3, lags=3, window=3)),
 }
 ORIGINAL = ("correlation", "dot")   # written exactly as before the variants (no extra keys)
 
@@ -72,7 +80,7 @@ def make(name):
     torch.manual_seed(seed)
     moe = kind.get("mlp") == "moe"
     extra = dict(moe_balance=ALPHA, moe_z=BETA) if moe else {}
-    model = lt.Leviathan(len(VOCAB), n_layer=2, n_head=2, n_embd=16, block_size=8, **kind, **extra)
+    model = lt.Leviathan(len(VOCAB), **{**TINY, **kind, **extra})
     with torch.no_grad():
         for pname, p in model.named_parameters():
             if p.dim() == 1 or pname.endswith("lag_bias"):
@@ -107,17 +115,12 @@ def make(name):
         ref["grad." + pname] = p.grad.detach().clone()
     model64.zero_grad()
 
-    opt = torch.optim.AdamW(model64.decay_groups(0.1), lr=1e-2, betas=(0.9, 0.99), eps=1e-8)
+    opt = lt.make_optimizer(model64, lr=1e-2, weight_decay=0.1, betas=(0.9, 0.99), eps=1e-8)
     losses, totals = [], []
     for _ in range(10):
-        opt.zero_grad()
-        _, l = model64(tokens, targets)
-        t = l + model64.aux_loss()
+        l, t = lt.train_step(model64, opt, tokens, targets)   # no clipping
         losses.append(l.item())
         totals.append(t.item())
-        t.backward()
-        model64.fill_missing_grads()
-        opt.step()
     ref["adamw_losses"] = torch.tensor(losses, dtype=torch.float64)
     if name not in ORIGINAL:
         ref["adamw_total_losses"] = torch.tensor(totals, dtype=torch.float64)
