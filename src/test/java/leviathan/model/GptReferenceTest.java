@@ -47,7 +47,8 @@ class GptReferenceTest {
     /** fixture (mixer and MLP) × backend × correlation implementation (the fixture's head width, 8, suits them all). */
     static Stream<Arguments> cases() {
         Stream.Builder<Arguments> b = Stream.builder();
-        for (String fixture : new String[] {"correlation", "dot", "involution", "dot-moe", "correlation-moe", "involution-moe"}) {
+        for (String fixture : new String[] {"correlation", "dot", "involution", "dot-moe", "correlation-moe", "involution-moe",
+                "correlation-swiglu", "dot-swiglu", "hybrid"}) {
             for (String backend : new String[] {"java", "onednn"}) {
                 // the correlation implementations matter only where the mixer is correlation or dot
                 for (Impl impl : fixture.startsWith("involution") ? new Impl[] {Impl.AUTO} : Impl.values()) {
