@@ -16,12 +16,13 @@ import org.junit.jupiter.params.provider.ValueSource;
 class GptGradientTest {
 
     @ParameterizedTest
-    @ValueSource(strings = {"correlation", "dot", "involution", "dot+moe", "correlation+moe", "involution+moe"})
+    @ValueSource(strings = {"correlation", "dot", "involution", "dot+moe", "correlation+moe", "involution+moe", "dot+swiglu",
+            "correlation,dot", "involution,correlation+swiglu"})
     void everyParameterGradientMatchesFiniteDifferences(String parts) {
         String[] p2 = parts.split("\\+");
         // small shapes; involution's window 2 < T keeps both truncated and full windows; 3 experts, top-2
-        Map<String, String> options = Map.of("lags", "3", "window", "2", "n_expert", "3", "top_k", "2", "expert_hidden", "6");
-        GptConfig cfg = new GptConfig(7, 4, 2, 2, 8, Parts.mixerSpec(p2[0], options),
+        Map<String, String> options = Map.of("lags", "3", "window", "2", "n_expert", "3", "top_k", "2", "expert_hidden", "6", "mlp_hidden", "6");
+        GptConfig cfg = new GptConfig(7, 4, 2, 2, 8, Parts.mixerStack(p2[0], 2, options),
                 Parts.mlpSpec(p2.length > 1 ? p2[1] : "dense", options));
         int B = 2, T = 3;
         SplittableRandom rng = new SplittableRandom(42);

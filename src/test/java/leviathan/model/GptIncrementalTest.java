@@ -13,11 +13,12 @@ import org.junit.jupiter.params.provider.ValueSource;
 class GptIncrementalTest {
 
     @ParameterizedTest
-    @ValueSource(strings = {"correlation", "dot", "involution", "dot+moe", "correlation+moe", "involution+moe"})
+    @ValueSource(strings = {"correlation", "dot", "involution", "dot+moe", "correlation+moe", "involution+moe", "dot+swiglu",
+            "correlation,dot", "involution,correlation+swiglu"})
     void incrementalDecodingMatchesFullForward(String parts) {
         String[] p = parts.split("\\+");
-        Map<String, String> options = Map.of("lags", "3", "window", "4", "n_expert", "4", "top_k", "2");
-        GptConfig cfg = new GptConfig(11, 12, 2, 2, 16, Parts.mixerSpec(p[0], options), Parts.mlpSpec(p.length > 1 ? p[1] : "dense", options));
+        Map<String, String> options = Map.of("lags", "3", "window", "4", "n_expert", "4", "top_k", "2", "mlp_hidden", "12");
+        GptConfig cfg = new GptConfig(11, 12, 2, 2, 16, Parts.mixerStack(p[0], 2, options), Parts.mlpSpec(p.length > 1 ? p[1] : "dense", options));
         int T = 9, V = cfg.vocabSize();
         try (Gpt g = Gpt.init(cfg, 3); Workspace full = g.workspace(new JavaBackend(), 1, 12, false);
              Workspace inc = g.workspace(new JavaBackend(), 1, 12, false)) {
