@@ -79,6 +79,8 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
     float beta2 = D.optimizer().beta2();
     @Option(names = "--weight-decay", description = "Decoupled weight decay on 2-D weights (default: ${DEFAULT-VALUE}).")
     float weightDecay = D.optimizer().weightDecay();
+    @Option(names = "--dropout", paramLabel = "P", description = "Dropout probability in training forward passes, 0 = off: the embedding sum and each residual branch's output (LEVIATHAN.md) (default: ${DEFAULT-VALUE}).")
+    float dropout = D.optimizer().dropout();
     @Option(names = "--clip", description = "Global gradient-norm clip, 0 = off (default: ${DEFAULT-VALUE}).")
     float clip = D.optimizer().clip();
 
@@ -132,7 +134,7 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
                     .attention(PartFlags.kind(parsed, PartType.Slot.MIXER)).mlp(PartFlags.kind(parsed, PartType.Slot.MLP))
                     .nLayer(nLayer).nHead(nHead).nEmbd(nEmbd).blockSize(blockSize)
                     .batchSize(batchSize).accum(accum).steps(steps).lr(lr).minLr(minLr).warmup(warmup)
-                    .optimizer(Optimizer.Kind.parse(optimizer)).beta1(beta1).beta2(beta2).weightDecay(weightDecay).clip(clip)
+                    .optimizer(Optimizer.Kind.parse(optimizer)).beta1(beta1).beta2(beta2).weightDecay(weightDecay).clip(clip).dropout(dropout)
                     .evalInterval(evalInterval).evalBatches(evalBatches).logInterval(logInterval).sampleTokens(sampleTokens)
                     .seed(seed).threads(threads).backend(backend).precision(precision).nanPolicy(Options.nanPolicy(nanPolicy));
             PartFlags.given(parsed).forEach(b::option);

@@ -162,9 +162,11 @@ public final class Gpt implements AutoCloseable {
         Profiler.begin(P_ENCODER_F);
         Encoder.forward(x, ws.tokens, s(params, "wte"), s(params, "wpe"), from, to, T, C);
         Profiler.end(P_ENCODER_F);
+        boolean drop = ws.dropping() && t0 == 0;                 // training forwards only (LEVIATHAN.md: dropout)
+        if (drop) ws.drop(x, EMBEDDING_SITE, B, T, C);
         MemorySegment stream = x;
         for (int l = 0; l < layers.length; l++) {
-            blockForward(ws, l, stream, B, T, t0);
+            blockForward(ws, l, stream, B, T, t0, drop);
             stream = ws.layerActs[l].res2();
         }
         MemorySegment lnf = s(a, "ln_f");
@@ -178,7 +180,7 @@ public final class Gpt implements AutoCloseable {
     }
 
     /** One block over rows {@code [t0, T)} of each sequence reading {@code in}: {@code x + mixer(ln_1(x))}, then {@code + mlp(ln_2(·))}. */
-    private void blockForward(Workspace ws, int l, MemorySegment in, int B, int T, int t0) {
+    private void blockForward(Workspace ws, int l, MemorySegment in, int B, int T, int t0, boolean drop) {
         int C = config.nEmbd(), from = t0, to = B * T;
         BlockParams p = layers[l];
         Workspace.BlockMemory act = ws.layerActs[l];
@@ -186,10 +188,12 @@ public final class Gpt implements AutoCloseable {
         LayerNorm.forward(act.ln1(), act.ln1Mean(), act.ln1Rstd(), in, p.ln1w(), p.ln1b(), from, to, C);
         Profiler.end(P_LN_F);
         ws.mixers[l].forward(act.res1(), act.ln1(), B, T, t0);
+        if (drop) ws.drop(act.res1(), mixerSite(l), B, T, C);      // x + drop(mixer output)
         Profiler.begin(P_RESIDUAL_LN);                       // res_1 = in + mixer(...), then ln_2(res_1), in one pass
         LayerNorm.forwardResidual(act.ln2(), act.ln2Mean(), act.ln2Rstd(), act.res1(), in, p.ln2w(), p.ln2b(), from, to, C);
         Profiler.end(P_RESIDUAL_LN);
         ws.mlps[l].forward(act.res2(), act.ln2(), B, T, t0);
+        if (drop) ws.drop(act.res2(), mlpSite(l), B, T, C);        // x + drop(MLP output)
         Profiler.begin(P_RESIDUAL);
         Residual.add(act.res2(), act.res1(), (long) from * C, (long) to * C);
         Profiler.end(P_RESIDUAL);
@@ -233,6 +237,7 @@ public final class Gpt implements AutoCloseable {
             Profiler.begin(P_RESIDUAL);
             Residual.add(dact.res1(), dact.res2(), n);
             Profiler.end(P_RESIDUAL);
+            if (ws.dropping()) ws.drop(dact.res2(), mlpSite(l), B, T, C);   // the branch sees the masked gradient
             ws.mlps[l].backward(dact.ln2(), dact.res2(), act.ln2(), B, T, lossScale);
             Profiler.begin(P_LN_B);
             LayerNorm.backward(dact.res1(), gp.ln2w(), gp.ln2b(), dact.ln2(), act.res1(), p.ln2w(), act.ln2Mean(), act.ln2Rstd(), rows, C);
@@ -241,16 +246,25 @@ public final class Gpt implements AutoCloseable {
             Profiler.begin(P_RESIDUAL);
             Residual.add(din, dact.res1(), n);
             Profiler.end(P_RESIDUAL);
+            if (ws.dropping()) ws.drop(dact.res1(), mixerSite(l), B, T, C);
             ws.mixers[l].backward(dact.ln1(), dact.res1(), act.ln1(), B, T, lossScale);
             Profiler.begin(P_LN_B);
             LayerNorm.backward(din, gp.ln1w(), gp.ln1b(), dact.ln1(), in, p.ln1w(), act.ln1Mean(), act.ln1Rstd(), rows, C);
             Profiler.end(P_LN_B);
         }
+        if (ws.dropping()) ws.drop(s(d, "x"), EMBEDDING_SITE, B, T, C);
         Profiler.begin(P_ENCODER_B);
         Encoder.backward(s(g, "wte"), s(g, "wpe"), s(d, "x"), ws.tokens, B, T, C);
         Profiler.end(P_ENCODER_B);
         Profiler.end(P_BACKWARD);
     }
+
+    /** Dropout sites (LEVIATHAN.md): the embedding sum, then each layer's two residual branches. */
+    private static final int EMBEDDING_SITE = 0;
+
+    private static int mixerSite(int layer) { return 1 + 2 * layer; }
+
+    private static int mlpSite(int layer) { return 2 + 2 * layer; }
 
     private void checkBatch(Workspace ws, int B, int T) {
         if (ws.model != this) throw new IllegalArgumentException("workspace was built for another model");

@@ -44,6 +44,10 @@ public final class Workspace implements AutoCloseable {
     final BlockMemory[] layerActs, layerDacts;
     final BlockPart.Bound[] mixers, mlps;
     private final LayerStats[] layerStats;
+    /** Dropout of the next training forward and its backward (LEVIATHAN.md): off unless {@link #dropout} armed it. */
+    private boolean dropping;
+    private float dropP;
+    private long dropSeed, dropStep, dropMicro, dropFirstRow;
 
     /** The block's own tensors for one layer (activations or their gradients). */
     record BlockMemory(MemorySegment ln1, MemorySegment ln1Mean, MemorySegment ln1Rstd, MemorySegment res1,
@@ -171,6 +175,35 @@ public final class Workspace implements AutoCloseable {
     public int maxBatch() { return maxBatch; }
 
     public int maxT() { return maxT; }
+
+    /**
+     * Arms dropout with probability {@code p} for the next training forward and its backward: the
+     * masks are keyed by ({@code seed}, {@code step}, {@code micro}, site) and count elements from
+     * row {@code firstRow} of the global batch, so they do not depend on the thread or rank count.
+     * Evaluation and sampling never arm it; {@link #noDropout} disarms it.
+     */
+    public void dropout(float p, long seed, long step, int micro, int firstRow) {
+        leviathan.kernel.Dropout.threshold(p);                      // checks p in [0, 1)
+        dropping = p > 0;
+        dropP = p;
+        dropSeed = seed;
+        dropStep = step;
+        dropMicro = micro;
+        dropFirstRow = firstRow;
+    }
+
+    public void noDropout() { dropping = false; }
+
+    boolean dropping() { return dropping; }
+
+    /**
+     * Applies the armed mask of {@code site} to the {@code (B, T, C)} rows of {@code x}: the
+     * forward at that site, or, on its gradient, the backward.
+     */
+    void drop(MemorySegment x, int site, int B, int T, int C) {
+        long key = leviathan.kernel.Dropout.key(dropSeed, dropStep, dropMicro, site);
+        leviathan.kernel.Dropout.apply(x, key, dropP, dropFirstRow * T * C, 0, (long) B * T * C);
+    }
 
     /** Logits of the last forward, {@code (B, T, V)} in the leading rows. */
     public MemorySegment logits() { return acts.get("logits").segment(); }

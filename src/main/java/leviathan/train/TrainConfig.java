@@ -102,14 +102,19 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         }
     }
 
-    /** How gradients become updates: AdamW or SGD, moments, decoupled weight decay, global-norm clip (0 = off). */
-    public record OptimizerGroup(Optimizer.Kind kind, float beta1, float beta2, float eps, float weightDecay, float clip) {
+    /**
+     * How gradients become updates, and the regularisation around them: AdamW or SGD, moments,
+     * decoupled weight decay, global-norm clip (0 = off), and dropout (LEVIATHAN.md: training
+     * forward passes only, never stored in the model; 0 = off).
+     */
+    public record OptimizerGroup(Optimizer.Kind kind, float beta1, float beta2, float eps, float weightDecay, float clip, float dropout) {
         public OptimizerGroup {
             if (kind == null) throw new IllegalArgumentException("optimizer is required");
             if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) throw new IllegalArgumentException("betas must be in [0, 1), got " + beta1 + ", " + beta2);
             if (!(eps > 0)) throw new IllegalArgumentException("eps must be > 0, got " + eps);
             if (!(weightDecay >= 0)) throw new IllegalArgumentException("weight_decay must be >= 0, got " + weightDecay);
             if (!(clip >= 0)) throw new IllegalArgumentException("clip must be >= 0 (0 disables it), got " + clip);
+            if (!(dropout >= 0 && dropout < 1)) throw new IllegalArgumentException("dropout must be in [0, 1) (0 disables it), got " + dropout);
         }
     }
 
@@ -161,7 +166,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         b.attention = model.attention(); b.mlp = model.mlp(); b.nLayer = model.nLayer(); b.nHead = model.nHead();
         b.nEmbd = model.nEmbd(); b.blockSize = model.blockSize();
         b.optimizer = optimizer.kind(); b.beta1 = optimizer.beta1(); b.beta2 = optimizer.beta2(); b.eps = optimizer.eps();
-        b.weightDecay = optimizer.weightDecay(); b.clip = optimizer.clip();
+        b.weightDecay = optimizer.weightDecay(); b.clip = optimizer.clip(); b.dropout = optimizer.dropout();
         b.steps = schedule.steps(); b.batchSize = schedule.batchSize(); b.accum = schedule.accum(); b.lr = schedule.lr();
         b.minLr = schedule.minLr(); b.warmup = schedule.warmup();
         b.data = run.data(); b.out = run.out(); b.initFrom = run.initFrom(); b.dropUnknown = run.dropUnknown();
@@ -191,6 +196,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         private float beta1 = 0.9f, beta2 = 0.99f, eps = 1e-8f;  // beta2 0.99: small batches, faster adaptation
         private float weightDecay = 0.1f;              // decoupled weight decay on 2-D weights
         private float clip = 1.0f;                     // global-norm clip: guards against rare spikes
+        private float dropout = 0f;                    // off, as in the reference runs (LEVIATHAN.md)
         private int steps = DEFAULT_STEPS;             // where the loss curve has flattened for this size
         private int batchSize = 12, accum = 1;         // 768 tokens per step: one L2-sized working set
         private float lr = 1e-3f, minLr = 1e-4f;       // AdamW peak and cosine floor
@@ -227,6 +233,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         public Builder eps(float v) { eps = v; return this; }
         public Builder weightDecay(float v) { weightDecay = v; return this; }
         public Builder clip(float v) { clip = v; return this; }
+        public Builder dropout(float v) { dropout = v; return this; }
         public Builder steps(int v) { steps = v; return this; }
         public Builder batchSize(int v) { batchSize = v; return this; }
         public Builder accum(int v) { accum = v; return this; }
@@ -250,7 +257,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         /** The config; each group checks its values. */
         public TrainConfig build() {
             return new TrainConfig(new ModelGroup(attention, mlp, nLayer, nHead, nEmbd, blockSize, options),
-                    new OptimizerGroup(optimizer, beta1, beta2, eps, weightDecay, clip),
+                    new OptimizerGroup(optimizer, beta1, beta2, eps, weightDecay, clip, dropout),
                     new ScheduleGroup(steps, batchSize, accum, lr, minLr, warmup),
                     new RunGroup(data, out, initFrom, dropUnknown, evalInterval, evalBatches, logInterval, sampleTokens, seed,
                             threads, backend, nanPolicy, precision));
@@ -283,6 +290,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         m.put("eps", optimizer.eps());
         m.put("weight_decay", optimizer.weightDecay());
         m.put("clip", optimizer.clip());
+        m.put("dropout", optimizer.dropout());
         m.put("eval_interval", run.evalInterval());
         m.put("eval_batches", run.evalBatches());
         m.put("log_interval", run.logInterval());
@@ -348,7 +356,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         b.options.putAll(options);
         return b.batchSize(i(d, "batch_size")).accum(i(d, "accum")).steps(i(d, "steps")).lr(f(d, "lr")).minLr(f(d, "min_lr"))
                 .warmup(i(d, "warmup")).optimizer(Optimizer.Kind.parse(str(d, "optimizer"))).beta1(f(d, "beta1")).beta2(f(d, "beta2"))
-                .eps(f(d, "eps")).weightDecay(f(d, "weight_decay")).clip(f(d, "clip")).data(str(d, "data")).out(str(d, "out"))
+                .eps(f(d, "eps")).weightDecay(f(d, "weight_decay")).clip(f(d, "clip")).dropout(f(d, "dropout")).data(str(d, "data")).out(str(d, "out"))
                 .initFrom(str(d, "init_from")).dropUnknown((Boolean) d.get("drop_unknown")).evalInterval(i(d, "eval_interval"))
                 .evalBatches(i(d, "eval_batches")).logInterval(i(d, "log_interval")).sampleTokens(i(d, "sample_tokens"))
                 .seed(((Number) d.get("seed")).longValue()).threads(i(d, "threads")).backend(str(d, "backend")).precision(str(d, "precision"))

@@ -38,7 +38,8 @@ final class TrainingStep {
     private final LrSchedule schedule;
     private final Trainer.Hooks hooks;
     private final int batchSize, blockSize, accum;
-    private final float clip;
+    private final float clip, dropout;
+    private final long seed;
     /** The parts' figures, averaged over micro-batches: one holder per name, made at the first step and reused. */
     private final Map<String, double[]> partStats = new LinkedHashMap<>();
     /** The same holders in a list, cleared by index: a for-each over the map makes an iterator every step. */
@@ -107,6 +108,8 @@ final class TrainingStep {
         this.blockSize = cfg.model().blockSize();
         this.accum = cfg.schedule().accum();
         this.clip = cfg.optimizer().clip();
+        this.dropout = cfg.optimizer().dropout();
+        this.seed = cfg.run().seed();
         this.addStat = (name, v) -> {
             double[] sum = partStats.get(name);
             if (sum == null) {
@@ -170,6 +173,7 @@ final class TrainingStep {
         boolean parallel = comm.size() > 1;
         for (int micro = 0; micro < accum; micro++) {
             batches.fill(ws.tokens(), ws.targets(), batchSize, blockSize, step, micro, share.first(), rows);
+            if (dropout > 0) ws.dropout(dropout, seed, step, micro, share.first());   // p = 0 arms nothing and draws nothing
             float l = hooks.afterLoss(done, model.forward(ws, rows, blockSize, true));
             double a = ws.auxLoss();                             // the parts' auxiliary terms (MoE); 0 for dense models
             if (parallel) {                                      // the global mean: a non-finite loss on any rank reaches all
@@ -178,8 +182,12 @@ final class TrainingStep {
                 l = (float) both[0];
                 a = both[1];
             }
-            if (!Float.isFinite(l) || !Double.isFinite(a)) return refused(done, lr, "loss is not finite");
+            if (!Float.isFinite(l) || !Double.isFinite(a)) {
+                ws.noDropout();
+                return refused(done, lr, "loss is not finite");
+            }
             model.backward(ws, rows, blockSize, 1f / accum);   // the parts add their auxiliary gradients
+            ws.noDropout();
             loss += l / accum;
             aux += a / accum;
             ws.stats(addStat);

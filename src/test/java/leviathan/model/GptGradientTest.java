@@ -19,6 +19,17 @@ class GptGradientTest {
     @ValueSource(strings = {"correlation", "dot", "involution", "dot+moe", "correlation+moe", "involution+moe", "dot+swiglu",
             "correlation,dot", "involution,correlation+swiglu"})
     void everyParameterGradientMatchesFiniteDifferences(String parts) {
+        check(parts, 0f);
+    }
+
+    /** With dropout armed, the masks are fixed by their key: the loss is a function of the weights, and its gradient must match. */
+    @ParameterizedTest
+    @ValueSource(strings = {"correlation", "involution+moe", "dot,involution+swiglu"})
+    void withAFixedDropoutMaskToo(String parts) {
+        check(parts, 0.3f);
+    }
+
+    private static void check(String parts, float dropout) {
         String[] p2 = parts.split("\\+");
         // small shapes; involution's window 2 < T keeps both truncated and full windows; 3 experts, top-2
         Map<String, String> options = Map.of("lags", "3", "window", "2", "n_expert", "3", "top_k", "2", "expert_hidden", "6", "mlp_hidden", "6");
@@ -41,6 +52,7 @@ class GptGradientTest {
                 ws.tokens().setAtIndex(ValueLayout.JAVA_INT, i, rng.nextInt(cfg.vocabSize()));
                 ws.targets().setAtIndex(ValueLayout.JAVA_INT, i, rng.nextInt(cfg.vocabSize()));
             }
+            if (dropout > 0) ws.dropout(dropout, 11, 3, 1, 2);   // step 3, micro-batch 1, rows from 2 of a global batch
             gpt.zeroGrad();
             gpt.forward(ws, B, T, true);
             gpt.backward(ws, B, T, 1f);

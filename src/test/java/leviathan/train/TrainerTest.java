@@ -37,6 +37,29 @@ class TrainerTest {
         assertTrue(Files.readString(r.runDir().resolve(Trainer.CONFIG_FILE)).contains("\"steps\": 400"));
     }
 
+    /**
+     * Dropout 0 is the run without dropout, bit for bit; dropout 0.5 changes training, resumes bit
+     * for bit (its masks are keyed by step), is recorded in config.json and not in the model file.
+     */
+    @Test
+    void dropoutIsATrainingSettingThatResumesExactly(@TempDir Path dir) throws Exception {
+        Path data = TestData.writeText(dir, TestData.text(3000, 5));
+        Trainer.Result off = trainer().train(TestData.tinyTrain(data, dir.resolve("off"), "correlation", 12, 6));
+        Trainer.Result zero = trainer().train(TestData.tinyBuilder(data, dir.resolve("zero"), "correlation", 12, 6).dropout(0f).build());
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(off.runDir().resolve(Trainer.MODEL_FILE)),
+                Files.readAllBytes(zero.runDir().resolve(Trainer.MODEL_FILE))), "dropout 0 changes nothing");
+        Trainer.Result on = trainer().train(TestData.tinyBuilder(data, dir.resolve("on"), "involution", 12, 6).dropout(0.5f).build());
+        Trainer.Result base = trainer().train(TestData.tinyBuilder(data, dir.resolve("base"), "involution", 12, 6).build());
+        assertTrue(on.trainLoss() != base.trainLoss(), "dropout 0.5 changes the training loss");
+        trainer().stopAfter(5).train(TestData.tinyBuilder(data, dir.resolve("part"), "involution", 12, 6).dropout(0.5f).build());
+        Trainer.Result resumed = trainer().resume(dir.resolve("part"), 0);
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(on.runDir().resolve(Trainer.MODEL_FILE)),
+                Files.readAllBytes(resumed.runDir().resolve(Trainer.MODEL_FILE))), "resumed with the same masks");
+        assertTrue(Files.readString(on.runDir().resolve(Trainer.CONFIG_FILE)).contains("\"dropout\": 0.5"));
+        var meta = leviathan.model.SafeTensors.readHeader(on.runDir().resolve(Trainer.MODEL_FILE)).metadata();
+        assertTrue(meta.keySet().stream().noneMatch(k -> k.contains("dropout")), "not in the model: " + meta.keySet());
+    }
+
     @Test
     void resumingReproducesTheUninterruptedRun(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(3000, 2));
