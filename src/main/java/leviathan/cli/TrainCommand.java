@@ -65,6 +65,8 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
     int accum = D.schedule().accum();
     @Option(names = "--steps", description = "Optimizer steps; with --resume, the new total (default: ${DEFAULT-VALUE}).")
     int steps = D.schedule().steps();
+    @Option(names = "--time", paramLabel = "DURATION", description = "A wall-clock budget instead of --steps (90s, 10m, 1h): the run measures its speed during the --warmup steps, fixes the steps that fit, evaluations included, and records them in config.json.")
+    String time;
     @Option(names = "--lr", description = "Peak learning rate (default: ${DEFAULT-VALUE}).")
     float lr = D.schedule().lr();
     @Option(names = "--min-lr", description = "Learning rate at the end of the cosine (default: ${DEFAULT-VALUE}).")
@@ -114,6 +116,12 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
         var parsed = spec.commandLine().getParseResult();
         Trainer.Result result;
         // --steps 0 would train nothing and name a model file it never wrote; eval scores a checkpoint
+        if (time != null && (parsed.hasMatchedOption("--steps") || resume != null)) {
+            throw new IllegalArgumentException("--time cannot be combined with " + (resume != null ? "--resume (the run's config.json fixed its steps)"
+                    : "--steps: give the run a step count or a time budget, not both"));
+        }
+        double budget = time == null ? 0 : Options.duration("--time", time);
+        if (budget > 0) trainer.clockStart(processStart());             // the budget counts from the start of the process
         if (steps == 0) {
             throw new IllegalArgumentException("--steps must be >= 1, got 0 (to score a checkpoint without training, use leviathan eval)");
         }
@@ -133,7 +141,7 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
                     .initFrom(initFrom == null ? null : initFrom.toString()).dropUnknown(dropUnknown)
                     .attention(PartFlags.kind(parsed, PartType.Slot.MIXER)).mlp(PartFlags.kind(parsed, PartType.Slot.MLP))
                     .nLayer(nLayer).nHead(nHead).nEmbd(nEmbd).blockSize(blockSize)
-                    .batchSize(batchSize).accum(accum).steps(steps).lr(lr).minLr(minLr).warmup(warmup)
+                    .batchSize(batchSize).accum(accum).steps(budget > 0 ? 0 : steps).timeBudget(budget).lr(lr).minLr(minLr).warmup(warmup)
                     .optimizer(Optimizer.Kind.parse(optimizer)).beta1(beta1).beta2(beta2).weightDecay(weightDecay).clip(clip).dropout(dropout)
                     .evalInterval(evalInterval).evalBatches(evalBatches).logInterval(logInterval).sampleTokens(sampleTokens)
                     .seed(seed).threads(threads).backend(backend).precision(precision).nanPolicy(Options.nanPolicy(nanPolicy));
@@ -154,6 +162,12 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
         finish(result);
         if (result.complete()) sample(result);
         return 0;
+    }
+
+    /** When this JVM started, on the {@link System#nanoTime} clock. */
+    private static long processStart() {
+        long sinceStartMs = System.currentTimeMillis() - java.lang.management.ManagementFactory.getRuntimeMXBean().getStartTime();
+        return System.nanoTime() - Math.max(0, sinceStartMs) * 1_000_000L;
     }
 
     /** Refuses a run that returned with a final loss that is not finite: one line, non-zero exit. */

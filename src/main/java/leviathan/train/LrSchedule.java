@@ -6,6 +6,9 @@ package leviathan.train;
  */
 public record LrSchedule(float maxLr, float minLr, int warmup, int totalSteps) {
 
+    /** The same schedule over {@code steps} steps (a time-budgeted run fixes its length during the warmup). */
+    public LrSchedule withTotal(int steps) { return new LrSchedule(maxLr, minLr, warmup, steps); }
+
     public float at(int step) {
         if (warmup > 0 && step < warmup) return maxLr * (step + 1) / warmup;
         if (step >= totalSteps) return minLr;

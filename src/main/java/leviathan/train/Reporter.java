@@ -24,7 +24,14 @@ final class Reporter {
     private final Consumer<String> log;
     private final Path metrics;
     private final boolean tty = System.console() != null && System.console().isTerminal();
-    private final int totalSteps, logInterval;
+    private final int logInterval;
+    private int totalSteps;
+    /** When the run's clock started ({@code System.nanoTime}). */
+    long wallStart() { return wallStart; }
+
+    /** The end of a time budget ({@code System.nanoTime}) and its length in seconds; 0 without one. */
+    private long budgetEnd;
+    private double budget;
     private final long tokensPerStep, wallStart;
     private double trainSeconds, smoothed = Double.NaN;
     private long trainTokens;
@@ -85,11 +92,11 @@ final class Reporter {
         // the line's strings are made only for a line printed (each step on a terminal, else each log_interval):
         // between log lines a step's report allocates nothing
         if (tty) {
-            out.printf("\r\033[Kstep %d/%d | loss %.4f (avg %.4f) | lr %.2e | %,.0f tok/s | %s left%s", done, totalSteps, o.loss(), smoothed,
+            out.printf("\r\033[Kstep %d/%s | loss %.4f (avg %.4f) | lr %.2e | %,.0f tok/s | %s left%s", done, total(), o.loss(), smoothed,
                     o.lr(), tps, eta(done, tps), brief(o.extras()));
             out.flush();
         } else if (done % logInterval == 0) {
-            out.printf("step %5d/%d | loss %.4f | lr %.2e | %,.0f tok/s | %s left%s%n", done, totalSteps, o.loss(), o.lr(), tps, eta(done, tps),
+            out.printf("step %5d/%s | loss %.4f | lr %.2e | %,.0f tok/s | %s left%s%n", done, total(), o.loss(), o.lr(), tps, eta(done, tps),
                     brief(o.extras()));
         }
         if (done % logInterval == 0 || done == totalSteps) {
@@ -99,7 +106,21 @@ final class Reporter {
     }
 
     /** Time left after {@code done} steps at {@code tps} tokens per second. */
-    private String eta(int done, double tps) { return duration((totalSteps - done) * tokensPerStep / Math.max(1e-9, tps)); }
+    private String eta(int done, double tps) {
+        if (budgetEnd != 0) return duration(Math.max(0, (budgetEnd - System.nanoTime()) / 1e9)) + " of " + duration(budget);
+        return duration((totalSteps - done) * tokensPerStep / Math.max(1e-9, tps));
+    }
+
+    /** A time budget of {@code seconds} ending at {@code end} ({@code System.nanoTime}): the progress line counts down to it. */
+    void budget(long end, double seconds) {
+        this.budgetEnd = end;
+        this.budget = seconds;
+    }
+
+    /** The total once a time budget has fixed it. */
+    void totalSteps(int steps) { this.totalSteps = steps; }
+
+    private String total() { return totalSteps > 0 ? Integer.toString(totalSteps) : "?"; }
 
     /** An evaluation at step {@code done}: the eval line and a metrics row. */
     void eval(int done, float lr, double trainLoss, double valLoss, double seconds) throws IOException {

@@ -118,16 +118,32 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         }
     }
 
-    /** How long and how fast: total steps, micro-batch size and count per step, peak and floor learning rate, warmup. */
-    public record ScheduleGroup(int steps, int batchSize, int accum, float lr, float minLr, int warmup) {
+    /**
+     * How long and how fast: total steps, micro-batch size and count per step, peak and floor
+     * learning rate, warmup, and a wall-clock budget in seconds (0 = none). A budgeted run starts
+     * with {@code steps} 0: the trainer measures its throughput during the warmup and fixes the
+     * steps that fit ({@link TrainingLoop}), and the run's config records them.
+     */
+    public record ScheduleGroup(int steps, int batchSize, int accum, float lr, float minLr, int warmup, double timeBudget) {
+        /** Warmup steps a time budget needs: the step count is fixed while the learning rate does not depend on it. */
+        public static final int BUDGET_WARMUP = 10;
+
         public ScheduleGroup {
             if (steps < 0) throw new IllegalArgumentException("steps must be >= 0, got " + steps);
+            if (!(timeBudget >= 0) || !Double.isFinite(timeBudget)) throw new IllegalArgumentException("time budget must be >= 0 seconds, got " + timeBudget);
+            if (timeBudget > 0 && warmup < BUDGET_WARMUP) {
+                throw new IllegalArgumentException("a time budget fixes the step count during the learning-rate warmup: use --warmup >= "
+                        + BUDGET_WARMUP + ", got " + warmup);
+            }
             positive("batch_size", batchSize);
             positive("accum", accum);
             if (!(lr > 0) || !Float.isFinite(lr)) throw new IllegalArgumentException("lr must be a positive number, got " + lr);
             if (!(minLr >= 0) || minLr > lr) throw new IllegalArgumentException("min_lr must be in [0, lr], got " + minLr);
             if (warmup < 0) throw new IllegalArgumentException("warmup must be >= 0, got " + warmup);
         }
+
+        /** Whether the step count is still to be fixed from the time budget. */
+        public boolean budgeted() { return timeBudget > 0 && steps == 0; }
 
         /** Tokens one optimizer step consumes. */
         public long tokensPerStep(int blockSize) { return (long) batchSize * blockSize * accum; }
@@ -168,7 +184,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         b.optimizer = optimizer.kind(); b.beta1 = optimizer.beta1(); b.beta2 = optimizer.beta2(); b.eps = optimizer.eps();
         b.weightDecay = optimizer.weightDecay(); b.clip = optimizer.clip(); b.dropout = optimizer.dropout();
         b.steps = schedule.steps(); b.batchSize = schedule.batchSize(); b.accum = schedule.accum(); b.lr = schedule.lr();
-        b.minLr = schedule.minLr(); b.warmup = schedule.warmup();
+        b.minLr = schedule.minLr(); b.warmup = schedule.warmup(); b.timeBudget = schedule.timeBudget();
         b.data = run.data(); b.out = run.out(); b.initFrom = run.initFrom(); b.dropUnknown = run.dropUnknown();
         b.evalInterval = run.evalInterval(); b.evalBatches = run.evalBatches(); b.logInterval = run.logInterval();
         b.sampleTokens = run.sampleTokens(); b.seed = run.seed(); b.threads = run.threads(); b.backend = run.backend();
@@ -201,6 +217,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         private int batchSize = 12, accum = 1;         // 768 tokens per step: one L2-sized working set
         private float lr = 1e-3f, minLr = 1e-4f;       // AdamW peak and cosine floor
         private int warmup = 100;                      // warmup that avoids early spikes
+        private double timeBudget = 0;                 // seconds; 0: the run is as long as its steps
         private String data = "tinyshakespeare";       // the dataset the recipe was tuned on
         private String out, initFrom;                  // run directory: runs/<time>-<attention> when not given
         private boolean dropUnknown;
@@ -240,6 +257,8 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         public Builder lr(float v) { lr = v; return this; }
         public Builder minLr(float v) { minLr = v; return this; }
         public Builder warmup(int v) { warmup = v; return this; }
+        /** A wall-clock budget in seconds (with {@code steps(0)}: the trainer fixes the steps that fit). */
+        public Builder timeBudget(double seconds) { timeBudget = seconds; return this; }
         public Builder data(String v) { data = v; return this; }
         public Builder out(String v) { out = v; return this; }
         public Builder initFrom(String v) { initFrom = v; return this; }
@@ -258,7 +277,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         public TrainConfig build() {
             return new TrainConfig(new ModelGroup(attention, mlp, nLayer, nHead, nEmbd, blockSize, options),
                     new OptimizerGroup(optimizer, beta1, beta2, eps, weightDecay, clip, dropout),
-                    new ScheduleGroup(steps, batchSize, accum, lr, minLr, warmup),
+                    new ScheduleGroup(steps, batchSize, accum, lr, minLr, warmup, timeBudget),
                     new RunGroup(data, out, initFrom, dropUnknown, evalInterval, evalBatches, logInterval, sampleTokens, seed,
                             threads, backend, nanPolicy, precision));
         }
@@ -284,6 +303,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         m.put("lr", schedule.lr());
         m.put("min_lr", schedule.minLr());
         m.put("warmup", schedule.warmup());
+        m.put("time_budget_s", schedule.timeBudget());
         m.put("optimizer", optimizer.kind().name().toLowerCase(Locale.ROOT));
         m.put("beta1", optimizer.beta1());
         m.put("beta2", optimizer.beta2());
@@ -355,7 +375,7 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
         b.options.clear();
         b.options.putAll(options);
         return b.batchSize(i(d, "batch_size")).accum(i(d, "accum")).steps(i(d, "steps")).lr(f(d, "lr")).minLr(f(d, "min_lr"))
-                .warmup(i(d, "warmup")).optimizer(Optimizer.Kind.parse(str(d, "optimizer"))).beta1(f(d, "beta1")).beta2(f(d, "beta2"))
+                .warmup(i(d, "warmup")).timeBudget(((Number) d.get("time_budget_s")).doubleValue()).optimizer(Optimizer.Kind.parse(str(d, "optimizer"))).beta1(f(d, "beta1")).beta2(f(d, "beta2"))
                 .eps(f(d, "eps")).weightDecay(f(d, "weight_decay")).clip(f(d, "clip")).dropout(f(d, "dropout")).data(str(d, "data")).out(str(d, "out"))
                 .initFrom(str(d, "init_from")).dropUnknown((Boolean) d.get("drop_unknown")).evalInterval(i(d, "eval_interval"))
                 .evalBatches(i(d, "eval_batches")).logInterval(i(d, "log_interval")).sampleTokens(i(d, "sample_tokens"))

@@ -78,6 +78,8 @@ public final class Trainer {
         RunCompleteException(String m) { super(m); }
     }
 
+    private long clockStart;
+
     public Trainer(Consumer<String> log, PrintStream out) {
         this.log = log;
         this.out = out;
@@ -90,6 +92,15 @@ public final class Trainer {
     public Trainer stopAfter(int step) {
         if (step < 1) throw new IllegalArgumentException("stop-after must be >= 1, got " + step);
         this.stopAfter = step;
+        return this;
+    }
+
+    /**
+     * Counts the run's wall clock, and its time budget, from {@code nanoTime} (a {@link System#nanoTime}
+     * reading, e.g. the process start) instead of from the call to {@link #train}.
+     */
+    public Trainer clockStart(long nanoTime) {
+        this.clockStart = nanoTime;
         return this;
     }
 
@@ -142,7 +153,7 @@ public final class Trainer {
     }
 
     private Result train(TrainConfig cfg, Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
-        long wallStart = System.nanoTime();
+        long wallStart = clockStart != 0 ? clockStart : System.nanoTime();
         comm.batchShare(cfg.schedule().batchSize());           // the one clear error when the batch does not divide
         Parallel.setThreads(cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads());
         Path dataFile = Datasets.resolve(cfg.run().data(), Datasets.home(), log);
@@ -186,7 +197,7 @@ public final class Trainer {
 
     /** Rank 0 (or the one process): validates the run directory, sends its config and state to the other ranks, and continues. */
     private Result resumeRoot(Path runDir, int steps, Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
-        long wallStart = System.nanoTime();
+        long wallStart = clockStart != 0 ? clockStart : System.nanoTime();
         try (RunDirectory rd = RunDirectory.open(runDir)) {
             RunDirectory.Resume point = rd.resume(rd.readConfig(), steps);
             DataParallel.sendResume(comm, point, rd.state());
@@ -196,7 +207,7 @@ public final class Trainer {
 
     /** A rank other than 0: the config and state file come from rank 0 (through a temporary file outside the run directory). */
     private Result resumeOther(Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
-        long wallStart = System.nanoTime();
+        long wallStart = clockStart != 0 ? clockStart : System.nanoTime();
         Path stateFile = Files.createTempFile("leviathan-rank" + comm.rank() + "-", ".safetensors");
         try {
             return resumed(null, DataParallel.receiveResume(comm, stateFile), wallStart, comm, log, out);

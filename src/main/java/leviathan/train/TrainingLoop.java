@@ -24,7 +24,7 @@ import leviathan.tensor.Tensor;
  * and checkpoints (the others have no run directory).
  */
 final class TrainingLoop {
-    final TrainConfig cfg;
+    TrainConfig cfg;                                     // a time budget fixes its steps during the warmup
     final RunDirectory rd;
     final Gpt m;
     final CharTokenizer tok;
@@ -34,7 +34,7 @@ final class TrainingLoop {
     final TrainingData data;
     final int stopAfter;
     final Reporter report;
-    final LrSchedule schedule;
+    LrSchedule schedule;
     final TrainingStep training;
     final Communicator comm;
     int skipped;
@@ -71,10 +71,24 @@ final class TrainingLoop {
     }
 
     Trainer.Result run(int start, int total) throws IOException {
+        boolean budgeted = cfg.schedule().budgeted();
+        double budget = cfg.schedule().timeBudget();
+        // a budgeted run measures its steps over the second half of the warmup (the JIT warms up in the first), then fixes its length
+        int measureTo = cfg.schedule().warmup(), measureFrom = measureTo / 2;
+        long measureStart = 0;
+        if (budgeted) {
+            total = Integer.MAX_VALUE;
+            report.budget(report.wallStart() + (long) (budget * 1e9), budget);
+        }
         if (start == 0 && comm.isRoot()) evaluate(0);
         for (int step = start; step < total; step++) {
+            if (budgeted && step == measureFrom) measureStart = System.nanoTime();
             TrainingStep.Outcome o = training.run(step);
             int done = o.step();
+            if (budgeted && done == measureTo) {
+                total = fixSteps(done, (System.nanoTime() - measureStart) / 1e9 / (measureTo - measureFrom), measureFrom);
+                budgeted = false;
+            }
             if (o.applied()) {
                 report.step(o);
             } else if (cfg.run().nanPolicy() == TrainConfig.NanPolicy.STOP) {
@@ -102,6 +116,48 @@ final class TrainingLoop {
         report.finish(valLoss, trainLoss, skipped, rd == null ? null : rd.model());
         return result(total);
     }
+
+    /**
+     * Fixes the length of a time-budgeted run after {@code done} steps: as many more steps as fit in
+     * what is left of the budget at {@code secondsPerStep}, with an evaluation every
+     * {@code eval_interval} steps and one more, the checkpoint and the sample at the end. An
+     * evaluation is {@code 2·eval_batches} forward passes of a whole batch, each about a third of a
+     * micro-batch's forward and backward (the step 0 evaluation runs before the JIT has compiled the
+     * kernels, so its time is no guide). Every rank takes the same figures (their means).
+     * The config, and so {@code config.json}, then holds the steps, which a resume or a rerun with
+     * {@code --steps} reproduces exactly (the warmup's learning rate does not depend on them).
+     */
+    private int fixSteps(int done, double secondsPerStep, int measuredFrom) throws IOException {
+        double elapsed = (System.nanoTime() - report.wallStart()) / 1e9;
+        if (comm.size() > 1) {
+            try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+                var v = a.allocate(java.lang.foreign.ValueLayout.JAVA_FLOAT, 2);
+                v.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, (float) secondsPerStep);
+                v.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 1, (float) elapsed);
+                comm.allreduceMean(v, 2);
+                secondsPerStep = v.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 0);
+                elapsed = v.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 1);
+            }
+        }
+        // rank 0 evaluates whole batches: the ranks' shares together
+        double evalSeconds = 2.0 * cfg.run().evalBatches() * comm.size() * secondsPerStep / (3.0 * cfg.schedule().accum());
+        double budget = cfg.schedule().timeBudget();
+        double left = budget - elapsed - evalSeconds - END_SECONDS;
+        int more = (int) Math.max(0, Math.min(Integer.MAX_VALUE - done, Math.floor(left / (secondsPerStep + evalSeconds / cfg.run().evalInterval()))));
+        int steps = done + more;
+        cfg = cfg.withSteps(steps);
+        schedule = schedule.withTotal(steps);
+        training.schedule(schedule);
+        report.totalSteps(steps);
+        if (rd != null) rd.writeConfig(cfg);
+        report.endProgress();
+        report.line("time budget %s: %,d steps (%.3f s a step over steps %d-%d, %.1f s an evaluation, %.0f s used); recorded in config.json",
+                Reporter.duration(budget), steps, secondsPerStep, measuredFrom + 1, done, evalSeconds, elapsed);
+        return steps;
+    }
+
+    /** Seconds a budget keeps for the end of a run beyond its last evaluation: the checkpoint and the sample. */
+    static final double END_SECONDS = 2.0;
 
     Trainer.Result result(int steps) {
         return new Trainer.Result(rd == null ? null : rd.path(), steps, valLoss, trainLoss, report.tokensPerSecond(), Reporter.peakRss(), report.wallSeconds(),

@@ -35,7 +35,7 @@ final class TrainingStep {
     private final Workspace ws;
     private final Optimizer optimizer;
     private final TokenBatchSampler batches;
-    private final LrSchedule schedule;
+    private LrSchedule schedule;
     private final Trainer.Hooks hooks;
     private final int batchSize, blockSize, accum;
     private final float clip, dropout;
@@ -134,6 +134,9 @@ final class TrainingStep {
         }
         this.scalars = arena.allocate(ValueLayout.JAVA_FLOAT, 8);
     }
+
+    /** Replaces the learning-rate schedule (a time-budgeted run fixes its length during the warmup, where the rate does not depend on it). */
+    void schedule(LrSchedule s) { this.schedule = s; }
 
     /** The rows of each global batch that this rank runs. */
     Communicator.BatchShare share() { return share; }

@@ -60,6 +60,28 @@ class TrainerTest {
         assertTrue(meta.keySet().stream().noneMatch(k -> k.contains("dropout")), "not in the model: " + meta.keySet());
     }
 
+    /**
+     * A time budget fixes the step count after the warmup so that the run ends near the budget,
+     * records it, and a rerun with that many steps and no budget is the same run bit for bit.
+     */
+    @Test
+    void aTimeBudgetFixesAStepCountThatARerunReproduces(@TempDir Path dir) throws Exception {
+        Path data = TestData.writeText(dir, TestData.text(3000, 6));
+        double budget = 6;
+        Trainer.Result timed = trainer().train(TestData.tinyBuilder(data, dir.resolve("timed"), "correlation", 0, 50)
+                .warmup(10).timeBudget(budget).build());
+        assertTrue(timed.steps() >= 10, "at least the warmup: " + timed.steps());
+        assertTrue(timed.wallSeconds() < 1.5 * budget + 5, "wall " + timed.wallSeconds() + " s for a " + budget + " s budget");
+        TrainConfig recorded = TrainConfig.fromJson(Files.readString(timed.runDir().resolve(Trainer.CONFIG_FILE)));
+        assertEquals(timed.steps(), recorded.schedule().steps());
+        assertEquals(budget, recorded.schedule().timeBudget());
+        Trainer.Result rerun = trainer().train(TestData.tinyBuilder(data, dir.resolve("rerun"), "correlation", timed.steps(), 50)
+                .warmup(10).build());
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(timed.runDir().resolve(Trainer.MODEL_FILE)),
+                Files.readAllBytes(rerun.runDir().resolve(Trainer.MODEL_FILE))), "the rerun with --steps " + timed.steps() + " is the same run");
+        assertThrows(IllegalArgumentException.class, () -> TestData.tinyBuilder(data, dir.resolve("x"), "dot", 0, 50).warmup(5).timeBudget(10).build());
+    }
+
     @Test
     void resumingReproducesTheUninterruptedRun(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(3000, 2));
