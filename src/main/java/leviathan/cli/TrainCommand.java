@@ -16,6 +16,7 @@ import leviathan.model.MemoryEstimate;
 import leviathan.nn.CorrelationAttention;
 import leviathan.tensor.FileKind;
 import leviathan.train.Optimizer;
+import leviathan.train.RunDirectory;
 import leviathan.train.Sampler;
 import leviathan.train.TrainConfig;
 import leviathan.train.Trainer;
@@ -39,6 +40,8 @@ final class TrainCommand implements Callable<Integer> {
     String data = D.run().data();
     @Option(names = "--out", paramLabel = "DIR", description = "Run directory (default: runs/<time>-<attention>).")
     Path out;
+    @Option(names = "--overwrite", description = "Let the new run replace an earlier run in --out (its checkpoints, config and metrics); a directory holding other files is never used.")
+    boolean overwrite;
     @Option(names = "--resume", paramLabel = "DIR", description = "Continue the run in DIR from its last checkpoint (its config.json applies; --steps may extend it).")
     Path resume;
     @Option(names = "--init-from", paramLabel = "FILE", description = "Start from a checkpoint's weights and vocabulary (fine-tuning).")
@@ -145,7 +148,8 @@ final class TrainCommand implements Callable<Integer> {
             if (parsed.hasMatchedOption("--steps") && steps < 1) throw new IllegalArgumentException("--steps must be >= 1 with --resume, got " + steps);
             result = saving(resume, () -> trainer.resume(resume, parsed.hasMatchedOption("--steps") ? steps : 0));
         } else {
-            if (out != null) checkOut(out);
+            if (out != null) checkOut(out, overwrite);
+            trainer.overwrite(overwrite);
             Options.threads(threads);
             TrainConfig.Builder b = TrainConfig.builder().data(data).out(out == null ? null : out.toString())
                     .initFrom(initFrom == null ? null : initFrom.toString()).dropUnknown(dropUnknown)
@@ -219,11 +223,12 @@ final class TrainCommand implements Callable<Integer> {
     }
 
     /** Refuses an {@code --out} that cannot become a run directory, saying what is in the way. */
-    static void checkOut(Path out) {
+    static void checkOut(Path out, boolean overwrite) throws IOException {
         if (out.toString().isBlank()) throw new IllegalArgumentException("--out is empty: give the run directory to create (or omit --out for runs/<time>-<attention>)");
         Path abs = out.toAbsolutePath().normalize();
         if (Files.isDirectory(abs)) {
             if (!Files.isWritable(abs)) throw new IllegalArgumentException("--out " + out + " is a directory this user cannot write to");
+            RunDirectory.checkNew(out, overwrite);                   // before any data is read; again under the run's lock
             return;
         }
         String kind = FileKind.notRegular(abs);

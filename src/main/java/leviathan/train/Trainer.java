@@ -41,6 +41,7 @@ public final class Trainer {
     private final Consumer<String> log;
     private final PrintStream out;
     private int stopAfter = Integer.MAX_VALUE;
+    private boolean overwrite;
     private Hooks hooks = new Hooks() { };
     private Communicator communicator;                          // null: from the environment, closed at the end of the run
 
@@ -90,6 +91,12 @@ public final class Trainer {
     public Trainer stopAfter(int step) {
         if (step < 1) throw new IllegalArgumentException("stop-after must be >= 1, got " + step);
         this.stopAfter = step;
+        return this;
+    }
+
+    /** Lets a new run replace an earlier run in its {@code out} directory (see {@link RunDirectory#create}). */
+    public Trainer overwrite(boolean overwrite) {
+        this.overwrite = overwrite;
         return this;
     }
 
@@ -172,7 +179,7 @@ public final class Trainer {
                 TrainingData data = TrainingData.of(dataFile, tokens, tok, cfg.model().blockSize());
                 if (!comm.isRoot()) return run(cfg, null, m, tok, data, null, wallStart, comm, log, out);
                 Path dir = cfg.run().out() != null ? Path.of(cfg.run().out()) : RunDirectory.defaultPath(m.config());
-                try (RunDirectory rd = RunDirectory.create(dir)) {
+                try (RunDirectory rd = RunDirectory.create(dir, overwrite)) {
                     return run(cfg, rd, m, tok, data, null, wallStart, comm, log, out);
                 }
             }
