@@ -72,7 +72,8 @@ public final class TokenFiles {
      * position, or is dropped with {@code dropUnknown}.
      */
     public static TokenFile openOrPrepare(Path data, CharTokenizer vocab, boolean dropUnknown, Consumer<String> log) throws IOException {
-        if (TokenFile.isTokenFile(data)) {
+        // a .tokens file whose magic is damaged is refused as one, not read as text
+        if (TokenFile.isTokenFile(data) || data.getFileName().toString().endsWith(".tokens")) {
             TokenFile tf = TokenFile.open(data);
             try {
                 String changed = sourceChange(tf.source());

@@ -287,6 +287,7 @@ public final class RunDirectory implements AutoCloseable {
      */
     public Resume resume(TrainConfig cfg, int steps) throws IOException {
         Saved inModel = savedIn(model());
+        AtomicFile.requireOrdinary(state());                             // a FIFO or directory there is named as such, not "not found"
         if (!Files.isRegularFile(state())) {
             if (inModel == null) throw new IOException("cannot resume: " + state() + " not found (the run saved no checkpoint yet)");
             throw new IOException("cannot resume: " + state() + " not found, but " + model() + " holds step " + inModel.step()

@@ -220,7 +220,16 @@ public final class Trainer {
         Parallel.setThreads(cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads());
         Path dataFile = Datasets.resolve(cfg.run().data(), Datasets.home(), log);
         CharTokenizer tok = point.state().tokenizer();
-        try (TokenFile tokens = TrainingData.open(dataFile, tok, cfg.run().dropUnknown(), comm, log);
+        TokenFile opened;
+        try {
+            opened = TrainingData.open(dataFile, tok, cfg.run().dropUnknown(), comm, log);
+        } catch (CharTokenizer.UnknownCharacterException e) {
+            // --resume refuses --drop-unknown (the run keeps its config): name the ways that work
+            throw new IllegalArgumentException(e.what() + " (in " + dataFile + ", which changed since the run started); a resumed run"
+                    + " keeps its vocabulary: restore the text, or start a new run from its weights with --init-from "
+                    + (rd == null ? Trainer.MODEL_FILE : rd.model()) + " --drop-unknown", e);
+        }
+        try (TokenFile tokens = opened;
              Gpt m = Gpt.empty(point.state().config())) {
             return run(cfg, rd, m, tok, TrainingData.of(dataFile, tokens, tok, cfg.model().blockSize()), point, wallStart, comm, log, out);
         }
