@@ -63,7 +63,7 @@ final class EvalCommand implements Callable<Integer> {
                 : Datasets.isNamed(data) ? TextDataset.Split.VAL : TextDataset.Split.ALL;
         Options.threads(threads);
         Path file = Datasets.resolve(data, Datasets.home(), System.err::println);
-        if (TokenFile.isTokenFile(file) || Files.size(file) > MAP_ABOVE_BYTES) return evaluateMapped(file, s);
+        if (TokenFile.claimsTokenFile(file) || Files.size(file) > MAP_ABOVE_BYTES) return evaluateMapped(file, s);
         String text = TextDataset.readUtf8(file);
         try (LanguageModel lm = LanguageModel.load(checkpoint, new LanguageModel.Settings(backend, threads, System.err::println))) {
             var r = lm.evaluate(text, s, blockSize == null ? 0 : blockSize, dropUnknown);

@@ -85,6 +85,14 @@ public final class TokenFile implements AutoCloseable {
         }
     }
 
+    /**
+     * True when {@code f} is to be read as a token file: it starts with the magic, or its name ends
+     * in {@code .tokens} (then a damaged magic is refused as a token file's damage, never read as text).
+     */
+    public static boolean claimsTokenFile(Path f) {
+        return isTokenFile(f) || (Files.isRegularFile(f) && f.getFileName().toString().endsWith(".tokens"));
+    }
+
     /** Reads and validates the header: magic, keys, vocabulary, split point and the file's length. */
     public static Header readHeader(Path f) throws IOException {
         if (!Files.isRegularFile(f)) throw new TokenFileException(f, "no such file");

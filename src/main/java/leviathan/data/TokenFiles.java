@@ -73,7 +73,7 @@ public final class TokenFiles {
      */
     public static TokenFile openOrPrepare(Path data, CharTokenizer vocab, boolean dropUnknown, Consumer<String> log) throws IOException {
         // a .tokens file whose magic is damaged is refused as one, not read as text
-        if (TokenFile.isTokenFile(data) || data.getFileName().toString().endsWith(".tokens")) {
+        if (TokenFile.claimsTokenFile(data)) {
             TokenFile tf = TokenFile.open(data);
             try {
                 String changed = sourceChange(tf.source());
