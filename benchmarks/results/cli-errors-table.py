@@ -16,10 +16,12 @@ for i, line in enumerate([l for l in sys.stdin.read().split("\n") if l], 1):
     msg = next((l[len("leviathan: "):] for l in lines if l.startswith("leviathan: ") and not l.startswith("leviathan: building")), None)
     words = cmd.split()
     is_info = "info" in words and "--bogus" not in words
+    ok = is_info or "--version" in words or "--overwrite" in words and code == "0" and "goodcopy" in words
     if msg is None:
         msg = lines[0].strip() if (is_info or code == "-") and lines[0].strip() else "(nothing: accepted)"
+        if ok and not is_info and code == "0": msg = "(accepted, as it should be)"
     if scratch:
         msg = msg.replace(scratch, "")
     cmd = cmd.replace("good/model.safetensors", "$M").replace(TINY, "<tiny>")
-    finding = code == "0" and not is_info
+    finding = code == "0" and not ok
     print(f"| {i} | `{cmd}` | {code}{' **finding**' if finding else ''} | {msg.replace('|', '&#124;')} |")

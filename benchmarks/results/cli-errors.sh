@@ -49,6 +49,21 @@ for k, v in h.items():
     for i, o in enumerate(range(8 + n + s, 8 + n + e, 4)): b[o:o + 4] = struct.pack("<f", 1e30 if i % 2 == 0 else -1e30)
 open("diverged.safetensors", "wb").write(b)
 PY
+# issue 25: someone's directory, a run kept as a model only, a linked lock, a FIFO state, damaged token files
+rm -rf mine kept linked fifostate goodcopy prep
+mkdir -p mine; echo '{"theme": "dark"}' > mine/config.json; echo notes > mine/notes.txt
+mkdir -p kept; cp good/config.json good/model.safetensors kept/
+mkdir -p linked; echo precious > precious.txt; ln -s ../precious.txt linked/lock
+mkdir -p fifostate; cp good/config.json fifostate/; mkfifo fifostate/state.safetensors
+cp -r good goodcopy
+"$L" prepare --data text.txt --out prep >/dev/null 2>&1
+python3 - <<'PY'
+b = bytearray(open("prep/text.txt.tokens", "rb").read())
+m = bytearray(b); m[0] = ord("X"); open("magic.tokens", "wb").write(m)
+i = bytearray(b); i[-1] = 250; open("ids.tokens", "wb").write(i)
+open("big.txt", "w").write(open("text.txt").read() * 8)
+PY
+printf 'k1\nk2\n' > twolines.key
 # a full disk (root only: a 256 KiB tmpfs holding a copy of good/, filled up but for a few KiB)
 FULL=""
 if [ "$(id -u)" = 0 ] && mkdir -p fullfs && { mountpoint -q fullfs || mount -t tmpfs -o size=256k tmpfs fullfs 2>/dev/null; }; then
@@ -144,6 +159,24 @@ cases=(
 "sample --checkpoint pipe"
 "sample --checkpoint loop.safetensors"
 "eval --checkpoint pipe --data text.txt"
+"train --data text.txt $TRAIN_SMALL --out mine"
+"train --data text.txt $TRAIN_SMALL --out mine --overwrite"
+"train --data text.txt $TRAIN_SMALL --out kept"
+"train --data text.txt $TRAIN_SMALL --out goodcopy --overwrite"
+"train --data text.txt $TRAIN_SMALL --out linked"
+"train --resume fifostate"
+"train --ranks 1000 --data text.txt $TRAIN_SMALL --out r1"
+"train --ranks 3 --batch-size 8 --data text.txt $TRAIN_SMALL --out r1"
+"train --init-from $M --batch-size 1000000 --data text.txt --out r1"
+"eval --checkpoint $M --data magic.tokens"
+"eval --checkpoint $M --data ids.tokens"
+"LEVIATHAN_JAVA_OPTS=-Dleviathan.threads=abc sample --checkpoint $M --tokens 5"
+"LEVIATHAN_JAVA_OPTS=-Dleviathan.precision=fp8 train --data text.txt $TRAIN_SMALL --out r1"
+"LEVIATHAN_HEAP=4m info"
+"JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64 --version"
+"serve --checkpoint $M --port 0 --api-key-file twolines.key"
+"prepare --data big.txt --out fullfs"
+"train --data text.txt $TRAIN_SMALL --out fullfs/newrun"
 "train --resume fullfs/run --steps 8"
 )
 # A case may start with environment changes for env(1) ([env] VAR=value, -u VAR); it is word-split like a shell line.

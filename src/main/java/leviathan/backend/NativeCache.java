@@ -6,11 +6,10 @@ import java.io.OutputStream;
 import java.net.JarURLConnection;
 import java.net.URL;
 import java.net.URLConnection;
+import java.nio.channels.Channels;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.MessageDigest;
@@ -20,6 +19,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.jar.JarEntry;
 import java.util.zip.CRC32;
+import leviathan.tensor.AtomicFile;
 
 /**
  * Copies native libraries from the classpath (the {@code org.bytedeco:dnnl} jar) into a per-user
@@ -110,26 +110,19 @@ final class NativeCache {
         for (Resource r : resources) {
             Path target = dir.resolve(r.name());
             if (intact(target, r)) continue;
-            Path tmp = Files.createTempFile(dir, r.name() + ".", ".tmp");
-            try {
+            if (AtomicFile.odd(target) != null) Files.delete(target);  // a FIFO or link in our private cache: replaced, never opened
+            AtomicFile.write(target, ch -> {
                 CRC32 sum = new CRC32();
                 long n;
-                try (InputStream in = r.url().openStream(); OutputStream out = Files.newOutputStream(tmp)) {
-                    n = checksum(in, sum, out);
+                try (InputStream in = r.url().openStream()) {
+                    n = checksum(in, sum, Channels.newOutputStream(ch));  // unbuffered; the channel stays open for the fsync
                 }
                 if (n != r.size() || sum.getValue() != r.crc()) {
                     throw new IOException("reading " + r.url() + " gave " + n + " bytes with CRC-32 " + Long.toHexString(sum.getValue())
                             + ", expected " + r.size() + " bytes with " + Long.toHexString(r.crc()) + ": the jar is damaged");
                 }
-                try {
-                    Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-                } catch (AtomicMoveNotSupportedException e) {
-                    Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-                }
-                written++;
-            } finally {
-                Files.deleteIfExists(tmp);
-            }
+            });
+            written++;
         }
         return new Result(dir, written);
     }

@@ -31,6 +31,11 @@ public enum Precision {
     /** {@link #PROPERTY}, or fp32 when unset. */
     public static Precision fromSystem() {
         String p = System.getProperty(PROPERTY);
-        return p == null || p.isBlank() ? FP32 : parse(p);
+        if (p == null || p.isBlank()) return FP32;
+        try {
+            return parse(p);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("-D" + PROPERTY + "=" + p + ": " + e.getMessage());
+        }
     }
 }

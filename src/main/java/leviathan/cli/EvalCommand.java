@@ -62,7 +62,7 @@ final class EvalCommand implements Callable<Integer>, PartFlags.Taker {
         TextDataset.Split s = split != null ? TextDataset.Split.parse(split)
                 : Datasets.isNamed(data) ? TextDataset.Split.VAL : TextDataset.Split.ALL;
         Path file = Datasets.resolve(data, Datasets.home(), System.err::println);
-        if (TokenFile.isTokenFile(file) || Files.size(file) > MAP_ABOVE_BYTES) return evaluateMapped(file, s);
+        if (TokenFile.claimsTokenFile(file) || Files.size(file) > MAP_ABOVE_BYTES) return evaluateMapped(file, s);
         String text = TextDataset.readUtf8(file);
         try (LanguageModel lm = LanguageModel.load(checkpoint, engine.settings(System.err::println))) {
             var r = lm.evaluate(text, s, blockSize == null ? 0 : blockSize, dropUnknown);

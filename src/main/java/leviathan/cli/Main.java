@@ -115,6 +115,8 @@ public final class Main implements Runnable {
             return "out of memory (" + (ex.getMessage() == null ? "OutOfMemoryError" : ex.getMessage()) + "): use a smaller"
                     + " --batch-size, --block-size or model, or free memory on this machine";
         }
+        // a bad -Dleviathan.* property is refused while its class initializes: say what was refused, not that an error happened
+        if (ex instanceof ExceptionInInitializerError e && e.getCause() instanceof IllegalArgumentException bad) return bad.getMessage();
         if (ex instanceof StackOverflowError) return "internal error: stack overflow (please report it, with the output of --verbose)";
         if (ex instanceof Error) return "internal error: " + ex;
         if (ex instanceof java.nio.file.FileSystemException f && f.getReason() == null) {

@@ -57,14 +57,20 @@ final class SampleCommand implements Callable<Integer>, PartFlags.Taker {
         // flushed per character so that the text appears as it is drawn; checkError sees a closed stdout
         PrintStream out = new PrintStream(new FileOutputStream(FileDescriptor.out), false, StandardCharsets.UTF_8);
         try (LanguageModel lm = LanguageModel.load(checkpoint, engine.settings(System.err::println))) {
-            lm.tokenizer().encode(prompt, dropUnknown);      // validate before printing anything
-            out.print(prompt);
-            out.flush();
+            // the prompt as the model reads it (without characters --drop-unknown dropped), printed with the first
+            // generated character: a model refused during generation leaves nothing on stdout
+            String shown = lm.tokenizer().decode(lm.tokenizer().encode(prompt, dropUnknown));
+            boolean[] started = {false};
             lm.stream(prompt, g, t -> {
+                if (!started[0]) {
+                    started[0] = true;
+                    out.print(shown);
+                }
                 out.print(t);
                 out.flush();
                 return !out.checkError();                     // stdout closed (e.g. `| head`): stop
             });
+            if (!started[0]) out.print(shown);
             out.println();
             out.flush();
         }

@@ -42,6 +42,8 @@ final class ServeCommand implements Callable<Integer>, PartFlags.Taker {
     int maxChoices = 16;
     @Option(names = "--timeout", paramLabel = "SECONDS", description = "Time bound per completion request, queueing included (default: ${DEFAULT-VALUE}).")
     double timeout = 300;
+    @Option(names = "--write-timeout", paramLabel = "SECONDS", description = "Deadline of each write to a client; one that reads nothing for this long is disconnected and its slot freed (default: ${DEFAULT-VALUE}).")
+    double writeTimeout = 30;
     @Option(names = "--drain", paramLabel = "SECONDS", description = "On SIGTERM, how long in-flight requests may finish before they are cancelled (default: ${DEFAULT-VALUE}).")
     double drain = 30;
     @Option(names = "--warmup", paramLabel = "CHARS", description = "Characters to generate before listening, so that the first requests do not wait for the JIT (default: ${DEFAULT-VALUE}).")
@@ -56,6 +58,7 @@ final class ServeCommand implements Callable<Integer>, PartFlags.Taker {
     @Override
     public Integer call() throws Exception {
         if (!(timeout > 0 && timeout <= 86_400)) throw new IllegalArgumentException("--timeout must be in (0, 86400] seconds, got " + timeout);
+        if (!(writeTimeout > 0 && writeTimeout <= 86_400)) throw new IllegalArgumentException("--write-timeout must be in (0, 86400] seconds, got " + writeTimeout);
         if (!(drain >= 0 && drain <= 86_400)) throw new IllegalArgumentException("--drain must be in [0, 86400] seconds, got " + drain);
         if (slots < 1 || slots > 4096) throw new IllegalArgumentException("--slots must be in [1, 4096], got " + slots);
         if (turns < 1 || turns > 4096) throw new IllegalArgumentException("--turns must be in [1, 4096], got " + turns);
@@ -70,16 +73,33 @@ final class ServeCommand implements Callable<Integer>, PartFlags.Taker {
             if (!Files.isRegularFile(apiKeyFile)) throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " is not a readable file");
             key = Files.readString(apiKeyFile, StandardCharsets.UTF_8).strip();
             if (key.isEmpty()) throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " is empty");
+            // a key a client cannot send in 'Authorization: Bearer KEY' would lock every client out
+            if (key.lines().count() > 1) {
+                throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " holds " + key.lines().count()
+                        + " lines; a key is one line (no client can send a line break in its Authorization header)");
+            }
+            int bad = key.chars().filter(c -> c < 0x21 || c > 0x7e).findFirst().orElse(-1);
+            if (bad >= 0) {
+                throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " holds " + (bad > 0x7e ? "a non-ASCII" : "a space or control")
+                        + String.format(" character (U+%04X)", bad) + "; a key is printable ASCII without spaces, what an Authorization header carries");
+            }
         }
         String name = modelName != null ? modelName : defaultName(checkpoint);
         CompletionServer.Config cfg = new CompletionServer.Config(host, port, slots, queue, key, maxTokens, maxBody,
-                Duration.ofMillis((long) (timeout * 1000)), maxChoices, name, turns);
+                Duration.ofMillis((long) (timeout * 1000)), maxChoices, name, turns, Duration.ofMillis((long) (writeTimeout * 1000)));
         CountDownLatch stop = new CountDownLatch(1);
+        // SIGTERM/SIGINT from here on (model loading and warm-up included) end the command cleanly, with exit status 0
+        Signals.onTermination(stop::countDown);
         try (LanguageModel lm = LanguageModel.load(checkpoint, engine.settings(System.err::println))) {
-            if (warmup > 0) {
+            if (warmup > 0 && stop.getCount() > 0) {
                 long w0 = System.nanoTime();
-                lm.stream("", new LanguageModel.Generation(warmup, 1f, 0, 1f, 1, true, null, null), t -> true);
-                System.err.printf("serve: warmed up with %d characters in %.1f s%n", warmup, (System.nanoTime() - w0) / 1e9);
+                System.err.println("serve: warming up with " + warmup + " characters");
+                lm.stream("", new LanguageModel.Generation(warmup, 1f, 0, 1f, 1, true, null, null), t -> stop.getCount() > 0);
+                if (stop.getCount() > 0) System.err.printf("serve: warmed up with %d characters in %.1f s%n", warmup, (System.nanoTime() - w0) / 1e9);
+            }
+            if (stop.getCount() == 0) {
+                System.err.println("serve: stopped before listening (signal received while loading or warming up)");
+                return 0;
             }
             CompletionServer server;
             try {
@@ -87,8 +107,6 @@ final class ServeCommand implements Callable<Integer>, PartFlags.Taker {
             } catch (BindException e) {
                 throw new IllegalArgumentException("cannot listen on " + host + ":" + port + " (" + e.getMessage() + "); choose another --port or --host");
             }
-            Runnable onSignal = stop::countDown;
-            Signals.onTermination(onSignal);
             long readyMs = ManagementFactory.getRuntimeMXBean().getUptime();
             System.err.println("serve: listening on http://" + hostForUrl(host) + ":" + server.port() + " (model '" + name + "', "
                     + cfg.slots() + " slots, queue " + cfg.queue() + (key == null ? "" : ", API key required") + "); ready "

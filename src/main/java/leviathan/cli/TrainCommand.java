@@ -7,16 +7,16 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import leviathan.backend.Backend;
-import leviathan.backend.Backends;
+import leviathan.api.LanguageModel;
 import leviathan.kernel.Parallel;
 import leviathan.model.Checkpoint;
 import leviathan.model.GptConfig;
 import leviathan.model.MemoryEstimate;
 import leviathan.nn.PartType;
+import leviathan.model.SafeTensors;
 import leviathan.tensor.FileKind;
 import leviathan.train.Optimizer;
-import leviathan.train.Sampler;
+import leviathan.train.RunDirectory;
 import leviathan.train.TrainConfig;
 import leviathan.train.Trainer;
 import picocli.CommandLine.Command;
@@ -41,6 +41,8 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
     String data = D.run().data();
     @Option(names = "--out", paramLabel = "DIR", description = "Run directory (default: runs/<time>-<attention>).")
     Path out;
+    @Option(names = "--overwrite", description = "Let the new run replace an earlier run in --out (its checkpoints, config and metrics); a directory holding other files is never used.")
+    boolean overwrite;
     @Option(names = "--resume", paramLabel = "DIR", description = "Continue the run in DIR from its last checkpoint (its config.json applies; --steps may extend it).")
     Path resume;
     @Option(names = "--init-from", paramLabel = "FILE", description = "Start from a checkpoint's weights and vocabulary (fine-tuning).")
@@ -106,8 +108,19 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
     String nanPolicy = "stop";
     @Option(names = "--stop-after", paramLabel = "STEP", description = "Pause after this many steps (checkpoint saved); continue later with --resume.")
     Integer stopAfter;
+    @Option(names = "--preflight-ranks", hidden = true, paramLabel = "N",
+            description = "Check this command for N ranks and exit without training (the launcher's --ranks runs it before mpirun).")
+    Integer preflightRanks;
     @Mixin
     VerboseOption verbose;
+
+    /**
+     * Ranks per core that {@code --ranks} accepts: beyond this the ranks only take turns on the
+     * cores (each still holds a whole model copy and a JVM), so more cannot be faster.
+     */
+    static final int RANKS_PER_CORE = 4;
+    /** What one rank's JVM takes besides the model (heap, code, threads): about 116 MB measured per idle rank. */
+    static final long RANK_BASELINE_BYTES = 128L << 20;
 
     @Override
     public Integer call() throws Exception {
@@ -122,39 +135,52 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
         }
         double budget = time == null ? 0 : Options.duration("--time", time);
         if (budget > 0) trainer.clockStart(processStart());             // the budget counts from the start of the process
-        if (steps == 0) {
-            throw new IllegalArgumentException("--steps must be >= 1, got 0 (to score a checkpoint without training, use leviathan eval)");
+        if (steps < 1) {
+            throw new IllegalArgumentException("--steps must be >= 1, got " + steps
+                    + (steps == 0 ? " (to score a checkpoint without training, use leviathan eval)" : ""));
         }
         if (resume != null) {
             for (var o : parsed.matchedOptions()) {
-                if (!RESUME_OPTIONS.contains(o.longestName())) {
+                if (!RESUME_OPTIONS.contains(o.longestName()) && !o.longestName().equals("--preflight-ranks")) {
                     throw new IllegalArgumentException(o.longestName() + " cannot be combined with --resume: a resumed run keeps its config.json"
                             + " (only --steps and --stop-after may change); start a new run with --init-from to change it");
                 }
             }
             if (parsed.hasMatchedOption("--steps") && steps < 1) throw new IllegalArgumentException("--steps must be >= 1 with --resume, got " + steps);
+            if (preflightRanks != null) {
+                TrainConfig run = TrainConfig.fromJson(Files.readString(resume.resolve(RunDirectory.CONFIG_FILE)));
+                preflight(preflightRanks, run.schedule().batchSize(), checkpointConfig(resume.resolve(RunDirectory.MODEL_FILE), "--resume"),
+                        run.schedule().batchSize());
+                return 0;
+            }
             result = saving(resume, () -> trainer.resume(resume, parsed.hasMatchedOption("--steps") ? steps : 0));
         } else {
-            if (out != null) checkOut(out);
+            if (out != null) checkOut(out, overwrite);
+            trainer.overwrite(overwrite);
             Options.threads(threads);
+            int block = initFrom == null ? blockSize : checkpointConfig(initFrom, "--init-from").blockSize();
             TrainConfig.Builder b = TrainConfig.builder().data(data).out(out == null ? null : out.toString())
                     .initFrom(initFrom == null ? null : initFrom.toString()).dropUnknown(dropUnknown)
                     .attention(PartFlags.kind(parsed, PartType.Slot.MIXER)).mlp(PartFlags.kind(parsed, PartType.Slot.MLP))
-                    .nLayer(nLayer).nHead(nHead).nEmbd(nEmbd).blockSize(blockSize)
+                    .nLayer(nLayer).nHead(nHead).nEmbd(nEmbd).blockSize(block)
                     .batchSize(batchSize).accum(accum).steps(budget > 0 ? 0 : steps).timeBudget(budget).lr(lr).minLr(minLr).warmup(warmup)
                     .optimizer(Optimizer.Kind.parse(optimizer)).beta1(beta1).beta2(beta2).weightDecay(weightDecay).clip(clip).dropout(dropout)
                     .evalInterval(evalInterval).evalBatches(evalBatches).logInterval(logInterval).sampleTokens(sampleTokens)
-                    .seed(seed).threads(threads).backend(backend).precision(precision).nanPolicy(Options.nanPolicy(nanPolicy));
+                    .seed(seed).threads(threads).backend(backend).precision(precisionOf(parsed)).nanPolicy(Options.nanPolicy(nanPolicy));
             PartFlags.given(parsed).forEach(b::option);
             modelOptions.forEach(b::option);
             TrainConfig cfg = b.build();
             // the model config is validated up front, before any data is read, and so is its memory: the
             // estimate with a one-character vocabulary is a lower bound, so this never refuses a run that fits
-            if (initFrom == null) {
-                GptConfig lowerBound = cfg.model().toGptConfig(1);
-                if (threads > 0) Parallel.setThreads(threads);           // the estimate counts per-thread scratch
-                MemoryEstimate.require(lowerBound, batchSize, blockSize, true,
-                        "use a smaller --batch-size (with --accum to keep the tokens per step), --block-size, --n-embd or --n-layer");
+            // with --init-from the model is the checkpoint's (its block size included), read from its header
+            GptConfig lowerBound = initFrom == null ? cfg.model().toGptConfig(1) : checkpointConfig(initFrom, "--init-from");
+            if (threads > 0) Parallel.setThreads(threads);               // the estimate counts per-thread scratch
+            MemoryEstimate.require(lowerBound, batchSize, lowerBound.blockSize(), true,
+                    "use a smaller --batch-size (with --accum to keep the tokens per step)"
+                            + (initFrom == null ? ", --block-size, --n-embd or --n-layer" : " (the model is " + initFrom + "'s)"));
+            if (preflightRanks != null) {
+                preflight(preflightRanks, batchSize, lowerBound, batchSize);
+                return 0;
             }
             result = saving(out, () -> trainer.train(cfg));
         }
@@ -170,12 +196,20 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
         return System.nanoTime() - Math.max(0, sinceStartMs) * 1_000_000L;
     }
 
+    /** --precision, else {@code -Dleviathan.precision} (checked: an unknown value is refused, never ignored), else fp32. */
+    private String precisionOf(picocli.CommandLine.ParseResult parsed) {
+        if (parsed.hasMatchedOption("--precision") || System.getProperty(leviathan.backend.Precision.PROPERTY) == null) return precision;
+        return leviathan.backend.Precision.fromSystem().label();
+    }
+
     /** Refuses a run that returned with a final loss that is not finite: one line, non-zero exit. */
-    private static void finish(Trainer.Result r) {
+    private void finish(Trainer.Result r) {
         if (!Double.isFinite(r.valLoss())) {
             throw new IllegalStateException("the run ended at step " + r.steps() + " with val loss " + r.valLoss()
                     + ", not a finite number: the model diverged" + (r.skippedSteps() > 0 ? " (" + r.skippedSteps() + " steps skipped)" : "")
-                    + "; lower --lr or raise --warmup, and see metrics.jsonl in " + r.runDir());
+                    + (resume == null ? "; lower --lr or raise --warmup" : "; a resumed run keeps its learning rate: start a new run from"
+                    + " its last good model with --init-from " + r.runDir().resolve(Trainer.MODEL_FILE) + " and a lower --lr")
+                    + ", and see metrics.jsonl in " + r.runDir());
         }
     }
 
@@ -196,25 +230,78 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
         }
     }
 
-    /** The end-of-run sample: {@code sample_tokens} characters from the saved model, after a newline, at temperature 1. */
-    private static void sample(Trainer.Result r) throws Exception {
+    /**
+     * The end-of-run sample: {@code sample_tokens} characters from the saved model after a newline, at
+     * temperature 1, streamed as {@code sample} does (so any length runs in constant memory). The run
+     * is complete and saved by now: a failure here is said in one line and never fails the run.
+     */
+    private static void sample(Trainer.Result r) {
         int n = r.config().run().sampleTokens();
         if (n == 0) return;
-        try (Checkpoint.Loaded loaded = Checkpoint.load(r.runDir().resolve(Trainer.MODEL_FILE));
-             Backend backend = Backends.select(r.config().run().backend(), s -> { });
-             Sampler s = new Sampler(loaded.model(), backend, r.config().model().runOptions())) {
-            int start = Math.max(0, loaded.tokenizer().tokenOf('\n'));
-            int[] ids = s.generate(new int[] {start}, new Sampler.Options(n, 1f, 0, r.config().run().seed()), null);
-            System.out.printf("sample:%n%s%n", loaded.tokenizer().decode(ids));
+        Path model = r.runDir().resolve(Trainer.MODEL_FILE);
+        java.io.PrintStream out = System.out;
+        try (LanguageModel lm = LanguageModel.load(model, new LanguageModel.Settings(r.config().run().backend(), 0,
+                r.config().model().runOptions().values(), s -> { }))) {
+            out.println("sample:");
+            lm.stream("\n", new LanguageModel.Generation(n, 1f, 0, 1f, r.config().run().seed(), false, null, null), t -> {
+                out.print(t);
+                out.flush();
+                return !out.checkError();                                // stdout closed (e.g. `| head`): stop
+            });
+            out.println();
+        } catch (Exception | OutOfMemoryError | StackOverflowError e) {
+            out.println();
+            System.err.println("leviathan: the end-of-run sample failed (" + Main.describe(e) + "); the run itself is complete and saved:"
+                    + " sample it with leviathan sample --checkpoint " + model);
+        }
+    }
+
+    /** The model config in a checkpoint's header (nothing else is read), for the checks made before training. */
+    private static GptConfig checkpointConfig(Path file, String option) throws IOException {
+        String kind = FileKind.notRegular(file);
+        if (kind != null) throw new IllegalArgumentException(option + " " + file + " " + kind);
+        SafeTensors.Header h = SafeTensors.readHeader(file);
+        return Checkpoint.configOf(h, Checkpoint.vocabulary(h));
+    }
+
+    /**
+     * {@code --ranks N}'s checks, run by the launcher before mpirun starts any rank: the global batch
+     * divides by N, N is at most {@link #RANKS_PER_CORE} per core, and N model copies fit the
+     * machine's memory (rank 0 holds whole evaluation batches, the others their share, each with a JVM).
+     */
+    static void preflight(int ranks, int batch, GptConfig model, int evalRows) {
+        if (ranks < 1) throw new IllegalArgumentException("--ranks must be >= 1, got " + ranks);
+        String placement = System.getenv("LEVIATHAN_MPIRUN_ARGS");
+        boolean local = placement == null || placement.isBlank();         // a hostfile may spread the ranks over other machines
+        int cores = Runtime.getRuntime().availableProcessors(), most = cores * RANKS_PER_CORE;
+        if (local && ranks > most) {
+            throw new IllegalArgumentException("--ranks " + ranks + " is more than " + RANKS_PER_CORE + " ranks per core on this machine's "
+                    + cores + " cores (at most " + most + "): more ranks only take turns on the cores; use --ranks " + Math.min(most, cores)
+                    + " or fewer, or LEVIATHAN_MPIRUN_ARGS with a hostfile for several machines");
+        }
+        if (batch <= 0 || batch % ranks != 0) {
+            throw new IllegalArgumentException("--batch-size " + batch + " is the global batch and must divide by the " + ranks
+                    + " ranks; use a multiple of " + ranks + " (e.g. " + Math.max(ranks, batch / ranks * ranks) + ")");
+        }
+        if (!local) return;
+        int T = model.blockSize();
+        Parallel.setThreads(Math.max(1, cores / ranks));
+        long first = MemoryEstimate.estimateBytes(model, evalRows, T, true), other = MemoryEstimate.estimateBytes(model, batch / ranks, T, true);
+        long total = first + (ranks - 1) * other + ranks * RANK_BASELINE_BYTES, budget = MemoryEstimate.budgetBytes();
+        if (total > budget) {
+            throw new IllegalArgumentException("--ranks " + ranks + " needs about " + MemoryEstimate.bytes(total) + " (" + ranks
+                    + " model copies with optimizer state and activations, and a JVM each), more than the " + MemoryEstimate.bytes(budget)
+                    + " of memory this machine has; use fewer ranks or a smaller --batch-size or model");
         }
     }
 
     /** Refuses an {@code --out} that cannot become a run directory, saying what is in the way. */
-    static void checkOut(Path out) {
+    static void checkOut(Path out, boolean overwrite) throws IOException {
         if (out.toString().isBlank()) throw new IllegalArgumentException("--out is empty: give the run directory to create (or omit --out for runs/<time>-<attention>)");
         Path abs = out.toAbsolutePath().normalize();
         if (Files.isDirectory(abs)) {
             if (!Files.isWritable(abs)) throw new IllegalArgumentException("--out " + out + " is a directory this user cannot write to");
+            RunDirectory.checkNew(out, overwrite);                   // before any data is read; again under the run's lock
             return;
         }
         String kind = FileKind.notRegular(abs);

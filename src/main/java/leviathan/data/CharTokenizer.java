@@ -98,12 +98,21 @@ public final class CharTokenizer {
     /** A character of the input is not in the vocabulary. */
     public static final class UnknownCharacterException extends IllegalArgumentException {
         public final int codePoint, position;
+        private final String what;
 
         UnknownCharacterException(int codePoint, int position, int line, int column) {
-            super("character " + describe(codePoint) + " at position " + position + " (line " + line + ", column " + column
-                    + ") is not in the model's vocabulary; remove it, or pass --drop-unknown to skip such characters");
+            super(what(codePoint, position, line, column) + "; remove it, or pass --drop-unknown to skip such characters");
+            this.what = what(codePoint, position, line, column);
             this.codePoint = codePoint;
             this.position = position;
         }
+
+        private static String what(int codePoint, int position, int line, int column) {
+            return "character " + describe(codePoint) + " at position " + position + " (line " + line + ", column " + column
+                    + ") is not in the model's vocabulary";
+        }
+
+        /** What is wrong, without the command-line advice (a server says its own way on). */
+        public String what() { return what; }
     }
 }

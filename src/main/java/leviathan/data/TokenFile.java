@@ -85,6 +85,14 @@ public final class TokenFile implements AutoCloseable {
         }
     }
 
+    /**
+     * True when {@code f} is to be read as a token file: it starts with the magic, or its name ends
+     * in {@code .tokens} (then a damaged magic is refused as a token file's damage, never read as text).
+     */
+    public static boolean claimsTokenFile(Path f) {
+        return isTokenFile(f) || (Files.isRegularFile(f) && f.getFileName().toString().endsWith(".tokens"));
+    }
+
     /** Reads and validates the header: magic, keys, vocabulary, split point and the file's length. */
     public static Header readHeader(Path f) throws IOException {
         if (!Files.isRegularFile(f)) throw new TokenFileException(f, "no such file");
@@ -120,11 +128,29 @@ public final class TokenFile implements AutoCloseable {
         try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ)) {
             MemorySegment all = ch.map(FileChannel.MapMode.READ_ONLY, 0, h.fileSize(), arena);
             MemorySegment data = all.asSlice(h.dataOffset(), h.count() * h.bytesPerToken());
+            checkIds(f, data, h.bytesPerToken(), h.vocabulary().vocabSize());
             return new TokenFile(f, arena, data, h.bytesPerToken(), h.count(), h.trainEnd(), h.vocabulary(),
                     h.dropUnknown(), h.source());
         } catch (IOException | RuntimeException e) {
             arena.close();
             throw e;
+        }
+    }
+
+    /**
+     * Refuses ids at or beyond the vocabulary's size (a damaged or hand-made file): every reader
+     * indexes embeddings by id. One pass over the mapping; none when the id width cannot exceed it.
+     */
+    static void checkIds(Path f, MemorySegment data, int bytesPerToken, int vocabSize) throws TokenFileException {
+        if (vocabSize >= 1 << (8 * bytesPerToken)) return;
+        long n = data.byteSize() / bytesPerToken;
+        for (long i = 0; i < n; i++) {
+            int id = bytesPerToken == 1 ? Byte.toUnsignedInt(data.get(ValueLayout.JAVA_BYTE, i))
+                    : Short.toUnsignedInt(data.get(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2 * i));
+            if (id >= vocabSize) {
+                throw new TokenFileException(f, "token " + i + " has id " + id + ", but the vocabulary in its header has only " + vocabSize
+                        + " characters (ids 0 to " + (vocabSize - 1) + "): the file is damaged; prepare it again from its text");
+            }
         }
     }
 

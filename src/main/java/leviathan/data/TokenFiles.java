@@ -6,16 +6,14 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.BitSet;
 import java.util.HexFormat;
 import java.util.function.Consumer;
+import leviathan.tensor.AtomicFile;
 
 /**
  * Prepares token files from UTF-8 texts of any size, and finds or makes the one a run needs.
@@ -74,7 +72,8 @@ public final class TokenFiles {
      * position, or is dropped with {@code dropUnknown}.
      */
     public static TokenFile openOrPrepare(Path data, CharTokenizer vocab, boolean dropUnknown, Consumer<String> log) throws IOException {
-        if (TokenFile.isTokenFile(data)) {
+        // a .tokens file whose magic is damaged is refused as one, not read as text
+        if (TokenFile.claimsTokenFile(data)) {
             TokenFile tf = TokenFile.open(data);
             try {
                 String changed = sourceChange(tf.source());
@@ -188,43 +187,56 @@ public final class TokenFiles {
         // pass 2: the ids, after the header, into a temporary file
         byte[] header = TokenFile.headerText(bytes, count, vocab, dropUnknown, source).getBytes(StandardCharsets.UTF_8);
         long dataOffset = TokenFile.dataOffset(header.length);
-        Path tmp = out.resolveSibling(out.getFileName() + ".tmp-" + ProcessHandle.current().pid());
+        // temp files of preparations killed earlier (in --out's directory or the cache) go first: they can be as large as the text
+        Path outDir = out.toAbsolutePath().getParent();
+        CharTokenizer ids = vocab;
+        long total = count;
+        AtomicFile.deleteStaleTemps(outDir, name -> name.endsWith(".tokens") || name.equals(out.getFileName().toString()));
         try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                    StandardOpenOption.TRUNCATE_EXISTING); Utf8Stream in = new Utf8Stream(text, null)) {
-                ByteBuffer b = ByteBuffer.allocate((int) Math.max(1 << 20, dataOffset)).order(ByteOrder.LITTLE_ENDIAN);
-                b.put(TokenFile.MAGIC).putLong(header.length).put(header);
-                while (b.position() < dataOffset) b.put((byte) 0);
-                int[] table = lookup(vocab);
-                long written = 0;
-                for (int cp; (cp = in.next()) >= 0; ) {
-                    int id = cp < table.length ? table[cp] : -1;
-                    if (id < 0) continue;                           // dropped (pass 1 refused it otherwise)
-                    if (bytes == 1) b.put((byte) id);
-                    else b.putShort((short) id);
-                    written++;
-                    if (!b.hasRemaining()) {
-                        drain(ch, b);
-                        progress.update(2, in.bytePosition(), size);
+            AtomicFile.write(out, ch -> {
+                try (Utf8Stream in = new Utf8Stream(text, null)) {
+                    ByteBuffer b = ByteBuffer.allocate((int) Math.max(1 << 20, dataOffset)).order(ByteOrder.LITTLE_ENDIAN);
+                    b.put(TokenFile.MAGIC).putLong(header.length).put(header);
+                    while (b.position() < dataOffset) b.put((byte) 0);
+                    int[] table = lookup(ids);
+                    long written = 0;
+                    for (int cp; (cp = in.next()) >= 0; ) {
+                        int id = cp < table.length ? table[cp] : -1;
+                        if (id < 0) continue;                       // dropped (pass 1 refused it otherwise)
+                        if (bytes == 1) b.put((byte) id);
+                        else b.putShort((short) id);
+                        written++;
+                        if (!b.hasRemaining()) {
+                            drain(ch, b);
+                            progress.update(2, in.bytePosition(), size);
+                        }
+                    }
+                    drain(ch, b);
+                    progress.update(2, size, size);
+                    if (written != total) {
+                        throw new SourceChanged(text + " changed while it was being prepared (" + written + " characters, then " + total + ")");
                     }
                 }
-                drain(ch, b);
-                progress.update(2, size, size);
-                if (written != count) throw new IOException(text + " changed while it was being prepared (" + written + " characters, then " + count + ")");
-                ch.force(true);
-            }
-            if (Files.size(text) != size || Files.getLastModifiedTime(text).toMillis() != mtime) {
-                throw new IOException(text + " changed while it was being prepared; prepare it again when it is complete");
-            }
-            try {
-                Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
+                if (Files.size(text) != size || Files.getLastModifiedTime(text).toMillis() != mtime) {
+                    throw new SourceChanged(text + " changed while it was being prepared; prepare it again when it is complete");
+                }
+            });
+        } catch (SourceChanged | AtomicFile.OddEntryException e) {
+            throw e;
+        } catch (IOException e) {
+            String why = e instanceof java.nio.file.FileSystemException f && f.getReason() != null ? f.getReason()
+                    : e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+            throw new IOException("cannot write the token file " + out + " (" + why + "); nothing was replaced: free space in "
+                    + outDir + ", or prepare into another directory (prepare --out, or -Dleviathan.tokens.dir for the cache)", e);
         }
         return TokenFile.readHeader(out);
+    }
+
+    /** The text changed during its preparation (not a write failure: said as it is). */
+    private static final class SourceChanged extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        SourceChanged(String message) { super(message); }
     }
 
     /** {@link CharTokenizer.UnknownCharacterException} where its int fields hold the position, else the same line. */

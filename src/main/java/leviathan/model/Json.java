@@ -25,7 +25,17 @@ public final class Json {
     static final int MAX_VALUES = 1 << 18;
 
     public static final class ParseException extends Exception {
-        ParseException(String message, int at) { super(message + " at character " + at); }
+        private final boolean outOfRange;
+
+        ParseException(String message, int at) { this(message, at, false); }
+
+        ParseException(String message, int at, boolean outOfRange) {
+            super(message + " at character " + at);
+            this.outOfRange = outOfRange;
+        }
+
+        /** Whether the text is valid JSON holding an integer beyond the 64-bit range (which this parser does not hold). */
+        public boolean outOfRange() { return outOfRange; }
     }
 
     public static Object parse(String s) throws ParseException {
@@ -157,6 +167,7 @@ public final class Json {
                 if (t.indexOf('.') < 0 && t.indexOf('e') < 0 && t.indexOf('E') < 0) return Long.parseLong(t);
                 return Double.parseDouble(t);
             } catch (NumberFormatException e) {
+                if (t.matches("-?(0|[1-9][0-9]*)")) throw new ParseException("the integer " + t + " is beyond the 64-bit range", start, true);
                 throw new ParseException("bad number '" + t + "'", start);
             }
         }

@@ -1,7 +1,6 @@
 package leviathan.model;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
@@ -10,16 +9,15 @@ import java.nio.channels.FileChannel;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import leviathan.tensor.AtomicFile;
 import leviathan.tensor.FileKind;
 import leviathan.tensor.Tensor;
 
@@ -264,7 +262,7 @@ public final class SafeTensors {
     public static void write(Path file, Map<String, String> metadata, Iterable<Tensor> tensors) throws IOException {
         try {
             writeAtomically(file, metadata, tensors);
-        } catch (WriteException e) {
+        } catch (WriteException | AtomicFile.OddEntryException e) {
             throw e;
         } catch (IOException e) {
             throw new WriteException(file, Files.isRegularFile(file), e);
@@ -297,76 +295,25 @@ public final class SafeTensors {
         while ((h.length() + 8) % 8 != 0) h.append(' ');     // keep the data 8-byte aligned, as the format recommends
         byte[] header = h.toString().getBytes(StandardCharsets.UTF_8);
 
-        Path dir = file.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path tmp = dir.resolve(file.getFileName() + TEMP_MARK + ProcessHandle.current().pid());
-        try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
-                writeFully(ch, len);
-                writeFully(ch, ByteBuffer.wrap(header));
-                byte[] chunk = new byte[COPY_CHUNK];
-                MemorySegment chunkSeg = MemorySegment.ofArray(chunk);
-                for (Tensor t : tensors) {
-                    long bytes = t.numel() * Float.BYTES;
-                    for (long done = 0; done < bytes; ) {
-                        int n = (int) Math.min(COPY_CHUNK, bytes - done);
-                        MemorySegment.copy(t.segment(), ValueLayout.JAVA_FLOAT, done, chunkSeg, LE_FLOAT, 0, n / Float.BYTES);
-                        writeFully(ch, ByteBuffer.wrap(chunk, 0, n));
-                        done += n;
-                    }
+        AtomicFile.write(file, ch -> {
+            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, header.length);
+            writeFully(ch, len);
+            writeFully(ch, ByteBuffer.wrap(header));
+            byte[] chunk = new byte[COPY_CHUNK];
+            MemorySegment chunkSeg = MemorySegment.ofArray(chunk);
+            for (Tensor t : tensors) {
+                long bytes = t.numel() * Float.BYTES;
+                for (long done = 0; done < bytes; ) {
+                    int n = (int) Math.min(COPY_CHUNK, bytes - done);
+                    MemorySegment.copy(t.segment(), ValueLayout.JAVA_FLOAT, done, chunkSeg, LE_FLOAT, 0, n / Float.BYTES);
+                    writeFully(ch, ByteBuffer.wrap(chunk, 0, n));
+                    done += n;
                 }
-                ch.force(true);                                  // data on disk before the rename makes it visible
             }
-            try {
-                Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
-            }
-            syncDirectory(dir);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
-        deleteStaleTemps(file);
-    }
-
-    /** Temp files are {@code <name>.tmp-<pid>}: only the rename makes one the real file. */
-    static final String TEMP_MARK = ".tmp-";
-
-    /**
-     * Deletes the temp files of {@code file} left by saves of processes that no longer run (killed
-     * during a save). They are never read; this only reclaims their space. A live process's temp
-     * file is left alone.
-     */
-    public static void deleteStaleTemps(Path file) {
-        Path dir = file.toAbsolutePath().getParent();
-        String prefix = file.getFileName() + TEMP_MARK;
-        long self = ProcessHandle.current().pid();
-        try (var list = Files.newDirectoryStream(dir, p -> p.getFileName().toString().startsWith(prefix))) {
-            for (Path p : list) {
-                long pid;
-                try {
-                    pid = Long.parseLong(p.getFileName().toString().substring(prefix.length()));
-                } catch (NumberFormatException e) {
-                    continue;                                    // not ours
-                }
-                if (pid != self && ProcessHandle.of(pid).map(ph -> !ph.isAlive()).orElse(true)) Files.deleteIfExists(p);
-            }
-        } catch (IOException | UncheckedIOException | SecurityException ignored) {
-            // best effort: a stale temp file costs disk space, never correctness
-        }
+        });
     }
 
     private static void writeFully(FileChannel ch, ByteBuffer b) throws IOException {
         while (b.hasRemaining()) ch.write(b);
-    }
-
-    /** Makes the rename durable (Linux; a no-op where directories cannot be opened). */
-    static void syncDirectory(Path dir) {
-        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
-            d.force(true);
-        } catch (IOException | UnsupportedOperationException ignored) {
-            // not every platform can fsync a directory; the rename itself is still atomic
-        }
     }
 }

@@ -35,6 +35,7 @@ record CompletionRequest(List<String> prompts, int maxTokens, float temperature,
         try {
             root = Json.parse(body);
         } catch (Json.ParseException e) {
+            if (e.outOfRange()) throw ApiError.invalid(null, e.getMessage() + ": no parameter takes such a number");
             throw ApiError.invalid(null, "the request body is not valid JSON: " + e.getMessage());
         }
         if (!(root instanceof Map<?, ?> raw)) throw ApiError.invalid(null, "the request body must be a JSON object");
@@ -74,7 +75,7 @@ record CompletionRequest(List<String> prompts, int maxTokens, float temperature,
             throw ApiError.invalid("prompt", "'prompt' must be a string or an array of strings");
         }
 
-        int maxTokens = (int) integer(m, "max_tokens", DEFAULT_MAX_TOKENS, 0, maxTokensCap);
+        int maxTokens = (int) integer(m, "max_tokens", Math.min(DEFAULT_MAX_TOKENS, maxTokensCap), 0, maxTokensCap);
         float temperature = (float) number(m, "temperature", 1, 0, 2);
         Object tp = m.get("top_p");
         float topP = (float) number(m, "top_p", 1, 0, 1);
@@ -118,8 +119,8 @@ record CompletionRequest(List<String> prompts, int maxTokens, float temperature,
             try {
                 tokenizer.encode(prompts.get(i), dropUnknown);
             } catch (CharTokenizer.UnknownCharacterException e) {
-                throw ApiError.invalid("prompt", (prompts.size() > 1 ? "prompt " + i + ": " : "") + e.getMessage()
-                        + " (set \"drop_unknown\": true to drop such characters)");
+                throw ApiError.invalid("prompt", (prompts.size() > 1 ? "prompt " + i + ": " : "") + e.what()
+                        + "; remove it, or set \"drop_unknown\": true to drop such characters");
             }
         }
         return new CompletionRequest(List.copyOf(prompts), maxTokens, temperature, topP, topK, seed, seeded, List.copyOf(stop), n,

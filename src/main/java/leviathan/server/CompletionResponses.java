@@ -4,6 +4,7 @@ import static leviathan.server.CompletionServer.COMPLETIONS;
 import static leviathan.server.Exchanges.event;
 import static leviathan.server.Exchanges.message;
 import static leviathan.server.Exchanges.sendJson;
+import static leviathan.server.Exchanges.sendStreamHeaders;
 
 import com.sun.net.httpserver.HttpExchange;
 import java.io.IOException;
@@ -27,7 +28,11 @@ final class CompletionResponses {
     private final Consumer<String> log;
     private final LanguageModel.Turns turns;
 
-    CompletionResponses(LanguageModel lm, String modelName, Metrics metrics, Consumer<String> log, LanguageModel.Turns turns) {
+    private final WriteDeadline wd;
+
+    CompletionResponses(LanguageModel lm, String modelName, Metrics metrics, Consumer<String> log, LanguageModel.Turns turns,
+                        WriteDeadline wd) {
+        this.wd = wd;
         this.turns = turns;
         this.lm = lm;
         this.modelName = modelName;
@@ -91,7 +96,7 @@ final class CompletionResponses {
             }
         }
         String body = head(newId()) + ",\"choices\":[" + choices + "],\"usage\":" + usage(promptTokens, completionTokens) + "}";
-        return sendJson(ex, 200, body);
+        return sendJson(wd, ex, 200, body);
     }
 
     private static String usage(long prompt, long completion) {
@@ -106,9 +111,11 @@ final class CompletionResponses {
     int streamCompletion(HttpExchange ex, CompletionRequest r, Active a, long t0, long deadline) throws IOException, ClientGone {
         ex.getResponseHeaders().set("Content-Type", "text/event-stream; charset=utf-8");
         ex.getResponseHeaders().set("Cache-Control", "no-cache");
-        ex.sendResponseHeaders(200, 0);
+        sendStreamHeaders(wd, ex, 200);
         OutputStream out = ex.getResponseBody();
         String head = head(newId());
+        // with include_usage, OpenAI's chunks before the last carry "usage": null; the last carries the counts
+        String usageNull = r.includeUsage() ? ",\"usage\":null" : "";
         boolean[] first = {true}, gone = {false};
         long promptTokens = 0, completionTokens = 0;
         for (int p = 0; p < r.prompts().size(); p++) {
@@ -125,8 +132,8 @@ final class CompletionResponses {
                         metrics.characters(t.length());
                         StringBuilder sb = new StringBuilder(head).append(",\"choices\":[{\"text\":");
                         Jsons.quote(sb, t);
-                        sb.append(",\"index\":").append(i).append(",\"logprobs\":null,\"finish_reason\":null}]}");
-                        if (!event(out, sb.toString())) {
+                        sb.append(",\"index\":").append(i).append(",\"logprobs\":null,\"finish_reason\":null}]").append(usageNull).append('}');
+                        if (!event(wd, out, sb.toString())) {
                             gone[0] = true;
                             return false;
                         }
@@ -135,28 +142,28 @@ final class CompletionResponses {
                 } catch (RuntimeException e) {
                     // the status line is out: report the failure in the stream, then end it
                     log.accept("serve: 500 POST " + COMPLETIONS + " (streaming): " + e);
-                    event(out, new ApiError(500, "server_error", null, null, "internal error: " + message(e)).json());
-                    event(out, "[DONE]");
+                    event(wd, out, new ApiError(500, "server_error", null, null, "internal error: " + message(e)).json());
+                    event(wd, out, "[DONE]");
                     out.close();
                     return 500;
                 }
                 if (gone[0]) throw new ClientGone();
                 if (o.finish() == LanguageModel.Finish.CANCELLED) {
                     log.accept("serve: 503 POST " + COMPLETIONS + " (streaming): cancelled by the shutdown");
-                    event(out, new ApiError(503, "service_unavailable", null, "shutting_down", "the server is shutting down; the generation was cancelled").json());
-                    event(out, "[DONE]");
+                    event(wd, out, new ApiError(503, "service_unavailable", null, "shutting_down", "the server is shutting down; the generation was cancelled").json());
+                    event(wd, out, "[DONE]");
                     out.close();
                     return 503;
                 }
                 if (j == 0) promptTokens += o.promptTokens();
                 completionTokens += o.completionTokens();
                 String end = head + ",\"choices\":[{\"text\":\"\",\"index\":" + i + ",\"logprobs\":null,\"finish_reason\":\""
-                        + finishReason(o.finish()) + "\"}]}";
-                if (!event(out, end)) throw new ClientGone();
+                        + finishReason(o.finish()) + "\"}]" + usageNull + "}";
+                if (!event(wd, out, end)) throw new ClientGone();
             }
         }
-        if (r.includeUsage() && !event(out, head + ",\"choices\":[],\"usage\":" + usage(promptTokens, completionTokens) + "}")) throw new ClientGone();
-        if (!event(out, "[DONE]")) throw new ClientGone();
+        if (r.includeUsage() && !event(wd, out, head + ",\"choices\":[],\"usage\":" + usage(promptTokens, completionTokens) + "}")) throw new ClientGone();
+        if (!event(wd, out, "[DONE]")) throw new ClientGone();
         out.close();
         return 200;
     }

@@ -46,12 +46,20 @@ public final class CompletionServer implements AutoCloseable {
     /**
      * Server settings: bind address and port (0 = any free port), concurrent generations, waiting
      * requests, API key ({@code null} = none), cap on {@code max_tokens}, cap on a request body
-     * (bytes), time bound per completion request, cap on choices (prompts × n) per request, and the
-     * model id clients see.
+     * (bytes), time bound per completion request, cap on choices (prompts × n) per request, the
+     * model id clients see, token steps computing at once, and the deadline of each write to a
+     * client (one that reads nothing for that long is disconnected and its slot freed).
      */
     public record Config(String host, int port, int slots, int queue, String apiKey, int maxTokens, int maxBodyBytes,
-                         Duration requestTimeout, int maxChoices, String modelName, int turns) {
+                         Duration requestTimeout, int maxChoices, String modelName, int turns, Duration writeTimeout) {
+        /** The default write deadline: 30 s. */
+        public static final Duration WRITE_TIMEOUT = Duration.ofSeconds(30);
+
         public Config {
+            if (writeTimeout == null || writeTimeout.isNegative() || writeTimeout.isZero()) throw new IllegalArgumentException("the write timeout must be positive");
+            if (apiKey != null && apiKey.chars().anyMatch(c -> c < 0x21 || c > 0x7e)) {
+                throw new IllegalArgumentException("the API key must be one line of printable ASCII without spaces (what an Authorization header carries)");
+            }
             if (turns < 1 || turns > 4096) throw new IllegalArgumentException("turns must be in [1, 4096], got " + turns);
             if (port < 0 || port > 65535) throw new IllegalArgumentException("port must be in [0, 65535], got " + port);
             if (slots < 1 || slots > 4096) throw new IllegalArgumentException("slots must be in [1, 4096], got " + slots);
@@ -61,6 +69,12 @@ public final class CompletionServer implements AutoCloseable {
             if (maxBodyBytes < 1) throw new IllegalArgumentException("max body must be >= 1 byte, got " + maxBodyBytes);
             if (requestTimeout == null || requestTimeout.isNegative() || requestTimeout.isZero()) throw new IllegalArgumentException("the request timeout must be positive");
             if (maxChoices < 1) throw new IllegalArgumentException("max choices must be >= 1, got " + maxChoices);
+        }
+
+        /** Settings with the default write deadline ({@link #WRITE_TIMEOUT}). */
+        public Config(String host, int port, int slots, int queue, String apiKey, int maxTokens, int maxBodyBytes,
+                      Duration requestTimeout, int maxChoices, String modelName, int turns) {
+            this(host, port, slots, queue, apiKey, maxTokens, maxBodyBytes, requestTimeout, maxChoices, modelName, turns, WRITE_TIMEOUT);
         }
 
         /** Settings with one token step computing per core ({@code turns} = the core count). */
@@ -89,6 +103,7 @@ public final class CompletionServer implements AutoCloseable {
     private final AtomicInteger admitted = new AtomicInteger(), running = new AtomicInteger(), exchanges = new AtomicInteger();
     private final Set<Active> active = ConcurrentHashMap.newKeySet();
     private final Metrics metrics;
+    private final WriteDeadline writes;
     private final CompletionResponses responses;
     private final byte[] playground;
     private final long created = System.currentTimeMillis() / 1000;
@@ -106,8 +121,9 @@ public final class CompletionServer implements AutoCloseable {
         this.log = log;
         this.slots = new Semaphore(cfg.slots(), true);
         this.turns = new TokenTurns(cfg.turns());
-        this.metrics = new Metrics(cfg.slots(), () -> Math.max(0, admitted.get() - running.get()), running::get);
-        this.responses = new CompletionResponses(lm, cfg.modelName(), metrics, log, turns);
+        this.writes = new WriteDeadline(cfg.writeTimeout());
+        this.metrics = new Metrics(cfg.slots(), () -> Math.max(0, admitted.get() - running.get()), running::get, writes::closes);
+        this.responses = new CompletionResponses(lm, cfg.modelName(), metrics, log, turns, writes);
         try (InputStream in = CompletionServer.class.getResourceAsStream("playground.html")) {
             if (in == null) throw new IOException("playground.html is missing from the jar");
             this.playground = in.readAllBytes();
@@ -153,6 +169,7 @@ public final class CompletionServer implements AutoCloseable {
         while (exchanges.get() > 0 && System.nanoTime() - hard < 0) sleep(10);
         http.stop(0);
         executor.shutdownNow();
+        writes.close();
         return cancelled;
     }
 
@@ -171,7 +188,7 @@ public final class CompletionServer implements AutoCloseable {
 
     private void handle(HttpExchange ex) {
         exchanges.incrementAndGet();
-        String path = ex.getRequestURI().getPath(), method = ex.getRequestMethod();
+        String path = path(ex.getRequestURI()), method = ex.getRequestMethod();
         String endpoint = switch (path) {
             case "/", "/health", "/metrics", MODELS, COMPLETIONS, CHAT -> path;
             default -> path.startsWith(MODELS + "/") ? MODELS + "/{id}" : "other";
@@ -182,21 +199,21 @@ public final class CompletionServer implements AutoCloseable {
             status = switch (endpoint) {
                 case "/" -> {
                     allow(ex, "GET");
-                    yield send(ex, 200, "text/html; charset=utf-8", playground);
+                    yield send(writes, ex, 200, "text/html; charset=utf-8", playground);
                 }
                 case "/health" -> {
                     allow(ex, "GET");
-                    yield sendJson(ex, 200, "{\"status\":\"ok\"}");
+                    yield sendJson(writes, ex, 200, "{\"status\":\"ok\"}");
                 }
                 case "/metrics" -> {
                     authorize(ex);
                     allow(ex, "GET");
-                    yield send(ex, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.text().getBytes(StandardCharsets.UTF_8));
+                    yield send(writes, ex, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.text().getBytes(StandardCharsets.UTF_8));
                 }
                 case MODELS -> {
                     authorize(ex);
                     allow(ex, "GET");
-                    yield sendJson(ex, 200, "{\"object\":\"list\",\"data\":[" + modelJson() + "]}");
+                    yield sendJson(writes, ex, 200, "{\"object\":\"list\",\"data\":[" + modelJson() + "]}");
                 }
                 case MODELS + "/{id}" -> {
                     authorize(ex);
@@ -205,7 +222,7 @@ public final class CompletionServer implements AutoCloseable {
                         throw new ApiError(404, "invalid_request_error", "model", "model_not_found",
                                 "the model '" + path.substring(MODELS.length() + 1) + "' does not exist; this server has '" + cfg.modelName() + "'");
                     }
-                    yield sendJson(ex, 200, modelJson());
+                    yield sendJson(writes, ex, 200, modelJson());
                 }
                 case CHAT -> {
                     authorize(ex);
@@ -228,13 +245,17 @@ public final class CompletionServer implements AutoCloseable {
             if (e.status == 401) ex.getResponseHeaders().set("WWW-Authenticate", "Bearer");
             if (e.status == 413) ex.getResponseHeaders().set("Connection", "close");
             try {
-                sendJson(ex, e.status, e.json());
+                sendJson(writes, ex, e.status, e.json());
             } catch (IOException io) {
                 status = 499;
             }
         } catch (ClientGone e) {
             status = 499;
-            log.accept("serve: 499 " + method + " " + path + ": the client went away");
+            WriteDeadline.Expired late = writes.takeExpired();
+            log.accept("serve: 499 " + method + " " + path + ": " + (late != null ? late.getMessage() : "the client went away"));
+        } catch (WriteDeadline.Expired e) {
+            status = 499;
+            log.accept("serve: 499 " + method + " " + path + ": " + e.getMessage());
         } catch (IOException e) {
             status = 499;
             log.accept("serve: 499 " + method + " " + path + ": " + e.getMessage());
@@ -242,15 +263,29 @@ public final class CompletionServer implements AutoCloseable {
             status = 500;
             log.accept("serve: 500 " + method + " " + path + ": " + e);
             try {
-                sendJson(ex, 500, new ApiError(500, "server_error", null, null, "internal error: " + message(e)).json());
+                sendJson(writes, ex, 500, new ApiError(500, "server_error", null, null, "internal error: " + message(e)).json());
             } catch (IOException | RuntimeException ignored) {
                 // the headers may already be out; nothing more can be said to this client
             }
         } finally {
+            writes.takeExpired();
             metrics.request(endpoint, status);
             ex.close();
             exchanges.decrementAndGet();
         }
+    }
+
+    /**
+     * The request's path as sent. {@code URI} reads a request target starting with {@code //} as an
+     * authority and a path ({@code //v1/completions}: host {@code v1}, path {@code /completions}),
+     * so such a target is taken whole (and then matches no endpoint).
+     */
+    static String path(java.net.URI uri) {
+        if (uri.getScheme() == null && uri.getRawAuthority() != null) {
+            String raw = uri.getRawSchemeSpecificPart();
+            return raw.indexOf('?') < 0 ? raw : raw.substring(0, raw.indexOf('?'));
+        }
+        return uri.getPath() == null ? "" : uri.getPath();
     }
 
     private void authorize(HttpExchange ex) throws ApiError {

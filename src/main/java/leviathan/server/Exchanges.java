@@ -34,19 +34,26 @@ final class Exchanges {
         }
     }
 
-    /** Sends a whole JSON response; returns {@code status}. */
-    static int sendJson(HttpExchange ex, int status, String json) throws IOException {
-        return send(ex, status, "application/json", json.getBytes(StandardCharsets.UTF_8));
+    /** Sends a whole JSON response, each write under {@code wd}; returns {@code status}. */
+    static int sendJson(WriteDeadline wd, HttpExchange ex, int status, String json) throws IOException {
+        return send(wd, ex, status, "application/json", json.getBytes(StandardCharsets.UTF_8));
     }
 
-    /** Sends a whole response of content type {@code type}; returns {@code status}. */
-    static int send(HttpExchange ex, int status, String type, byte[] body) throws IOException {
+    /** Sends a whole response of content type {@code type}, each write under {@code wd}; returns {@code status}. */
+    static int send(WriteDeadline wd, HttpExchange ex, int status, String type, byte[] body) throws IOException {
         ex.getResponseHeaders().set("Content-Type", type);
-        ex.sendResponseHeaders(status, body.length == 0 ? -1 : body.length);
-        try (OutputStream out = ex.getResponseBody()) {
+        wd.write(() -> ex.sendResponseHeaders(status, body.length == 0 ? -1 : body.length));
+        OutputStream out = ex.getResponseBody();
+        wd.write(() -> {
             out.write(body);
-        }
+            out.close();
+        });
         return status;
+    }
+
+    /** Sends the status line and headers of a response of unknown length (a stream) under {@code wd}. */
+    static void sendStreamHeaders(WriteDeadline wd, HttpExchange ex, int status) throws IOException {
+        wd.write(() -> ex.sendResponseHeaders(status, 0));
     }
 
     /** The request body as UTF-8 text: 400 when it is not valid UTF-8, 413 past {@code maxBodyBytes}. */
@@ -57,7 +64,7 @@ final class Exchanges {
             try {
                 n = Long.parseLong(len.trim());
             } catch (NumberFormatException e) {
-                throw ApiError.invalid(null, "bad Content-Length: " + len);
+                throw ApiError.invalid(null, "bad Content-Length: " + len);   // (the JDK's server answers most such requests itself)
             }
             if (n > maxBodyBytes) throw tooLarge(n, maxBodyBytes);
         }
@@ -82,11 +89,17 @@ final class Exchanges {
                 "the request body has " + (n > maxBodyBytes ? "more than " + maxBodyBytes : n) + " bytes; this server accepts at most " + maxBodyBytes);
     }
 
-    /** Writes one Server-Sent Event and flushes it; false when the client has gone. */
-    static boolean event(OutputStream out, String data) {
+    /**
+     * Writes one Server-Sent Event and flushes it under {@code wd}; false when the client has gone
+     * or did not take it within the write deadline (the connection is then closed).
+     */
+    static boolean event(WriteDeadline wd, OutputStream out, String data) {
         try {
-            out.write(("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8));
-            out.flush();
+            byte[] b = ("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8);
+            wd.write(() -> {
+                out.write(b);
+                out.flush();
+            });
             return true;
         } catch (IOException e) {
             return false;

@@ -5,6 +5,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.DoubleAdder;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.IntSupplier;
+import java.util.function.LongSupplier;
 
 /** The server's counters, gauges and histograms, written in the Prometheus text format (version 0.0.4). */
 final class Metrics {
@@ -14,10 +15,12 @@ final class Metrics {
     private final Histogram latency = new Histogram();
     private final RecentRate rate = new RecentRate(10);
     private final IntSupplier queueDepth, busySlots;
+    private final LongSupplier writeTimeouts;
     private final int slots;
 
-    Metrics(int slots, IntSupplier queueDepth, IntSupplier busySlots) {
+    Metrics(int slots, IntSupplier queueDepth, IntSupplier busySlots, LongSupplier writeTimeouts) {
         this.slots = slots;
+        this.writeTimeouts = writeTimeouts;
         this.queueDepth = queueDepth;
         this.busySlots = busySlots;
     }
@@ -50,6 +53,8 @@ final class Metrics {
         single(sb, "leviathan_queue_depth", "gauge", "Completion requests waiting for a slot.", queueDepth.getAsInt());
         single(sb, "leviathan_slots_busy", "gauge", "Slots generating now.", busySlots.getAsInt());
         single(sb, "leviathan_slots", "gauge", "Generation slots.", slots);
+        single(sb, "leviathan_write_timeouts_total", "counter", "Connections closed because the client read nothing within the write deadline.",
+                writeTimeouts.getAsLong());
         ttft.write(sb, "leviathan_time_to_first_token_seconds", "Seconds from a completion request's arrival to its first generated character.");
         latency.write(sb, "leviathan_request_duration_seconds", "Seconds from a completion request's arrival to its last byte.");
         return sb.toString();

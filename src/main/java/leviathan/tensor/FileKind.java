@@ -58,7 +58,7 @@ public final class FileKind {
     }
 
     /** "a FIFO (named pipe)", "a character device", ... for a path that is neither a file nor a directory; null if unknown. */
-    private static String special(Path path) {
+    static String special(Path path) {
         try {
             int mode = (Integer) Files.getAttribute(path, "unix:mode") & S_IFMT;
             return switch (mode) {
@@ -73,7 +73,7 @@ public final class FileKind {
         }
     }
 
-    private static String linkTarget(Path path) {
+    static String linkTarget(Path path) {
         try {
             return " (to " + Files.readSymbolicLink(path) + ")";
         } catch (IOException | UnsupportedOperationException | SecurityException e) {

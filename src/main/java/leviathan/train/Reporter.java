@@ -162,7 +162,8 @@ final class Reporter {
     private void append(String line) throws IOException {
         if (metrics == null) return;                               // not rank 0
         try {
-            Files.writeString(metrics, line + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+            Files.writeString(metrics, line + "\n", StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND,
+                    java.nio.file.LinkOption.NOFOLLOW_LINKS);
         } catch (IOException e) {
             throw RunDirectory.cannotWrite(metrics, e);
         }

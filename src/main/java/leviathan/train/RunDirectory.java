@@ -5,10 +5,9 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
@@ -28,6 +27,7 @@ import leviathan.model.SafeTensors;
 import leviathan.model.TrainState;
 import leviathan.nn.PartType;
 import leviathan.nn.Parts;
+import leviathan.tensor.AtomicFile;
 import leviathan.tensor.Tensor;
 
 /**
@@ -38,7 +38,8 @@ import leviathan.tensor.Tensor;
  *
  * <p>Opening takes an exclusive OS file lock on {@code lock} for the whole run, so a second writer
  * is refused naming the holder; the OS releases it if the process dies. Every file is replaced
- * atomically (temp file, fsync, rename). A checkpoint is a pair: both files are written in full
+ * atomically by {@link AtomicFile} (temp file, fsync, rename), and no file the directory owns is
+ * followed through a symbolic link: a link, FIFO or directory under one of these names is refused. A checkpoint is a pair: both files are written in full
  * beside the old ones first, then renamed, the model first; so a failed write replaces nothing, and
  * a kill between the two renames leaves the model one checkpoint ahead of the state, which resume
  * reports and recomputes exactly.
@@ -81,17 +82,19 @@ public final class RunDirectory implements AutoCloseable {
         return Datasets.home().resolve("runs").resolve(name.toString());
     }
 
-    /** Creates (or takes over an empty or never-checkpointed) {@code dir} for a new run, and locks it. */
-    public static RunDirectory create(Path dir) throws IOException {
+    /**
+     * Creates {@code dir} for a new run, and locks it. Only a directory that does not exist, is empty
+     * (but for an empty {@code lock}) or is a Leviathan run directory is used, and a run directory
+     * only with {@code overwrite}, which deletes its run files first (see {@link #checkNew}).
+     */
+    public static RunDirectory create(Path dir, boolean overwrite) throws IOException {
         if (Files.exists(dir) && !Files.isDirectory(dir)) throw new IOException("--out " + dir + " exists and is not a directory");
         Files.createDirectories(dir);
         RunDirectory rd = lock(dir);
         try {
-            if (Files.exists(rd.state())) {
-                throw new IOException(dir + " already holds a run; continue it with --resume " + dir + " or choose another --out");
+            if (checkNew(dir, overwrite)) {
+                for (String f : RUN_FILES) Files.deleteIfExists(dir.resolve(f));   // regular files (checkNew refused odd entries)
             }
-            // a directory without a state: any metrics there are from a run killed before its first checkpoint
-            Files.deleteIfExists(rd.metrics());
             return rd;
         } catch (IOException | RuntimeException e) {
             rd.close();
@@ -99,10 +102,77 @@ public final class RunDirectory implements AutoCloseable {
         }
     }
 
+    /** The files a run writes; with {@code lock}, the only names a run directory holds (besides temp and staged files). */
+    private static final List<String> RUN_FILES = List.of(CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE);
+
+    private static final List<String> RUN_CONFIG_KEYS = List.of("data", "n_layer", "n_embd", "block_size", "steps", "lr");
+
+    /**
+     * Whether a new run may use {@code dir}, checked before any data is read and again under the lock:
+     * true when it holds an earlier run that {@code overwrite} allows to replace, false when there is
+     * nothing to replace (absent or empty). Refused, in one line naming the way on: a directory holding
+     * anything a run does not write (someone's files are never taken over), a {@code config.json} that
+     * is not a run config, an odd entry (link, FIFO, directory) under a run file's name, and any
+     * earlier run without {@code overwrite} (continue one with {@code --resume}).
+     */
+    public static boolean checkNew(Path dir, boolean overwrite) throws IOException {
+        if (!Files.isDirectory(dir)) return false;
+        List<String> foreign = new java.util.ArrayList<>();
+        boolean runFiles = false;
+        try (var entries = Files.newDirectoryStream(dir)) {
+            for (Path p : entries) {
+                String name = p.getFileName().toString();
+                if (name.equals(LOCK_FILE) || RUN_FILES.contains(name)) {
+                    AtomicFile.requireOrdinary(p);
+                    if (!name.equals(LOCK_FILE)) runFiles = true;
+                } else if (!isLeftover(name)) {
+                    foreign.add(name);
+                }
+            }
+        }
+        if (!foreign.isEmpty()) {
+            java.util.Collections.sort(foreign);
+            throw new IOException("--out " + dir + " is not empty and not a Leviathan run directory (it holds "
+                    + String.join(", ", foreign.subList(0, Math.min(3, foreign.size()))) + (foreign.size() > 3 ? ", ..." : "")
+                    + "): a new run never takes over a directory with other files in it; choose a new or empty --out");
+        }
+        if (!runFiles) return false;
+        Path cfg = dir.resolve(CONFIG_FILE);
+        if (Files.exists(cfg)) {
+            try {
+                String json = Files.readString(cfg, StandardCharsets.UTF_8);
+                // every run config names these; fromJson alone is lenient (unknown keys are part options)
+                if (!(leviathan.model.Json.parse(json) instanceof Map<?, ?> keys && keys.keySet().containsAll(RUN_CONFIG_KEYS))) {
+                    throw new IllegalArgumentException("not a run config");
+                }
+                TrainConfig.fromJson(json);
+            } catch (IOException | RuntimeException | leviathan.model.Json.ParseException e) {
+                throw new IOException("--out " + dir + " holds a " + CONFIG_FILE + " that is not a Leviathan run config: a new run never"
+                        + " replaces it; choose a new or empty --out");
+            }
+        }
+        if (overwrite) return true;
+        Path state = dir.resolve(STATE_FILE), model = dir.resolve(MODEL_FILE);
+        if (Files.exists(state)) {
+            throw new IOException(dir + " already holds a run; continue it with --resume " + dir
+                    + ", start it over with --overwrite (deletes its checkpoints), or choose another --out");
+        }
+        Saved inModel = savedIn(model);
+        throw new IOException(dir + " holds an earlier run" + (Files.exists(model) ? " (" + model.getFileName()
+                + (inModel == null ? "" : " of step " + inModel.step()) + ", no training state to resume)" : " that saved no checkpoint")
+                + ": start over in it with --overwrite (deletes its files), or choose another --out");
+    }
+
     /** Opens and locks the existing run directory {@code dir} (to resume it). */
     public static RunDirectory open(Path dir) throws IOException {
         Path cfg = dir.resolve(CONFIG_FILE);
-        if (!Files.isRegularFile(cfg)) throw new IOException("cannot resume: " + cfg + " not found (is " + dir + " a run directory?)");
+        String kind = leviathan.tensor.FileKind.notRegular(cfg);
+        if (kind != null && kind.equals("does not exist")) {
+            String dirKind = leviathan.tensor.FileKind.notRegular(dir);
+            if (dirKind != null && !dirKind.startsWith("is a directory")) throw new IOException("cannot resume: " + dir + " " + dirKind);
+            throw new IOException("cannot resume: " + cfg + " not found (is " + dir + " a run directory?)");
+        }
+        AtomicFile.requireOrdinary(cfg);
         return lock(dir);
     }
 
@@ -112,16 +182,21 @@ public final class RunDirectory implements AutoCloseable {
         if (!HELD.add(key)) throw new IOException(busy(dir, Long.toString(self)));
         FileChannel ch = null;
         try {
-            ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            AtomicFile.requireOrdinary(file);                            // never truncate what a link points to, nor seek a FIFO
+            ch = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE,
+                    LinkOption.NOFOLLOW_LINKS);
             FileLock l = ch.tryLock();
-            if (l == null) {
-                String holder = Files.readString(file, StandardCharsets.UTF_8).trim();
-                throw new IOException(busy(dir, holder.matches("\\d{1,19}") ? holder : "unknown"));
+            if (l == null) throw new IOException(busy(dir, holder(file)));
+            try {
+                ch.truncate(0);
+                ch.write(ByteBuffer.wrap((self + "\n").getBytes(StandardCharsets.US_ASCII)), 0);   // for the message of a second writer
+            } catch (IOException e) {
+                throw new IOException("cannot write " + file + " (" + reason(e) + "): nothing in " + dir
+                        + " was changed; fix the cause (e.g. free disk space) and start again", e);
             }
-            ch.truncate(0);
-            ch.write(ByteBuffer.wrap((self + "\n").getBytes(StandardCharsets.US_ASCII)));   // for the message of a second writer
             RunDirectory rd = new RunDirectory(dir, key, ch, l);
             rd.removeLeftovers();
+            for (String f : RUN_FILES) AtomicFile.requireOrdinary(dir.resolve(f));
             return rd;
         } catch (IOException | RuntimeException e) {
             if (ch != null) ch.close();
@@ -130,21 +205,49 @@ public final class RunDirectory implements AutoCloseable {
         }
     }
 
+    private static String reason(IOException e) {
+        if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) return f.getReason();
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    }
+
     private static String busy(Path dir, String pid) {
         return dir + " is in use by another training (pid " + pid + ", which holds " + dir.resolve(LOCK_FILE)
                 + "); wait for it to end, or train into another --out";
     }
 
+    /**
+     * The pid in a lock held by another process. The holder writes it just after taking the lock, so a
+     * start that lost a race by microseconds may find the file still empty: it reads again for up to a second.
+     */
+    private static String holder(Path file) {
+        for (int i = 0; i < 20; i++) {
+            try {
+                String pid = Files.readString(file, StandardCharsets.US_ASCII).trim();
+                if (pid.matches("\\d{1,19}")) return pid;
+                Thread.sleep(50);
+            } catch (IOException | RuntimeException e) {
+                break;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        return "not yet written";
+    }
+
     /** Files of killed writes (temp and staged files); safe to delete because this process holds the lock. */
     private void removeLeftovers() throws IOException {
-        try (var files = Files.newDirectoryStream(dir, p -> Files.isRegularFile(p) && isLeftover(p.getFileName().toString()))) {
+        try (var files = Files.newDirectoryStream(dir, p -> Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)
+                && isLeftover(p.getFileName().toString()))) {
             for (Path p : files) Files.deleteIfExists(p);
         }
     }
 
     private static boolean isLeftover(String name) {
         for (String f : List.of(MODEL_FILE, STATE_FILE, CONFIG_FILE, METRICS_FILE)) {
-            if (name.startsWith(f + ".tmp-") || name.equals(f + STAGED) || name.startsWith(f + STAGED + ".tmp-")) return true;
+            if (name.startsWith(f + AtomicFile.TEMP_MARK) || name.equals(f + STAGED) || name.startsWith(f + STAGED + AtomicFile.TEMP_MARK)) {
+                return true;
+            }
         }
         return false;
     }
@@ -186,6 +289,7 @@ public final class RunDirectory implements AutoCloseable {
      */
     public Resume resume(TrainConfig cfg, int steps) throws IOException {
         Saved inModel = savedIn(model());
+        AtomicFile.requireOrdinary(state());                             // a FIFO or directory there is named as such, not "not found"
         if (!Files.isRegularFile(state())) {
             if (inModel == null) throw new IOException("cannot resume: " + state() + " not found (the run saved no checkpoint yet)");
             throw new IOException("cannot resume: " + state() + " not found, but " + model() + " holds step " + inModel.step()
@@ -283,9 +387,8 @@ public final class RunDirectory implements AutoCloseable {
                     + " could not be replaced (" + e.getMessage() + ") and still holds "
                     + (previous == null ? "nothing" : "step " + previous.step()) + "; --resume continues from there", e);
         }
-        syncDirectory(dir);
-        SafeTensors.deleteStaleTemps(model());
-        SafeTensors.deleteStaleTemps(state());
+        AtomicFile.deleteStaleTemps(model());
+        AtomicFile.deleteStaleTemps(state());
     }
 
     /** Removes a staged file after a failed save; what cannot be removed is removed when the directory is next opened. */
@@ -298,20 +401,7 @@ public final class RunDirectory implements AutoCloseable {
     }
 
     private static void move(Path from, Path to) throws IOException {
-        try {
-            Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
-        }
-    }
-
-    /** Makes renames durable (Linux; a no-op where directories cannot be opened). */
-    private static void syncDirectory(Path dir) {
-        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
-            d.force(true);
-        } catch (IOException | UnsupportedOperationException ignored) {
-            // not every platform can fsync a directory; the rename itself is still atomic
-        }
+        AtomicFile.move(from, to);
     }
 
     /**
@@ -339,20 +429,13 @@ public final class RunDirectory implements AutoCloseable {
 
     /** Writes {@code text} to {@code file} through a temp file and a rename: readers see the old or the new file. */
     static void writeAtomically(Path file, String text) throws IOException {
-        Path tmp = file.resolveSibling(file.getFileName() + ".tmp-" + ProcessHandle.current().pid());
         try {
-            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-                ByteBuffer b = ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8));
-                while (b.hasRemaining()) ch.write(b);
-                ch.force(true);
-            }
-            move(tmp, file);
+            AtomicFile.writeString(file, text);
+        } catch (AtomicFile.OddEntryException e) {
+            throw e;
         } catch (IOException e) {
             throw cannotWrite(file, e);
-        } finally {
-            Files.deleteIfExists(tmp);
         }
-        SafeTensors.deleteStaleTemps(file);
     }
 
     /**
@@ -360,9 +443,14 @@ public final class RunDirectory implements AutoCloseable {
      * file, why, that the checkpoints are untouched, and how to continue.
      */
     static IOException cannotWrite(Path file, IOException e) {
-        String why = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-        return new IOException("cannot write " + file + " (" + why + "); the checkpoints in " + file.getParent()
-                + " are intact: once the cause is fixed (e.g. free disk space), continue with --resume " + file.getParent(), e);
+        String why = reason(e);
+        Path dir = file.getParent();
+        if (!Files.isRegularFile(dir.resolve(STATE_FILE), LinkOption.NOFOLLOW_LINKS)) {
+            return new IOException("cannot write " + file + " (" + why + "); the run saved no checkpoint yet: once the cause is fixed"
+                    + " (e.g. free disk space), start it again with --overwrite", e);
+        }
+        return new IOException("cannot write " + file + " (" + why + "); the checkpoints in " + dir
+                + " are intact: once the cause is fixed (e.g. free disk space), continue with --resume " + dir, e);
     }
 
     /** Releases the lock (the lock file stays, emptied: removing it could let two writers lock different files). */

@@ -41,6 +41,7 @@ public final class Trainer {
     private final Consumer<String> log;
     private final PrintStream out;
     private int stopAfter = Integer.MAX_VALUE;
+    private boolean overwrite;
     private Hooks hooks = new Hooks() { };
     private Communicator communicator;                          // null: from the environment, closed at the end of the run
 
@@ -101,6 +102,12 @@ public final class Trainer {
      */
     public Trainer clockStart(long nanoTime) {
         this.clockStart = nanoTime;
+        return this;
+    }
+
+    /** Lets a new run replace an earlier run in its {@code out} directory (see {@link RunDirectory#create}). */
+    public Trainer overwrite(boolean overwrite) {
+        this.overwrite = overwrite;
         return this;
     }
 
@@ -183,7 +190,7 @@ public final class Trainer {
                 TrainingData data = TrainingData.of(dataFile, tokens, tok, cfg.model().blockSize());
                 if (!comm.isRoot()) return run(cfg, null, m, tok, data, null, wallStart, comm, log, out);
                 Path dir = cfg.run().out() != null ? Path.of(cfg.run().out()) : RunDirectory.defaultPath(m.config());
-                try (RunDirectory rd = RunDirectory.create(dir)) {
+                try (RunDirectory rd = RunDirectory.create(dir, overwrite)) {
                     return run(cfg, rd, m, tok, data, null, wallStart, comm, log, out);
                 }
             }
@@ -224,7 +231,16 @@ public final class Trainer {
         Parallel.setThreads(cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads());
         Path dataFile = Datasets.resolve(cfg.run().data(), Datasets.home(), log);
         CharTokenizer tok = point.state().tokenizer();
-        try (TokenFile tokens = TrainingData.open(dataFile, tok, cfg.run().dropUnknown(), comm, log);
+        TokenFile opened;
+        try {
+            opened = TrainingData.open(dataFile, tok, cfg.run().dropUnknown(), comm, log);
+        } catch (CharTokenizer.UnknownCharacterException e) {
+            // --resume refuses --drop-unknown (the run keeps its config): name the ways that work
+            throw new IllegalArgumentException(e.what() + " (in " + dataFile + ", which changed since the run started); a resumed run"
+                    + " keeps its vocabulary: restore the text, or start a new run from its weights with --init-from "
+                    + (rd == null ? Trainer.MODEL_FILE : rd.model()) + " --drop-unknown", e);
+        }
+        try (TokenFile tokens = opened;
              Gpt m = Gpt.empty(point.state().config())) {
             return run(cfg, rd, m, tok, TrainingData.of(dataFile, tokens, tok, cfg.model().blockSize()), point, wallStart, comm, log, out);
         }

@@ -66,8 +66,18 @@ final class TrainingLoop {
         if (rd != null) rd.repairMetrics(resumed.step());
         skipped = resumed.skipped();
         lastGood = resumed.lastGood();
+        this.resumed = true;
         if (resumed.note() != null) log.accept(resumed.note());
         if (rd != null) log.accept("resumed " + rd.path() + " at step " + resumed.step());
+    }
+
+    /** Whether this run continues a run directory (--resume keeps its config: the advice then names --init-from). */
+    private boolean resumed;
+
+    /** How to lower the learning rate, in words that work for this run. */
+    private String lowerLr() {
+        if (!resumed || rd == null) return "Lower --lr";
+        return "A resumed run keeps its --lr: start a new run from the last good model with --init-from " + rd.model() + " and a lower --lr";
     }
 
     Trainer.Result run(int start, int total) throws IOException {
@@ -93,7 +103,7 @@ final class TrainingLoop {
                 report.step(o);
             } else if (cfg.run().nanPolicy() == TrainConfig.NanPolicy.STOP) {
                 throw new Trainer.DivergedException("step " + done + ": " + o.problem() + "; the step was refused. Last good checkpoint: "
-                        + lastGood() + ". Lower --lr or use --nan-policy=skip.");
+                        + lastGood() + ". " + lowerLr() + " or use --nan-policy=skip" + (resumed ? " in that new run" : "") + ".");
             } else {
                 skipped++;
                 report.log("step " + done + ": " + o.problem() + ", skipped (" + skipped + " so far)");
@@ -199,7 +209,7 @@ final class TrainingLoop {
             String msg = "step " + done + ": " + problem + "; the checkpoint was not written. Last good checkpoint: " + lastGood();
             boolean stateBroken = !problem.startsWith("the evaluation");
             if (stateBroken || last || cfg.run().nanPolicy() == TrainConfig.NanPolicy.STOP) {
-                throw new Trainer.DivergedException(msg + ". Lower --lr" + (cfg.optimizer().clip() > 0 ? "" : " or set --clip") + ".");
+                throw new Trainer.DivergedException(msg + ". " + lowerLr() + (cfg.optimizer().clip() > 0 ? "" : " or set --clip") + ".");
             }
             report.log(msg);
             return;

@@ -64,4 +64,40 @@ class LauncherTest {
             }
         }
     }
+
+    /**
+     * Issue 25: a JAVA_HOME older than 25 is not passed over without a word, and a LEVIATHAN_HEAP the
+     * JVM cannot start with is refused in one line by the launcher (before any build or JVM).
+     */
+    @Test
+    void saysWhichJavaHomeItSkipsAndRefusesAnImpossibleHeap(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
+        Path launcher = Path.of("leviathan").toAbsolutePath();
+        Assumptions.assumeTrue(Files.isRegularFile(launcher), "run from the project directory: " + launcher + " not found");
+        Path jdk = dir.resolve("jdk-17"), bin = jdk.resolve("bin");
+        Files.createDirectories(bin);
+        Files.writeString(jdk.resolve("release"), "JAVA_VERSION=\"17.0.9\"\n");
+        for (String tool : new String[] {"java", "javac"}) {
+            Path f = bin.resolve(tool);
+            Files.writeString(f, "#!/bin/sh\nexit 3\n");
+            f.toFile().setExecutable(true);
+        }
+        ProcessBuilder pb = new ProcessBuilder("bash", launcher.toString(), "java-home");
+        pb.environment().put("JAVA_HOME", jdk.toString());
+        Process p = pb.start();
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "launcher did not finish");
+        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+        Assumptions.assumeTrue(p.exitValue() == 0, "no JDK 25 outside JAVA_HOME here: " + err);
+        assertTrue(err.contains("leviathan: JAVA_HOME=" + jdk + " is JDK 17, older than 25; using "), err);
+
+        for (String heap : new String[] {"4m", "lots"}) {
+            ProcessBuilder h = new ProcessBuilder("bash", launcher.toString(), "info").redirectErrorStream(true);
+            h.environment().put("LEVIATHAN_HEAP", heap);
+            Process q = h.start();
+            assertTrue(q.waitFor(60, TimeUnit.SECONDS), "launcher did not finish");
+            String out = new String(q.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertEquals(2, q.exitValue(), out);
+            assertTrue(out.startsWith("leviathan: LEVIATHAN_HEAP=" + heap + " is "), out);
+            assertEquals(1, out.lines().count(), out);
+        }
+    }
 }

@@ -183,37 +183,66 @@ class CliFailureModesTest {
         assertTrue(!r.err().startsWith("leviathan: /proc/leviathan-run\n"), "more than the bare path: " + r.err());
     }
 
+    /**
+     * A real full disk: a 1 MiB tmpfs (mounting one needs root; elsewhere the test is skipped with
+     * the reason). Links at temp names no longer fake one: the writer removes them, never follows them.
+     */
     @Test
     void aFullDiskNamesTheFileKeepsTheCheckpointAndSaysHowToResume() throws Exception {
-        Path full = Path.of("/dev/full");                              // every write to it fails with ENOSPC
-        Assumptions.assumeTrue(Files.exists(full), "no /dev/full here");
-        Path r = dir.resolve("full");
-        assertEquals(0, run(train(r, "--steps", "4", "--stop-after", "2")).code());
-        byte[] before = Files.readAllBytes(r.resolve(Trainer.MODEL_FILE));
-        // the save stages <file>.next through <file>.next.tmp-<pid>; pointing that name at /dev/full makes the disk "full"
-        Path tmp = r.resolve(Trainer.MODEL_FILE + ".next.tmp-" + ProcessHandle.current().pid());
-        Files.createSymbolicLink(tmp, full);
-        var res = run("train", "--resume", r.toString());
-        assertTrue(res.code() != 0, res.err());
-        assertEquals(1, res.err().lines().filter(l -> l.startsWith("leviathan: ")).count(), res.err());
-        assertTrue(res.err().contains("the checkpoint was not written (writing " + r.resolve(Trainer.MODEL_FILE + ".next")), res.err());
-        assertTrue(res.err().contains("No space left on device"), res.err());
-        assertTrue(res.err().contains("kept: model.safetensors and state.safetensors of step 2"), res.err());
-        assertTrue(res.err().contains("continue with --resume " + r), res.err());
-        assertArrayEquals(before, Files.readAllBytes(r.resolve(Trainer.MODEL_FILE)), "the previous checkpoint is untouched");
-        assertTrue(!Files.exists(tmp, java.nio.file.LinkOption.NOFOLLOW_LINKS), "the failed save cleaned up");
-        assertEquals(0, run("train", "--resume", r.toString()).code(), "and the run resumes once there is room");
+        Path mp = Files.createDirectories(dir.resolve("fullfs"));
+        boolean mounted;
+        try {
+            mounted = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mp.toString()).redirectErrorStream(true)
+                    .start().waitFor() == 0;
+        } catch (java.io.IOException e) {
+            mounted = false;
+        }
+        Assumptions.assumeTrue(mounted, "cannot mount a small tmpfs here (needs root): no real full disk to test with");
+        try {
+            Path r = mp.resolve("run");
+            assertEquals(0, run(train(r, "--steps", "4", "--stop-after", "2", "--n-embd", "32", "--n-head", "2")).code());
+            byte[] before = Files.readAllBytes(r.resolve(Trainer.MODEL_FILE));
+            Path filler = mp.resolve("filler");
+            fill(filler, 8 * 4096);                              // room for the lock, config and metrics, not for a checkpoint
+            var res = run("train", "--resume", r.toString());
+            assertTrue(res.code() != 0, res.err());
+            assertEquals(1, res.err().lines().filter(l -> l.startsWith("leviathan: ")).count(), res.err());
+            assertTrue(res.err().contains("the checkpoint was not written (writing " + r.resolve(Trainer.MODEL_FILE + ".next")), res.err());
+            assertTrue(res.err().contains("No space left on device"), res.err());
+            assertTrue(res.err().contains("kept: model.safetensors and state.safetensors of step 2"), res.err());
+            assertTrue(res.err().contains("continue with --resume " + r), res.err());
+            assertArrayEquals(before, Files.readAllBytes(r.resolve(Trainer.MODEL_FILE)), "the previous checkpoint is untouched");
+            try (var left = Files.list(r)) {
+                assertTrue(left.noneMatch(p -> p.getFileName().toString().contains(".next")), "the failed save cleaned up");
+            }
 
-        // the run directory's other files (config.json, metrics.jsonl) fail the same way, named, with the checkpoints intact
-        Path r2 = dir.resolve("full2");
-        assertEquals(0, run(train(r2, "--steps", "4", "--stop-after", "2")).code());
-        byte[] model = Files.readAllBytes(r2.resolve(Trainer.MODEL_FILE));
-        Path cfgTmp = r2.resolve(Trainer.CONFIG_FILE + ".tmp-" + ProcessHandle.current().pid());
-        Files.createSymbolicLink(cfgTmp, full);
-        var res2 = run("train", "--resume", r2.toString());
-        assertTrue(res2.code() != 0, res2.err());
-        assertTrue(res2.err().contains("leviathan: cannot write " + r2.resolve(Trainer.CONFIG_FILE) + " (No space left on device); the checkpoints in "
-                + r2 + " are intact: once the cause is fixed (e.g. free disk space), continue with --resume " + r2), res2.err());
-        assertArrayEquals(model, Files.readAllBytes(r2.resolve(Trainer.MODEL_FILE)));
+            fill(filler, 0);                                     // not a byte left: the lock write itself fails, nothing changes
+            var locked = run("train", "--resume", r.toString());
+            assertTrue(locked.code() != 0, locked.err());
+            assertTrue(locked.err().contains("leviathan: cannot write " + r.resolve(Trainer.LOCK_FILE) + " (No space left on device): nothing in "
+                    + r + " was changed; fix the cause (e.g. free disk space) and start again"), locked.err());
+            assertArrayEquals(before, Files.readAllBytes(r.resolve(Trainer.MODEL_FILE)));
+
+            Files.delete(filler);
+            assertEquals(0, run("train", "--resume", r.toString()).code(), "and the run resumes once there is room");
+        } finally {
+            new ProcessBuilder("umount", mp.toString()).start().waitFor();
+        }
+    }
+
+    /** Fills the file system of {@code filler} until a write fails, then frees {@code leave} bytes of it. */
+    private static void fill(Path filler, long leave) throws Exception {
+        Files.deleteIfExists(filler);
+        byte[] page = new byte[4096];
+        try (var out = Files.newOutputStream(filler)) {
+            while (true) out.write(page);
+        } catch (java.io.IOException full) {
+            // ENOSPC: the disk is full
+        }
+        if (leave > 0) {
+            try (var ch = java.nio.channels.FileChannel.open(filler, java.nio.file.StandardOpenOption.WRITE)) {
+                ch.truncate(Math.max(0, ch.size() / 4096 * 4096 - leave));
+            }
+        }
     }
 }

@@ -68,9 +68,12 @@ public final class KillResume {
         this.data = TestData.writeText(dir, TestData.text(4000, 21));
     }
 
-    /** The command line of one run: a tiny model, a checkpoint and a metrics row every step. */
+    /**
+     * The command line of one run: a tiny model, a checkpoint and a metrics row every step. With
+     * {@code --overwrite}: a run killed before its first checkpoint is started over in its directory.
+     */
     public List<String> trainArgs(Path out) {
-        return List.of("train", "--data", data.toString(), "--out", out.toString(), "--steps", Integer.toString(steps),
+        return List.of("train", "--data", data.toString(), "--out", out.toString(), "--overwrite", "--steps", Integer.toString(steps),
                 "--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--block-size", "16", "--batch-size", "2",
                 "--eval-interval", "1", "--eval-batches", "1", "--log-interval", "1", "--sample-tokens", "0",
                 "--threads", "1", "--backend", "java", "--seed", "5");

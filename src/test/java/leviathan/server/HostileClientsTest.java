@@ -1,0 +1,168 @@
+package leviathan.server;
+
+import static leviathan.server.CompletionServerTest.ENDLESS;
+import static leviathan.server.CompletionServerTest.assertError;
+import static leviathan.server.CompletionServerTest.awaitGauge;
+import static leviathan.server.CompletionServerTest.get;
+import static leviathan.server.CompletionServerTest.json;
+import static leviathan.server.CompletionServerTest.post;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.CopyOnWriteArrayList;
+import leviathan.api.LanguageModel;
+import leviathan.cli.Main;
+import leviathan.data.CharTokenizer;
+import leviathan.model.Checkpoint;
+import leviathan.model.Gpt;
+import leviathan.model.GptConfig;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Issue 25, defects 3, 7, 8, 10 (server messages) and 11: a client that stops reading is
+ * disconnected at the write deadline and its slot freed; {@code --max-tokens} caps the default;
+ * the OpenAI streaming shape with {@code include_usage}; paths, numbers and keys said truly;
+ * SIGTERM during warm-up exits 0. Uses {@link CompletionServerTest}'s helpers.
+ */
+@Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+class HostileClientsTest {
+    static final List<String> LOG = new CopyOnWriteArrayList<>();
+    @TempDir static Path dir;
+    static Path checkpoint;
+    static LanguageModel lm;
+    static CompletionServer server;
+
+    @BeforeAll
+    static void start() throws Exception {
+        CharTokenizer tok = CharTokenizer.fromText(CompletionServerTest.TEXT);
+        checkpoint = dir.resolve("tiny.safetensors");
+        try (Gpt g = Gpt.init(GptConfig.of(tok.vocabSize(), 16, 2, 2, 16, "correlation", 3), 8)) {
+            Checkpoint.save(checkpoint, g, tok, null);
+        }
+        lm = LanguageModel.load(checkpoint, new LanguageModel.Settings("java", 2, s -> { }));
+        server = CompletionServer.start(lm, config(2, 4096, "tiny", Duration.ofSeconds(30)), LOG::add);
+    }
+
+    @AfterAll
+    static void stop() {
+        server.close();
+        lm.close();
+    }
+
+    static CompletionServer.Config config(int slots, int maxTokens, String modelName, Duration writeTimeout) {
+        return new CompletionServer.Config("127.0.0.1", 0, slots, 0, null, maxTokens, 64 * 1024, Duration.ofSeconds(60), 16, modelName,
+                2, writeTimeout);
+    }
+
+    /** A client whose receive window is full: it sends a streaming request and never reads. */
+    @Test
+    void aClientThatStopsReadingIsClosedAtTheWriteDeadlineAndItsSlotFreed() throws Exception {
+        String bigName = "m".repeat(4000);                      // every event carries the model id: 4 KB per character
+        try (CompletionServer s = CompletionServer.start(lm, config(1, 1_000_000, bigName, Duration.ofSeconds(1)), LOG::add);
+             Socket stalled = new Socket()) {
+            stalled.setReceiveBufferSize(1024);
+            stalled.connect(new InetSocketAddress("127.0.0.1", s.port()));
+            byte[] b = ENDLESS.getBytes(StandardCharsets.UTF_8);
+            OutputStream out = stalled.getOutputStream();
+            out.write(("POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " + b.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.write(b);
+            out.flush();
+            long t0 = System.nanoTime();
+            // the socket buffers fill within seconds; one second later the write is abandoned and the slot freed
+            while (!get(s, "/metrics").body().contains("\nleviathan_write_timeouts_total 1\n")) {
+                if (System.nanoTime() - t0 > 40_000_000_000L) fail("no write deadline within 40 s:\n" + get(s, "/metrics").body());
+                Thread.sleep(50);
+            }
+            awaitGauge(s, "leviathan_slots_busy", 0);
+            assertEquals(200, post(s, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":2}").statusCode(), "the one slot serves again");
+            assertTrue(LOG.stream().anyMatch(l -> l.contains("the write deadline): connection closed")), String.join("\n", LOG));
+        }
+    }
+
+    @Test
+    void theTokenCapAlsoCapsTheDefaultAndStreamingChunksCarryUsageNull() throws Exception {
+        try (CompletionServer s = CompletionServer.start(lm, config(1, 5, "tiny", Duration.ofSeconds(30)), LOG::add)) {
+            HttpResponse<String> r = post(s, "/v1/completions", "{\"prompt\":\"a\",\"temperature\":0}");
+            assertEquals(200, r.statusCode(), r.body());
+            @SuppressWarnings("unchecked")
+            Map<String, Object> usage = (Map<String, Object>) json(r.body()).get("usage");
+            assertEquals(5L, usage.get("completion_tokens"), "max_tokens omitted: min(16, --max-tokens)");
+
+            String body = post(s, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":3,\"stream\":true,\"stream_options\":{\"include_usage\":true}}").body();
+            List<String> events = List.of(body.split("\n\n"));
+            assertEquals("data: [DONE]", events.getLast());
+            List<String> chunks = events.subList(0, events.size() - 1);
+            assertEquals(5, chunks.size(), body);                     // 3 characters, the finish, the usage
+            for (String c : chunks.subList(0, chunks.size() - 1)) {
+                Map<String, Object> m = json(c.substring(6));
+                assertTrue(m.containsKey("usage") && m.get("usage") == null, "\"usage\": null before the last chunk: " + c);
+            }
+            Map<String, Object> last = json(chunks.getLast().substring(6));
+            assertEquals(List.of(), last.get("choices"));
+            assertEquals(3L, ((Map<?, ?>) last.get("usage")).get("completion_tokens"));
+            // without include_usage: no usage field at all
+            String plain = post(s, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":2,\"stream\":true}").body();
+            assertFalse(plain.contains("\"usage\""), plain);
+        }
+    }
+
+    @Test
+    void pathsNumbersAndVocabularyErrorsAreSaidTruly() throws Exception {
+        assertError(post(server, "//v1/completions", "{\"prompt\":\"a\"}"), 404, "no such endpoint: POST //v1/completions");
+        HttpResponse<String> big = post(server, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":99999999999999999999}");
+        assertError(big, 400, "the integer 99999999999999999999 is beyond the 64-bit range");
+        assertFalse(big.body().contains("not valid JSON"), big.body());
+        HttpResponse<String> unknown = post(server, "/v1/completions", "{\"prompt\":\"the Zebra\"}");
+        assertError(unknown, 400, "set \"drop_unknown\": true");
+        assertFalse(unknown.body().contains("--drop-unknown"), unknown.body());
+    }
+
+    @Test
+    void keysNoClientCanSendAreRefusedAtStartUp() {
+        for (String key : new String[] {"line1\nline2", "clé", "two words"}) {
+            var e = assertThrows(IllegalArgumentException.class, () -> new CompletionServer.Config("127.0.0.1", 0, 1, 0, key, 16, 1024,
+                    Duration.ofSeconds(1), 1, "m"));
+            assertTrue(e.getMessage().contains("printable ASCII"), e.getMessage());
+        }
+    }
+
+    /** SIGTERM while {@code serve --warmup} generates: the drain handling is installed first, so exit 0 with a message. */
+    @Test
+    void sigtermDuringWarmupExitsZeroWithAMessage() throws Exception {
+        Path log = dir.resolve("warmup.log");
+        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        Process p = new ProcessBuilder(java, "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "-cp", System.getProperty("java.class.path"), Main.class.getName(), "serve", "--checkpoint", checkpoint.toString(),
+                "--port", "0", "--backend", "java", "--threads", "1", "--warmup", "100000000")
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            long end = System.nanoTime() + 40_000_000_000L;
+            while (!Files.readString(log).contains("serve: warming up") && p.isAlive() && System.nanoTime() < end) Thread.sleep(20);
+            assertTrue(Files.readString(log).contains("serve: warming up with 100000000 characters"), Files.readString(log));
+            p.destroy();                                                 // SIGTERM
+            assertTrue(p.waitFor(20, TimeUnit.SECONDS), "the warm-up stops within a character");
+            assertEquals(0, p.exitValue(), Files.readString(log));
+            assertTrue(Files.readString(log).contains("serve: stopped before listening"), Files.readString(log));
+        } finally {
+            p.destroyForcibly();
+        }
+    }
+}
