@@ -10,11 +10,15 @@
 #   --fault kill         once metrics.jsonl shows step S, kill -9 every rank on host K (default: the last host).
 #   --fault link-down    once metrics.jsonl shows step S, take host K's link down (ip link set ... down).
 #   --resume-after-fault after a fault, run 'train --resume OUT' on host 0 alone (one process).
+#   --command            the words after -- are the whole command each rank runs instead of './leviathan train'
+#                        (the test suite runs a test main class this way); no faults then.
 # TRAIN_ARGS go to './leviathan train' on every rank and must include --out DIR; the last lines printed are
 # train's own. Needs root, ip (iproute2) with network namespaces, tc, Debian's openssh-server (sshd) and
 # openssh-client, and Open MPI (openmpi-bin). Addresses come from the benchmarking range 198.18.0.0/15 only,
 # the bridge has none, so nothing is routed to or from this machine's own network. Everything made for the
 # run (namespaces, bridge, links, sshd, key pairs, a fault watcher) is removed on exit, whatever the exit.
+# Exit status: train's (mpirun's); 2 for a usage error; 4, with one line, where it cannot run here (not root,
+# no namespaces, a tool missing); 3 when a process of the job outlived it.
 #
 # Failure detection: a killed rank is reported by its host's Open MPI daemon at once. A host that becomes
 # unreachable is found by TCP keepalive on Open MPI's control connections (oob_tcp_keepalive_*: 5 s idle,
@@ -28,7 +32,9 @@ FAULT=""
 FAULT_HOST=""
 FAULT_STEP=""
 RESUME=false
+COMMAND=false
 die() { echo "multihost.sh: $*" >&2; exit 2; }
+refuse() { echo "multihost.sh: cannot run here: $*" >&2; exit 4; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --hosts) HOSTS="${2:-}"; shift 2 || die "--hosts needs a number (2 to 4)" ;;
@@ -37,6 +43,7 @@ while [[ $# -gt 0 ]]; do
     --fault-host) FAULT_HOST="${2:-}"; shift 2 || die "--fault-host needs a host number" ;;
     --fault-at-step) FAULT_STEP="${2:-}"; shift 2 || die "--fault-at-step needs a step" ;;
     --resume-after-fault) RESUME=true; shift ;;
+    --command) COMMAND=true; shift ;;
     --) shift; break ;;
     *) die "unknown option $1 (train's options go after --)" ;;
   esac
@@ -53,27 +60,36 @@ case "$FAULT" in
     [[ "$FAULT" == kill || "$FAULT_HOST" -gt 0 ]] || die "--fault link-down needs a host other than 0 (mpirun's own)" ;;
   *) die "--fault must be kill or link-down, got '$FAULT'" ;;
 esac
+[[ "$COMMAND" == false || -z "$FAULT" ]] || die "--command runs no faults (they watch train's --out)"
+[[ ${#TRAIN[@]} -gt 0 ]] || die "nothing to run: give train's options after --, e.g. -- --steps 40 --out runs/mh"
 OUT=""
-for ((i = 0; i < ${#TRAIN[@]}; i++)); do
+[[ "$COMMAND" == true ]] || for ((i = 0; i < ${#TRAIN[@]}; i++)); do
   case "${TRAIN[$i]}" in
     --out) OUT="${TRAIN[$((i + 1))]:-}" ;;
     --out=*) OUT="${TRAIN[$i]#--out=}" ;;
   esac
 done
-[[ -n "$OUT" ]] || die "TRAIN_ARGS must name the run directory with --out DIR (after --)"
-OUT="$(realpath -m "$OUT")"
+if [[ "$COMMAND" == false ]]; then
+  [[ -n "$OUT" ]] || die "TRAIN_ARGS must name the run directory with --out DIR (after --)"
+  OUT="$(realpath -m "$OUT")"
+fi
 
 # What the run needs, each missing piece one line.
-[[ "$(id -u)" == 0 ]] || die "needs root (network namespaces, links and sshd); run it as root, as CI does"
+[[ "$(id -u)" == 0 ]] || refuse "needs root (network namespaces, links and sshd); run it as root, as CI does"
 for tool in ip tc ssh ssh-keygen mpirun unshare; do
-  command -v "$tool" >/dev/null 2>&1 || die "needs '$tool' (apt-get install iproute2 openssh-client openmpi-bin util-linux)"
+  command -v "$tool" >/dev/null 2>&1 || refuse "needs '$tool' (apt-get install iproute2 openssh-client openmpi-bin util-linux)"
 done
 SSHD="$(command -v sshd || echo /usr/sbin/sshd)"
-[[ -x "$SSHD" ]] || die "needs sshd (apt-get install openssh-server)"
+[[ -x "$SSHD" ]] || refuse "needs sshd (apt-get install openssh-server)"
 PROBE="lvprobe$$"
-ip netns add "$PROBE" 2>/dev/null && ip netns del "$PROBE" || die "cannot create network namespaces here (ip netns add failed): no namespace support or no CAP_SYS_ADMIN"
+ip netns add "$PROBE" 2>/dev/null && ip netns del "$PROBE" || refuse "cannot create network namespaces here (ip netns add failed): no namespace support or no CAP_SYS_ADMIN"
 
-"$ROOT/leviathan" info > /dev/null                       # builds once, before the ranks start
+if [[ "$COMMAND" == true ]]; then
+  RANK_COMMAND=("${TRAIN[@]}")
+else
+  "$ROOT/leviathan" info > /dev/null                     # builds once, before the ranks start
+  RANK_COMMAND=("$ROOT/leviathan" train "${TRAIN[@]}")
+fi
 
 # Names of this run: namespaces, links and the bridge carry the script's pid, so two runs never meet.
 TAG="lv$$"
@@ -204,7 +220,7 @@ MPIRUN=(mpirun --allow-run-as-root --hostfile "$WORK/hostfile" -np "$HOSTS" --ma
   --mca plm_rsh_agent ssh --mca plm_rsh_args "-F $WORK/ssh_config"
   --mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include "$NIC" --mca oob_tcp_if_include "$NIC"
   --mca oob_tcp_keepalive_time "$KA_TIME" --mca oob_tcp_keepalive_intvl "$KA_INTVL" --mca oob_tcp_keepalive_probes "$KA_PROBES"
-  "${FORWARD[@]}" "$ROOT/leviathan" train "${TRAIN[@]}")
+  "${FORWARD[@]}" "${RANK_COMMAND[@]}")
 echo "multihost.sh: $HOSTS hosts ($(addr 0)..$(addr $((HOSTS - 1)))), links ${BANDWIDTH:-unshaped}, ssh launch from host 0" >&2
 
 # The fault: once rank 0 has logged step S, kill host K's ranks or take its link down.
@@ -237,8 +253,8 @@ MPIRUN_PID=""
 
 # What crossed the links (counted on the bridge side: rx is what the host sent).
 for ((h = 0; h < HOSTS; h++)); do
-  echo "multihost.sh: host $h link: sent $(awk '{ printf "%.1f", $1 / 1e6 }' "/sys/class/net/${TAG}v$h/statistics/rx_bytes") MB," \
-    "received $(awk '{ printf "%.1f", $1 / 1e6 }' "/sys/class/net/${TAG}v$h/statistics/tx_bytes") MB" >&2
+  echo "multihost.sh: host $h link: sent $(cat "/sys/class/net/${TAG}v$h/statistics/rx_bytes") bytes," \
+    "received $(cat "/sys/class/net/${TAG}v$h/statistics/tx_bytes") bytes" >&2
 done
 
 # Nothing of the job may outlive it: the namespaces hold only our sshd after mpirun ends (waiting as long as the
