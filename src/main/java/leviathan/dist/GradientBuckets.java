@@ -6,7 +6,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.Future;
 
 /**
@@ -94,7 +96,8 @@ public final class GradientBuckets implements AutoCloseable {
             bytes += b;
         }
         if (start < this.tensors.size()) addBucket(start, this.tensors.size());
-        this.sender = comm.size() > 1 ? Executors.newSingleThreadExecutor(r -> {
+        // at most one thread, in submission order; it ends after a minute without work, so an unclosed instance leaks none
+        this.sender = comm.size() > 1 ? new ThreadPoolExecutor(0, 1, 60, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
             Thread t = new Thread(r, "leviathan-allreduce");
             t.setDaemon(true);                            // a job that ends on an error does not wait for it
             return t;
