@@ -4,10 +4,17 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.Future;
 
 /**
  * Averages a list of gradient tensors over the ranks in buckets, so that the reduction of the
- * tensors that backward finishes first (the last layers) can start while it still runs.
+ * tensors that backward finishes first (the last layers) runs while backward still computes the
+ * earlier ones, as PyTorch's DDP does.
  *
  * <p>The tensors (native float segments) are given in the order they become final. Consecutive
  * tensors are grouped into buckets of about {@code bucketBytes}; a tensor larger than that is a
@@ -18,8 +25,18 @@ import java.util.List;
  * for each tensor t as backward finishes it:  buckets.ready(t);   // starts full buckets
  * buckets.finish();                                                   // waits, unpacks, divides by size
  * }</pre>
- * or just {@link #allreduceMean()} after backward. With one process every call is a no-op.
- * Not thread-safe: call it from the thread that drives backward.
+ * or just {@link #allreduceMean()} after backward.
+ *
+ * <p>A started bucket is reduced by one communication thread, a blocking {@link Communicator#allreduceSum}
+ * per bucket in the order the buckets were started, while the caller goes on computing. (A non-blocking
+ * {@code MPI_Iallreduce} would advance only inside MPI calls, which backward does not make; the thread
+ * sends while backward runs.) Every rank starts the buckets in the same order, so the collectives match.
+ * Whether a bucket starts during backward or in {@link #finish} changes when it is reduced, never how: the
+ * sums, and so the averaged gradients, are bitwise the same either way. Between the first {@link #ready}
+ * that starts a bucket and the end of {@link #finish}, the caller must make no other collective on the
+ * communicator (its order against the thread's would differ between ranks).
+ *
+ * <p>With one process every call is a no-op. Not thread-safe: call it from the thread that drives backward.
  */
 public final class GradientBuckets implements AutoCloseable {
     private final Communicator comm;
@@ -27,6 +44,8 @@ public final class GradientBuckets implements AutoCloseable {
     private final List<Bucket> buckets = new ArrayList<>();
     private final int[] bucketOf;
     private final Arena arena = Arena.ofShared();
+    private final ExecutorService sender;               // the communication thread; null with one process
+    private long startedEarly;                          // buckets started by ready() rather than finish(), over all steps
 
     /** One group of tensors reduced by one collective. */
     private static final class Bucket {
@@ -34,7 +53,7 @@ public final class GradientBuckets implements AutoCloseable {
         final MemorySegment buffer;                    // the tensors themselves when contiguous, else staging
         final boolean staged;
         int pending;                                   // tensors not yet ready this step
-        Communicator.Request request;
+        Future<?> reduced;                             // the started reduction, null before
 
         Bucket(int firstTensor, int endTensor, MemorySegment buffer, boolean staged) {
             this.firstTensor = firstTensor;
@@ -48,7 +67,7 @@ public final class GradientBuckets implements AutoCloseable {
     }
 
     /**
-     * Plans the buckets for {@code tensors} (float segments, in the order backward finishes them)
+     * Plans the buckets for {@code tensors} (float segments that any thread may access, in the order backward finishes them)
      * with about {@code bucketBytes} per bucket (e.g. 25 MiB, PyTorch DDP's default).
      */
     public GradientBuckets(Communicator comm, List<MemorySegment> tensors, long bucketBytes) {
@@ -56,8 +75,13 @@ public final class GradientBuckets implements AutoCloseable {
         this.comm = comm;
         this.tensors = List.copyOf(tensors);
         this.bucketOf = new int[this.tensors.size()];
+        Thread other = comm.size() > 1 ? Thread.ofPlatform().unstarted(() -> {}) : null;   // stands for the communication thread
         for (MemorySegment t : this.tensors) {
             Checks.nativeSegment(t);
+            if (other != null && !t.isAccessibleBy(other)) {
+                throw new IllegalArgumentException("gradients are reduced on a communication thread, which cannot reach a segment "
+                        + "confined to one thread; allocate them from a shared, global or automatic arena");
+            }
             if (t.byteSize() % Float.BYTES != 0) throw new IllegalArgumentException("a gradient of " + t.byteSize() + " bytes is not whole floats");
         }
         int start = 0;
@@ -72,6 +96,12 @@ public final class GradientBuckets implements AutoCloseable {
             bytes += b;
         }
         if (start < this.tensors.size()) addBucket(start, this.tensors.size());
+        // at most one thread, in submission order; it ends after a minute without work, so an unclosed instance leaks none
+        this.sender = comm.size() > 1 ? new ThreadPoolExecutor(0, 1, 60, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
+            Thread t = new Thread(r, "leviathan-allreduce");
+            t.setDaemon(true);                            // a job that ends on an error does not wait for it
+            return t;
+        }) : null;
     }
 
     private void addBucket(int from, int to) {
@@ -110,17 +140,21 @@ public final class GradientBuckets implements AutoCloseable {
     /** Whether bucket {@code b} is reduced in place (its tensors are adjacent) rather than through a staging copy. */
     public boolean inPlace(int b) { return !buckets.get(b).staged; }
 
+    /** How many bucket reductions {@link #ready} started (during backward) rather than {@link #finish}, over all steps. */
+    public long startedEarly() { return startedEarly; }
+
     /**
      * Marks tensor {@code tensor} (its index in the list given at construction) as final for this
-     * step; when it completes its bucket, that bucket's allreduce starts. Also advances the
-     * reductions already started.
+     * step; when it completes its bucket, that bucket's reduction starts on the communication thread.
      */
     public void ready(int tensor) {
         if (comm.size() == 1) return;
         Bucket b = buckets.get(bucketOf[tensor]);
         if (b.pending <= 0) throw new IllegalStateException("tensor " + tensor + " marked ready twice in one step");
-        if (--b.pending == 0) start(b);
-        for (Bucket o : buckets) if (o.request != null) o.request.test();
+        if (--b.pending == 0) {
+            start(b);
+            startedEarly++;
+        }
     }
 
     private void start(Bucket b) {
@@ -132,21 +166,21 @@ public final class GradientBuckets implements AutoCloseable {
                 off += t.byteSize();
             }
         }
-        b.request = comm.allreduceSumStart(b.buffer, b.floats());
+        b.reduced = sender.submit(() -> comm.allreduceSum(b.buffer, b.floats()));
     }
 
     /**
      * Starts the buckets not started yet, waits for all, copies staged results back and divides
      * every gradient by the rank count; afterwards every tensor holds the mean over the ranks and
-     * the next step may begin.
+     * the next step may begin. A failed reduction is rethrown here (an {@link MpiException}).
      */
     public void finish() {
         if (comm.size() == 1) return;
-        for (Bucket b : buckets) if (b.request == null) start(b);
+        for (Bucket b : buckets) if (b.reduced == null) start(b);
         float inv = 1f / comm.size();
         for (Bucket b : buckets) {
-            b.request.await();
-            b.request = null;
+            await(b.reduced);
+            b.reduced = null;
             b.pending = b.endTensor - b.firstTensor;
             Communicator.scale(b.buffer, b.floats(), inv);
             if (b.staged) {
@@ -160,10 +194,34 @@ public final class GradientBuckets implements AutoCloseable {
         }
     }
 
+    /** Waits for one reduction; its failure is thrown as it was thrown on the communication thread. */
+    private static void await(Future<?> reduced) {
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    reduced.get();
+                    return;
+                } catch (InterruptedException e) {
+                    interrupted = true;                   // the reduction is in MPI and cannot be left half done
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof RuntimeException r) throw r;
+                    if (e.getCause() instanceof Error err) throw err;
+                    throw new IllegalStateException(e.getCause());
+                }
+            }
+        } finally {
+            if (interrupted) Thread.currentThread().interrupt();
+        }
+    }
+
     /** Averages every tensor over the ranks now (all buckets started at once), for a trainer that does not overlap. */
     public void allreduceMean() { finish(); }
 
-    /** Frees the staging buffers. */
+    /** Ends the communication thread and frees the staging buffers (after {@link #finish}: nothing may be in flight). */
     @Override
-    public void close() { arena.close(); }
+    public void close() {
+        if (sender != null) sender.shutdown();
+        arena.close();
+    }
 }

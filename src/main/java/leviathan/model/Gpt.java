@@ -5,7 +5,9 @@ import static leviathan.model.Workspace.s;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
+import java.util.Objects;
 import java.util.SplittableRandom;
+import java.util.function.IntConsumer;
 import leviathan.backend.Backend;
 import leviathan.kernel.CrossEntropy;
 import leviathan.kernel.Encoder;
@@ -205,6 +207,16 @@ public final class Gpt implements AutoCloseable {
      * into {@link #grads()}. The parts add the gradients of their auxiliary losses themselves.
      */
     public void backward(Workspace ws, int B, int T, float lossScale) {
+        backward(ws, B, T, lossScale, null);
+    }
+
+    /**
+     * {@link #backward(Workspace, int, int, float)} that also calls {@code layerDone.accept(l)} as soon as layer
+     * {@code l}'s parameter gradients ({@link #layerGradients}) are final for this backward, last layer first, while
+     * the earlier layers still run: a data-parallel trainer starts averaging them there. The embeddings'
+     * ({@link #embeddingGradients}) are final only when this returns. {@code layerDone} may be null.
+     */
+    public void backward(Workspace ws, int B, int T, float lossScale, IntConsumer layerDone) {
         checkBatch(ws, B, T);
         if (ws.dacts == null) throw new IllegalStateException("workspace was built for inference; use a training workspace");
         int C = config.nEmbd(), V = config.vocabSize(), rows = B * T;
@@ -251,6 +263,7 @@ public final class Gpt implements AutoCloseable {
             Profiler.begin(P_LN_B);
             LayerNorm.backward(din, gp.ln1w(), gp.ln1b(), dact.ln1(), in, p.ln1w(), act.ln1Mean(), act.ln1Rstd(), rows, C);
             Profiler.end(P_LN_B);
+            if (layerDone != null) layerDone.accept(l);
         }
         if (ws.dropping()) ws.drop(s(d, "x"), EMBEDDING_SITE, B, T, C);
         Profiler.begin(P_ENCODER_B);
@@ -265,6 +278,26 @@ public final class Gpt implements AutoCloseable {
     private static int mixerSite(int layer) { return 1 + 2 * layer; }
 
     private static int mlpSite(int layer) { return 2 + 2 * layer; }
+    /**
+     * Layer {@code l}'s parameter gradients as one slice of {@code grads().all()}: from {@code h.l.ln_1.weight} up to the
+     * next layer's first tensor; the last layer's slice runs to the end and so also holds {@code ln_f}'s (final before
+     * it). The slices of all layers and {@link #embeddingGradients} tile the gradient buffer.
+     */
+    public MemorySegment layerGradients(int l) {
+        Objects.checkIndex(l, layers.length);
+        MemorySegment all = grads().all();
+        long from = offset(all, gradLayers[l].ln1w());
+        long to = l + 1 < layers.length ? offset(all, gradLayers[l + 1].ln1w()) : all.byteSize();
+        return all.asSlice(from, to - from);
+    }
+
+    /** The gradients of {@code wte} and {@code wpe} (everything before layer 0's), final only at the end of backward. */
+    public MemorySegment embeddingGradients() {
+        MemorySegment all = grads().all();
+        return all.asSlice(0, offset(all, gradLayers[0].ln1w()));
+    }
+
+    private static long offset(MemorySegment buffer, MemorySegment slice) { return slice.address() - buffer.address(); }
 
     private void checkBatch(Workspace ws, int B, int T) {
         if (ws.model != this) throw new IllegalArgumentException("workspace was built for another model");

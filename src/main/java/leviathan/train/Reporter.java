@@ -137,15 +137,18 @@ final class Reporter {
         if (tty) out.println();
     }
 
-    /** The closing summary: final losses, throughput, wall time, peak RSS, skipped steps. */
-    void finish(double valLoss, double trainLoss, int skipped, Path model) {
+    /**
+     * The closing summary: final losses, throughput, wall time, peak RSS, skipped steps; with several ranks the step-time
+     * breakdown and how many gradient-bucket allreduces started during backward ({@code overlapped}).
+     */
+    void finish(double valLoss, double trainLoss, int skipped, long overlapped, Path model) {
         long rss = peakRss();
         out.printf("final: val loss %.4f, val bpc %.4f, train loss %.4f, %,.0f tokens/s, wall %.1f s, peak RSS %s%s%n",
                 valLoss, valLoss / Math.log(2), trainLoss, tokensPerSecond(), wallSeconds(), rss > 0 ? (rss >> 20) + " MiB" : "n/a",
                 skipped > 0 ? ", " + skipped + " steps skipped" : "");
         if (ranks > 1) {
-            out.printf("step time (rank 0, %d ranks): compute %.3f s, communication %.3f s, idle %.3f s%n", ranks,
-                    trainSeconds - commSeconds - idleSeconds, commSeconds, idleSeconds);
+            out.printf("step time (rank 0, %d ranks): compute %.3f s, communication %.3f s, idle %.3f s; %d bucket allreduces overlapped with backward%n",
+                    ranks, trainSeconds - commSeconds - idleSeconds, commSeconds, idleSeconds, overlapped);
         }
         out.printf("model: %s%n", model);
     }

@@ -53,7 +53,10 @@ public final class Trainer {
         /** The loss of one micro-batch, as the step will use it. */
         default float afterLoss(int step, float loss) { return loss; }
 
-        /** After the backward passes of a step, before the gradient norm. */
+        /**
+         * After the backward passes of a step, before the gradient norm. With several ranks and overlap (the default), the
+         * layers' gradients may already be in their allreduce here: only the embeddings' ({@code wte}, {@code wpe}) may be changed.
+         */
         default void afterBackward(int step, Gpt model) { }
 
         /** After the optimizer update of a step. */

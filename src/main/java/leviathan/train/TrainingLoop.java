@@ -123,7 +123,7 @@ final class TrainingLoop {
             }
         }
         report.endProgress();
-        report.finish(valLoss, trainLoss, skipped, rd == null ? null : rd.model());
+        report.finish(valLoss, trainLoss, skipped, training.overlappedBuckets(), rd == null ? null : rd.model());
         return result(total);
     }
 

@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntConsumer;
 import java.util.function.ObjDoubleConsumer;
 import leviathan.dist.Communicator;
 import leviathan.dist.GradientBuckets;
@@ -28,8 +29,8 @@ import leviathan.model.Workspace;
  * same numbers on every rank. With one process none of this runs and the step is what it was.
  */
 final class TrainingStep {
-    /** Gradient bucket size for the allreduce, PyTorch DDP's default. */
-    static final long BUCKET_BYTES = 25L << 20;
+    /** Gradient bucket size for the allreduce: PyTorch DDP's default, or {@code -Dleviathan.bucket.bytes}. */
+    static final long BUCKET_BYTES = Long.getLong("leviathan.bucket.bytes", 25L << 20);
 
     private final Gpt model;
     private final Workspace ws;
@@ -49,6 +50,9 @@ final class TrainingStep {
     private final Communicator comm;
     private final Communicator.BatchShare share;
     private final GradientBuckets buckets;
+    /** Whether each bucket's allreduce starts as soon as backward has produced it (true unless -Dleviathan.overlap=false). */
+    private final boolean overlap = !"false".equals(System.getProperty("leviathan.overlap"));
+    private final IntConsumer layerDone;                                          // backward's hook: layer l's gradients are final
     private final Arena arena = Arena.ofAuto();
     private MemorySegment scalars;                                                // the losses and part figures to average
 
@@ -121,16 +125,17 @@ final class TrainingStep {
         this.comm = comm;
         this.share = comm.batchShare(batchSize);
         if (comm.size() > 1) {
-            // the gradient buffer in slices of one bucket each, last first (the order backward finishes them): adjacent, so
-            // every bucket is reduced in place and the buckets allocate nothing
-            MemorySegment all = model.grads().all();
+            // the gradient buffer in the order backward finishes it: each layer's slice, last layer (with ln_f) first, then
+            // the embeddings. The slices tile the buffer, so every bucket is reduced in place and the buckets allocate nothing.
+            int layers = model.config().nLayer();
             List<MemorySegment> slices = new ArrayList<>();
-            for (long off = 0; off < all.byteSize(); off += BUCKET_BYTES) {
-                slices.add(all.asSlice(off, Math.min(BUCKET_BYTES, all.byteSize() - off)));
-            }
-            this.buckets = new GradientBuckets(comm, slices.reversed(), BUCKET_BYTES);
+            for (int l = layers - 1; l >= 0; l--) slices.add(model.layerGradients(l));
+            slices.add(model.embeddingGradients());
+            this.buckets = new GradientBuckets(comm, slices, BUCKET_BYTES);
+            this.layerDone = overlap ? l -> buckets.ready(layers - 1 - l) : null;
         } else {
             this.buckets = null;                                 // one process: nothing to average
+            this.layerDone = null;
         }
         this.scalars = arena.allocate(ValueLayout.JAVA_FLOAT, 8);
     }
@@ -149,6 +154,15 @@ final class TrainingStep {
         for (int i = 0; i < values.length; i++) scalars.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) values[i]);
         timed(() -> comm.allreduceMean(scalars, values.length));
         for (int i = 0; i < values.length; i++) values[i] = scalars.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+    }
+
+    /** Bucket reductions started during backward so far (0 without overlap or with one process). */
+    long overlappedBuckets() { return buckets == null ? 0 : buckets.startedEarly(); }
+
+    private static double seconds(Runnable r) {
+        long t0 = System.nanoTime();
+        r.run();
+        return (System.nanoTime() - t0) / 1e9;
     }
 
     /** Runs a collective after a barrier: the barrier's time is idle (waiting for slower ranks), the rest communication. */
@@ -189,7 +203,8 @@ final class TrainingStep {
                 ws.noDropout();
                 return refused(done, lr, "loss is not finite");
             }
-            model.backward(ws, rows, blockSize, 1f / accum);   // the parts add their auxiliary gradients
+            // the parts add their auxiliary gradients; in the last micro-batch each layer's allreduce may start as it is done
+            model.backward(ws, rows, blockSize, 1f / accum, micro == accum - 1 ? layerDone : null);
             ws.noDropout();
             loss += l / accum;
             aux += a / accum;
@@ -197,7 +212,10 @@ final class TrainingStep {
         }
         hooks.afterBackward(done, model);
         if (parallel) {
-            timed(buckets::allreduceMean);                       // every rank now holds the mean gradient of the global batch
+            // every rank now holds the mean gradient of the global batch. Overlapped, buckets are already in flight and
+            // no barrier may come first: the exposed wait (idle included) counts as communication.
+            if (layerDone != null) commSeconds += seconds(buckets::finish);
+            else timed(buckets::allreduceMean);
             if (!partStats.isEmpty()) {                          // the parts' figures (expert loads) of the global batch
                 double[] v = partStats.values().stream().mapToDouble(sum -> sum[0]).toArray();
                 allreduceMean(v);

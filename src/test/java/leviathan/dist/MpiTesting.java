@@ -52,6 +52,22 @@ public final class MpiTesting {
         return "root".equals(System.getProperty("user.name"));
     }
 
+    /** The command line of one rank: this JVM's java, the engine's JVM flags, -ea, one kernel thread, this class path. */
+    public static List<String> javaCommand(String mainClass, String... args) {
+        return javaCommand(List.of(), mainClass, args);
+    }
+
+    /** {@link #javaCommand(String, String...)} with further JVM options (e.g. {@code -Dleviathan.overlap=false}) before the class. */
+    public static List<String> javaCommand(List<String> jvmOptions, String mainClass, String... args) {
+        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-ea",
+                "-Dleviathan.threads=1"));
+        cmd.addAll(jvmOptions);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), mainClass));
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
     /**
      * Runs {@code mpirun -np ranks} of a Java main class of this test class path (same JDK, the
      * engine's JVM flags, -ea), waiting at most {@code limitSeconds}; on the limit the whole process
@@ -59,11 +75,14 @@ public final class MpiTesting {
      */
     public static Run run(Path mpirun, int ranks, long limitSeconds, String mainClass, String... args)
             throws IOException, InterruptedException {
-        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        List<String> cmd = new ArrayList<>(List.of(mpirun.toString(), "-np", Integer.toString(ranks), "--oversubscribe",
-                java, "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-ea",
-                "-Dleviathan.threads=1", "-cp", System.getProperty("java.class.path"), mainClass));
-        cmd.addAll(List.of(args));
+        return run(mpirun, ranks, limitSeconds, List.of(), mainClass, args);
+    }
+
+    /** {@link #run(Path, int, long, String, String...)} with further JVM options for every rank. */
+    public static Run run(Path mpirun, int ranks, long limitSeconds, List<String> jvmOptions, String mainClass, String... args)
+            throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(mpirun.toString(), "-np", Integer.toString(ranks), "--oversubscribe"));
+        cmd.addAll(javaCommand(jvmOptions, mainClass, args));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         Path log = Files.createTempFile("leviathan-mpirun", ".log");
         pb.redirectOutput(log.toFile());

@@ -45,7 +45,7 @@ public final class MpiCheckMain {
     static void collectives(Communicator comm, int expectedSize) {
         int r = comm.rank(), n = comm.size();
         check(n == expectedSize, "size " + n + ", expected " + expectedSize);
-        try (Arena arena = Arena.ofConfined()) {
+        try (Arena arena = Arena.ofShared()) {                // shared: the buckets' communication thread reads it too
             // broadcast from the first and the last rank, byte sizes that are not multiples of anything
             for (int root : new int[] {0, n - 1}) {
                 for (long size : SIZES) {
@@ -116,6 +116,12 @@ public final class MpiCheckMain {
             tensors.add(flat.asSlice(off * Float.BYTES, s * Float.BYTES));
         }
         for (long s : new long[] {7, 9, 2}) tensors.add(arena.allocate(s * Float.BYTES, 64));
+        try (Arena confined = Arena.ofConfined()) {           // the communication thread could not read it: refused up front
+            new GradientBuckets(comm, List.of(confined.allocate(16, 64)), 64).close();
+            check(false, "a confined gradient segment was accepted");
+        } catch (IllegalArgumentException e) {
+            check(e.getMessage().contains("shared, global or automatic arena"), "unexpected message: " + e.getMessage());
+        }
         try (GradientBuckets b = new GradientBuckets(comm, tensors, 100 * Float.BYTES)) {
             check(b.bucketCount() >= 3, "expected several buckets, got " + b.bucketCount());
             boolean sawInPlace = false, sawStaged = false;

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -65,6 +66,47 @@ class DataParallelTest {
         // rank 0 alone wrote in the run directory: the same files as one process, nothing else
         assertEquals(files(one.runDir()), files(dir.resolve("two")));
         assertTrue(Files.readString(dir.resolve("two").resolve(Trainer.METRICS_FILE)).contains("\"comm_s\""), "step-time breakdown");
+    }
+
+    /**
+     * Each layer's gradient allreduce started during backward (small buckets: one per layer here) ends in bitwise the
+     * same parameters as every bucket started after backward: the hook fires only once a layer's gradients are final.
+     */
+    @Test
+    void overlappingTheAllreduceWithBackwardChangesNoBit(@TempDir Path dir) throws Exception {
+        Path mpirun = MpiTesting.mpirunOrSkip();
+        Path data = text(dir);
+        int steps = 20;
+        List<String> small = List.of("-Dleviathan.bucket.bytes=4096");
+        Map<Boolean, Path> runs = new java.util.HashMap<>();
+        for (boolean overlap : new boolean[] {false, true}) {
+            Path out = dir.resolve(overlap ? "overlapped" : "after");
+            List<String> jvm = new java.util.ArrayList<>(small);
+            jvm.add("-Dleviathan.overlap=" + overlap);
+            MpiTesting.Run run = MpiTesting.run(mpirun, 2, 120, jvm, MpiTrainMain.class.getName(), "train", data.toString(),
+                    out.toString(), Integer.toString(steps), Integer.toString(MpiTrainMain.BATCH));
+            assertFalse(run.timedOut(), "mpirun did not finish in 120 s:\n" + run.output());
+            assertEquals(0, run.exitCode(), run.output());
+            // two layers and the embeddings: the two layers' buckets start during backward, the embeddings' after it
+            String started = (overlap ? 2 * steps : 0) + " bucket allreduces overlapped with backward";
+            assertTrue(run.output().contains(started), "expected '" + started + "':\n" + run.output());
+            runs.put(overlap, out);
+        }
+        try (Checkpoint.Loaded a = Checkpoint.load(runs.get(false).resolve(Trainer.MODEL_FILE));
+             Checkpoint.Loaded b = Checkpoint.load(runs.get(true).resolve(Trainer.MODEL_FILE))) {
+            Map<String, Tensor> ta = a.model().params().tensors(), tb = b.model().params().tensors();
+            assertEquals(ta.keySet(), tb.keySet());
+            for (String name : ta.keySet()) {
+                Tensor x = ta.get(name), y = tb.get(name);
+                for (long i = 0; i < x.numel(); i++) {
+                    int bx = Float.floatToRawIntBits(x.getFlat(i)), by = Float.floatToRawIntBits(y.getFlat(i));
+                    if (bx != by) fail(name + "[" + i + "] differs: " + x.getFlat(i) + " after backward, " + y.getFlat(i) + " overlapped");
+                }
+            }
+        }
+        // and the run is the one-process run, as without overlap
+        Trainer.Result one = TrainerTest.trainer().train(MpiTrainMain.config(data, dir.resolve("one"), steps, MpiTrainMain.BATCH));
+        assertClose(one.runDir().resolve(Trainer.MODEL_FILE), runs.get(true).resolve(Trainer.MODEL_FILE));
     }
 
     @Test
