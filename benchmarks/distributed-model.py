@@ -235,8 +235,8 @@ def network(a):
             "%.2fx" % (r["tokens_per_s"] / base["tokens_per_s"]) if base else "-"))
     s += ["", "Largest prediction error: %.0f%% (issue 26's target: within 20%% at every point). Targets of issue 26 at the"
           " nanoGPT size: 2 hosts at 10gbit >= 0.9x of 2 ranks on one host; at 1gbit with overlap >= 0.8x." % (100 * worst),
-          "With overlap, comm+idle is the wait for the buckets after backward (no barrier can come first); without, a barrier"
-          " splits it into idle and communication, summed here."]
+          "Where buckets started during backward, comm+idle is the wait for them after backward (no barrier can come first);"
+          " otherwise a barrier splits it into idle and communication, summed here."]
     replace_section(a.md, "network", "\n".join(s))
 
 

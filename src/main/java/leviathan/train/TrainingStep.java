@@ -188,6 +188,7 @@ final class TrainingStep {
         double loss = 0, aux = 0;
         int rows = share.rows();
         boolean parallel = comm.size() > 1;
+        long startedBefore = parallel ? buckets.startedEarly() : 0;
         for (int micro = 0; micro < accum; micro++) {
             batches.fill(ws.tokens(), ws.targets(), batchSize, blockSize, step, micro, share.first(), rows);
             if (dropout > 0) ws.dropout(dropout, seed, step, micro, share.first());   // p = 0 arms nothing and draws nothing
@@ -212,9 +213,9 @@ final class TrainingStep {
         }
         hooks.afterBackward(done, model);
         if (parallel) {
-            // every rank now holds the mean gradient of the global batch. Overlapped, buckets are already in flight and
-            // no barrier may come first: the exposed wait (idle included) counts as communication.
-            if (layerDone != null) commSeconds += seconds(buckets::finish);
+            // every rank now holds the mean gradient of the global batch. Where buckets are already in flight no barrier may
+            // come first (every rank decides alike): the exposed wait, idle included, then counts as communication.
+            if (buckets.startedEarly() > startedBefore) commSeconds += seconds(buckets::finish);
             else timed(buckets::allreduceMean);
             if (!partStats.isEmpty()) {                          // the parts' figures (expert loads) of the global batch
                 double[] v = partStats.values().stream().mapToDouble(sum -> sum[0]).toArray();
