@@ -16,6 +16,7 @@ import leviathan.model.MemoryEstimate;
 import leviathan.nn.CorrelationAttention;
 import leviathan.tensor.FileKind;
 import leviathan.train.Optimizer;
+import leviathan.train.RunDirectory;
 import leviathan.train.Sampler;
 import leviathan.train.TrainConfig;
 import leviathan.train.Trainer;
@@ -205,7 +206,7 @@ final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    /** The end-of-run sample: {@code sample_tokens} characters from the saved model, after a newline, at temperature 1. */
+    /** The end-of-run sample: {@code sample_tokens} characters from the saved model, after a newline, at temperature 1; printed and kept as sample.txt. */
     private static void sample(Trainer.Result r) throws Exception {
         int n = r.config().run().sampleTokens();
         if (n == 0) return;
@@ -214,7 +215,13 @@ final class TrainCommand implements Callable<Integer> {
              Sampler s = new Sampler(loaded.model(), backend, CorrelationAttention.Impl.fromFlag(r.config().run().impl()))) {
             int start = Math.max(0, loaded.tokenizer().tokenOf('\n'));
             int[] ids = s.generate(new int[] {start}, new Sampler.Options(n, 1f, 0, r.config().run().seed()), null);
-            System.out.printf("sample:%n%s%n", loaded.tokenizer().decode(ids));
+            String text = loaded.tokenizer().decode(ids);
+            System.out.printf("sample:%n%s%n", text);
+            try {
+                RunDirectory.writeSample(r.runDir(), text);
+            } catch (IOException e) {
+                System.err.println("train: the sample was not saved to the run directory (" + Main.describe(e) + ")");
+            }
         }
     }
 
