@@ -99,7 +99,7 @@ public final class BoardServer implements AutoCloseable {
 
     private void handle(HttpExchange ex) {
         String path = ex.getRequestURI().getPath();
-        try (ex) {
+        try {
             if (!ex.getRequestMethod().equals("GET") && !ex.getRequestMethod().equals("HEAD")) {
                 ex.getResponseHeaders().set("Allow", "GET, HEAD");
                 send(ex, 405, "text/plain; charset=utf-8", "use GET\n");
@@ -137,13 +137,15 @@ public final class BoardServer implements AutoCloseable {
             }
         } catch (IOException e) {
             // the client went away
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             log.accept("board: 500 " + path + ": " + e);
             try {
                 sendError(ex, 500, "internal error: " + e);
             } catch (IOException | RuntimeException ignored) {
                 // the headers may already be out
             }
+        } finally {
+            ex.close();
         }
     }
 

@@ -127,8 +127,9 @@ final class Run {
         try {
             Object parsed = Json.parse(text);
             if (parsed instanceof Map<?, ?> map) configJson = map;
-            config = TrainConfig.fromJson(text);
-            model = config.model().toGptConfig(1);
+            TrainConfig c = TrainConfig.fromJson(text);
+            model = c.model().toGptConfig(1);
+            config = c;
         } catch (Json.ParseException e) {
             configError = "config.json is not valid JSON (" + e.getMessage() + ")";
         } catch (RuntimeException e) {
