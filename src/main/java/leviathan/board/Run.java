@@ -265,7 +265,7 @@ final class Run {
             }
             sb.append("]}");
         }
-        sb.append("],\"weights_error\":");
+        sb.append("],\"has_model\":").append(modelStamp != null).append(",\"weights_error\":");
         JsonText.string(sb, weightsError);
         sb.append('}');
     }

@@ -214,7 +214,7 @@ function lossSeries(run, color, withName) {
   const prefix = withName ? run + ' ' : '';
   return [
     {label: prefix + 'train', stroke: color, width: 1, alpha: 0.55, spanGaps: true, value: lossValue, points: {show: false}},
-    {label: prefix + 'val', stroke: color, width: 2, dash: [6, 3], spanGaps: true, value: lossValue, points: {show: true, size: 5, fill: color}},
+    {label: prefix + 'val', stroke: color, width: 2, spanGaps: true, value: lossValue, points: {show: true, size: 5, fill: color}},
   ];
 }
 
@@ -223,7 +223,18 @@ function lossTables(d) {
   return [[d.train[x], d.train.loss], [d.val[x], d.val.loss]];
 }
 
-function chartWidth(el) { return Math.max(300, el.clientWidth - 4); }
+/** A uPlot chart in {@code el} that follows the element's width. */
+function makeChart(el, height, series, yLabel, withBpc, data) {
+  const u = new uPlot(chartOpts(Math.max(300, el.clientWidth), height, series, yLabel, withBpc), data, el);
+  const ro = new ResizeObserver(() => {
+    const w = Math.max(300, el.clientWidth);
+    if (Math.abs(w - u.width) > 2) u.setSize({width: w, height});
+  });
+  ro.observe(el);
+  const destroy = u.destroy.bind(u);
+  u.destroy = () => { ro.disconnect(); destroy(); };
+  return u;
+}
 
 // ---- per-run panels ----
 
@@ -279,7 +290,7 @@ function buildPanel(p, d) {
   state.charts.set(s.id, charts);
   if (!s.error) {
     const el = $('.loss-chart', p);
-    charts.loss = new uPlot(chartOpts(chartWidth(p), 260, lossSeries(s.name, color, false), 'loss (nats)', true), join(lossTables(d)), el);
+    charts.loss = makeChart(el, 260, lossSeries(s.name, color, false), 'loss (nats)', true, join(lossTables(d)));
   }
   updatePanel(p, d);
 }
@@ -319,8 +330,7 @@ function renderLoads(p, d, charts) {
       host.appendChild(box);
       const series = l.experts.map((_, e) => ({label: 'expert ' + e, stroke: COLORS[e % COLORS.length], width: 1, spanGaps: true,
         value: (u, v) => v == null ? '–' : (100 * v).toFixed(1) + '%'}));
-      const opts = chartOpts(chartWidth(p), 150, series, 'load', false);
-      charts.loads.push(new uPlot(opts, loadData(d, l), $('.load-chart', box)));
+      charts.loads.push(makeChart($('.load-chart', box), 150, series, 'load', false, loadData(d, l)));
     }
   } else {
     d.loads.forEach((l, i) => charts.loads[i].setData(loadData(d, l)));
@@ -336,7 +346,9 @@ function renderHeatmaps(host, d) {
   host.innerHTML = '';
   if (d.weights_error) host.innerHTML = `<div class="error">${esc(d.weights_error)}</div>`;
   if (!d.heatmaps.length) {
-    if (!d.weights_error) host.insertAdjacentHTML('beforeend', `<div class="muted">${d.summary.state === 'unreadable' ? '' : 'no model.safetensors yet, or a mixer without lag or window weights (dot)'}</div>`);
+    const why = d.summary.error ? '' : !d.has_model ? 'no model.safetensors yet (written at the first evaluation)'
+      : d.summary.mixer === 'dot' ? 'the dot mixer has no lag or window weights' : 'no lag-bias or window weights in this model';
+    if (!d.weights_error) host.insertAdjacentHTML('beforeend', `<div class="muted">${why}</div>`);
     return;
   }
   for (const h of d.heatmaps) host.appendChild(heatmap(h));
@@ -408,7 +420,7 @@ function renderCompare() {
     host.dataset.key = key;
     host.innerHTML = `<div><h2>compare: ${ds.map(d => esc(d.summary.name)).join(' vs ')}</h2><div class="chart compare-chart"></div><div class="diff"></div></div>`;
     const series = ds.flatMap(d => lossSeries(d.summary.name, colorOf(d.summary.id), true));
-    state.compare = new uPlot(chartOpts(chartWidth(host.firstElementChild), 300, series, 'loss (nats)', true), data, $('.compare-chart', host));
+    state.compare = makeChart($('.compare-chart', host), 300, series, 'loss (nats)', true, data);
   }
   $('.diff', host).innerHTML = ds.length === 2 ? configDiff(ds[0], ds[1]) : '<div class="muted">select exactly two runs for a config diff</div>';
 }
@@ -453,8 +465,6 @@ function init() {
     sessionStorage.setItem('board-key', state.key);
     state.version = null;
   });
-  let resizeTimer;
-  window.addEventListener('resize', () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(redrawAll, 200); });
   setInterval(() => { if (state.runs.length) renderTable(); }, 15000);      // the "updated" column ages
   poll();
 }
