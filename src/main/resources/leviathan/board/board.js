@@ -202,7 +202,8 @@ function chartOpts(width, height, series, yLabel, withBpc) {
   if (withBpc) axes.push({scale: 'y', side: 1, label: 'bpc', size: 56, grid: {show: false}, values: (u, vals) => vals.map(v => v == null ? '' : (v / LN2).toFixed(2))});
   return {
     width, height,
-    scales: {x: {time: false}, y: withBpc && state.log ? {distr: 3, log: 10} : {}},
+    // on a log scale, the range hugs the data (uPlot's default widens it to whole decades)
+    scales: {x: {time: false}, y: withBpc && state.log ? {distr: 3, log: 10, range: (u, min, max) => [min / 1.05, max * 1.05]} : {}},
     series: [xSeries(), ...series],
     axes,
     legend: {live: true},
@@ -304,6 +305,7 @@ function updatePanel(p, d) {
   if (s.error && charts.loss) { charts.loss.destroy(); charts.loss = null; }
   if (!s.error && !charts.loss) { buildPanel(p, d); return; }
   if (charts.loss) charts.loss.setData(join(lossTables(d)));
+  $('.loss-chart', p).dataset.points = d.train.step.length + d.val.step.length;     // rows drawn, for scripts that watch the page
   renderLoads(p, d, charts);
   renderHeatmaps($('.heatmaps', p), d);
   $('.sample', p).textContent = d.sample ?? (s.state === 'finished'
