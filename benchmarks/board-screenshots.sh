@@ -29,7 +29,8 @@ trap cleanup EXIT
 
 train() {   # name steps extra-args...
   local name="$1" steps="$2"; shift 2
-  "$ROOT/leviathan" train --data "$DATA" --steps "$steps" --n-layer 2 --n-embd 48 --n-head 4 --block-size 32 --batch-size 8 \
+  # exec: started in the background, the subshell becomes the training itself, so that its PID is the one to stop
+  exec "$ROOT/leviathan" train --data "$DATA" --steps "$steps" --n-layer 2 --n-embd 48 --n-head 4 --block-size 32 --batch-size 8 \
     --eval-interval 50 --eval-batches 4 --log-interval 10 --warmup 30 --lr 3e-3 --threads 1 --sample-tokens 300 \
     --out "$WORK/$name" "$@"
 }
