@@ -13,15 +13,19 @@ import leviathan.tensor.Tensor;
 /**
  * What a run's model learned that fits a small picture, read from its {@code model.safetensors}
  * with the project's reader ({@link SafeTensors}): per layer, the lag bias of each correlation
- * head ({@code h.{l}.attn.lag_bias}, heads × lags: which lags a head prefers), and for the
+ * head ({@code h.{l}.attn.lag_bias}, heads × lags, columns in the order of the lag set: which lags
+ * a head prefers), and for the
  * involution mixer the bias of its window logits ({@code h.{l}.attn.c_span.bias}, heads × window:
  * the token-independent part of each head's window weights; the rest is generated per token).
  */
 final class LearnedWeights {
     private LearnedWeights() {}
 
-    /** One heat map: {@code rows × cols} values, row-major, with what its axes are. */
-    record HeatMap(int layer, String tensor, String title, String rowLabel, String colLabel, int rows, int cols, float[] values) {}
+    /**
+     * One heat map: {@code rows × cols} values, row-major, with what its axes are; column {@code c}
+     * stands for {@code firstCol + c} (a lag of LEVIATHAN.md's set {@code L}, or a window offset).
+     */
+    record HeatMap(int layer, String tensor, String title, String rowLabel, String colLabel, int rows, int cols, int firstCol, float[] values) {}
 
     /** A tensor to picture: its header entry, layer, and whether it is a lag bias (else a window bias). */
     private record Found(SafeTensors.Entry entry, int layer, boolean lagBias) {}
@@ -50,8 +54,9 @@ final class LearnedWeights {
                 float[] v = new float[(int) e.numel()];
                 for (int i = 0; i < v.length; i++) v[i] = t.getFlat(i);
                 maps.add(f.lagBias()
-                        ? new HeatMap(f.layer(), e.name(), "layer " + f.layer() + ": lag bias", "head", "lag", (int) e.shape()[0], (int) e.shape()[1], v)
-                        : new HeatMap(f.layer(), e.name(), "layer " + f.layer() + ": window logit bias", "head", "offset", heads, v.length / heads, v));
+                        ? new HeatMap(f.layer(), e.name(), "layer " + f.layer() + ": lag bias", "head", "lag", (int) e.shape()[0], (int) e.shape()[1],
+                                -(int) ((e.shape()[1] - 1) / 2), v)             // L = {-floor((N-1)/2), ..., ceil((N-1)/2)}
+                        : new HeatMap(f.layer(), e.name(), "layer " + f.layer() + ": window logit bias", "head", "offset", heads, v.length / heads, 0, v));
             }
         }
         return maps;

@@ -258,7 +258,8 @@ final class Run {
             JsonText.string(sb, h.rowLabel());
             sb.append(",\"col_label\":");
             JsonText.string(sb, h.colLabel());
-            sb.append(",\"rows\":").append(h.rows()).append(",\"cols\":").append(h.cols()).append(",\"values\":[");
+            sb.append(",\"rows\":").append(h.rows()).append(",\"cols\":").append(h.cols()).append(",\"first_col\":").append(h.firstCol())
+                    .append(",\"values\":[");
             for (int k = 0; k < h.values().length; k++) {
                 if (k > 0) sb.append(',');
                 JsonText.number(sb, h.values()[k]);

@@ -76,6 +76,8 @@ async function applyList(list) {
   }
   renderTable();
   await refreshDetails();
+  // milliseconds from navigation to the first list and charts, for scripts that time the page
+  if (first) document.body.dataset.loadedMs = Math.round(performance.now());
 }
 
 /** Fetches the selected runs whose revision changed, then redraws. */
@@ -101,13 +103,18 @@ function colorOf(id) {
 
 function fmt(v, digits) { return v == null ? '' : v.toFixed(digits); }
 
+// one formatter each: toLocaleString() builds a new one per call, too slow for hundreds of rows
+const INTEGER = new Intl.NumberFormat(undefined, {maximumFractionDigits: 0});
+const DATE_TIME = new Intl.DateTimeFormat(undefined, {dateStyle: 'medium', timeStyle: 'medium'});
+const DATE = new Intl.DateTimeFormat(undefined, {dateStyle: 'medium'});
+
 function ago(ms) {
   if (!ms) return '';
   const s = Math.max(0, (Date.now() - ms) / 1000);
   if (s < 60) return Math.round(s) + ' s ago';
   if (s < 3600) return Math.round(s / 60) + ' min ago';
   if (s < 86400) return (s / 3600).toFixed(1) + ' h ago';
-  return new Date(ms).toLocaleDateString();
+  return DATE.format(ms);
 }
 
 function visibleRuns() {
@@ -135,13 +142,13 @@ function renderTable() {
     const steps = r.step < 0 ? '–' : r.step + (r.steps ? ' / ' + r.steps : '');
     const tail = r.error
       ? `<td class="error" colspan="3" title="${esc(r.error)}">${esc(r.error)}</td><td><span class="state unreadable">unreadable</span></td>`
-      : `<td class="num">${fmt(r.best_val, 4)}</td><td class="num">${fmt(r.best_bpc, 3)}</td><td class="num">${r.tokens_per_s == null ? '' : Math.round(r.tokens_per_s).toLocaleString()}</td>`
+      : `<td class="num">${fmt(r.best_val, 4)}</td><td class="num">${fmt(r.best_bpc, 3)}</td><td class="num">${r.tokens_per_s == null ? '' : INTEGER.format(r.tokens_per_s)}</td>`
         + `<td><span class="state ${r.state}">${r.state}</span></td>`;
     return `<tr data-run="${esc(r.id)}" class="${c ? 'selected' : ''}"><td><input type="checkbox" ${c ? 'checked' : ''} tabindex="-1"></td>`
       + `<td class="name">${sw}${esc(r.name)}</td><td>${esc(r.mixer)}</td><td>${esc(r.mlp)}</td><td>${esc(r.shape)}</td>`
       + `<td class="num steps" data-step="${r.step}">${steps}</td>`
       + tail
-      + `<td title="${r.updated ? new Date(r.updated).toLocaleString() : ''}">${ago(r.updated)}</td></tr>`;
+      + `<td title="${r.updated ? DATE_TIME.format(r.updated) : ''}">${ago(r.updated)}</td></tr>`;
   }).join('');
   $('#runs tbody').innerHTML = html;
   $('#count').textContent = rows.length === state.runs.length ? state.runs.length + ' runs' : rows.length + ' of ' + state.runs.length + ' runs';
@@ -375,7 +382,7 @@ function heatmap(h) {
   g.fillStyle = '#6b7280';
   g.textAlign = 'center';
   const every = Math.ceil(h.cols / 16);
-  for (let c = 0; c < h.cols; c += every) g.fillText(String(c), left + c * cw + cw / 2, 10);
+  for (let c = 0; c < h.cols; c += every) g.fillText(String(c + h.first_col), left + c * cw + cw / 2, 10);
   g.textAlign = 'right';
   for (let r = 0; r < h.rows; r++) {
     g.fillStyle = '#6b7280';
@@ -393,7 +400,7 @@ function heatmap(h) {
   readout.className = 'readout';
   canvas.addEventListener('mousemove', e => {
     const c = Math.floor((e.offsetX - left) / cw), r = Math.floor((e.offsetY - top) / ch);
-    readout.textContent = r >= 0 && r < h.rows && c >= 0 && c < h.cols ? `${h.row_label} ${r}, ${h.col_label} ${c}: ${h.values[r * h.cols + c]?.toFixed(4)}` : '';
+    readout.textContent = r >= 0 && r < h.rows && c >= 0 && c < h.cols ? `${h.row_label} ${r}, ${h.col_label} ${c + h.first_col}: ${h.values[r * h.cols + c]?.toFixed(4)}` : '';
   });
   canvas.addEventListener('mouseleave', () => { readout.textContent = ''; });
   box.append(title, canvas, readout);

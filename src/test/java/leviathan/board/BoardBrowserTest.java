@@ -12,6 +12,7 @@ import leviathan.train.RunDirectory;
 import leviathan.train.TrainConfig;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -118,6 +119,42 @@ class BoardBrowserTest {
         } finally {
             training.set(false);
             writer.join(5000);
+        }
+    }
+
+    /**
+     * 500 runs of 2,000 steps (a training row every 10 steps, an evaluation every 50): from
+     * navigation to the list of 500 rows and the first run's chart drawn takes under a second. A
+     * timing, so it runs only when asked for ({@code -Dleviathan.board.timing=true}) on a quiet machine.
+     */
+    @Test
+    @EnabledIfSystemProperty(named = "leviathan.board.timing", matches = "true")
+    void fiveHundredRunsLoadWithinASecondInTheBrowser() throws Exception {
+        Path chromium = Chromium.find();
+        Assumptions.assumeTrue(chromium != null, "chromium not found (apt-get install chromium): the browser test is skipped");
+        TrainConfig cfg = RunFixtures.config("correlation", "dense", 2000);
+        for (int i = 0; i < 500; i++) RunFixtures.appendSteps(RunFixtures.run(tmp, String.format("run-%03d", i), cfg), -1, 2000, 10, i % 7, 0);
+        try (BoardServer board = BoardServer.start(List.of(tmp), "127.0.0.1", 0, null, Duration.ofSeconds(1), System.err::println);
+             Chromium page = new Chromium(chromium, 1400, 1000)) {
+            String url = "http://127.0.0.1:" + board.port() + "/";
+            for (int round = 0; round < 2; round++) {                      // the first load warms the board's JIT and the browser's cache
+                page.navigate(url + "?round=" + round);
+                assertTrue(Chromium.await(30, () -> !"null".equals(String.valueOf(evalQuietly(page, "document.body.dataset.loadedMs || null")))));
+                long ms = Long.parseLong(evalQuietly(page, "document.body.dataset.loadedMs").toString());
+                assertEquals(500L, (long) count(page, "#runs tbody tr"));
+                assertEquals(1L, (long) count(page, ".panel .loss-chart .uplot"));
+                System.out.printf("board: 500 runs x 2000 steps in the browser: list and first chart %d ms after navigation (round %d)%n", ms, round);
+                if (round == 1) assertTrue(ms < 1000, "the page took " + ms + " ms");
+            }
+            assertEquals(List.of(), page.pageErrors, "script errors on the page");
+        }
+    }
+
+    private static Object evalQuietly(Chromium page, String js) {
+        try {
+            return page.eval(js);
+        } catch (Exception e) {
+            return null;
         }
     }
 

@@ -103,6 +103,7 @@ class BoardServerTest {
                 assertEquals("h." + l + ".attn.lag_bias", m.get("tensor"));
                 assertEquals(2L, m.get("rows"));
                 assertEquals(3L, m.get("cols"));
+                assertEquals(-1L, m.get("first_col"), "three lags: L = {-1, 0, 1}");
                 List<?> v = (List<?>) m.get("values");
                 for (int h = 0; h < 2; h++) {
                     for (int n = 0; n < 3; n++) {
