@@ -17,9 +17,9 @@ import picocli.CommandLine.Parameters;
 
 /** {@code leviathan board}: a local web page that lists, plots and compares training runs as they train (see {@link BoardServer}). */
 @Command(name = "board", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Serve a page that lists the runs under DIR (default: runs/), plots their losses live against step or wall-clock time,",
-                "and shows each run's config, sample and learned lag-bias / window weights and expert loads; two runs compare side by side.",
-                "It only reads the run directories."})
+        description = "Serve a page that lists the runs under DIR (default: runs/), plots their losses live against step or wall-clock"
+                + " time, and shows each run's config, sample, learned lag-bias or window weights and expert loads; runs compare side by"
+                + " side. It only reads the run directories.")
 final class BoardCommand implements Callable<Integer> {
     @Parameters(arity = "0..*", paramLabel = "DIR", description = "Run directories, or directories holding runs (default: runs/ of the project).")
     List<Path> dirs;
