@@ -27,15 +27,19 @@ import leviathan.server.HttpAccess;
  * token (the page asks for it); the static files hold no run data.
  */
 public final class BoardServer implements AutoCloseable {
-    /** Static files: path -> {resource, content type}. */
-    private static final Map<String, String[]> FILES = Map.of(
-            "/", new String[] {"index.html", "text/html; charset=utf-8"},
-            "/board.js", new String[] {"board.js", "text/javascript; charset=utf-8"},
-            "/board.css", new String[] {"board.css", "text/css; charset=utf-8"},
-            "/vendor/uPlot.iife.min.js", new String[] {"vendor/uPlot.iife.min.js", "text/javascript; charset=utf-8"},
-            "/vendor/uPlot.min.css", new String[] {"vendor/uPlot.min.css", "text/css; charset=utf-8"},
-            "/vendor/uPlot.LICENSE", new String[] {"vendor/uPlot.LICENSE", "text/plain; charset=utf-8"},
-            "/vendor/VERSION", new String[] {"vendor/VERSION", "text/plain; charset=utf-8"});
+    /** A static file of the page: its resource next to this class, and its content type. */
+    private record Asset(String resource, String type) {}
+
+    private static final String JS = "text/javascript; charset=utf-8", CSS = "text/css; charset=utf-8", TEXT = "text/plain; charset=utf-8";
+    /** The page's files by request path. */
+    private static final Map<String, Asset> ASSETS = Map.of(
+            "/", new Asset("index.html", "text/html; charset=utf-8"),
+            "/board.js", new Asset("board.js", JS),
+            "/board.css", new Asset("board.css", CSS),
+            "/vendor/uPlot.iife.min.js", new Asset("vendor/uPlot.iife.min.js", JS),
+            "/vendor/uPlot.min.css", new Asset("vendor/uPlot.min.css", CSS),
+            "/vendor/uPlot.LICENSE", new Asset("vendor/uPlot.LICENSE", TEXT),
+            "/vendor/VERSION", new Asset("vendor/VERSION", TEXT));
 
     private final RunIndex index;
     private final String apiKey;
@@ -49,10 +53,10 @@ public final class BoardServer implements AutoCloseable {
         this.index = new RunIndex(dirs);
         this.apiKey = apiKey;
         this.log = log;
-        for (String[] f : FILES.values()) {
-            try (InputStream in = BoardServer.class.getResourceAsStream(f[0])) {
-                if (in == null) throw new IOException(f[0] + " is missing from the jar");
-                files.put(f[0], in.readAllBytes());
+        for (Asset a : ASSETS.values()) {
+            try (InputStream in = BoardServer.class.getResourceAsStream(a.resource())) {
+                if (in == null) throw new IOException(a.resource() + " is missing from the jar");
+                files.put(a.resource(), in.readAllBytes());
             }
         }
         index.refresh();
@@ -105,10 +109,10 @@ public final class BoardServer implements AutoCloseable {
                 send(ex, 405, "text/plain; charset=utf-8", "use GET\n");
                 return;
             }
-            String[] file = FILES.get(path);
-            if (file != null) {
+            Asset asset = ASSETS.get(path);
+            if (asset != null) {
                 ex.getResponseHeaders().set("Cache-Control", "no-cache");
-                send(ex, 200, file[1], files.get(file[0]));
+                send(ex, 200, asset.type(), files.get(asset.resource()));
                 return;
             }
             if (!path.startsWith("/api/")) {
