@@ -122,6 +122,26 @@ class BoardBrowserTest {
         }
     }
 
+    /** With an API key, the page asks for it, and shows the runs once it is given. */
+    @Test
+    void thePageAsksForTheApiKey() throws Exception {
+        Path chromium = Chromium.find();
+        Assumptions.assumeTrue(chromium != null, "chromium not found (apt-get install chromium): the browser test is skipped");
+        RunFixtures.appendSteps(RunFixtures.run(tmp, "guarded", RunFixtures.config("correlation", "dense", 100)), -1, 100, 10, 0, 0);
+        try (BoardServer board = BoardServer.start(List.of(tmp), "127.0.0.1", 0, "k3y", Duration.ofMillis(100), System.err::println);
+             Chromium page = new Chromium(chromium, 1200, 800)) {
+            page.navigate("http://127.0.0.1:" + board.port() + "/");
+            assertTrue(Chromium.await(30, () -> Boolean.FALSE.equals(evalQuietly(page, "document.querySelector('#keybar').hidden"))), "the key bar shows");
+            assertEquals(0L, (long) count(page, "#runs tbody tr"), "no run data without the key");
+            page.eval("(() => { document.querySelector('#key').value = 'wrong'; document.querySelector('#keygo').click(); })()");
+            assertTrue(Chromium.await(10, () -> "incorrect API key".equals(evalQuietly(page, "document.querySelector('#keyerr').textContent"))));
+            page.eval("(() => { document.querySelector('#key').value = 'k3y'; document.querySelector('#keygo').click(); })()");
+            assertTrue(Chromium.await(10, () -> count(page, "#runs tbody tr") == 1), "the runs show with the key");
+            assertEquals(Boolean.TRUE, page.eval("document.querySelector('#keybar').hidden"));
+            assertEquals(List.of(), page.pageErrors, "script errors on the page");
+        }
+    }
+
     /**
      * 500 runs of 2,000 steps (a training row every 10 steps, an evaluation every 50): from
      * navigation to the list of 500 rows and the first run's chart drawn takes under a second. A
