@@ -231,6 +231,13 @@ function lossTables(d) {
   return [[d.train[x], d.train.loss], [d.val[x], d.val.loss]];
 }
 
+/** New data for a chart; a chart the user zoomed into keeps its zoom while the run grows. */
+function update(u, data) {
+  const xs = u.data[0], x = u.scales.x;
+  const zoomed = xs.length > 0 && (x.min > xs[0] || x.max < xs[xs.length - 1]);
+  u.setData(data, !zoomed);
+}
+
 /** A uPlot chart in {@code el} that follows the element's width. */
 function makeChart(el, height, series, yLabel, withBpc, data) {
   const u = new uPlot(chartOpts(Math.max(300, el.clientWidth), height, series, yLabel, withBpc), data, el);
@@ -311,7 +318,7 @@ function updatePanel(p, d) {
   $('.error', p).textContent = s.error || '';
   if (s.error && charts.loss) { charts.loss.destroy(); charts.loss = null; }
   if (!s.error && !charts.loss) { buildPanel(p, d); return; }
-  if (charts.loss) charts.loss.setData(join(lossTables(d)));
+  if (charts.loss) update(charts.loss, join(lossTables(d)));
   $('.loss-chart', p).dataset.points = d.train.step.length + d.val.step.length;     // rows drawn, for scripts that watch the page
   renderLoads(p, d, charts);
   renderHeatmaps($('.heatmaps', p), d);
@@ -342,7 +349,7 @@ function renderLoads(p, d, charts) {
       charts.loads.push(makeChart($('.load-chart', box), 150, series, 'load', false, loadData(d, l)));
     }
   } else {
-    d.loads.forEach((l, i) => charts.loads[i].setData(loadData(d, l)));
+    d.loads.forEach((l, i) => update(charts.loads[i], loadData(d, l)));
   }
 }
 
@@ -423,7 +430,7 @@ function renderCompare() {
   const key = ds.map(d => d.summary.id).join('\n') + '|' + state.xMode + '|' + state.log;
   const data = join(ds.flatMap(lossTables));
   if (state.compare && host.dataset.key === key) {
-    state.compare.setData(data);
+    update(state.compare, data);
   } else {
     state.compare?.destroy();
     host.dataset.key = key;
