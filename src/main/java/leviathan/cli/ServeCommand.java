@@ -2,14 +2,13 @@ package leviathan.cli;
 
 import java.lang.management.ManagementFactory;
 import java.net.BindException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import leviathan.api.LanguageModel;
 import leviathan.server.CompletionServer;
+import leviathan.server.HttpAccess;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -22,18 +21,14 @@ final class ServeCommand implements Callable<Integer>, PartFlags.Taker {
 
     @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A model.safetensors written by train.")
     Path checkpoint;
-    @Option(names = "--host", description = "Address to bind (default: ${DEFAULT-VALUE}, loopback only).")
-    String host = "127.0.0.1";
-    @Option(names = "--port", description = "Port, 0 = any free one (default: ${DEFAULT-VALUE}).")
-    int port = 8080;
+    @Mixin
+    ListenOptions listen = new ListenOptions(8080);
     @Option(names = "--slots", description = "Generations in progress at once; they take turns token by token, so more slots than cores cost memory, not first-token latency (default: the core count, ${DEFAULT-VALUE}).")
     int slots = Runtime.getRuntime().availableProcessors();
     @Option(names = "--turns", description = "Token steps computing at once across the slots (default: the core count, ${DEFAULT-VALUE}).")
     int turns = Runtime.getRuntime().availableProcessors();
     @Option(names = "--queue", description = "Requests that may wait for a slot; beyond that, 429 (default: ${DEFAULT-VALUE}).")
     int queue = 64;
-    @Option(names = "--api-key-file", paramLabel = "FILE", description = "File holding the API key clients must send as 'Authorization: Bearer KEY'.")
-    Path apiKeyFile;
     @Option(names = "--max-tokens", description = "Cap on a request's max_tokens (default: ${DEFAULT-VALUE}).")
     int maxTokens = 4096;
     @Option(names = "--max-body", paramLabel = "BYTES", description = "Cap on a request body; larger ones get 413 (default: ${DEFAULT-VALUE}).")
@@ -63,29 +58,13 @@ final class ServeCommand implements Callable<Integer>, PartFlags.Taker {
         if (slots < 1 || slots > 4096) throw new IllegalArgumentException("--slots must be in [1, 4096], got " + slots);
         if (turns < 1 || turns > 4096) throw new IllegalArgumentException("--turns must be in [1, 4096], got " + turns);
         if (queue < 0 || queue > 1_000_000) throw new IllegalArgumentException("--queue must be in [0, 1000000], got " + queue);
-        if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in [0, 65535], got " + port);
         if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be >= 1, got " + maxTokens);
         if (maxBody < 1) throw new IllegalArgumentException("--max-body must be >= 1, got " + maxBody);
         if (maxChoices < 1) throw new IllegalArgumentException("--max-choices must be >= 1, got " + maxChoices);
         if (warmup < 0) throw new IllegalArgumentException("--warmup must be >= 0, got " + warmup);
-        String key = null;
-        if (apiKeyFile != null) {
-            if (!Files.isRegularFile(apiKeyFile)) throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " is not a readable file");
-            key = Files.readString(apiKeyFile, StandardCharsets.UTF_8).strip();
-            if (key.isEmpty()) throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " is empty");
-            // a key a client cannot send in 'Authorization: Bearer KEY' would lock every client out
-            if (key.lines().count() > 1) {
-                throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " holds " + key.lines().count()
-                        + " lines; a key is one line (no client can send a line break in its Authorization header)");
-            }
-            int bad = key.chars().filter(c -> c < 0x21 || c > 0x7e).findFirst().orElse(-1);
-            if (bad >= 0) {
-                throw new IllegalArgumentException("--api-key-file " + apiKeyFile + " holds " + (bad > 0x7e ? "a non-ASCII" : "a space or control")
-                        + String.format(" character (U+%04X)", bad) + "; a key is printable ASCII without spaces, what an Authorization header carries");
-            }
-        }
+        String key = listen.validatedKey();
         String name = modelName != null ? modelName : defaultName(checkpoint);
-        CompletionServer.Config cfg = new CompletionServer.Config(host, port, slots, queue, key, maxTokens, maxBody,
+        CompletionServer.Config cfg = new CompletionServer.Config(listen.host, listen.port, slots, queue, key, maxTokens, maxBody,
                 Duration.ofMillis((long) (timeout * 1000)), maxChoices, name, turns, Duration.ofMillis((long) (writeTimeout * 1000)));
         CountDownLatch stop = new CountDownLatch(1);
         // SIGTERM/SIGINT from here on (model loading and warm-up included) end the command cleanly, with exit status 0
@@ -105,10 +84,10 @@ final class ServeCommand implements Callable<Integer>, PartFlags.Taker {
             try {
                 server = CompletionServer.start(lm, cfg, System.err::println);
             } catch (BindException e) {
-                throw new IllegalArgumentException("cannot listen on " + host + ":" + port + " (" + e.getMessage() + "); choose another --port or --host");
+                throw listen.cannotListen(e);
             }
             long readyMs = ManagementFactory.getRuntimeMXBean().getUptime();
-            System.err.println("serve: listening on http://" + hostForUrl(host) + ":" + server.port() + " (model '" + name + "', "
+            System.err.println("serve: listening on http://" + HttpAccess.hostForUrl(listen.host) + ":" + server.port() + " (model '" + name + "', "
                     + cfg.slots() + " slots, queue " + cfg.queue() + (key == null ? "" : ", API key required") + "); ready "
                     + readyMs + " ms after the JVM started");
             stop.await();
@@ -118,8 +97,6 @@ final class ServeCommand implements Callable<Integer>, PartFlags.Taker {
         }
         return 0;
     }
-
-    private static String hostForUrl(String host) { return host.indexOf(':') >= 0 ? "[" + host + "]" : host; }
 
     /** The checkpoint's file name without {@code .safetensors}, or its directory's name for {@code model.safetensors}. */
     static String defaultName(Path checkpoint) {

@@ -202,6 +202,9 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
         return leviathan.backend.Precision.fromSystem().label();
     }
 
+    /** The most of the end-of-run sample kept in {@code sample.txt} (the stream itself is unbounded). */
+    static final int SAMPLE_KEPT_CHARS = 1 << 20;
+
     /** Refuses a run that returned with a final loss that is not finite: one line, non-zero exit. */
     private void finish(Trainer.Result r) {
         if (!Double.isFinite(r.valLoss())) {
@@ -243,12 +246,19 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
         try (LanguageModel lm = LanguageModel.load(model, new LanguageModel.Settings(r.config().run().backend(), 0,
                 r.config().model().runOptions().values(), s -> { }))) {
             out.println("sample:");
+            StringBuilder kept = new StringBuilder();                    // the run directory keeps the sample as sample.txt
             lm.stream("\n", new LanguageModel.Generation(n, 1f, 0, 1f, r.config().run().seed(), false, null, null), t -> {
                 out.print(t);
                 out.flush();
+                if (kept.length() < SAMPLE_KEPT_CHARS) kept.append(t);
                 return !out.checkError();                                // stdout closed (e.g. `| head`): stop
             });
             out.println();
+            try {
+                RunDirectory.writeSample(r.runDir(), kept.toString());
+            } catch (IOException e) {
+                System.err.println("leviathan: the sample was not saved to the run directory (" + Main.describe(e) + ")");
+            }
         } catch (Exception | OutOfMemoryError | StackOverflowError e) {
             out.println();
             System.err.println("leviathan: the end-of-run sample failed (" + Main.describe(e) + "); the run itself is complete and saved:"

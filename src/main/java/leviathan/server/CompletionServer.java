@@ -10,10 +10,7 @@ import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.io.InputStream;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.Set;
 import java.util.SplittableRandom;
@@ -128,22 +125,18 @@ public final class CompletionServer implements AutoCloseable {
             if (in == null) throw new IOException("playground.html is missing from the jar");
             this.playground = in.readAllBytes();
         }
-        this.http = HttpServer.create(new InetSocketAddress(InetAddress.getByName(cfg.host()), cfg.port()), 128);
+        this.http = HttpAccess.bind(cfg.host(), cfg.port(), cfg.apiKey(), "serve", log);
         this.executor = Executors.newVirtualThreadPerTaskExecutor();
         http.setExecutor(executor);
         http.createContext("/", this::handle);
     }
 
     /**
-     * Binds and starts serving; logs the address, and a warning when binding a non-loopback address
-     * without an API key.
+     * Binds and starts serving; logs a warning when binding a non-loopback address without an API key
+     * ({@link HttpAccess#bind}).
      */
     public static CompletionServer start(LanguageModel lm, Config cfg, Consumer<String> log) throws IOException {
         CompletionServer s = new CompletionServer(lm, cfg, log);
-        InetAddress addr = s.http.getAddress().getAddress();
-        if (!addr.isLoopbackAddress() && cfg.apiKey() == null) {
-            log.accept("serve: warning: listening on " + addr.getHostAddress() + ", reachable from other machines, without an API key (set --api-key-file)");
-        }
         s.http.start();
         return s;
     }
@@ -289,13 +282,7 @@ public final class CompletionServer implements AutoCloseable {
     }
 
     private void authorize(HttpExchange ex) throws ApiError {
-        if (cfg.apiKey() == null) return;
-        String h = ex.getRequestHeaders().getFirst("Authorization");
-        String given = h != null && h.regionMatches(true, 0, "Bearer ", 0, 7) ? h.substring(7).trim() : "";
-        if (!MessageDigest.isEqual(given.getBytes(StandardCharsets.UTF_8), cfg.apiKey().getBytes(StandardCharsets.UTF_8))) {
-            throw new ApiError(401, "invalid_request_error", null, "invalid_api_key",
-                    h == null ? "no API key given: send the header 'Authorization: Bearer KEY'" : "incorrect API key");
-        }
+        if (!HttpAccess.authorized(ex, cfg.apiKey())) throw new ApiError(401, "invalid_request_error", null, "invalid_api_key", HttpAccess.refusal(ex));
     }
 
     private String modelJson() {

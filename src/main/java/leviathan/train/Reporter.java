@@ -128,8 +128,8 @@ final class Reporter {
         out.printf("step %5d | train %.4f | val %.4f | val bpc %.4f | %,.0f tok/s | eval %.1fs%n", done, trainLoss, valLoss,
                 valLoss / Math.log(2), tokensPerSecond(), seconds);
         append(String.format(Locale.ROOT,
-                "{\"step\":%d,\"lr\":%.6g,\"eval_train_loss\":%.6f,\"val_loss\":%.6f,\"val_bpc\":%.6f,\"tokens_per_s\":%.1f,\"train_s\":%.3f}",
-                done, lr, trainLoss, valLoss, valLoss / Math.log(2), tokensPerSecond(), trainSeconds));
+                "{\"step\":%d,\"lr\":%.6g,\"eval_train_loss\":%.6f,\"val_loss\":%.6f,\"val_bpc\":%.6f,\"tokens_per_s\":%.1f,\"train_s\":%.3f,\"elapsed_s\":%.3f}",
+                done, lr, trainLoss, valLoss, valLoss / Math.log(2), tokensPerSecond(), trainSeconds, wallSeconds()));
     }
 
     /** Ends a progress line that a terminal keeps rewriting. */

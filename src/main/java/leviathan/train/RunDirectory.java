@@ -34,7 +34,8 @@ import leviathan.tensor.Tensor;
  * A run directory, held by one process at a time: {@code config.json} (the effective config),
  * {@code metrics.jsonl} (one JSON object per log point), {@code model.safetensors} (the model,
  * enough to sample and evaluate), {@code state.safetensors} (parameters, optimizer moments and
- * counters: what a resume needs) and {@code lock} (the PID of the process training in it).
+ * counters: what a resume needs), {@code sample.txt} (the end-of-run sample, once the run is
+ * complete) and {@code lock} (the PID of the process training in it).
  *
  * <p>Opening takes an exclusive OS file lock on {@code lock} for the whole run, so a second writer
  * is refused naming the holder; the OS releases it if the process dies. Every file is replaced
@@ -46,7 +47,7 @@ import leviathan.tensor.Tensor;
  */
 public final class RunDirectory implements AutoCloseable {
     public static final String MODEL_FILE = "model.safetensors", STATE_FILE = "state.safetensors", CONFIG_FILE = "config.json",
-            METRICS_FILE = "metrics.jsonl", LOCK_FILE = "lock";
+            METRICS_FILE = "metrics.jsonl", LOCK_FILE = "lock", SAMPLE_FILE = "sample.txt";
     /** Suffix of a checkpoint file written in full but not yet renamed into place. */
     static final String STAGED = ".next";
     /** Run directories locked by this JVM: a second lock attempt must not open (and close) the lock file again. */
@@ -103,7 +104,7 @@ public final class RunDirectory implements AutoCloseable {
     }
 
     /** The files a run writes; with {@code lock}, the only names a run directory holds (besides temp and staged files). */
-    private static final List<String> RUN_FILES = List.of(CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE);
+    private static final List<String> RUN_FILES = List.of(CONFIG_FILE, METRICS_FILE, MODEL_FILE, STATE_FILE, SAMPLE_FILE);
 
     private static final List<String> RUN_CONFIG_KEYS = List.of("data", "n_layer", "n_embd", "block_size", "steps", "lr");
 
@@ -244,7 +245,7 @@ public final class RunDirectory implements AutoCloseable {
     }
 
     private static boolean isLeftover(String name) {
-        for (String f : List.of(MODEL_FILE, STATE_FILE, CONFIG_FILE, METRICS_FILE)) {
+        for (String f : List.of(MODEL_FILE, STATE_FILE, CONFIG_FILE, METRICS_FILE, SAMPLE_FILE)) {
             if (name.startsWith(f + AtomicFile.TEMP_MARK) || name.equals(f + STAGED) || name.startsWith(f + STAGED + AtomicFile.TEMP_MARK)) {
                 return true;
             }
@@ -275,6 +276,11 @@ public final class RunDirectory implements AutoCloseable {
             throw new IOException("cannot resume: " + config() + " is not a valid run config (" + e.getMessage()
                     + "); it is written whole or not at all, so it was edited or damaged since", e);
         }
+    }
+
+    /** Replaces {@code sample.txt} in the run directory {@code dir} (the end-of-run sample) atomically. */
+    public static void writeSample(Path dir, String text) throws IOException {
+        writeAtomically(dir.resolve(SAMPLE_FILE), text);
     }
 
     /** Replaces {@code config.json} atomically: a kill here must not leave a torn config. */

@@ -46,7 +46,7 @@ class CliTest {
         }
         assertEquals(all.getSubcommands().keySet(), Main.commandLine(new String[] {"help", "train"}).getSubcommands().keySet());
         assertEquals(all.getSubcommands().keySet(), Main.commandLine(new String[] {"--version"}).getSubcommands().keySet());
-        assertEquals(java.util.List.of("train", "sample", "eval", "info", "serve", "prepare", "help"),
+        assertEquals(java.util.List.of("train", "sample", "eval", "info", "serve", "prepare", "board", "help"),
                 java.util.List.copyOf(all.getSubcommands().keySet()));
     }
 
