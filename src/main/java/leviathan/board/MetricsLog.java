@@ -20,7 +20,7 @@ import leviathan.model.Json;
  * A run's {@code metrics.jsonl} read while it grows: each {@link #refresh} reads only the bytes
  * appended since the last one, and only up to the last newline, so a line still being written (or
  * torn by a kill) is left for later, never an error. A file that shrank or was replaced (a resume
- * rewrites it) is read again from the start. A complete line that is not a JSON object with a
+ * rewrites it) is read again from the start, and so is an unreadable one once it changed. A complete line that is not a JSON object with a
  * {@code step} makes the log unreadable, with the line number and the reason; the file is only
  * read, never locked or written.
  *
@@ -43,7 +43,7 @@ final class MetricsLog {
     private Object fileKey;
     private long offset;
     private int lines;
-    private String error;
+    private String error, errorVersion;
 
     final Column trainStep = new Column(), trainTime = new Column(), trainLoss = new Column();
     final Column valStep = new Column(), valTime = new Column(), valLoss = new Column(), valTrainLoss = new Column();
@@ -79,10 +79,12 @@ final class MetricsLog {
             return !error.equals(was);
         }
         boolean changed = false;
-        if (!Objects.equals(attrs.fileKey(), fileKey) || attrs.size() < offset) {
+        String version = attrs.size() + "@" + attrs.lastModifiedTime().toMillis();
+        if (!Objects.equals(attrs.fileKey(), fileKey) || attrs.size() < offset || (error != null && !version.equals(errorVersion))) {
             changed = lines > 0 || error != null;
             reset(attrs.fileKey());
         }
+        errorVersion = version;                       // an unreadable file is read again once it changes
         if (error != null || attrs.size() == offset) return changed;
         int n = (int) Math.min(MAX_READ, attrs.size() - offset);
         ByteBuffer buf = ByteBuffer.allocate(n);
@@ -103,6 +105,10 @@ final class MetricsLog {
                 return true;
             }
             start = i + 1;
+        }
+        if (start == 0 && end == MAX_READ) {
+            error = file.getFileName() + " line " + (lines + 1) + ": longer than " + (MAX_READ >> 20) + " MiB, not a metrics row";
+            return true;
         }
         offset += start;                              // a line without its newline yet stays for the next refresh
         return changed || start > 0;
