@@ -20,7 +20,8 @@ import org.junit.jupiter.api.io.TempDir;
  * board serving a few tiny runs, one of them still being appended to: the run names, one loss
  * chart per selected run, the step count of the live run rising, the heat maps, the comparison of
  * two runs, the unreadable run, filtering and the wall-clock axis, with no script error. Skipped
- * when chromium is not installed (CI does not install it; {@code apt-get install chromium}).
+ * when chromium is not installed ({@code apt-get install chromium}); under {@code CI=true}, where
+ * {@code .ci/run} installs it, a missing chromium fails instead.
  * With {@code -Dleviathan.board.screenshots=DIR} it also saves {@code board-*.png} there.
  */
 class BoardBrowserTest {
@@ -30,7 +31,7 @@ class BoardBrowserTest {
     @Test
     void thePageShowsComparesAndFollowsRuns() throws Exception {
         Path chromium = Chromium.find();
-        Assumptions.assumeTrue(chromium != null, "chromium not found (apt-get install chromium): the browser test is skipped");
+        requireChromium(chromium);
         TrainConfig corrCfg = RunFixtures.config("correlation", "dense", 300);
         Path corr = RunFixtures.run(tmp, "corr", corrCfg);
         RunFixtures.appendSteps(corr, -1, 300, 10, 0, 0);
@@ -126,7 +127,7 @@ class BoardBrowserTest {
     @Test
     void thePageAsksForTheApiKey() throws Exception {
         Path chromium = Chromium.find();
-        Assumptions.assumeTrue(chromium != null, "chromium not found (apt-get install chromium): the browser test is skipped");
+        requireChromium(chromium);
         RunFixtures.appendSteps(RunFixtures.run(tmp, "guarded", RunFixtures.config("correlation", "dense", 100)), -1, 100, 10, 0, 0);
         try (BoardServer board = BoardServer.start(List.of(tmp), "127.0.0.1", 0, "k3y", Duration.ofMillis(100), System.err::println);
              Chromium page = new Chromium(chromium, 1200, 800)) {
@@ -151,7 +152,7 @@ class BoardBrowserTest {
     @EnabledIfSystemProperty(named = "leviathan.board.timing", matches = "true")
     void fiveHundredRunsLoadWithinASecondInTheBrowser() throws Exception {
         Path chromium = Chromium.find();
-        Assumptions.assumeTrue(chromium != null, "chromium not found (apt-get install chromium): the browser test is skipped");
+        requireChromium(chromium);
         TrainConfig cfg = RunFixtures.config("correlation", "dense", 2000);
         for (int i = 0; i < 500; i++) RunFixtures.appendSteps(RunFixtures.run(tmp, String.format("run-%03d", i), cfg), -1, 2000, 10, i % 7, 0);
         try (BoardServer board = BoardServer.start(List.of(tmp), "127.0.0.1", 0, null, Duration.ofSeconds(1), System.err::println);
@@ -203,5 +204,12 @@ class BoardBrowserTest {
         } catch (Exception e) {
             throw new RuntimeException(e);
         }
+    }
+
+    private static void requireChromium(Path chromium) {
+        if (chromium == null && "true".equals(System.getenv("CI"))) {
+            org.junit.jupiter.api.Assertions.fail("chromium not found, though CI=true and .ci/run installs it");
+        }
+        Assumptions.assumeTrue(chromium != null, "chromium not found (apt-get install chromium): the browser test is skipped");
     }
 }
