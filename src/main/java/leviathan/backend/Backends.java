@@ -34,6 +34,11 @@ public final class Backends {
             }
             b = p;
         }
+        if (b.precision() == Precision.FP32 && Tuning.enabledBySystem()) {   // -Dleviathan.tune=false: the defaults
+            Tuning tuning = Tuning.global(log);
+            tuning.tuneGemmTile();
+            b = new TunedBackend(b, tuning);
+        }
         return Profiler.ENABLED ? new ProfiledBackend(b) : b;   // -Dleviathan.profile=true: time every GEMM
     }
 

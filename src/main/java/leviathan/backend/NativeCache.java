@@ -47,12 +47,37 @@ final class NativeCache {
     record Result(Path dir, int written) {}
 
     /** The default cache root (see {@link #ROOT_PROPERTY}). */
-    static Path defaultRoot() {
-        String p = System.getProperty(ROOT_PROPERTY);
+    static Path defaultRoot() { return root(ROOT_PROPERTY, "native"); }
+
+    /**
+     * A cache directory of the engine: the path in property {@code property} when set, else
+     * {@code ${XDG_CACHE_HOME:-~/.cache}/leviathan/<name>} (native libraries, tuning results).
+     */
+    static Path root(String property, String name) {
+        String p = System.getProperty(property);
         if (p != null && !p.isBlank()) return Path.of(p);
         String xdg = System.getenv("XDG_CACHE_HOME");
         Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
-        return base.resolve("leviathan").resolve("native");
+        return base.resolve("leviathan").resolve(name);
+    }
+
+    /**
+     * Creates {@code root} (private to its user when this call creates it) and refuses one another
+     * user owns; see {@link #extract}.
+     */
+    static void prepare(Path root) throws IOException {
+        boolean existed = Files.isDirectory(root);
+        Files.createDirectories(root);
+        secure(root, !existed);
+    }
+
+    /** Moves a finished temporary file over {@code target} in one step where the file system can. */
+    static void replace(Path tmp, Path target) throws IOException {
+        try {
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+        }
     }
 
     /** Finds {@code dir + name} for each name on {@code loader}'s classpath, with size and CRC-32. */
@@ -102,10 +127,9 @@ final class NativeCache {
      * or damaged ones; returns that directory.
      */
     static Result extract(List<Resource> resources, Path root) throws IOException {
-        boolean existed = Files.isDirectory(root);
+        prepare(root);
         Path dir = root.resolve(key(resources));
         Files.createDirectories(dir);
-        secure(root, !existed);
         int written = 0;
         for (Resource r : resources) {
             Path target = dir.resolve(r.name());
@@ -121,11 +145,7 @@ final class NativeCache {
                     throw new IOException("reading " + r.url() + " gave " + n + " bytes with CRC-32 " + Long.toHexString(sum.getValue())
                             + ", expected " + r.size() + " bytes with " + Long.toHexString(r.crc()) + ": the jar is damaged");
                 }
-                try {
-                    Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-                } catch (AtomicMoveNotSupportedException e) {
-                    Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-                }
+                replace(tmp, target);
                 written++;
             } finally {
                 Files.deleteIfExists(tmp);

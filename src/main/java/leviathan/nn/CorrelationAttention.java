@@ -3,6 +3,7 @@ package leviathan.nn;
 import java.lang.foreign.MemorySegment;
 import java.util.Locale;
 import leviathan.backend.Backend;
+import leviathan.backend.Tuning;
 import leviathan.kernel.Correlation;
 import leviathan.kernel.CorrelationDriver;
 import leviathan.kernel.CorrelationFft;
@@ -149,8 +150,20 @@ public final class CorrelationAttention implements AutoCloseable {
      */
     public Impl choose(int T) {
         if (impl != Impl.AUTO) return impl;
-        return autoRule(Simd.ENABLED, D, N);
+        Impl t = tuned;
+        return t != null ? t : tune();
     }
+
+    /**
+     * AUTO's choice for this shape, made once: the rule's, or where tuning is on ({@link Tuning})
+     * whichever of DIRECT (and its register tile) and FFT was timed fastest on this machine.
+     */
+    private synchronized Impl tune() {
+        if (tuned == null) tuned = Impl.parse(Tuning.global(System.err::println).correlation(maxB, maxT, C, H, N, autoRule(Simd.ENABLED, D, N).flag()));
+        return tuned;
+    }
+
+    private volatile Impl tuned;
 
     /**
      * {@link #choose}'s AUTO rule as a function of the SIMD switch, head width D and lag count N:

@@ -1,0 +1,384 @@
+package leviathan.backend;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.SequencedMap;
+import java.util.TreeMap;
+import java.util.function.Consumer;
+import leviathan.kernel.Correlation;
+import leviathan.kernel.CorrelationCandidates;
+import leviathan.kernel.Cpu;
+import leviathan.kernel.Matmul;
+import leviathan.kernel.Parallel;
+import leviathan.kernel.Simd;
+
+/**
+ * Kernel choices timed on the machine that runs them, kept like FFTW's wisdom: the first time a
+ * choice is needed (a GEMM shape's engine and thread count, the direct correlation's tile or the
+ * FFT path for a model's attention shape, the GEMM tile height) each candidate is timed and the
+ * fastest is used and written to the cache; later runs read it back and time nothing.
+ *
+ * <p>The cache is one file per {@link MachineKey} (CPU model, CPU flags, JDK, vector width,
+ * register budget and a hash of the tuned kernels' class files, the engine version) in
+ * {@code ${XDG_CACHE_HOME:-~/.cache}/leviathan/tuning} ({@link #CACHE_PROPERTY}; the conventions
+ * of {@link NativeCache}): a new CPU, JDK, {@code -XX:MaxVectorSize} or engine build gets a fresh
+ * file. A damaged file costs one log line and is timed again. {@code -Dleviathan.tune=false}
+ * ({@link #PROPERTY}) runs the built-in defaults and neither reads nor writes the cache.
+ *
+ * <p>Every candidate computes the same function: the correlation tiles and GEMM tile heights give
+ * the same bits, the Java and oneDNN GEMMs and the FFT path differ by rounding within the oracle
+ * tests' tolerance. A choice is made once per shape and JVM and then fixed, so a run with a given
+ * seed repeats itself exactly for a given cache file.
+ *
+ * <p>Timing is bounded: each candidate is warmed up until two runs agree within 15% (at most
+ * {@value #WARM_MAX_RUNS} runs), then timed {@value #TIMED_RUNS} times, and judged by its median; a
+ * non-default candidate wins only when {@value #MARGIN_PERCENT}% faster than the default. All of a
+ * JVM's timing together stops at {@link #BUDGET_PROPERTY} milliseconds (default
+ * {@value #DEFAULT_BUDGET_MS}); choices left then run their defaults, uncached, and are timed by
+ * the next run.
+ */
+public final class Tuning {
+
+    /** {@code false}: built-in defaults, no timing, no cache. */
+    public static final String PROPERTY = "leviathan.tune";
+    /** The cache directory (default {@code ${XDG_CACHE_HOME:-~/.cache}/leviathan/tuning}). */
+    public static final String CACHE_PROPERTY = "leviathan.tune.cache";
+    /** Milliseconds of timing a JVM may spend in all (default {@value #DEFAULT_BUDGET_MS}). */
+    public static final String BUDGET_PROPERTY = "leviathan.tune.budgetMs";
+    static final long DEFAULT_BUDGET_MS = 600;
+
+    static final String HEADER = "leviathan-tuning 1";
+    static final int WARM_MAX_RUNS = 12, TIMED_RUNS = 3, MARGIN_PERCENT = 5;
+
+    /** The kernel classes whose code the cached choices are about: their bytes are the engine version. */
+    private static final List<String> TUNED_CLASSES = List.of("leviathan/kernel/MatmulKernel.class", "leviathan/kernel/MatmulBlocked.class",
+            "leviathan/kernel/CorrelationTiles.class", "leviathan/kernel/Correlation.class", "leviathan/kernel/CorrelationBackward.class",
+            "leviathan/kernel/CorrelationWorkspace.class", "leviathan/kernel/CorrelationFft.class", "leviathan/kernel/CorrelationFftWork.class",
+            "leviathan/kernel/Fft.class", "leviathan/backend/OneDnnBackend.class", "leviathan/backend/TunedBackend.class",
+            "leviathan/backend/Tuning.class");
+
+    /** What cached choices depend on; a file holds the choices of one key. */
+    public record MachineKey(String cpu, String flags, String jdk, int lanes, int registers, String engine) {
+        /** This JVM on this machine. */
+        public static MachineKey current() {
+            return new MachineKey(Cpu.model(), sha(String.join(" ", Cpu.flags())), Runtime.version().toString(),
+                    Simd.lanes(), Simd.registers(), engineVersion());
+        }
+
+        /** The file name: a hash of every field. */
+        String id() { return sha(line()); }
+
+        /** The key as the file's second line records it. */
+        String line() {
+            return "key\tcpu=" + cpu + "\tflags=" + flags + "\tjdk=" + jdk + "\tlanes=" + lanes + "\tregisters=" + registers + "\tengine=" + engine;
+        }
+
+        /** For {@code info} and {@code tune}. */
+        public String describe() {
+            return cpu + ", " + lanes + " float lanes, " + registers + " vector registers, JDK " + jdk + ", engine " + engine;
+        }
+    }
+
+    /** One cached choice: the winner and what each candidate took (for the table). */
+    public record Entry(String name, String choice, String timings) {}
+
+    private static Tuning global;
+
+    private final Path file;
+    private final MachineKey key;
+    private final boolean enabled;
+    private final long budgetNs;
+    private final Consumer<String> log;
+    private final Map<String, Entry> entries = new TreeMap<>();
+    private long spentNs;
+    private boolean budgetNoted, saveNoted, unbounded;
+
+    Tuning(Path dir, MachineKey key, boolean enabled, long budgetMs, Consumer<String> log) {
+        this.file = dir.resolve(key.id() + ".tsv");
+        this.key = key;
+        this.enabled = enabled;
+        this.budgetNs = budgetMs * 1_000_000L;
+        this.log = log;
+        if (enabled) load();
+    }
+
+    /**
+     * The JVM's tuning, made on first use from the properties; {@code log} gets its one-line
+     * notes (a damaged cache, a spent budget).
+     */
+    public static synchronized Tuning global(Consumer<String> log) {
+        if (global == null) {
+            String p = System.getProperty(PROPERTY, "true").trim();
+            if (!p.equals("true") && !p.equals("false")) throw new IllegalArgumentException(PROPERTY + " must be true or false, got '" + p + "'");
+            global = new Tuning(NativeCache.root(CACHE_PROPERTY, "tuning"), MachineKey.current(), p.equals("true"), budgetMs(), log);
+        }
+        return global;
+    }
+
+    /** True when {@code -Dleviathan.tune} is not {@code false}. */
+    public static boolean enabledBySystem() { return !"false".equals(System.getProperty(PROPERTY, "true").trim()); }
+
+    private static long budgetMs() {
+        String p = System.getProperty(BUDGET_PROPERTY);
+        if (p == null || p.isBlank()) return DEFAULT_BUDGET_MS;
+        try {
+            long v = Long.parseLong(p.trim());
+            if (v < 0) throw new NumberFormatException();
+            return v;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(BUDGET_PROPERTY + " must be a number of milliseconds >= 0, got '" + p + "'");
+        }
+    }
+
+    public boolean enabled() { return enabled; }
+
+    public Path file() { return file; }
+
+    public MachineKey key() { return key; }
+
+    /** The cached choices, by name. */
+    public synchronized List<Entry> entries() { return List.copyOf(entries.values()); }
+
+    /** Forgets every choice (in memory: the file is rewritten by the next choice); {@code tune} times them all again. */
+    public synchronized void forget() {
+        entries.clear();
+        spentNs = 0;
+        budgetNoted = false;
+    }
+
+    /** Sets the budget aside ({@code tune}: time everything its workload needs). */
+    public synchronized void unbounded() { unbounded = true; }
+
+    /**
+     * The choice named {@code name} among {@code candidates} (name → one run of the candidate; the
+     * first is the built-in default): the cached one, or else the fastest by timing, then cached.
+     * Returns the default when tuning is off or its budget is spent.
+     */
+    public synchronized String choose(String name, SequencedMap<String, Runnable> candidates) {
+        String dflt = candidates.firstEntry().getKey();
+        if (!enabled) return dflt;
+        Entry e = entries.get(name);
+        if (e != null && candidates.containsKey(e.choice())) return e.choice();
+        if (candidates.size() == 1) return dflt;
+        if (!unbounded && spentNs >= budgetNs) {
+            if (!budgetNoted) log.accept("tuning: the " + budgetNs / 1_000_000 + " ms budget (-D" + BUDGET_PROPERTY
+                    + ") is spent; the remaining choices run their defaults and are timed on a later run");
+            budgetNoted = true;
+            return dflt;
+        }
+        long t0 = System.nanoTime();
+        String best = dflt;
+        double bestNs = Double.MAX_VALUE, dfltNs = 0;
+        StringBuilder timings = new StringBuilder();
+        for (var c : candidates.entrySet()) {
+            double ns = time(c.getValue());
+            if (c.getKey().equals(dflt)) dfltNs = ns;
+            if (timings.length() > 0) timings.append(", ");
+            timings.append(c.getKey()).append(' ').append(String.format(java.util.Locale.ROOT, "%.3f", ns / 1e6)).append(" ms");
+            if (ns < bestNs) {
+                bestNs = ns;
+                best = c.getKey();
+            }
+        }
+        if (!best.equals(dflt) && bestNs > dfltNs * (1 - MARGIN_PERCENT / 100.0)) best = dflt;   // not clearly faster
+        spentNs += System.nanoTime() - t0;
+        entries.put(name, new Entry(name, best, timings.toString()));
+        save();
+        return best;
+    }
+
+    /** The median of {@value #TIMED_RUNS} runs after a warm-up, in nanoseconds. */
+    static double time(Runnable r) {
+        long previous = Long.MAX_VALUE;
+        for (int i = 0; i < WARM_MAX_RUNS; i++) {
+            long t0 = System.nanoTime();
+            r.run();
+            long ns = System.nanoTime() - t0;
+            if (i > 0 && Math.abs(ns - previous) < 0.15 * previous) break;
+            previous = ns;
+        }
+        long[] runs = new long[TIMED_RUNS];
+        for (int i = 0; i < TIMED_RUNS; i++) {
+            long t0 = System.nanoTime();
+            r.run();
+            runs[i] = System.nanoTime() - t0;
+        }
+        Arrays.sort(runs);
+        return runs[TIMED_RUNS / 2];
+    }
+
+    /**
+     * The GEMM micro-kernel's tile height for this machine, timed once on a product of the
+     * default model's size on one thread, and set ({@link Matmul#setTileRows}).
+     */
+    public void tuneGemmTile() {
+        if (!enabled) return;
+        int M = 512, N = 384, K = 128;
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
+            var a = arena.allocate((long) M * K * Float.BYTES, 64);
+            var b = arena.allocate((long) K * N * Float.BYTES, 64);
+            var c = arena.allocate((long) M * N * Float.BYTES, 64);
+            fill(a);
+            fill(b);
+            SequencedMap<String, Runnable> candidates = new java.util.LinkedHashMap<>();
+            int dflt = Matmul.defaultTileRows();
+            for (int rows : dflt == Matmul.TILE_ROWS.get(0) ? Matmul.TILE_ROWS : Matmul.TILE_ROWS.reversed()) {
+                candidates.put(Integer.toString(rows), () -> {
+                    Matmul.setTileRows(rows);
+                    Matmul.gemm(1, false, true, M, N, K, 1f, a, 0, K, b, 0, K, 0f, c, 0, N);
+                });
+            }
+            String best = choose("gemm tile rows", candidates);
+            Matmul.setTileRows(Integer.parseInt(best));
+        }
+    }
+
+    /**
+     * The correlation implementation for width C, H heads, N lags and sequences of up to
+     * {@code maxT} tokens: {@code "direct"} (with the register tile it timed fastest set, {@link
+     * Correlation#setTileVectors}) or {@code "fft"}; {@code dflt} (the built-in rule's choice,
+     * {@code direct} or {@code fft}) when tuning is off. Timed on a batch of
+     * {@code max(1, ceil(2·threads / H))} sequences (at most {@code maxB}): enough heads for every
+     * thread, and a few milliseconds per candidate at the model sizes.
+     */
+    public String correlation(int maxB, int maxT, int C, int H, int N, String dflt) {
+        if (!enabled || !(dflt.equals("direct") || dflt.equals("fft"))) return dflt;
+        int B = Math.min(maxB, Math.max(1, (2 * threads() + H - 1) / H));
+        String first = dflt.equals("fft") ? "fft" : "direct/" + Correlation.defaultTileVectors();
+        String name = "correlation C" + C + " H" + H + " N" + N + " T" + maxT + " B" + B + " threads " + threads();
+        String best;
+        int saved = Correlation.tileVectors();
+        try (CorrelationCandidates c = new CorrelationCandidates(B, maxT, C, H, N, first)) {
+            best = choose(name, c.runs());
+        } finally {
+            Correlation.setTileVectors(saved);
+        }
+        if (best.startsWith("direct/")) {
+            Correlation.setTileVectors(Integer.parseInt(best.substring("direct/".length())));
+            return "direct";
+        }
+        return best;
+    }
+
+    /** Small deterministic values (no NaN, no denormals) to time products on. */
+    static void fill(java.lang.foreign.MemorySegment s) {
+        long n = s.byteSize() / Float.BYTES;
+        for (long i = 0; i < n; i++) s.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, (float) ((i * 7919 % 1000) - 500) / 1000f);
+    }
+
+    /** The kernel thread count choices were timed at: part of each choice's name. */
+    static int threads() { return Parallel.threads(); }
+
+    private void load() {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        } catch (NoSuchFileException e) {
+            return;
+        } catch (IOException | RuntimeException e) {       // unreadable, or not UTF-8
+            damaged("cannot be read: " + e.getMessage());
+            return;
+        }
+        String why = parse(lines, key, entries);
+        if (why != null) {
+            entries.clear();
+            damaged(why);
+        }
+    }
+
+    private void damaged(String why) {
+        log.accept("tuning: cache " + file + " is damaged (" + why + "); timing again");
+    }
+
+    /** Reads a cache file's lines into {@code into}; returns why they are not a valid cache of {@code key}, or null. */
+    static String parse(List<String> lines, MachineKey key, Map<String, Entry> into) {
+        if (lines.isEmpty() || !lines.get(0).equals(HEADER)) return "no '" + HEADER + "' header";
+        if (lines.size() < 3 || !lines.get(1).equals(key.line())) return "its key line is not this machine's";
+        String last = lines.get(lines.size() - 1);
+        if (!last.startsWith("end\t")) return "truncated: no end line";
+        int count;
+        try {
+            count = Integer.parseInt(last.substring(4));
+        } catch (NumberFormatException e) {
+            return "bad end line";
+        }
+        if (count != lines.size() - 3) return "end line counts " + count + " entries, file has " + (lines.size() - 3);
+        for (int i = 2; i < lines.size() - 1; i++) {
+            String[] f = lines.get(i).split("\t", -1);
+            if (f.length != 3 || f[0].isEmpty() || f[1].isEmpty()) return "line " + (i + 1) + " is not name, choice, timings";
+            into.put(f[0], new Entry(f[0], f[1], f[2]));
+        }
+        return null;
+    }
+
+    /** Writes the cache (a temporary file renamed over it: readers never see half a file); a failure costs one line, once. */
+    private void save() {
+        StringBuilder out = new StringBuilder(HEADER).append('\n').append(key.line()).append('\n');
+        for (Entry e : entries.values()) out.append(e.name()).append('\t').append(e.choice()).append('\t').append(e.timings()).append('\n');
+        out.append("end\t").append(entries.size()).append('\n');
+        try {
+            NativeCache.prepare(file.getParent());
+            Path tmp = Files.createTempFile(file.getParent(), file.getFileName() + ".", ".tmp");
+            try {
+                Files.writeString(tmp, out, StandardCharsets.UTF_8);
+                NativeCache.replace(tmp, file);
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+        } catch (IOException | RuntimeException e) {
+            if (!saveNoted) log.accept("tuning: cannot write " + file + " (" + e.getMessage() + "); choices last for this run only");
+            saveNoted = true;
+        }
+    }
+
+    /** One line for {@code info}: where the cache is and what it holds. */
+    public synchronized String summary() {
+        if (!enabled) return "off (-D" + PROPERTY + "=false): built-in defaults";
+        return entries.size() + (entries.size() == 1 ? " choice" : " choices") + " cached in " + file + (Files.exists(file) ? "" : " (not written yet)");
+    }
+
+    static String sha(String s) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)), 0, 8);
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError("every JDK has SHA-256", e);
+        }
+    }
+
+    /** A hash of the tuned kernels' class files: a new engine build that changes them times again. */
+    static String engineVersion() {
+        try {
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            for (String c : TUNED_CLASSES) {
+                try (InputStream in = Tuning.class.getModule().getResourceAsStream(c)) {
+                    if (in != null) sha.update(in.readAllBytes());
+                    else sha.update(c.getBytes(StandardCharsets.UTF_8));
+                }
+            }
+            return HexFormat.of().formatHex(sha.digest(), 0, 6);
+        } catch (IOException | NoSuchAlgorithmException e) {
+            return "unknown";
+        }
+    }
+
+    /** The choices as a table for {@code tune} and {@code info --verbose}: name, choice, candidate times. */
+    public synchronized List<String> table() {
+        List<String> out = new ArrayList<>();
+        int w = 4;
+        for (Entry e : entries.values()) w = Math.max(w, e.name().length());
+        out.add(String.format("%-" + w + "s  %-10s  %s", "what", "choice", "timed (median of " + TIMED_RUNS + " runs)"));
+        for (Entry e : entries.values()) out.add(String.format("%-" + w + "s  %-10s  %s", e.name(), e.choice(), e.timings()));
+        return out;
+    }
+}
