@@ -35,9 +35,7 @@ public final class Backends {
             b = p;
         }
         if (b.precision() == Precision.FP32 && Tuning.enabledBySystem()) {   // -Dleviathan.tune=false: the defaults
-            Tuning tuning = Tuning.global(log);
-            tuning.tuneGemmTile();
-            b = new TunedBackend(b, tuning);
+            b = new TunedBackend(b, Tuning.global(log));
         }
         return Profiler.ENABLED ? new ProfiledBackend(b) : b;   // -Dleviathan.profile=true: time every GEMM
     }

@@ -12,8 +12,9 @@ import leviathan.kernel.Parallel;
  * machine: the Java GEMM or oneDNN's, on one thread or on all the kernel threads. Products below
  * {@value #MIN_MFLOP} MFLOP are not worth a choice and run as the wrapped backend runs them.
  *
- * <p>A shape's choice is looked up once per calling thread and then kept in a {@link ShapeTimings}
- * map, so a call allocates nothing once its shape has been seen. Without oneDNN the candidates
+ * <p>A shape's choice is made at its {@link Tuning#WARM_CALLS}th call on a calling thread (the
+ * calls before it run as the wrapped backend runs them, and warm up the JIT) and then kept in a
+ * {@link ShapeTimings} map, so a call allocates nothing once its shape has been seen. Without oneDNN the candidates
  * are the Java GEMM's thread counts.
  */
 final class TunedBackend implements Backend {
@@ -31,13 +32,20 @@ final class TunedBackend implements Backend {
     private final Backend inner;
     private final OneDnnBackend onednn;
     private final Tuning tuning;
-    private final ThreadLocal<ShapeTimings<Choice>> choices = ThreadLocal.withInitial(ShapeTimings::new);
+    private final ThreadLocal<ShapeTimings<Shape>> choices = ThreadLocal.withInitial(ShapeTimings::new);
+
+    /** One calling thread's state of a shape: its uses so far, and its choice once made (at use {@link Tuning#WARM_CALLS}). */
+    static final class Shape {
+        int calls;
+        Choice choice;
+    }
 
     /** Tunes the products of {@code inner} (a float32 Java or oneDNN backend). */
     TunedBackend(Backend inner, Tuning tuning) {
         this.inner = inner;
         this.onednn = inner instanceof OneDnnBackend o ? o : null;
         this.tuning = tuning;
+        tuning.tuneGemmTile(false);                            // the cached tile height, if any: timed with the first shape
     }
 
     @Override
@@ -63,12 +71,14 @@ final class TunedBackend implements Backend {
             inner.sgemm(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
             return;
         }
-        ShapeTimings<Choice> mine = choices.get();
-        Choice ch = mine.of(transA, transB, M, N, K, 0, null);
+        Shape shape = choices.get().of(transA, transB, M, N, K, 0, Shape::new);
+        Choice ch = shape.choice;
         if (ch == null) {
-            ch = choose(transA, transB, M, N, K);
-            Choice chosen = ch;
-            mine.of(transA, transB, M, N, K, 0, () -> chosen);
+            if (++shape.calls < Tuning.WARM_CALLS) {
+                inner.sgemm(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
+                return;
+            }
+            ch = shape.choice = choose(transA, transB, M, N, K);
         }
         run(ch, transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
     }
@@ -103,6 +113,7 @@ final class TunedBackend implements Backend {
         names.putIfAbsent("java/1", new Choice(false, 1));
         if (t > 1) names.putIfAbsent("java/" + t, new Choice(false, t));
         if (!tuning.enabled()) return names.get(dflt);
+        tuning.tuneGemmTile(true);
         int aRows = transA ? K : M, aCols = transA ? M : K, bRows = transB ? N : K, bCols = transB ? K : N;
         try (Arena arena = Arena.ofShared()) {
             MemorySegment a = arena.allocate((long) aRows * aCols * Float.BYTES, 64);

@@ -41,12 +41,15 @@ import leviathan.kernel.Simd;
  * tests' tolerance. A choice is made once per shape and JVM and then fixed, so a run with a given
  * seed repeats itself exactly for a given cache file.
  *
- * <p>Timing is bounded: each candidate is warmed up until two runs agree within 15% (at most
- * {@value #WARM_MAX_RUNS} runs), then timed {@value #TIMED_RUNS} times, and judged by its median; a
- * non-default candidate wins only when {@value #MARGIN_PERCENT}% faster than the default. All of a
+ * <p>A choice is timed at its {@value #WARM_CALLS}th use, not its first: by then the JIT has
+ * compiled the kernels of the running model, so the candidates are timed as they will run; the
+ * calls before it run the default. The candidates run in turns (rounds over all of them), warm-up
+ * rounds until none improves by more than 15% (at most {@value #WARM_MAX_RUNS}), then
+ * {@value #TIMED_RUNS} timed rounds; each is judged by its median, and a non-default candidate
+ * wins only when {@value #MARGIN_PERCENT}% faster than the default. Timing is bounded: all of a
  * JVM's timing together stops at {@link #BUDGET_PROPERTY} milliseconds (default
- * {@value #DEFAULT_BUDGET_MS}); choices left then run their defaults, uncached, and are timed by
- * the next run.
+ * {@value #DEFAULT_BUDGET_MS}), also in the middle of a choice; choices left then run their
+ * defaults, uncached, and are timed by a later run ({@code ./leviathan tune} has no budget).
  */
 public final class Tuning {
 
@@ -60,6 +63,8 @@ public final class Tuning {
 
     static final String HEADER = "leviathan-tuning 1";
     static final int WARM_MAX_RUNS = 12, TIMED_RUNS = 3, MARGIN_PERCENT = 5;
+    /** A choice is made at this use of its shape; the uses before it run the default (cold code would time unfairly). */
+    public static final int WARM_CALLS = 4;
 
     /** The kernel classes whose code the cached choices are about: their bytes are the engine version. */
     private static final List<String> TUNED_CLASSES = List.of("leviathan/kernel/MatmulKernel.class", "leviathan/kernel/MatmulBlocked.class",
@@ -178,52 +183,70 @@ public final class Tuning {
             return dflt;
         }
         long t0 = System.nanoTime();
-        String best = dflt;
+        List<String> names = new ArrayList<>(candidates.keySet());
+        int n = names.size();
+        long[][] runs = new long[n][WARM_MAX_RUNS + TIMED_RUNS];
+        long[] best = new long[n];
+        Arrays.fill(best, Long.MAX_VALUE);
+        // Rounds over all candidates in turn, so that code they share is warm for each and a change
+        // in the machine's load hits all alike: warm-up rounds until no candidate improves by more
+        // than 15% (at least 2, at most WARM_MAX_RUNS), then TIMED_RUNS rounds, judged by medians.
+        int round = 0, warm = -1;
+        while (warm < 0 || round < warm + TIMED_RUNS) {
+            if (!unbounded && spentNs + System.nanoTime() - t0 > budgetNs) {          // cold code can take long: stop here
+                spentNs += System.nanoTime() - t0;
+                if (!budgetNoted) log.accept("tuning: the " + budgetNs / 1_000_000 + " ms budget (-D" + BUDGET_PROPERTY
+                        + ") ran out while timing " + name + "; it and the remaining choices run their defaults (./leviathan tune times them all)");
+                budgetNoted = true;
+                return dflt;
+            }
+            boolean improved = false;
+            for (int i = 0; i < n; i++) {
+                long s0 = System.nanoTime();
+                candidates.get(names.get(i)).run();
+                long ns = System.nanoTime() - s0;
+                runs[i][round] = ns;
+                if (ns < 0.85 * best[i]) improved = true;
+                best[i] = Math.min(best[i], ns);
+            }
+            round++;
+            if (warm < 0 && round >= 2 && (!improved || round == WARM_MAX_RUNS)) warm = round;
+        }
+        String winner = dflt;
         double bestNs = Double.MAX_VALUE, dfltNs = 0;
         StringBuilder timings = new StringBuilder();
-        for (var c : candidates.entrySet()) {
-            double ns = time(c.getValue());
-            if (c.getKey().equals(dflt)) dfltNs = ns;
+        for (int i = 0; i < n; i++) {
+            long[] timed = Arrays.copyOfRange(runs[i], warm, warm + TIMED_RUNS);
+            Arrays.sort(timed);
+            double ns = timed[TIMED_RUNS / 2];
+            if (names.get(i).equals(dflt)) dfltNs = ns;
             if (timings.length() > 0) timings.append(", ");
-            timings.append(c.getKey()).append(' ').append(String.format(java.util.Locale.ROOT, "%.3f", ns / 1e6)).append(" ms");
+            timings.append(names.get(i)).append(' ').append(String.format(java.util.Locale.ROOT, "%.3f", ns / 1e6)).append(" ms");
             if (ns < bestNs) {
                 bestNs = ns;
-                best = c.getKey();
+                winner = names.get(i);
             }
         }
-        if (!best.equals(dflt) && bestNs > dfltNs * (1 - MARGIN_PERCENT / 100.0)) best = dflt;   // not clearly faster
+        if (!winner.equals(dflt) && bestNs > dfltNs * (1 - MARGIN_PERCENT / 100.0)) winner = dflt;   // not clearly faster
         spentNs += System.nanoTime() - t0;
-        entries.put(name, new Entry(name, best, timings.toString()));
+        entries.put(name, new Entry(name, winner, timings.toString()));
         save();
-        return best;
-    }
-
-    /** The median of {@value #TIMED_RUNS} runs after a warm-up, in nanoseconds. */
-    static double time(Runnable r) {
-        long previous = Long.MAX_VALUE;
-        for (int i = 0; i < WARM_MAX_RUNS; i++) {
-            long t0 = System.nanoTime();
-            r.run();
-            long ns = System.nanoTime() - t0;
-            if (i > 0 && Math.abs(ns - previous) < 0.15 * previous) break;
-            previous = ns;
-        }
-        long[] runs = new long[TIMED_RUNS];
-        for (int i = 0; i < TIMED_RUNS; i++) {
-            long t0 = System.nanoTime();
-            r.run();
-            runs[i] = System.nanoTime() - t0;
-        }
-        Arrays.sort(runs);
-        return runs[TIMED_RUNS / 2];
+        return winner;
     }
 
     /**
-     * The GEMM micro-kernel's tile height for this machine, timed once on a product of the
-     * default model's size on one thread, and set ({@link Matmul#setTileRows}).
+     * Sets the GEMM micro-kernel's tile height ({@link Matmul#setTileRows}) this machine's cache
+     * holds; where it holds none and {@code time}, times both on a product of the default
+     * model's size on one thread first.
      */
-    public void tuneGemmTile() {
+    public synchronized void tuneGemmTile(boolean time) {
         if (!enabled) return;
+        Entry cached = entries.get(GEMM_TILE);
+        if (cached != null && Matmul.TILE_ROWS.contains(parseInt(cached.choice()))) {
+            Matmul.setTileRows(parseInt(cached.choice()));
+            return;
+        }
+        if (!time) return;
         int M = 512, N = 384, K = 128;
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
             var a = arena.allocate((long) M * K * Float.BYTES, 64);
@@ -239,7 +262,7 @@ public final class Tuning {
                     Matmul.gemm(1, false, true, M, N, K, 1f, a, 0, K, b, 0, K, 0f, c, 0, N);
                 });
             }
-            String best = choose("gemm tile rows", candidates);
+            String best = choose(GEMM_TILE, candidates);
             Matmul.setTileRows(Integer.parseInt(best));
         }
     }
@@ -269,6 +292,16 @@ public final class Tuning {
             return "direct";
         }
         return best;
+    }
+
+    static final String GEMM_TILE = "gemm tile rows";
+
+    private static int parseInt(String s) {
+        try {
+            return Integer.parseInt(s);
+        } catch (NumberFormatException e) {
+            return -1;
+        }
     }
 
     /** Small deterministic values (no NaN, no denormals) to time products on. */

@@ -25,6 +25,7 @@ public final class Main implements Runnable {
         COMMANDS.put("info", InfoCommand::new);
         COMMANDS.put("serve", ServeCommand::new);
         COMMANDS.put("prepare", PrepareCommand::new);
+        COMMANDS.put("tune", TuneCommand::new);
         COMMANDS.put("help", CommandLine.HelpCommand::new);
     }
 

@@ -155,15 +155,19 @@ public final class CorrelationAttention implements AutoCloseable {
     }
 
     /**
-     * AUTO's choice for this shape, made once: the rule's, or where tuning is on ({@link Tuning})
-     * whichever of DIRECT (and its register tile) and FFT was timed fastest on this machine.
+     * AUTO's choice for this shape: the rule's, or where tuning is on ({@link Tuning}) whichever
+     * of DIRECT (and its register tile) and FFT was timed fastest on this machine, asked for at
+     * the {@link Tuning#WARM_CALLS}th call (the rule's choice runs the calls before) and then fixed.
      */
     private synchronized Impl tune() {
-        if (tuned == null) tuned = Impl.parse(Tuning.global(System.err::println).correlation(maxB, maxT, C, H, N, autoRule(Simd.ENABLED, D, N).flag()));
-        return tuned;
+        if (tuned != null) return tuned;
+        Impl rule = autoRule(Simd.ENABLED, D, N);
+        if (!Tuning.enabledBySystem() || ++calls < Tuning.WARM_CALLS) return rule;
+        return tuned = Impl.parse(Tuning.global(System.err::println).correlation(maxB, maxT, C, H, N, rule.flag()));
     }
 
     private volatile Impl tuned;
+    private int calls;
 
     /**
      * {@link #choose}'s AUTO rule as a function of the SIMD switch, head width D and lag count N:
