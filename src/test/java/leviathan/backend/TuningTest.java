@@ -167,4 +167,45 @@ class TuningTest {
             Matmul.setTileRows(rows);
         }
     }
+
+    /**
+     * A cached choice is what runs, untimed, from the shape's {@link Tuning#WARM_CALLS}th call on,
+     * and two runs over one cache give the same bits call by call (the Java and oneDNN GEMMs round
+     * differently, so running the other engine would show).
+     */
+    @Test
+    void aCachedEngineChoiceRunsAndRepeatsBitForBit() throws IOException {
+        OneDnnBackend onednn = OneDnnTesting.backendOrSkip();
+        int M = 96, N = 120, K = 100;
+        for (String engine : List.of("java/1", "onednn/1")) {
+            String name = new TunedBackend(onednn, open(KEY, false, 0)).entryName(false, true, M, N, K);
+            Path file = open(KEY, false, 0).file();
+            Files.write(file, List.of(Tuning.HEADER, KEY.line(), name + "\t" + engine + "\twritten by the test", "end\t1"));
+            List<float[]> runs = new ArrayList<>();
+            try (Arena arena = Arena.ofShared()) {
+                MemorySegment x = arena.allocate((long) M * K * 4), w = arena.allocate((long) N * K * 4), y = arena.allocate((long) M * N * 4);
+                MemorySegment ref = arena.allocate((long) M * N * 4);
+                Tuning.fill(x);
+                for (long i = 0; i < N * K; i++) w.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, (float) Math.sin(i));
+                if (engine.startsWith("java")) Matmul.gemm(false, true, M, N, K, 1f, x, K, w, K, 0f, ref, N);
+                else onednn.sgemmOn(1, false, true, M, N, K, 1f, x, 0, K, w, 0, K, 0f, ref, 0, N);
+                for (int run = 0; run < 2; run++) {
+                    Tuning t = open(KEY, true, 10_000);
+                    TunedBackend b = new TunedBackend(onednn, t);
+                    for (int call = 1; call <= Tuning.WARM_CALLS + 1; call++) {
+                        b.sgemm(false, true, M, N, K, 1f, x, K, w, K, 0f, y, N);
+                        runs.add(y.toArray(java.lang.foreign.ValueLayout.JAVA_FLOAT));
+                        if (call >= Tuning.WARM_CALLS) assertEquals(-1, y.mismatch(ref), engine + ", call " + call + ": not the cached engine's bits");
+                    }
+                    assertEquals("written by the test", t.entries().stream().filter(e -> e.name().equals(name)).findFirst().orElseThrow().timings(),
+                            "a cached choice is not timed again");
+                }
+            }
+            int calls = runs.size() / 2;
+            for (int i = 0; i < calls; i++) {
+                assertTrue(java.util.Arrays.equals(runs.get(i), runs.get(calls + i)), engine + ": call " + (i + 1) + " differs between two runs");
+            }
+            Files.delete(file);
+        }
+    }
 }
