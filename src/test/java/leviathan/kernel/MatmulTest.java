@@ -9,6 +9,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 class MatmulTest {
@@ -60,6 +61,7 @@ class MatmulTest {
     }
 
     /** The model's layers at B·T = 768 rows, in the orientations training uses. */
+    @Tag("slow")                                          // scalar references at model sizes: native width only
     @Test
     void modelShapes() {
         var rnd = new SplittableRandom(SEED + 3);
