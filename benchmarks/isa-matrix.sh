@@ -104,7 +104,10 @@ flops_per_token() {  # size config
 
 cpu_model=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
 cpu_flags=$(grep -m1 '^flags' /proc/cpuinfo | cut -d: -f2- | tr ' ' '\n' | grep -E '^(sse4_1|sse4_2|avx|avx2|fma|avx512[a-z0-9_]*|amx[a-z0-9_]*)$' | tr '\n' ' ')
-torch_info=$("$PY" -c 'import torch; print(torch.__version__ + "; " + "; ".join(l.strip() for l in torch.__config__.show().splitlines() if "CPU capability" in l or "BLAS_INFO" in l))')
+torch_info=$("$PY" -c 'import re, torch
+c = torch.__config__.show()
+cap = re.search(r"CPU capability usage: (\S+)", c); blas = re.search(r"BLAS_INFO=([^,\s]+)", c)
+print(torch.__version__ + ", CPU capability " + (cap.group(1) if cap else "?") + ", BLAS " + (blas.group(1) if blas else "?"))')
 {
   echo "# The engine and PyTorch at each vector width"
   echo
@@ -134,7 +137,11 @@ for w in $WIDTHS; do
     echo
     echo "## Width: $w ($lanes float lanes)"
     echo
-    echo "Engine: \`LEVIATHAN_JAVA_OPTS='$(width_java "$w")'\`${w:+ }$( [[ -n "$(width_dnnl "$w")" ]] && echo "\`DNNL_MAX_CPU_ISA=$(width_dnnl "$w")\`");"
+    if [[ -n "$(width_java "$w")" ]]; then
+      echo "Engine: \`LEVIATHAN_JAVA_OPTS='$(width_java "$w")' DNNL_MAX_CPU_ISA=$(width_dnnl "$w")\`;"
+    else
+      echo "Engine: no flags;"
+    fi
     echo "PyTorch: $( [[ -n "$(width_blas "$w")" ]] && echo "\`OPENBLAS_CORETYPE=$(width_blas "$w") ATEN_CPU_CAPABILITY=$(width_aten "$w")\`" || echo "no caps")."
     echo "fp32 peak of one core at this width (benchmarks/peak.sh $PEAK_N): $peak GFLOP/s."
     echo

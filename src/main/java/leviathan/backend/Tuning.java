@@ -1,16 +1,12 @@
 package leviathan.backend;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.SequencedMap;
@@ -18,10 +14,8 @@ import java.util.TreeMap;
 import java.util.function.Consumer;
 import leviathan.kernel.Correlation;
 import leviathan.kernel.CorrelationCandidates;
-import leviathan.kernel.Cpu;
 import leviathan.kernel.Matmul;
 import leviathan.kernel.Parallel;
-import leviathan.kernel.Simd;
 
 /**
  * Kernel choices timed on the machine that runs them, kept like FFTW's wisdom: the first time a
@@ -65,35 +59,6 @@ public final class Tuning {
     static final int WARM_MAX_RUNS = 12, TIMED_RUNS = 3, MARGIN_PERCENT = 5;
     /** A choice is made at this use of its shape; the uses before it run the default (cold code would time unfairly). */
     public static final int WARM_CALLS = 4;
-
-    /** The kernel classes whose code the cached choices are about: their bytes are the engine version. */
-    private static final List<String> TUNED_CLASSES = List.of("leviathan/kernel/MatmulKernel.class", "leviathan/kernel/MatmulBlocked.class",
-            "leviathan/kernel/CorrelationTiles.class", "leviathan/kernel/Correlation.class", "leviathan/kernel/CorrelationBackward.class",
-            "leviathan/kernel/CorrelationWorkspace.class", "leviathan/kernel/CorrelationFft.class", "leviathan/kernel/CorrelationFftWork.class",
-            "leviathan/kernel/Fft.class", "leviathan/backend/OneDnnBackend.class", "leviathan/backend/TunedBackend.class",
-            "leviathan/backend/Tuning.class");
-
-    /** What cached choices depend on; a file holds the choices of one key. */
-    public record MachineKey(String cpu, String flags, String jdk, int lanes, int registers, String engine) {
-        /** This JVM on this machine. */
-        public static MachineKey current() {
-            return new MachineKey(Cpu.model(), sha(String.join(" ", Cpu.flags())), Runtime.version().toString(),
-                    Simd.lanes(), Simd.registers(), engineVersion());
-        }
-
-        /** The file name: a hash of every field. */
-        String id() { return sha(line()); }
-
-        /** The key as the file's second line records it. */
-        String line() {
-            return "key\tcpu=" + cpu + "\tflags=" + flags + "\tjdk=" + jdk + "\tlanes=" + lanes + "\tregisters=" + registers + "\tengine=" + engine;
-        }
-
-        /** For {@code info} and {@code tune}. */
-        public String describe() {
-            return cpu + ", " + lanes + " float lanes, " + registers + " vector registers, JDK " + jdk + ", engine " + engine;
-        }
-    }
 
     /** One cached choice: the winner and what each candidate took (for the table). */
     public record Entry(String name, String choice, String timings) {}
@@ -236,8 +201,9 @@ public final class Tuning {
 
     /**
      * Sets the GEMM micro-kernel's tile height ({@link Matmul#setTileRows}) this machine's cache
-     * holds; where it holds none and {@code time}, times both on a product of the default
-     * model's size on one thread first.
+     * holds; where it holds none and {@code time}, times both first, on one thread and a product
+     * small enough that its first, not yet compiled runs stay cheap (they also warm up the Java
+     * GEMM before a shape's candidates are timed).
      */
     public synchronized void tuneGemmTile(boolean time) {
         if (!enabled) return;
@@ -247,7 +213,7 @@ public final class Tuning {
             return;
         }
         if (!time) return;
-        int M = 512, N = 384, K = 128;
+        int M = 96, N = 128, K = 64;           // a multiple of both tile heights; small, as cold code runs it first
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared()) {
             var a = arena.allocate((long) M * K * Float.BYTES, 64);
             var b = arena.allocate((long) K * N * Float.BYTES, 64);
@@ -379,30 +345,6 @@ public final class Tuning {
     public synchronized String summary() {
         if (!enabled) return "off (-D" + PROPERTY + "=false): built-in defaults";
         return entries.size() + (entries.size() == 1 ? " choice" : " choices") + " cached in " + file + (Files.exists(file) ? "" : " (not written yet)");
-    }
-
-    static String sha(String s) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(s.getBytes(StandardCharsets.UTF_8)), 0, 8);
-        } catch (NoSuchAlgorithmException e) {
-            throw new AssertionError("every JDK has SHA-256", e);
-        }
-    }
-
-    /** A hash of the tuned kernels' class files: a new engine build that changes them times again. */
-    static String engineVersion() {
-        try {
-            MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            for (String c : TUNED_CLASSES) {
-                try (InputStream in = Tuning.class.getModule().getResourceAsStream(c)) {
-                    if (in != null) sha.update(in.readAllBytes());
-                    else sha.update(c.getBytes(StandardCharsets.UTF_8));
-                }
-            }
-            return HexFormat.of().formatHex(sha.digest(), 0, 6);
-        } catch (IOException | NoSuchAlgorithmException e) {
-            return "unknown";
-        }
     }
 
     /** The choices as a table for {@code tune} and {@code info --verbose}: name, choice, candidate times. */

@@ -21,14 +21,14 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class TuningTest {
-    private static final Tuning.MachineKey KEY = new Tuning.MachineKey("Test CPU", "f00d", "25+1", 8, 16, "abc");
+    private static final MachineKey KEY = new MachineKey("Test CPU", "f00d", "25+1", 8, 16, "abc");
 
     @TempDir
     Path dir;
 
     private final List<String> log = new ArrayList<>();
 
-    private Tuning open(Tuning.MachineKey key, boolean enabled, long budgetMs) {
+    private Tuning open(MachineKey key, boolean enabled, long budgetMs) {
         return new Tuning(dir, key, enabled, budgetMs, log::add);
     }
 
@@ -62,12 +62,12 @@ class TuningTest {
 
     @Test
     void everyFieldOfTheKeyNamesAnotherFile() {
-        List<Tuning.MachineKey> keys = List.of(KEY,
-                new Tuning.MachineKey("Other CPU", "f00d", "25+1", 8, 16, "abc"), new Tuning.MachineKey("Test CPU", "beef", "25+1", 8, 16, "abc"),
-                new Tuning.MachineKey("Test CPU", "f00d", "26+1", 8, 16, "abc"), new Tuning.MachineKey("Test CPU", "f00d", "25+1", 4, 16, "abc"),
-                new Tuning.MachineKey("Test CPU", "f00d", "25+1", 8, 32, "abc"), new Tuning.MachineKey("Test CPU", "f00d", "25+1", 8, 16, "abd"));
-        assertEquals(keys.size(), keys.stream().map(Tuning.MachineKey::id).distinct().count());
-        assertEquals(KEY.id(), new Tuning.MachineKey("Test CPU", "f00d", "25+1", 8, 16, "abc").id());
+        List<MachineKey> keys = List.of(KEY,
+                new MachineKey("Other CPU", "f00d", "25+1", 8, 16, "abc"), new MachineKey("Test CPU", "beef", "25+1", 8, 16, "abc"),
+                new MachineKey("Test CPU", "f00d", "26+1", 8, 16, "abc"), new MachineKey("Test CPU", "f00d", "25+1", 4, 16, "abc"),
+                new MachineKey("Test CPU", "f00d", "25+1", 8, 32, "abc"), new MachineKey("Test CPU", "f00d", "25+1", 8, 16, "abd"));
+        assertEquals(keys.size(), keys.stream().map(MachineKey::id).distinct().count());
+        assertEquals(KEY.id(), new MachineKey("Test CPU", "f00d", "25+1", 8, 16, "abc").id());
         open(KEY, true, 10_000).choose("shape", slowFirst(new AtomicInteger()));
         AtomicInteger runs = new AtomicInteger();
         Tuning otherJdk = open(keys.get(3), true, 10_000);
@@ -180,7 +180,8 @@ class TuningTest {
         for (String engine : List.of("java/1", "onednn/1")) {
             String name = new TunedBackend(onednn, open(KEY, false, 0)).entryName(false, true, M, N, K);
             Path file = open(KEY, false, 0).file();
-            Files.write(file, List.of(Tuning.HEADER, KEY.line(), name + "\t" + engine + "\twritten by the test", "end\t1"));
+            Files.write(file, List.of(Tuning.HEADER, KEY.line(), name + "\t" + engine + "\twritten by the test",
+                    Tuning.GEMM_TILE + "\t" + Matmul.defaultTileRows() + "\twritten by the test", "end\t2"));
             List<float[]> runs = new ArrayList<>();
             try (Arena arena = Arena.ofShared()) {
                 MemorySegment x = arena.allocate((long) M * K * 4), w = arena.allocate((long) N * K * 4), y = arena.allocate((long) M * N * 4);
