@@ -3,6 +3,7 @@
 # fp32 FMA peak (Vector API), oneDNN fp32 sgemm and oneDNN bf16 matmul on an n^3 product, one thread,
 # pinned to one core with taskset when available. Appends a dated table to benchmarks/results/peak.md.
 #   benchmarks/peak.sh [n]        (default 2048; the bf16 figure includes rounding the operands, O(n^2))
+#   PEAK_JAVA_OPTS='-XX:UseAVX=2' DNNL_MAX_CPU_ISA=AVX2 benchmarks/peak.sh   the peak at another width (isa-matrix.sh)
 # Run on a quiet machine; for a multi-core MFU multiply by the cores used only if they do not share FMA units.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,7 +15,8 @@ export JAVA_HOME PATH="$JAVA_HOME/bin:$PATH"
   mvn -q -Pbench -DskipTests package dependency:build-classpath -Dmdep.outputFile=target/bench.classpath)
 PIN=()
 command -v taskset >/dev/null 2>&1 && PIN=(taskset -c 0)
-table=$("${PIN[@]}" java --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+# shellcheck disable=SC2086  # PEAK_JAVA_OPTS is a list of JVM flags
+table=$("${PIN[@]}" java --add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED ${PEAK_JAVA_OPTS:-} \
   -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0 \
   -cp "$ROOT/app/target/classes:$(cat "$ROOT/app/target/bench.classpath")" leviathan.bench.Peak "$N" 2>/dev/null)
 {
@@ -22,7 +24,7 @@ table=$("${PIN[@]}" java --add-modules=jdk.incubator.vector --enable-native-acce
   echo
   echo "## $(date -u +%Y-%m-%d) — $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), JDK $(java -version 2>&1 | head -1)"
   echo
-  echo "\`benchmarks/peak.sh $N\` (${PIN[*]:-not pinned})"
+  echo "\`${PEAK_JAVA_OPTS:+PEAK_JAVA_OPTS='$PEAK_JAVA_OPTS' }${DNNL_MAX_CPU_ISA:+DNNL_MAX_CPU_ISA=$DNNL_MAX_CPU_ISA }benchmarks/peak.sh $N\` (${PIN[*]:-not pinned})"
   echo
   echo "$table"
 } >> "$OUT"

@@ -34,6 +34,9 @@ public final class Backends {
             }
             b = p;
         }
+        if (b.precision() == Precision.FP32 && Tuning.enabledBySystem()) {   // -Dleviathan.tune=false: the defaults
+            b = new TunedBackend(b, Tuning.global(log));
+        }
         return Profiler.ENABLED ? new ProfiledBackend(b) : b;   // -Dleviathan.profile=true: time every GEMM
     }
 

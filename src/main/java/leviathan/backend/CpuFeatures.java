@@ -1,13 +1,10 @@
 package leviathan.backend;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import leviathan.ffi.onednn.dnnl_h;
+import leviathan.kernel.Cpu;
 
 /**
  * What the CPU offers for bf16: the instruction-set flags Linux reports in {@code /proc/cpuinfo}
@@ -19,34 +16,11 @@ public final class CpuFeatures {
     /** The cpuinfo flags that mean hardware bf16 arithmetic. */
     static final List<String> BF16_FLAGS = List.of("avx512_bf16", "amx_bf16");
 
-    private static Set<String> flags;
-
     /** The {@code flags} of the first processor in {@code /proc/cpuinfo}; empty where there is none (not Linux). */
-    public static synchronized Set<String> flags() {
-        if (flags == null) flags = parseFlags(readCpuinfo());
-        return flags;
-    }
-
-    private static String readCpuinfo() {
-        try {
-            return Files.readString(Path.of("/proc/cpuinfo"));
-        } catch (IOException | RuntimeException e) {
-            return "";
-        }
-    }
+    public static Set<String> flags() { return Cpu.flags(); }
 
     /** The flags of the first {@code flags : ...} line of a cpuinfo text. */
-    static Set<String> parseFlags(String cpuinfo) {
-        Set<String> out = new LinkedHashSet<>();
-        for (String line : cpuinfo.split("\n")) {
-            int colon = line.indexOf(':');
-            if (colon > 0 && line.substring(0, colon).trim().equals("flags")) {
-                for (String f : line.substring(colon + 1).trim().split("\\s+")) if (!f.isEmpty()) out.add(f);
-                break;
-            }
-        }
-        return out;
-    }
+    static Set<String> parseFlags(String cpuinfo) { return Cpu.parseFlags(cpuinfo); }
 
     /** The bf16 flags this CPU has, in {@link #BF16_FLAGS} order. */
     public static List<String> bf16Flags() {

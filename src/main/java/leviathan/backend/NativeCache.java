@@ -47,13 +47,30 @@ final class NativeCache {
     record Result(Path dir, int written) {}
 
     /** The default cache root (see {@link #ROOT_PROPERTY}). */
-    static Path defaultRoot() {
-        String p = System.getProperty(ROOT_PROPERTY);
+    static Path defaultRoot() { return root(ROOT_PROPERTY, "native"); }
+
+    /**
+     * A cache directory of the engine: the path in property {@code property} when set, else
+     * {@code ${XDG_CACHE_HOME:-~/.cache}/leviathan/<name>} (native libraries, tuning results).
+     */
+    static Path root(String property, String name) {
+        String p = System.getProperty(property);
         if (p != null && !p.isBlank()) return Path.of(p);
         String xdg = System.getenv("XDG_CACHE_HOME");
         Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
-        return base.resolve("leviathan").resolve("native");
+        return base.resolve("leviathan").resolve(name);
     }
+
+    /**
+     * Creates {@code root} (private to its user when this call creates it) and refuses one another
+     * user owns; see {@link #extract}.
+     */
+    static void prepare(Path root) throws IOException {
+        boolean existed = Files.isDirectory(root);
+        Files.createDirectories(root);
+        secure(root, !existed);
+    }
+
 
     /** Finds {@code dir + name} for each name on {@code loader}'s classpath, with size and CRC-32. */
     static List<Resource> find(ClassLoader loader, String dir, List<String> names) throws IOException {
@@ -102,10 +119,9 @@ final class NativeCache {
      * or damaged ones; returns that directory.
      */
     static Result extract(List<Resource> resources, Path root) throws IOException {
-        boolean existed = Files.isDirectory(root);
+        prepare(root);
         Path dir = root.resolve(key(resources));
         Files.createDirectories(dir);
-        secure(root, !existed);
         int written = 0;
         for (Resource r : resources) {
             Path target = dir.resolve(r.name());

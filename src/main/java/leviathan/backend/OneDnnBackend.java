@@ -88,7 +88,7 @@ public final class OneDnnBackend implements Backend {
     /** Per calling thread: the OpenMP thread count last set on it (OpenMP keeps it per thread). */
     private static final ThreadLocal<int[]> OMP_THREADS = ThreadLocal.withInitial(() -> new int[] {-1});
     /** Per calling thread: timings of each GEMM shape above the threshold, on one thread and on several. */
-    private final ThreadLocal<ShapeTimings> timings = ThreadLocal.withInitial(ShapeTimings::new);
+    private final ThreadLocal<ShapeTimings<Timing>> timings = ThreadLocal.withInitial(ShapeTimings::new);
 
     /**
      * Which thread count one shape runs on. Calls 1 and 2 warm up (kernel generation) on all
@@ -272,7 +272,7 @@ public final class OneDnnBackend implements Backend {
             status = call(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
         } else {
             int t = threads();
-            Timing timing = timings.get().of(transA, transB, M, N, K, t, true);
+            Timing timing = timings.get().of(transA, transB, M, N, K, t, Timing::new);
             boolean many = timing.nextIsMany();
             useThreads(many ? t : 1);
             long t0 = System.nanoTime();
@@ -282,6 +282,28 @@ public final class OneDnnBackend implements Backend {
         if (status != dnnl_h.dnnl_success()) {
             throw new IllegalStateException("dnnl_sgemm(" + (transA ? 'T' : 'N') + ", " + (transB ? 'T' : 'N') + ", M=" + M + ", N=" + N
                     + ", K=" + K + ", lda=" + lda + ", ldb=" + ldb + ", ldc=" + ldc + ") failed: " + statusName(status));
+        }
+    }
+
+    /**
+     * The product on exactly {@code threads} OpenMP threads (where the runtime is OpenMP), with no
+     * timing of its own: the tuned backend's way to run the thread count it chose for a shape.
+     */
+    void sgemmOn(int threads, boolean transA, boolean transB, int M, int N, int K, float alpha,
+                 MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
+                 float beta, MemorySegment c, long cOffset, int ldc) {
+        Matmul.checkArgs(transA, transB, M, N, K, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
+        if (M == 0 || N == 0 || K == 0) {
+            sgemm(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
+            return;
+        }
+        requireNative("A", a);
+        requireNative("B", b);
+        requireNative("C", c);
+        if (library.openMp()) useThreads(threads);
+        int status = call(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
+        if (status != dnnl_h.dnnl_success()) {
+            throw new IllegalStateException("dnnl_sgemm(M=" + M + ", N=" + N + ", K=" + K + ") failed: " + statusName(status));
         }
     }
 
@@ -321,7 +343,7 @@ public final class OneDnnBackend implements Backend {
     int settledThreads(boolean transA, boolean transB, int M, int N, int K) {
         if (!mayUseThreads(M, N, K)) return 1;
         if (fixedThreads > 0) return fixedThreads;
-        Timing t = timings.get().of(transA, transB, M, N, K, threads(), false);
+        Timing t = timings.get().of(transA, transB, M, N, K, threads(), null);
         return t != null && t.prefersMany() ? threads() : 1;
     }
 

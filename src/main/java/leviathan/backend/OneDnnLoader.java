@@ -111,6 +111,10 @@ public final class OneDnnLoader {
     private static String nativeDeniedMessage() { return "native access is disabled: run with " + nativeAccessFlag(); }
 
     private static Library loadOnce(Path wanted) throws UnavailableException {
+        if (wanted == null) {          // before anything native: prepareEnvironment calls libc's setenv, which Windows lacks
+            String why = noBundledLibrary(System.getProperty("os.name", ""), System.getProperty("os.arch", ""));
+            if (why != null) throw new UnavailableException(why);
+        }
         String policy = prepareEnvironment();
         SymbolLookup dnnl, gomp;
         Path path;
@@ -177,11 +181,8 @@ public final class OneDnnLoader {
 
     /** Extracts the bundled libraries (once per cache key) and returns their directory. */
     private static Path bundledDirectory() throws UnavailableException {
-        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
-        String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
-        if (!os.contains("linux") || !(arch.equals("amd64") || arch.equals("x86_64"))) {
-            throw new UnavailableException("no bundled oneDNN for " + os + "/" + arch + " (the jar is linux-x86_64)");
-        }
+        String why = noBundledLibrary(System.getProperty("os.name", ""), System.getProperty("os.arch", ""));
+        if (why != null) throw new UnavailableException(why);
         List<NativeCache.Resource> resources;
         try {
             resources = NativeCache.find(OneDnnLoader.class.getClassLoader(), RESOURCE_DIR, BUNDLED);
@@ -201,6 +202,16 @@ public final class OneDnnLoader {
                         + ") nor to " + tmp + " (" + e.getMessage() + ")", e);
             }
         }
+    }
+
+    /**
+     * Why the bundled oneDNN cannot run on this OS and architecture (the jar holds a linux-x86_64
+     * build only: macOS, Windows and ARM machines run the Java GEMM), or null where it can.
+     */
+    static String noBundledLibrary(String osName, String osArch) {
+        String os = osName.toLowerCase(Locale.ROOT), arch = osArch.toLowerCase(Locale.ROOT);
+        if (os.contains("linux") && (arch.equals("amd64") || arch.equals("x86_64"))) return null;
+        return "no bundled oneDNN for " + os + "/" + arch + " (the jar is linux-x86_64)";
     }
 
     /** Opens one library for the life of the JVM. */
@@ -282,6 +293,8 @@ public final class OneDnnLoader {
             return want;
         } catch (IllegalCallerException e) {
             throw new UnavailableException(nativeDeniedMessage(), e);
+        } catch (LinkageError e) {                    // a C library without getenv/setenv (Windows' has _putenv_s)
+            throw new UnavailableException("cannot set OMP_WAIT_POLICY here (" + e.getMessage() + ")", e);
         }
     }
 }

@@ -23,7 +23,8 @@ public final class ProfiledBackend implements Backend {
 
     /** {@code b} without a profiling wrapper. */
     public static Backend unwrap(Backend b) {
-        return b instanceof ProfiledBackend p ? p.delegate : b;
+        if (b instanceof ProfiledBackend p) b = p.delegate;
+        return b instanceof TunedBackend t ? t.inner() : b;
     }
 
     @Override public String name() { return delegate.name(); }

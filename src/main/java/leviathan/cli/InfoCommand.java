@@ -41,6 +41,11 @@ final class InfoCommand implements Callable<Integer> {
             System.out.printf("oneDNN        %s%n", OneDnnBackend.status(b));
             System.out.printf("bf16          %s%n", CpuFeatures.bf16Summary(OneDnnLoader.loaded() != null));
         }
+        System.out.printf("registers     %d vector registers for kernel tiles (GEMM %d rows, correlation %d vectors by default)%n",
+                Simd.registers(), leviathan.kernel.Matmul.defaultTileRows(), leviathan.kernel.Correlation.defaultTileVectors());
+        leviathan.backend.Tuning tuning = leviathan.backend.Tuning.global(System.err::println);
+        System.out.printf("tuning        %s%n", tuning.summary());
+        if (!tuning.entries().isEmpty()) for (String line : tuning.table()) System.out.printf("              %s%n", line);
         for (String line : leviathan.backend.cuda.CudaInfo.lines()) System.out.printf("CUDA          %s%n", line);
         System.out.printf("CUDA          %s%n", CUDA_UNTESTED);
         System.out.printf("MPI           %s%n", leviathan.dist.Mpi.status());

@@ -26,6 +26,7 @@ public final class Main implements Runnable {
         COMMANDS.put("serve", ServeCommand::new);
         COMMANDS.put("prepare", PrepareCommand::new);
         COMMANDS.put("board", BoardCommand::new);
+        COMMANDS.put("tune", TuneCommand::new);
         COMMANDS.put("help", CommandLine.HelpCommand::new);
     }
 

@@ -59,6 +59,21 @@ import jdk.incubator.vector.VectorOperators;
  * each file under the project's 400-line limit on source files).
  */
 public final class Correlation {
+
+    /** The register-tile widths of the direct kernel, in vectors: the candidates of {@link #setTileVectors}. */
+    public static final java.util.List<Integer> TILE_VECTORS = java.util.List.of(1, 2, 3, 4);
+
+    /** The direct kernel's widest register tile, in vectors: by default what this ISA's register budget fits. */
+    public static int tileVectors() { return CorrelationTiles.tileVectors; }
+
+    /** The default of {@link #tileVectors()} on this machine (4 with 32 vector registers, 2 with 16). */
+    public static int defaultTileVectors() { return CorrelationTiles.DEFAULT_VECTORS; }
+
+    /** Sets the widest tile (one of {@link #TILE_VECTORS}); results are the same for any, only speed differs. */
+    public static void setTileVectors(int vectors) {
+        if (!TILE_VECTORS.contains(vectors)) throw new IllegalArgumentException("correlation tile must be one of " + TILE_VECTORS + " vectors, got " + vectors);
+        CorrelationTiles.tileVectors = vectors;
+    }
     private Correlation() {}
 
     private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;

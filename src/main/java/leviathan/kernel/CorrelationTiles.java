@@ -13,9 +13,12 @@ import jdk.incubator.vector.FloatVector;
  * </pre>
  * B and C are row-major with whole vectors per row ({@code nv·L} columns, padded by the caller),
  * and {@code M} is a multiple of 4 (callers pad the rows), so the tiles need no masks. A tile is
- * 4 rows × up to 4 vectors: 16 accumulators, 4 broadcasts and 4 loads per 16 FMAs, which keeps
- * C2 within the 32 vector registers of AVX-512 (measured ~150 GFLOP/s on one Zen 5 core with B
- * in L1). Each output element is one sequential sum over k, so results do not depend on tiling.
+ * 4 rows × up to {@link #tileVectors} vectors V: 4·V accumulators, V loads and a broadcast live at
+ * once, so V follows the register budget of the running ISA ({@link Simd#registers()}): 4 where
+ * there are 32 registers (AVX-512, AArch64: 21 live vectors; measured ~150 GFLOP/s on one Zen 5
+ * core with B in L1), 2 where there are 16 (AVX2, SSE: 11 live; 4 would spill). The tuner
+ * ({@code leviathan.backend.Tuning}) may choose another V it times faster. Each output element is
+ * one sequential sum over k, so results do not depend on the tiling.
  *
  * <p>The kernels store their accumulators themselves, with Vector API calls only: a helper that
  * took an accumulator as an argument stopped being inlined once a kernel grew past C2's node
@@ -25,6 +28,15 @@ final class CorrelationTiles {
     private CorrelationTiles() {}
 
     static final int L = F.length();
+
+    /** The tile widths there are kernels for, in vectors. */
+    static final int MIN_VECTORS = 1, MAX_VECTORS = 4;
+
+    /** Vectors per tile for this ISA's register budget. */
+    static final int DEFAULT_VECTORS = Simd.registers() >= 32 ? 4 : 2;
+
+    /** Widest tile used, in vectors (1 to 4): read once per product. */
+    static volatile int tileVectors = DEFAULT_VECTORS;
 
     /** Multiple of 4 at or above {@code m}: the row padding every A operand needs. */
     static int padRows(int m) { return (m + 3) & ~3; }
@@ -47,11 +59,20 @@ final class CorrelationTiles {
     static void gemm(int M, int nv, int K, float[] a, int aOff, int ams, int aks,
                      float[] b, int bOff, int ldb, float[] c, int cOff, int ldc, boolean accumulate, int dup) {
         assert (M & 3) == 0 : "M must be padded to a multiple of 4, got " + M;
+        int w = tileVectors;
         for (int m = 0; m < M; m += 4) {
             int am = aOff + m * ams, cm = cOff + m * ldc;
             int v = 0;
-            for (; v + 4 <= nv; v += 4) k4x4(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate, dup);
-            switch (nv - v) {
+            if (w == 4) {
+                for (; v + 4 <= nv; v += 4) k4x4(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate, dup);
+            } else if (w == 3) {
+                for (; v + 3 <= nv; v += 3) k4x3(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate, dup);
+            } else if (w == 2) {
+                for (; v + 2 <= nv; v += 2) k4x2(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate, dup);
+            } else {
+                for (; v < nv; v++) k4x1(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate, dup);
+            }
+            switch (nv - v) {                                  // fewer than w vectors left
                 case 3 -> k4x3(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate, dup);
                 case 2 -> k4x2(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate, dup);
                 case 1 -> k4x1(K, a, am, ams, aks, b, bOff + v * L, ldb, c, cm + v * L, ldc, accumulate, dup);

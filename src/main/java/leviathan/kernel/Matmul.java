@@ -92,6 +92,18 @@ public final class Matmul {
     public static void gemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
                             MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
                             float beta, MemorySegment c, long cOffset, int ldc) {
+        gemm(0, transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
+    }
+
+    /**
+     * {@link #gemm(boolean, boolean, int, int, int, float, MemorySegment, long, int, MemorySegment, long, int, float, MemorySegment, long, int)}
+     * on {@code threads} kernel threads (at most {@link Parallel#threads()} run at once; 0: the
+     * default, one thread below about 32 MFLOP and all above). The result is bitwise the same for any count.
+     */
+    public static void gemm(int threads, boolean transA, boolean transB, int M, int N, int K, float alpha,
+                            MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
+                            float beta, MemorySegment c, long cOffset, int ldc) {
+        if (threads < 0) throw new IllegalArgumentException("GEMM threads must be >= 0, got " + threads);
         checkArgs(transA, transB, M, N, K, a, aOffset, lda, b, bOffset, ldb, c, cOffset, ldc);
         if (!Simd.ENABLED) {
             gemmScalar(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
@@ -102,7 +114,22 @@ public final class Matmul {
             scale(M, N, beta, c, cOffset, ldc);
             return;
         }
-        MatmulBlocked.gemm(transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
+        MatmulBlocked.gemm(threads, transA, transB, M, N, K, alpha, a, aOffset, lda, b, bOffset, ldb, beta, c, cOffset, ldc);
+    }
+
+    /** The micro-kernel tile heights there are (rows of C per tile): the candidates of {@link #setTileRows}. */
+    public static final java.util.List<Integer> TILE_ROWS = java.util.List.of(MatmulKernel.MR_SMALL, MatmulKernel.MR_LARGE);
+
+    /** The tile height in use: by default the one this ISA's register budget fits ({@link Simd#registers()}). */
+    public static int tileRows() { return MatmulBlocked.tileRows; }
+
+    /** The default of {@link #tileRows()} on this machine. */
+    public static int defaultTileRows() { return MatmulKernel.MR; }
+
+    /** Sets the tile height (one of {@link #TILE_ROWS}); results are the same for either, only speed differs. */
+    public static void setTileRows(int rows) {
+        if (!TILE_ROWS.contains(rows)) throw new IllegalArgumentException("GEMM tile rows must be one of " + TILE_ROWS + ", got " + rows);
+        MatmulBlocked.tileRows = rows;
     }
 
     /** C = beta·C (C = 0 when beta = 0, whatever C held): the product term is zero. */

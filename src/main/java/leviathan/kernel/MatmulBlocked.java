@@ -1,7 +1,6 @@
 package leviathan.kernel;
 
 import static leviathan.kernel.MatmulKernel.L;
-import static leviathan.kernel.MatmulKernel.MR;
 import static leviathan.kernel.MatmulKernel.NR;
 import static leviathan.kernel.Simd.F;
 import static leviathan.kernel.Simd.NATIVE;
@@ -40,8 +39,8 @@ final class MatmulBlocked {
      * KC = 128..1024 measured within 10% of each other, 512 among the best.
      */
     static final int KC = 512;
-    /** Row block: the packed A block, MC × KC floats (288 KB), stays in L2 across the B panels. */
-    static final int MC = 144 / MR * MR;
+    /** Row block: the packed A block, MC × KC floats (288 KB), stays in L2 across the B panels; a multiple of either MR. */
+    static final int MC = 144;
     /** Column block: packed B holds at most K × NC floats, or B_FLOATS when K is large. */
     static final int NC = 1024 / NR * NR;
     private static final int B_FLOATS = 1 << 22;
@@ -58,7 +57,14 @@ final class MatmulBlocked {
     /** Tasks per thread when parallel: enough to even out a thread that gets less CPU. */
     private static final int TASKS_PER_THREAD = 4;
 
-    private static final VectorMask<Float> MR_LANES = F.indexInRange(0, MR);
+    /**
+     * Rows of a micro-kernel tile ({@link MatmulKernel#MR_SMALL} or {@link MatmulKernel#MR_LARGE});
+     * read once per call. Defaults to {@link MatmulKernel#MR}; the tuner may set the other.
+     */
+    static volatile int tileRows = MatmulKernel.MR;
+
+    private static final VectorMask<Float> SMALL_LANES = F.indexInRange(0, MatmulKernel.MR_SMALL);
+    private static final VectorMask<Float> LARGE_LANES = F.indexInRange(0, MatmulKernel.MR_LARGE);
 
     /**
      * Per-thread buffers, grown as needed and kept (no allocation per call once warm): this
@@ -68,7 +74,7 @@ final class MatmulBlocked {
     private static final class Scratch {
         float[] ap = new float[0];
         float[] bp = new float[0];
-        final float[] tile = new float[MR * NR];
+        final float[] tile = new float[MatmulKernel.MR_LARGE * NR];
         final Job job = new Job();
     }
 
@@ -83,7 +89,7 @@ final class MatmulBlocked {
         boolean transA;
         MemorySegment a, c;
         long aOffset, cOffset;
-        int lda, ldc, M, K, kBlocks;
+        int lda, ldc, M, K, kBlocks, mr;
         float alpha, beta;
         float[] bp;
         int jc, nc, ncPad;
@@ -100,7 +106,7 @@ final class MatmulBlocked {
         void run(Scratch s, int t) {
             int i0 = t / colTasks * rowsPerTask, i1 = Math.min(M, i0 + rowsPerTask);
             int j0 = t % colTasks * colsPerTask, j1 = Math.min(nc, j0 + colsPerTask);
-            int need = Math.min(MC, roundUp(i1 - i0, MR)) * ceilDiv(K, kBlocks);
+            int need = Math.min(MC, roundUp(i1 - i0, mr)) * ceilDiv(K, kBlocks);
             if (s.ap.length < need) s.ap = new float[need];
             float[] ap = s.ap, tile = s.tile;
             for (int kb = 0; kb < kBlocks; kb++) {
@@ -108,13 +114,13 @@ final class MatmulBlocked {
                 float blockBeta = kb == 0 ? beta : 1f;
                 for (int ic = i0; ic < i1; ic += MC) {
                     int mc = Math.min(MC, i1 - ic);
-                    packA(ap, transA, a, aOffset, lda, ic, mc, pc, kc);
+                    packA(ap, mr, transA, a, aOffset, lda, ic, mc, pc, kc);
                     for (int jr = j0; jr < j1; jr += NR) {
                         int cols = Math.min(NR, j1 - jr), bo = pc * ncPad + jr * kc;
-                        for (int ir = 0; ir < mc; ir += MR) {
-                            int rows = Math.min(MR, mc - ir);
+                        for (int ir = 0; ir < mc; ir += mr) {
+                            int rows = Math.min(mr, mc - ir);
                             long ci = cOffset + (long) (ic + ir) * ldc + jc + jr;
-                            kernel(kc, ap, ir * kc, bp, bo, c, ci, ldc, rows, cols, alpha, blockBeta, tile);
+                            kernel(mr, kc, ap, ir * kc, bp, bo, c, ci, ldc, rows, cols, alpha, blockBeta, tile);
                         }
                     }
                 }
@@ -123,9 +129,9 @@ final class MatmulBlocked {
     }
 
     /** One tile; a last column panel at most one vector wide gets the one-vector kernel (N = 65: 4 + 1 vectors, not 6). */
-    private static void kernel(int kc, float[] ap, int ao, float[] bp, int bo, MemorySegment c, long ci, int ldc,
+    private static void kernel(int mr, int kc, float[] ap, int ao, float[] bp, int bo, MemorySegment c, long ci, int ldc,
                                int rows, int cols, float alpha, float beta, float[] tile) {
-        if (MR == 12) {                                        // a constant: the JIT keeps one branch
+        if (mr == MatmulKernel.MR_LARGE) {                     // the same every call: predicted
             if (cols > L) MatmulKernel.tile12x2(kc, ap, ao, bp, bo, c, ci, ldc, rows, cols, alpha, beta, tile);
             else MatmulKernel.tile12x1(kc, ap, ao, bp, bo, c, ci, ldc, rows, cols, alpha, beta, tile);
         } else {
@@ -134,20 +140,24 @@ final class MatmulBlocked {
         }
     }
 
-    /** {@link Matmul#gemm} for {@code M, N, K > 0}, arguments already checked. */
-    static void gemm(boolean transA, boolean transB, int M, int N, int K, float alpha,
+    /**
+     * {@link Matmul#gemm} for {@code M, N, K > 0}, arguments already checked, on {@code threads}
+     * threads (0: one below {@link #serialFlops}, else {@link Parallel#threads()}).
+     */
+    static void gemm(int threads, boolean transA, boolean transB, int M, int N, int K, float alpha,
                      MemorySegment a, long aOffset, int lda, MemorySegment b, long bOffset, int ldb,
                      float beta, MemorySegment c, long cOffset, int ldc) {
-        int threads = 2L * M * N * K < serialFlops ? 1 : Parallel.threads();
+        if (threads == 0) threads = 2L * M * N * K < serialFlops ? 1 : Parallel.threads();
+        int mr = tileRows;
         Scratch s = SCRATCH.get();
         Job job = s.job;
         int kBlocks = ceilDiv(K, KC);                          // equal K-blocks, none much shorter
         int ncBlock = Math.min(NC, Math.max(NR, B_FLOATS / K / NR * NR));
         int rowsPerTask = MC;
-        if (threads > 1) rowsPerTask = Math.clamp(roundUp(ceilDiv(M, threads * TASKS_PER_THREAD), MR), MR, MC);
+        if (threads > 1) rowsPerTask = Math.clamp(roundUp(ceilDiv(M, threads * TASKS_PER_THREAD), mr), mr, MC);
         int rowTasks = ceilDiv(M, rowsPerTask);
         job.transA = transA; job.a = a; job.aOffset = aOffset; job.lda = lda; job.c = c; job.cOffset = cOffset; job.ldc = ldc;
-        job.M = M; job.K = K; job.kBlocks = kBlocks; job.alpha = alpha; job.beta = beta;
+        job.M = M; job.K = K; job.kBlocks = kBlocks; job.alpha = alpha; job.beta = beta; job.mr = mr;
         try {
             for (int jc = 0; jc < N; jc += ncBlock) {
                 int nc = Math.min(ncBlock, N - jc), ncPad = roundUp(nc, NR);
@@ -183,34 +193,35 @@ final class MatmulBlocked {
     static int ceilDiv(int x, int m) { return (x + m - 1) / m; }
 
     /**
-     * Rows [ic, ic+mc) × k [pc, pc+kc) of op(A) into MR-row panels, {@code ap[ir·kc + p·MR + r]};
-     * the last panel is padded with zero rows.
+     * Rows [ic, ic+mc) × k [pc, pc+kc) of op(A) into MR-row panels ({@code MR = mr}),
+     * {@code ap[ir·kc + p·MR + r]}; the last panel is padded with zero rows.
      */
-    static void packA(float[] ap, boolean transA, MemorySegment a, long aOffset, int lda, int ic, int mc, int pc, int kc) {
-        int full = mc / MR * MR;
+    static void packA(float[] ap, int mr, boolean transA, MemorySegment a, long aOffset, int lda, int ic, int mc, int pc, int kc) {
+        int full = mc / mr * mr;
         if (transA) {                                          // row p of A holds MR consecutive panel values
+            VectorMask<Float> lanes = mr == MatmulKernel.MR_LARGE ? LARGE_LANES : SMALL_LANES;
             for (int p = 0; p < kc; p++) {
                 long src = aOffset + (long) (pc + p) * lda + ic;
-                if (MR <= L) {
-                    for (int ir = 0; ir < full; ir += MR) {
-                        FloatVector.fromMemorySegment(F, a, (src + ir) * Float.BYTES, NATIVE, MR_LANES)
-                                .intoArray(ap, ir * kc + p * MR, MR_LANES);
+                if (mr <= L) {
+                    for (int ir = 0; ir < full; ir += mr) {
+                        FloatVector.fromMemorySegment(F, a, (src + ir) * Float.BYTES, NATIVE, lanes)
+                                .intoArray(ap, ir * kc + p * mr, lanes);
                     }
                 } else {
-                    for (int ir = 0; ir < full; ir += MR) {
-                        for (int r = 0; r < MR; r++) ap[ir * kc + p * MR + r] = a.getAtIndex(FL, src + ir + r);
+                    for (int ir = 0; ir < full; ir += mr) {
+                        for (int r = 0; r < mr; r++) ap[ir * kc + p * mr + r] = a.getAtIndex(FL, src + ir + r);
                     }
                 }
             }
         } else {                                               // row r of the panel is a contiguous row of A
-            for (int ir = 0; ir < full; ir += MR) {
-                for (int r = 0; r < MR; r++) {
+            for (int ir = 0; ir < full; ir += mr) {
+                for (int r = 0; r < mr; r++) {
                     long src = aOffset + (long) (ic + ir + r) * lda + pc;
-                    for (int p = 0; p < kc; p++) ap[ir * kc + p * MR + r] = a.getAtIndex(FL, src + p);
+                    for (int p = 0; p < kc; p++) ap[ir * kc + p * mr + r] = a.getAtIndex(FL, src + p);
                 }
             }
         }
-        if (full < mc) packAEdge(ap, transA, a, aOffset, lda, ic, mc, pc, kc);
+        if (full < mc) packAEdge(ap, mr, transA, a, aOffset, lda, ic, mc, pc, kc);
     }
 
     /**
@@ -218,13 +229,13 @@ final class MatmulBlocked {
      * A method of its own: folded into packA's loops, its rare branch made C2 recompile packA
      * over and over (profile-predicate traps) for seconds after start-up.
      */
-    private static void packAEdge(float[] ap, boolean transA, MemorySegment a, long aOffset, int lda, int ic, int mc, int pc, int kc) {
-        int full = mc / MR * MR, base = full * kc;
+    private static void packAEdge(float[] ap, int mr, boolean transA, MemorySegment a, long aOffset, int lda, int ic, int mc, int pc, int kc) {
+        int full = mc / mr * mr, base = full * kc;
         long step = transA ? lda : 1;                          // from one k to the next in A
-        Arrays.fill(ap, base, base + kc * MR, 0f);
+        Arrays.fill(ap, base, base + kc * mr, 0f);
         for (int r = 0; r < mc - full; r++) {
             long src = aOffset + (transA ? (long) pc * lda + ic + full + r : (long) (ic + full + r) * lda + pc);
-            for (int p = 0; p < kc; p++) ap[base + p * MR + r] = a.getAtIndex(FL, src + p * step);
+            for (int p = 0; p < kc; p++) ap[base + p * mr + r] = a.getAtIndex(FL, src + p * step);
         }
     }
 

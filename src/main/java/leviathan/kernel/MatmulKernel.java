@@ -12,12 +12,16 @@ import jdk.incubator.vector.FloatVector;
  *   acc[r][j] = Σ_p ap[p·MR + r] · bp[p·NR + j]      p in [0, kc), r < MR, j < NR = 2 vectors
  *   C[r][j]   = alpha·acc[r][j] + beta·C[r][j]       (by MatmulBlocked.mergeTile)
  * </pre>
- * Each step loads two B vectors and broadcasts MR values of A into 2·MR FMAs. MR is 12 where
- * vectors have 16 lanes (AVX-512: 32 registers hold 24 accumulators) and 6 otherwise (AVX2's 16
- * registers hold 12). Both keep the two FMA pipes busy through the FMA latency; on the AVX-512
- * test machine 12×2 and 6×2 ran the model shapes at the same speed, and 12 rows halve the masked
- * copies that pack a transposed A (dW = dYᵀ·X: 6 rows ran it 10% slower). Other tiles measured
- * no faster (8×2, 4×3, 6×3, 8×3, 4×4, 14×2).
+ * Each step loads two B vectors and broadcasts MR values of A into 2·MR FMAs, so a tile holds
+ * 2·MR accumulators, two B vectors and a broadcast. MR is chosen from the register budget of the
+ * running ISA ({@link Simd#registers()}), not from the lane count: 12 where there are 32 vector
+ * registers (AVX-512 at any width, AArch64: 27 live vectors) and 6 where there are 16 (AVX2 and
+ * SSE: 15 live vectors); 12 rows with 16 registers would spill accumulators on every step. Both
+ * keep the two FMA pipes busy through the FMA latency; on the AVX-512 test machine 12×2 and 6×2
+ * ran the model shapes at the same speed, and 12 rows halve the masked copies that pack a
+ * transposed A (dW = dYᵀ·X: 6 rows ran it 10% slower). Other tiles measured no faster (8×2, 4×3,
+ * 6×3, 8×3, 4×4, 14×2). The tuner ({@code leviathan.backend.Tuning}) may pick the other MR of the
+ * two where it times faster; the rows of a tile do not change any sum, so results are the same.
  *
  * <p>The accumulators go to the per-thread {@code tile} and mergeTile writes C: storing them into
  * C here made the method too big for C2 to inline every store, and each store left out boxed its
@@ -27,8 +31,10 @@ final class MatmulKernel {
     private MatmulKernel() {}
 
     static final int L = F.length();
-    /** Rows of a tile. */
-    static final int MR = L >= 16 ? 12 : 6;
+    /** The tile heights there are kernels for. */
+    static final int MR_SMALL = 6, MR_LARGE = 12;
+    /** Rows of a tile for this ISA's register budget: {@value #MR_LARGE} with 32 registers, {@value #MR_SMALL} with 16. */
+    static final int MR = Simd.registers() >= 32 ? MR_LARGE : MR_SMALL;
     /** Columns of a tile: two vectors. */
     static final int NR = 2 * L;
 

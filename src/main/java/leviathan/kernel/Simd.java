@@ -18,4 +18,12 @@ public final class Simd {
     public static final boolean ENABLED = !Boolean.getBoolean("leviathan.scalar");
 
     public static int lanes() { return F.length(); }
+
+    /**
+     * Vector registers the running ISA gives a kernel ({@link Cpu#vectorRegisters()}: 32 with
+     * AVX-512 and on AArch64, 16 with AVX2 and SSE). Register-blocked kernels size their tiles
+     * from this and {@link #lanes()}, never from the lane count alone: an AVX-512 CPU run at 256
+     * bits still has 32 registers, an AVX2 CPU only 16.
+     */
+    public static int registers() { return Cpu.vectorRegisters(); }
 }

@@ -3,6 +3,7 @@ package leviathan.nn;
 import java.lang.foreign.MemorySegment;
 import java.util.Locale;
 import leviathan.backend.Backend;
+import leviathan.backend.Tuning;
 import leviathan.kernel.Correlation;
 import leviathan.kernel.CorrelationDriver;
 import leviathan.kernel.CorrelationFft;
@@ -149,8 +150,24 @@ public final class CorrelationAttention implements AutoCloseable {
      */
     public Impl choose(int T) {
         if (impl != Impl.AUTO) return impl;
-        return autoRule(Simd.ENABLED, D, N);
+        Impl t = tuned;
+        return t != null ? t : tune();
     }
+
+    /**
+     * AUTO's choice for this shape: the rule's, or where tuning is on ({@link Tuning}) whichever
+     * of DIRECT (and its register tile) and FFT was timed fastest on this machine, asked for at
+     * the {@link Tuning#WARM_CALLS}th call (the rule's choice runs the calls before) and then fixed.
+     */
+    private synchronized Impl tune() {
+        if (tuned != null) return tuned;
+        Impl rule = autoRule(Simd.ENABLED, D, N);
+        if (!Tuning.enabledBySystem() || ++calls < Tuning.WARM_CALLS) return rule;
+        return tuned = Impl.parse(Tuning.global(System.err::println).correlation(maxB, maxT, C, H, N, rule.flag()));
+    }
+
+    private volatile Impl tuned;
+    private int calls;
 
     /**
      * {@link #choose}'s AUTO rule as a function of the SIMD switch, head width D and lag count N:

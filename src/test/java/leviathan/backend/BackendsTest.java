@@ -2,6 +2,8 @@ package leviathan.backend;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -137,6 +139,37 @@ class BackendsTest {
         } finally {
             if (old == null) System.clearProperty(Backends.PROPERTY);
             else System.setProperty(Backends.PROPERTY, old);
+        }
+    }
+
+    /** Where the bundled library cannot run: which platforms, and the reason a log gets. */
+    @Test
+    void theBundledLibraryIsForLinuxX86Only() {
+        assertNull(OneDnnLoader.noBundledLibrary("Linux", "amd64"));
+        assertNull(OneDnnLoader.noBundledLibrary("Linux", "x86_64"));
+        assertEquals("no bundled oneDNN for mac os x/aarch64 (the jar is linux-x86_64)", OneDnnLoader.noBundledLibrary("Mac OS X", "aarch64"));
+        assertNotNull(OneDnnLoader.noBundledLibrary("Windows 11", "amd64"));
+        assertNotNull(OneDnnLoader.noBundledLibrary("Linux", "aarch64"));
+    }
+
+    /**
+     * On macOS, Windows or ARM the automatic backend is the Java GEMM with one line saying why
+     * (a child JVM told it is such a platform: nothing native is touched before the check).
+     */
+    @Test
+    void anotherPlatformRunsTheJavaGemmWithOneLine() throws Exception {
+        for (String[] platform : new String[][] {{"Mac OS X", "aarch64"}, {"Windows 11", "amd64"}, {"Linux", "aarch64"}}) {
+            Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-Dleviathan.tune=false",
+                    "-Dos.name=" + platform[0], "-Dos.arch=" + platform[1], "-cp", System.getProperty("java.class.path"),
+                    OtherPlatformFallback.class.getName()).redirectErrorStream(true).start();
+            String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            assertEquals(0, p.waitFor(), out);
+            java.util.List<String> logs = out.lines().filter(l -> l.startsWith("log: ")).toList();
+            assertEquals(1, logs.size(), out);
+            String os = platform[0].toLowerCase(java.util.Locale.ROOT) + "/" + platform[1];
+            assertTrue(logs.get(0).startsWith("log: backend: java (oneDNN not found: no bundled oneDNN for " + os), logs.get(0));
+            assertTrue(out.contains("backend java c00 7.0"), out);
         }
     }
 }

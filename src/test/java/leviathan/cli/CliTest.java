@@ -46,7 +46,7 @@ class CliTest {
         }
         assertEquals(all.getSubcommands().keySet(), Main.commandLine(new String[] {"help", "train"}).getSubcommands().keySet());
         assertEquals(all.getSubcommands().keySet(), Main.commandLine(new String[] {"--version"}).getSubcommands().keySet());
-        assertEquals(java.util.List.of("train", "sample", "eval", "info", "serve", "prepare", "board", "help"),
+        assertEquals(java.util.List.of("train", "sample", "eval", "info", "serve", "prepare", "board", "tune", "help"),
                 java.util.List.copyOf(all.getSubcommands().keySet()));
     }
 
@@ -67,6 +67,7 @@ class CliTest {
         Path notCkpt = Files.writeString(dir.resolve("x.safetensors"), "definitely not a checkpoint");
         assertRejected("x.safetensors", "sample", "--checkpoint", notCkpt.toString());
         assertRejected("split must be", "eval", "--checkpoint", notCkpt.toString(), "--data", data.toString(), "--split", "test");
+        assertRejected("tuning is off", "tune");                  // the tests run with -Dleviathan.tune=false
     }
 
     @Test
@@ -81,6 +82,8 @@ class CliTest {
         }
         String out = buf.toString(java.nio.charset.StandardCharsets.UTF_8);
         assertTrue(out.contains("CUDA") && out.contains("has not yet run on a GPU"), out);
+        assertTrue(out.contains("tuning        off (-Dleviathan.tune=false)"), out);
+        assertTrue(out.contains("registers     "), out);
     }
 
     @Test

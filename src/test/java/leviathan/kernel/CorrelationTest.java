@@ -158,6 +158,50 @@ class CorrelationTest {
 
     @Test
     void tilesMatchATripleLoop() {
+        int saved = Correlation.tileVectors();
+        try {
+            for (int w : Correlation.TILE_VECTORS) {
+                Correlation.setTileVectors(w);
+                tilesMatchATripleLoop(w);
+            }
+        } finally {
+            Correlation.setTileVectors(saved);
+        }
+    }
+
+    /** Every tile width gives the same bits on a head shape with a vector tail (D = 3L + 5). */
+    @Test
+    void resultsDoNotDependOnTheTileWidth() {
+        int saved = Correlation.tileVectors();
+        int B = 2, T = 3 * L + 7, H = 2, D = 3 * L + 5, N = 3, C = H * D;
+        var rng = new SplittableRandom(11);
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment qkv = arena.allocate((long) B * T * 3 * C * Float.BYTES), bias = arena.allocate((long) H * N * Float.BYTES);
+            MemorySegment dout = arena.allocate((long) B * T * C * Float.BYTES);
+            for (long i = 0; i < qkv.byteSize() / 4; i++) qkv.setAtIndex(FL, i, (float) rng.nextGaussian());
+            for (long i = 0; i < bias.byteSize() / 4; i++) bias.setAtIndex(FL, i, (float) rng.nextGaussian());
+            for (long i = 0; i < dout.byteSize() / 4; i++) dout.setAtIndex(FL, i, (float) rng.nextGaussian());
+            MemorySegment[] first = null;
+            for (int w : Correlation.TILE_VECTORS) {
+                Correlation.setTileVectors(w);
+                MemorySegment out = arena.allocate((long) B * T * C * Float.BYTES), lse = arena.allocate((long) B * H * T * Float.BYTES);
+                MemorySegment dqkv = arena.allocate(qkv.byteSize()), db = arena.allocate(bias.byteSize());
+                try (CorrelationWorkspace ws = new CorrelationWorkspace(B, T, C, H, N)) {
+                    ws.driver().forward(out, lse, qkv, bias, B, T, 0);
+                    ws.driver().backward(dqkv, db, dout, out, lse, qkv, bias, B, T);
+                }
+                MemorySegment[] now = {out, lse, dqkv, db};
+                if (first == null) first = now;
+                for (int i = 0; i < now.length; i++) {
+                    assertEquals(-1, now[i].mismatch(first[i]), "tile of " + w + " vectors, output " + i + " differs from 1 vector");
+                }
+            }
+        } finally {
+            Correlation.setTileVectors(saved);
+        }
+    }
+
+    private static void tilesMatchATripleLoop(int w) {
         var rng = new SplittableRandom(3);
         for (int nv = 1; nv <= 6; nv++) {
             for (boolean transposedA : new boolean[] {false, true}) {
@@ -179,7 +223,7 @@ class CorrelationTest {
                         }
                     }
                     CorrelationTiles.gemm(M, nv, K, a, 2, ams, aks, b, 0, ldb, c, 0, ldc, accumulate);
-                    assertArrayEquals(expected, c, 1e-5f, "nv=" + nv + " transposedA=" + transposedA + " accumulate=" + accumulate);
+                    assertArrayEquals(expected, c, 1e-5f, "tile " + w + " nv=" + nv + " transposedA=" + transposedA + " accumulate=" + accumulate);
                 }
             }
         }

@@ -9,6 +9,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 class MatmulTest {
@@ -60,6 +61,7 @@ class MatmulTest {
     }
 
     /** The model's layers at B·T = 768 rows, in the orientations training uses. */
+    @Tag("slow")                                          // scalar references at model sizes: native width only
     @Test
     void modelShapes() {
         var rnd = new SplittableRandom(SEED + 3);
@@ -72,6 +74,34 @@ class MatmulTest {
             check(rnd, true, false, out, in, rows, 0);         // backward dW += dYᵀ·X
         }
         check(rnd, true, true, 128, 384, 768, 0);              // the fourth combination at a model size
+    }
+
+    /** Both tile heights (6 rows for 16 vector registers, 12 for 32) match the definition, and each other bit for bit. */
+    @Test
+    void everyTileHeightMatchesTheScalarDefinition() {
+        int saved = Matmul.tileRows();
+        try (Arena arena = Arena.ofShared()) {
+            var rnd = new SplittableRandom(SEED + 5);
+            int[][] shapes = {{13, 2 * LANES + 3, 29}, {25, 3 * LANES - 1, 70}, {150, LANES + 1, 9}};
+            for (int[] s : shapes) {
+                for (int t = 0; t < 4; t++) {
+                    boolean transA = (t & 1) != 0, transB = (t & 2) != 0;
+                    int M = s[0], N = s[1], K = s[2];
+                    MemorySegment a = random(arena, (long) M * K, rnd), b = random(arena, (long) K * N, rnd);
+                    MemorySegment first = null;
+                    for (int rows : Matmul.TILE_ROWS) {
+                        Matmul.setTileRows(rows);
+                        check(rnd, transA, transB, M, N, K, 0);
+                        MemorySegment c = arena.allocate((long) M * N * Float.BYTES);
+                        Matmul.gemm(transA, transB, M, N, K, 1f, a, transA ? M : K, b, transB ? K : N, 0f, c, N);
+                        if (first == null) first = c;
+                        assertEquals(-1, c.mismatch(first), M + "x" + N + "x" + K + " t=" + t + ": tile of " + rows + " rows differs");
+                    }
+                }
+            }
+        } finally {
+            Matmul.setTileRows(saved);
+        }
     }
 
     @Test

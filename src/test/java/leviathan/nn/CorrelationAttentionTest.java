@@ -14,6 +14,7 @@ import leviathan.backend.Backend;
 import leviathan.backend.JavaBackend;
 import leviathan.kernel.Simd;
 import leviathan.nn.CorrelationAttention.Impl;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -195,6 +196,7 @@ class CorrelationAttentionTest {
      * T × D × N (skipping only N > D; the FFT only at power-of-two D). B·H = 2, alternating (2, 1)
      * and (1, 2) so both batch and head indexing are covered.
      */
+    @Tag("slow")                                          // scalar references on a large grid: native width only
     @Test
     void implementationsAgreeOnTheGrid() {
         int combo = 0;
