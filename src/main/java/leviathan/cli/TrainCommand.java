@@ -83,7 +83,7 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
     float beta2 = D.optimizer().beta2();
     @Option(names = "--weight-decay", description = "Decoupled weight decay on 2-D weights (default: ${DEFAULT-VALUE}).")
     float weightDecay = D.optimizer().weightDecay();
-    @Option(names = "--dropout", paramLabel = "P", description = "Dropout probability in training forward passes, 0 = off: the embedding sum and each residual branch's output (LEVIATHAN.md) (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--dropout", paramLabel = "P", description = "Dropout probability in training forward passes, 0 = off: the embedding sum, the mixers' weights and each residual branch's output (LEVIATHAN.md) (default: ${DEFAULT-VALUE}).")
     float dropout = D.optimizer().dropout();
     @Option(names = "--clip", description = "Global gradient-norm clip, 0 = off (default: ${DEFAULT-VALUE}).")
     float clip = D.optimizer().clip();

@@ -92,7 +92,7 @@ public final class Correlation {
                                      int B, int T, int C, int H, int N, int t0) {
         float[] s = new float[T * N];
         for (int b = 0; b < B; b++) {
-            for (int h = 0; h < H; h++) forwardScalarHead(s, out, lse, qkv, lagBias, b, h, T, C, H, N, t0);
+            for (int h = 0; h < H; h++) forwardScalarHead(s, null, out, lse, qkv, lagBias, b, h, T, C, H, N, t0);
         }
     }
 
@@ -114,7 +114,7 @@ public final class Correlation {
         float[] gb = new float[B * H * N];
         for (int b = 0; b < B; b++) {
             for (int h = 0; h < H; h++) {
-                CorrelationBackward.backwardScalarHead(gb, (b * H + h) * N, dqkv, dout, out, lse, qkv, lagBias, b, h, T, C, H, N);
+                CorrelationBackward.backwardScalarHead(null, gb, (b * H + h) * N, dqkv, dout, out, lse, qkv, lagBias, b, h, T, C, H, N);
             }
         }
         if (dlagBias != null) CorrelationDriver.reduceLagBias(dlagBias, gb, B, H, N);
@@ -133,14 +133,29 @@ public final class Correlation {
             @Override
             public void forwardHead(float[] s, MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
                                     int b, int h, int T, int t0) {
-                forwardScalarHead(s, out, lse, qkv, lagBias, b, h, T, C, H, N, t0);
+                forwardScalarHead(s, null, out, lse, qkv, lagBias, b, h, T, C, H, N, t0);
             }
 
             @Override
             public void backwardHead(float[] s, float[] dbias, int at, MemorySegment dqkv, MemorySegment dout, MemorySegment out,
                                      MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int b, int h, int T) {
-                CorrelationBackward.backwardScalarHead(dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T, C, H, N);
+                CorrelationBackward.backwardScalarHead(null, dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T, C, H, N);
             }
+
+            @Override
+            public void forwardHead(float[] s, Dropout.Mask drop, MemorySegment out, MemorySegment lse, MemorySegment qkv,
+                                    MemorySegment lagBias, int b, int h, int T, int t0) {
+                forwardScalarHead(s, drop, out, lse, qkv, lagBias, b, h, T, C, H, N, t0);
+            }
+
+            @Override
+            public void backwardHead(float[] s, Dropout.Mask drop, float[] dbias, int at, MemorySegment dqkv, MemorySegment dout,
+                                     MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int b, int h, int T) {
+                CorrelationBackward.backwardScalarHead(drop, dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T, C, H, N);
+            }
+
+            @Override
+            public boolean dropsWeights() { return true; }
         };
     }
 
@@ -151,8 +166,19 @@ public final class Correlation {
         if (N < 1 || N > D) throw new IllegalArgumentException("lags must be in [1, head dim " + D + "], got " + N);
     }
 
-    /** {@link #forwardScalar} for head h of sequence b; {@code s} holds at least {@code T·N} floats. */
-    static void forwardScalarHead(float[] s, MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
+    /**
+     * The number of weight {@code p[i, j, t]} of head h of sequence b (of this rank's share) among
+     * the weights of the global batch, {@code (B, H, T, T, N)}: what a dropout mask is keyed by.
+     */
+    static long dropIndex(Dropout.Mask drop, int b, int h, int i, int j, int t, int H, int T, int N) {
+        return ((((long) (drop.firstRow() + b) * H + h) * T + i) * T + j) * N + t;
+    }
+
+    /**
+     * {@link #forwardScalar} for head h of sequence b; {@code s} holds at least {@code T·N} floats.
+     * With {@code drop}, each weight is multiplied by its mask factor before it mixes the values.
+     */
+    static void forwardScalarHead(float[] s, Dropout.Mask drop, MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
                                   int b, int h, int T, int C, int H, int N, int t0) {
         int D = C / H;
         float scale = (float) (1.0 / Math.sqrt(D));
@@ -182,6 +208,7 @@ public final class Correlation {
                 long v = ((long) b * T + j) * 3 * C + 2L * C + (long) h * D;
                 for (int t = 0; t < N; t++) {
                     float p = (float) Math.exp(s[j * N + t] - logSum);
+                    if (drop != null) p *= drop.factor(dropIndex(drop, b, h, i, j, t, H, T, N));
                     int shift = lag(t, N);
                     for (int d = 0; d < D; d++) {
                         out.setAtIndex(FL, o + d, out.getAtIndex(FL, o + d) + p * qkv.getAtIndex(FL, v + wrap(d, shift, D)));
@@ -220,11 +247,11 @@ public final class Correlation {
     }
 
     /** The direct kernel's forward of head h of sequence b ({@link CorrelationImpl#forwardHead}). */
-    static void forwardHead(CorrelationWorkspace ws, CorrelationWorkspace.Part w, MemorySegment out,
+    static void forwardHead(CorrelationWorkspace ws, CorrelationWorkspace.Part w, Dropout.Mask drop, MemorySegment out,
                             MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
                             int b, int h, int T, int t0) {
         if (!Simd.ENABLED) {
-            forwardScalarHead(w.scores(), out, lse, qkv, lagBias, b, h, T, ws.C, ws.H, ws.N, t0);
+            forwardScalarHead(w.scores(), drop, out, lse, qkv, lagBias, b, h, T, ws.C, ws.H, ws.N, t0);
             return;
         }
         final int C = ws.C, H = ws.H, N = ws.N, D = ws.D, Dp = ws.Dp, Tp = ws.Tp, Us = ws.Us;
@@ -246,6 +273,7 @@ public final class Correlation {
             for (int i = i0; i < i1; i++) {                              // softmax per query, rows (i, ·)
                 float l = softmaxRows(w.s, (i - i0) * N, N, Tp, i + 1, jc, w.bias, w.rowStat, i - i0);
                 lse.setAtIndex(FL, ((long) b * H + h) * T + i, l);
+                if (drop != null) dropRows(drop, w.s, (i - i0) * N, Tp, b, h, i, T, H, N);   // after the sum: p' = e·m/(1-p)/sum
             }
             gemm(Mp, Dp / L, i1, w.s, 0, Tp, 1, w.vP, 0, Dp, w.u, 0, Us, false, periodic(N, D, Dp));  // U = E·V
             for (int i = i0; i < i1; i++) {                              // o_i = Σ_t S_t U[(i,t)] / sum
@@ -255,6 +283,14 @@ public final class Correlation {
         }
     }
 
+
+    /** {@code s[(r0 + t)·ld + j] *= mask factor of weight (i, j, t)}, j <= i, t < N: the weights of query i, dropped. */
+    static void dropRows(Dropout.Mask drop, float[] s, int r0, int ld, int b, int h, int i, int T, int H, int N) {
+        for (int t = 0; t < N; t++) {
+            int base = (r0 + t) * ld;
+            for (int j = 0; j <= i; j++) s[base + j] *= drop.factor(dropIndex(drop, b, h, i, j, t, H, T, N));
+        }
+    }
 
     // Row I/O between the tensors and the scratch arrays, by vectors (a masked one for the tail):
     // for rows of a few dozen floats this is several times faster than MemorySegment.copy.

@@ -37,7 +37,7 @@ final class CorrelationBackward {
     private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;
 
     /** {@link Correlation#backwardScalar} for head h of sequence b: adds into dqkv, writes its Σ g_s per lag to {@code dbias[at..at+N)}. */
-    static void backwardScalarHead(float[] dbias, int at, MemorySegment dqkv, MemorySegment dout, MemorySegment out,
+    static void backwardScalarHead(Dropout.Mask drop, float[] dbias, int at, MemorySegment dqkv, MemorySegment dout, MemorySegment out,
                                    MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
                                    int b, int h, int T, int C, int H, int N) {
         int D = C / H;
@@ -62,10 +62,12 @@ final class CorrelationBackward {
                     }
                     float bias = lagBias == null ? 0f : lagBias.getAtIndex(FL, (long) h * N + t);
                     float p = (float) Math.exp(dot * scale + bias - logSum);
-                    float gs = p * (gp - rowDot);
+                    // with dropout the values saw p' = p·m: dv takes p', and g_p reaches p through the mask
+                    float m = drop == null ? 1f : drop.factor(Correlation.dropIndex(drop, b, h, i, j, t, H, T, N));
+                    float gs = p * (gp * m - rowDot);
                     for (int d = 0; d < D; d++) {
                         int dd = wrap(d, shift, D);
-                        add(dqkv, v + dd, p * dout.getAtIndex(FL, go + d));
+                        add(dqkv, v + dd, p * m * dout.getAtIndex(FL, go + d));
                         add(dqkv, q + d, gs * scale * qkv.getAtIndex(FL, k + dd));
                         add(dqkv, k + dd, gs * scale * qkv.getAtIndex(FL, q + d));
                     }
@@ -80,11 +82,11 @@ final class CorrelationBackward {
     // ---------------------------------------------------------------------------------------
 
     /** The direct kernel's backward of head h of sequence b ({@link CorrelationImpl#backwardHead}). */
-    static void backwardHead(CorrelationWorkspace ws, CorrelationWorkspace.Part w, float[] dbias, int at, MemorySegment dqkv,
+    static void backwardHead(CorrelationWorkspace ws, CorrelationWorkspace.Part w, Dropout.Mask drop, float[] dbias, int at, MemorySegment dqkv,
                              MemorySegment dout, MemorySegment out, MemorySegment lse, MemorySegment qkv,
                              MemorySegment lagBias, int b, int h, int T) {
         if (!Simd.ENABLED) {
-            backwardScalarHead(dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T, ws.C, ws.H, ws.N);
+            backwardScalarHead(drop, dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T, ws.C, ws.H, ws.N);
             return;
         }
         final int C = ws.C, H = ws.H, N = ws.N, D = ws.D, Dp = ws.Dp, Tp = ws.Tp, Us = ws.Us;
@@ -118,7 +120,8 @@ final class CorrelationBackward {
             gemm(Mp, jc / L, D, w.gos, 0, Dp, 1, w.vT, 0, Tp, w.g, 0, Tp, false);     // G = GOS·Vᵀ
             for (int i = i0; i < i1; i++) {                              // P and G_S, rows (i, ·)
                 float logSum = lse.getAtIndex(FL, ((long) b * H + h) * T + i);
-                gradRows(w.s, w.g, (i - i0) * N, N, Tp, i + 1, jc, w.bias, logSum, w.rowDot[i], w.gacc);
+                if (drop == null) gradRows(w.s, w.g, (i - i0) * N, N, Tp, i + 1, jc, w.bias, logSum, w.rowDot[i], w.gacc, null);
+                else gradRowsDropped(drop, w, (i - i0) * N, N, Tp, i + 1, jc, logSum, w.rowDot[i], b, h, i, T, H);
             }
             int Kr = padRows(i1);                                        // key rows touched (zeros past i1)
             gemm(Kr, Dp / L, M, w.s, 0, 1, Tp, w.gos, 0, Dp, w.dV, 0, Dp, true);      // dV += Pᵀ·GOS
@@ -159,14 +162,30 @@ final class CorrelationBackward {
      * once per head, in lane order).
      */
     private static void gradRows(float[] s, float[] g, int r0, int N, int ld, int n, int jc, float[] bias,
-                                 float logSum, float rowDot, float[] gacc) {
+                                 float logSum, float rowDot, float[] gacc, float[] mask) {
         for (int t = 0; t < N; t++) {
             int base = (r0 + t) * ld, j = 0;
             float c = bias[t] - logSum;
             var acc = FloatVector.fromArray(F, gacc, t * L);
             for (; j < n; j += L) {
                 var p = exp(FloatVector.fromArray(F, s, base + j).add(c));
-                var gs = p.mul(FloatVector.fromArray(F, g, base + j).sub(rowDot));
+                var gp = FloatVector.fromArray(F, g, base + j);
+                if (mask != null) {                                         // dropout: g_p through the mask, p' for dV
+                    var m = FloatVector.fromArray(F, mask, t * ld + j);
+                    gp = gp.mul(m);
+                    var gs = p.mul(gp.sub(rowDot));
+                    p = p.mul(m);
+                    if (j + L > n) {
+                        VectorMask<Float> tail = F.indexInRange(j, n).not();
+                        p = p.blend(0f, tail);
+                        gs = gs.blend(0f, tail);
+                    }
+                    p.intoArray(s, base + j);
+                    gs.intoArray(g, base + j);
+                    acc = acc.add(gs);
+                    continue;
+                }
+                var gs = p.mul(gp.sub(rowDot));
                 if (j + L > n) {
                     VectorMask<Float> tail = F.indexInRange(j, n).not();
                     p = p.blend(0f, tail);
@@ -182,6 +201,20 @@ final class CorrelationBackward {
                 FloatVector.zero(F).intoArray(g, base + j);
             }
         }
+    }
+
+    /**
+     * {@link #gradRows} with dropout: the mask factors of query i's weights (j < n, every lag) are
+     * hashed into {@code w.mask} first (zero past n), then the vector pass applies them.
+     */
+    private static void gradRowsDropped(Dropout.Mask drop, CorrelationWorkspace.Part w, int r0, int N, int ld, int n, int jc,
+                                        float logSum, float rowDot, int b, int h, int i, int T, int H) {
+        float[] mask = w.mask;
+        for (int t = 0; t < N; t++) {
+            int base = t * ld;
+            for (int j = 0; j < jc; j++) mask[base + j] = j < n ? drop.factor(Correlation.dropIndex(drop, b, h, i, j, t, H, T, N)) : 0f;
+        }
+        gradRows(w.s, w.g, r0, N, ld, n, jc, w.bias, logSum, rowDot, w.gacc, mask);
     }
 
     private static void add(MemorySegment s, long i, float x) { s.setAtIndex(FL, i, s.getAtIndex(FL, i) + x); }

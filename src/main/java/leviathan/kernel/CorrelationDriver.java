@@ -42,22 +42,33 @@ public final class CorrelationDriver<W> implements AutoCloseable {
 
     /** Query rows {@code [t0, T)} of each of the B sequences; rows below t0 are left as they are. */
     public void forward(MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int B, int T, int t0) {
+        forward(null, out, lse, qkv, lagBias, B, T, t0);
+    }
+
+    /** {@link #forward} with the weights dropped by {@code drop} (null: none). */
+    public void forward(Dropout.Mask drop, MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int B, int T, int t0) {
         check(B, T);
         if (t0 < 0 || t0 > T) throw new IllegalArgumentException("t0 " + t0 + " outside [0, " + T + "]");
         if (t0 == T) return;
         int heads = B * H, parts = ensureParts(heads);
         Heads k = forwardTask;
-        k.set(heads, parts, null, null, out, lse, qkv, lagBias, T, t0);
+        k.set(drop, heads, parts, null, null, out, lse, qkv, lagBias, T, t0);
         Parallel.forRange(parts, 1, k);
     }
 
     /** Adds into {@code dqkv} and (when not null) {@code dlagBias}. */
     public void backward(MemorySegment dqkv, MemorySegment dlagBias, MemorySegment dout, MemorySegment out,
                          MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int B, int T) {
+        backward(null, dqkv, dlagBias, dout, out, lse, qkv, lagBias, B, T);
+    }
+
+    /** {@link #backward} through the weights {@code drop} dropped in the forward (null: none). */
+    public void backward(Dropout.Mask drop, MemorySegment dqkv, MemorySegment dlagBias, MemorySegment dout, MemorySegment out,
+                         MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int B, int T) {
         check(B, T);
         int heads = B * H, parts = ensureParts(heads);
         Heads k = backwardTask;
-        k.set(heads, parts, dqkv, dout, out, lse, qkv, lagBias, T, 0);
+        k.set(drop, heads, parts, dqkv, dout, out, lse, qkv, lagBias, T, 0);
         Parallel.forRange(parts, 1, k);
         if (dlagBias != null) reduceLagBias(dlagBias, gb, B, H, N);
     }
@@ -71,11 +82,13 @@ public final class CorrelationDriver<W> implements AutoCloseable {
         private final boolean backward;
         private int heads, parts, T, t0;
         private MemorySegment dqkv, dout, out, lse, qkv, lagBias;
+        private Dropout.Mask drop;
 
         Heads(boolean backward) { this.backward = backward; }
 
-        void set(int heads, int parts, MemorySegment dqkv, MemorySegment dout, MemorySegment out, MemorySegment lse,
+        void set(Dropout.Mask drop, int heads, int parts, MemorySegment dqkv, MemorySegment dout, MemorySegment out, MemorySegment lse,
                  MemorySegment qkv, MemorySegment lagBias, int T, int t0) {
+            this.drop = drop;
             this.heads = heads; this.parts = parts; this.dqkv = dqkv; this.dout = dout; this.out = out; this.lse = lse;
             this.qkv = qkv; this.lagBias = lagBias; this.T = T; this.t0 = t0;
         }
@@ -85,8 +98,8 @@ public final class CorrelationDriver<W> implements AutoCloseable {
             for (int p = p0; p < p1; p++) {
                 W w = part(p);
                 for (int bh = heads * p / parts, end = heads * (p + 1) / parts; bh < end; bh++) {
-                    if (backward) impl.backwardHead(w, gb, bh * N, dqkv, dout, out, lse, qkv, lagBias, bh / H, bh % H, T);
-                    else impl.forwardHead(w, out, lse, qkv, lagBias, bh / H, bh % H, T, t0);
+                    if (backward) impl.backwardHead(w, drop, gb, bh * N, dqkv, dout, out, lse, qkv, lagBias, bh / H, bh % H, T);
+                    else impl.forwardHead(w, drop, out, lse, qkv, lagBias, bh / H, bh % H, T, t0);
                 }
             }
         }

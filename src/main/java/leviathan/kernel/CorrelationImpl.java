@@ -37,6 +37,28 @@ public interface CorrelationImpl<W> extends AutoCloseable {
     void backwardHead(W w, float[] dbias, int at, MemorySegment dqkv, MemorySegment dout, MemorySegment out,
                       MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int b, int h, int T);
 
+    /**
+     * {@link #forwardHead} with the mixer's weights dropped by {@code drop} before they mix the
+     * values (LEVIATHAN.md, dropout), or none when {@code drop} is null. Element {@code (b, h, i, j, t)}
+     * of the weights is numbered {@link Correlation#dropIndex}. Only the scalar reference and the
+     * direct kernel implement it; the others refuse a mask.
+     */
+    default void forwardHead(W w, Dropout.Mask drop, MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
+                             int b, int h, int T, int t0) {
+        if (drop != null) throw new UnsupportedOperationException(getClass().getSimpleName() + " does not drop attention weights");
+        forwardHead(w, out, lse, qkv, lagBias, b, h, T, t0);
+    }
+
+    /** {@link #backwardHead} through the weights {@code drop} dropped in the forward. */
+    default void backwardHead(W w, Dropout.Mask drop, float[] dbias, int at, MemorySegment dqkv, MemorySegment dout, MemorySegment out,
+                              MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int b, int h, int T) {
+        if (drop != null) throw new UnsupportedOperationException(getClass().getSimpleName() + " does not drop attention weights");
+        backwardHead(w, dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T);
+    }
+
+    /** Whether {@link #forwardHead(Object, Dropout.Mask, MemorySegment, MemorySegment, MemorySegment, MemorySegment, int, int, int, int)} takes a mask. */
+    default boolean dropsWeights() { return false; }
+
     /** Frees what the implementation holds outside the heap (nothing, by default). */
     @Override
     default void close() { }

@@ -60,14 +60,29 @@ public final class CorrelationWorkspace implements CorrelationImpl<CorrelationWo
     @Override
     public void forwardHead(Part w, MemorySegment out, MemorySegment lse,
                             MemorySegment qkv, MemorySegment lagBias, int b, int h, int T, int t0) {
-        Correlation.forwardHead(this, w, out, lse, qkv, lagBias, b, h, T, t0);
+        Correlation.forwardHead(this, w, null, out, lse, qkv, lagBias, b, h, T, t0);
     }
+
+    @Override
+    public void forwardHead(Part w, Dropout.Mask drop, MemorySegment out, MemorySegment lse,
+                            MemorySegment qkv, MemorySegment lagBias, int b, int h, int T, int t0) {
+        Correlation.forwardHead(this, w, drop, out, lse, qkv, lagBias, b, h, T, t0);
+    }
+
+    @Override
+    public void backwardHead(Part w, Dropout.Mask drop, float[] dbias, int at, MemorySegment dqkv, MemorySegment dout,
+                             MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int b, int h, int T) {
+        CorrelationBackward.backwardHead(this, w, drop, dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T);
+    }
+
+    @Override
+    public boolean dropsWeights() { return true; }
 
     @Override
     public void backwardHead(Part w, float[] dbias, int at, MemorySegment dqkv, MemorySegment dout,
                              MemorySegment out, MemorySegment lse,
                              MemorySegment qkv, MemorySegment lagBias, int b, int h, int T) {
-        CorrelationBackward.backwardHead(this, w, dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T);
+        CorrelationBackward.backwardHead(this, w, null, dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T);
     }
 
     /**
@@ -103,6 +118,7 @@ public final class CorrelationWorkspace implements CorrelationImpl<CorrelationWo
         final float[] bias;       // N
         final float[] rowStat;    // R         per query: 1/sum (forward), g_o·o (backward)
         final float[] gacc;       // N·L       its lanes, before the reduction
+        final float[] mask;       // Tp        one row's dropout factors (backward with dropout)
         final int[] rowStarts;    // L         l·Dp: the gather map of the transposes
         private final int scoreCount;
         private float[] scores;   // maxT·N    one query's scores, only under -Dleviathan.scalar=true
@@ -127,6 +143,7 @@ public final class CorrelationWorkspace implements CorrelationImpl<CorrelationWo
             bias = new float[w.N];
             rowStat = new float[Math.max(w.R, w.RbMax)];
             gacc = new float[w.N * CorrelationTiles.L];
+            mask = new float[w.N * w.Tp];
             rowStarts = new int[CorrelationTiles.L];
             for (int l = 0; l < rowStarts.length; l++) rowStarts[l] = l * w.Dp;
             scoreCount = w.maxT * w.N;

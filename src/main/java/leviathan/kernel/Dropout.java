@@ -60,6 +60,32 @@ public final class Dropout {
         Elementwise.forBlocks(from, to, Elementwise.EXP_TASK, k);
     }
 
+    /**
+     * The mask of one site for kernels that drop inside their own loops (the mixers' weights):
+     * mutable and reused, so arming it for a step allocates nothing. {@code firstRow} is the first
+     * sequence of this rank's share of the global batch; a kernel numbers its elements over the
+     * global batch from it, so the masks do not depend on the rank count.
+     */
+    public static final class Mask {
+        private long key;
+        private int threshold, firstRow;
+        private float scale;
+
+        /** Arms the mask for the site keyed {@code key} at probability {@code p}. */
+        public Mask set(long key, float p, int firstRow) {
+            this.threshold = threshold(p);
+            this.key = key;
+            this.scale = 1f / (1f - p);
+            this.firstRow = firstRow;
+            return this;
+        }
+
+        public int firstRow() { return firstRow; }
+
+        /** {@code 1/(1 - p)} for a kept element {@code index}, 0 for a dropped one. */
+        public float factor(long index) { return kept(key, index, threshold) ? scale : 0f; }
+    }
+
     private static final class Apply extends Elementwise.Blocks {
         MemorySegment x;
         long key, base;

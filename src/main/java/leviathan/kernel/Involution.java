@@ -298,4 +298,40 @@ public final class Involution {
             }
         }
     }
+
+    // ---------------------------------------------------------------------------------------------
+    // dropout of the window weights (LEVIATHAN.md: the mixer's weights before they mix the values)
+
+    /**
+     * {@code pd[i,h,k] = p[i,h,k]·mask(i,h,k)/(1 - p)} for every row of the B sequences: the weights
+     * that mix the values when dropout is on ({@link #weightedSum} of pd). Weight {@code (b, i, h, k)}
+     * is numbered {@code ((firstRow + b)·T + i)·H·K + h·K + k} over the global batch.
+     */
+    public static void dropWeights(MemorySegment pd, MemorySegment p, Dropout.Mask drop, int B, int T, int H, int K) {
+        long n = (long) B * T * H * K, base = (long) drop.firstRow() * T * H * K;
+        for (long e = 0; e < n; e++) pd.setAtIndex(FL, e, p.getAtIndex(FL, e) * drop.factor(base + e));
+    }
+
+    /**
+     * The backward through dropped weights, from {@link #backward} run with {@code pd}: that gives
+     * {@code dv} exactly and {@code dw' = pd·(g_p - S)} with {@code S = dout[i,h,:]·o[i,h,:] = sum pd·g_p};
+     * the weights' true gradient is {@code p·(m·g_p - sum p·m·g_p) = pd·g_p - p·S}, so this adds
+     * {@code (pd - p)·S} to {@code dw}. {@code o} is the forward's output (computed from pd).
+     */
+    public static void dropBackwardCorrection(MemorySegment dw, MemorySegment pd, MemorySegment p, MemorySegment dout,
+                                              MemorySegment o, int B, int T, int C, int H, int K) {
+        int D = C / H;
+        for (long row = 0; row < (long) B * T; row++) {
+            for (int h = 0; h < H; h++) {
+                long at = row * C + (long) h * D;
+                float S = 0f;
+                for (int d = 0; d < D; d++) S += dout.getAtIndex(FL, at + d) * o.getAtIndex(FL, at + d);
+                long base = row * H * K + (long) h * K;
+                for (int k = 0; k < K; k++) {
+                    long e = base + k;
+                    dw.setAtIndex(FL, e, dw.getAtIndex(FL, e) + (pd.getAtIndex(FL, e) - p.getAtIndex(FL, e)) * S);
+                }
+            }
+        }
+    }
 }

@@ -165,7 +165,7 @@ public final class Gpt implements AutoCloseable {
         Encoder.forward(x, ws.tokens, s(params, "wte"), s(params, "wpe"), from, to, T, C);
         Profiler.end(P_ENCODER_F);
         boolean drop = ws.dropping() && t0 == 0;                 // training forwards only (LEVIATHAN.md: dropout)
-        if (drop) ws.drop(x, EMBEDDING_SITE, B, T, C);
+        if (drop) ws.drop(x, Workspace.EMBEDDING_SITE, B, T, C);
         MemorySegment stream = x;
         for (int l = 0; l < layers.length; l++) {
             blockForward(ws, l, stream, B, T, t0, drop);
@@ -190,12 +190,12 @@ public final class Gpt implements AutoCloseable {
         LayerNorm.forward(act.ln1(), act.ln1Mean(), act.ln1Rstd(), in, p.ln1w(), p.ln1b(), from, to, C);
         Profiler.end(P_LN_F);
         ws.mixers[l].forward(act.res1(), act.ln1(), B, T, t0);
-        if (drop) ws.drop(act.res1(), mixerSite(l), B, T, C);      // x + drop(mixer output)
+        if (drop) ws.drop(act.res1(), Workspace.mixerSite(l), B, T, C);      // x + drop(mixer output)
         Profiler.begin(P_RESIDUAL_LN);                       // res_1 = in + mixer(...), then ln_2(res_1), in one pass
         LayerNorm.forwardResidual(act.ln2(), act.ln2Mean(), act.ln2Rstd(), act.res1(), in, p.ln2w(), p.ln2b(), from, to, C);
         Profiler.end(P_RESIDUAL_LN);
         ws.mlps[l].forward(act.res2(), act.ln2(), B, T, t0);
-        if (drop) ws.drop(act.res2(), mlpSite(l), B, T, C);        // x + drop(MLP output)
+        if (drop) ws.drop(act.res2(), Workspace.mlpSite(l), B, T, C);        // x + drop(MLP output)
         Profiler.begin(P_RESIDUAL);
         Residual.add(act.res2(), act.res1(), (long) from * C, (long) to * C);
         Profiler.end(P_RESIDUAL);
@@ -249,7 +249,7 @@ public final class Gpt implements AutoCloseable {
             Profiler.begin(P_RESIDUAL);
             Residual.add(dact.res1(), dact.res2(), n);
             Profiler.end(P_RESIDUAL);
-            if (ws.dropping()) ws.drop(dact.res2(), mlpSite(l), B, T, C);   // the branch sees the masked gradient
+            if (ws.dropping()) ws.drop(dact.res2(), Workspace.mlpSite(l), B, T, C);   // the branch sees the masked gradient
             ws.mlps[l].backward(dact.ln2(), dact.res2(), act.ln2(), B, T, lossScale);
             Profiler.begin(P_LN_B);
             LayerNorm.backward(dact.res1(), gp.ln2w(), gp.ln2b(), dact.ln2(), act.res1(), p.ln2w(), act.ln2Mean(), act.ln2Rstd(), rows, C);
@@ -258,26 +258,21 @@ public final class Gpt implements AutoCloseable {
             Profiler.begin(P_RESIDUAL);
             Residual.add(din, dact.res1(), n);
             Profiler.end(P_RESIDUAL);
-            if (ws.dropping()) ws.drop(dact.res1(), mixerSite(l), B, T, C);
+            if (ws.dropping()) ws.drop(dact.res1(), Workspace.mixerSite(l), B, T, C);
             ws.mixers[l].backward(dact.ln1(), dact.res1(), act.ln1(), B, T, lossScale);
             Profiler.begin(P_LN_B);
             LayerNorm.backward(din, gp.ln1w(), gp.ln1b(), dact.ln1(), in, p.ln1w(), act.ln1Mean(), act.ln1Rstd(), rows, C);
             Profiler.end(P_LN_B);
             if (layerDone != null) layerDone.accept(l);
         }
-        if (ws.dropping()) ws.drop(s(d, "x"), EMBEDDING_SITE, B, T, C);
+        if (ws.dropping()) ws.drop(s(d, "x"), Workspace.EMBEDDING_SITE, B, T, C);
         Profiler.begin(P_ENCODER_B);
         Encoder.backward(s(g, "wte"), s(g, "wpe"), s(d, "x"), ws.tokens, B, T, C);
         Profiler.end(P_ENCODER_B);
         Profiler.end(P_BACKWARD);
     }
 
-    /** Dropout sites (LEVIATHAN.md): the embedding sum, then each layer's two residual branches. */
-    private static final int EMBEDDING_SITE = 0;
 
-    private static int mixerSite(int layer) { return 1 + 2 * layer; }
-
-    private static int mlpSite(int layer) { return 2 + 2 * layer; }
     /**
      * Layer {@code l}'s parameter gradients as one slice of {@code grads().all()}: from {@code h.l.ln_1.weight} up to the
      * next layer's first tensor; the last layer's slice runs to the end and so also holds {@code ln_f}'s (final before

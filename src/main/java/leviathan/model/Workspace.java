@@ -89,8 +89,8 @@ public final class Workspace implements AutoCloseable {
                 layerActs[l] = BlockMemory.of(acts, l);
                 if (training) layerDacts[l] = BlockMemory.of(dacts, l);
                 BlockPart mixer = config.mixerPart(l);
-                mixers[l] = mixer.bind(new Memory("h." + l + ".", MIXER, model.params(), grads, options));
-                mlps[l] = mlp.bind(new Memory("h." + l + ".", MLP, model.params(), grads, options));
+                mixers[l] = mixer.bind(new Memory(l, "h." + l + ".", MIXER, model.params(), grads, options));
+                mlps[l] = mlp.bind(new Memory(l, "h." + l + ".", MLP, model.params(), grads, options));
                 if (Profiler.ENABLED) {                       // -Dleviathan.profile=true: time each part
                     mixers[l] = new ProfiledPart(mixers[l], "mixer", mixer);
                     mlps[l] = new ProfiledPart(mlps[l], "mlp", mlp);
@@ -137,7 +137,10 @@ public final class Workspace implements AutoCloseable {
         private final Buffers params, grads;
         private final RunOptions options;
 
-        Memory(String prefix, String slot, Buffers params, Buffers grads, RunOptions options) {
+        private final int layer;
+
+        Memory(int layer, String prefix, String slot, Buffers params, Buffers grads, RunOptions options) {
+            this.layer = layer;
             this.prefix = prefix;
             this.actPrefix = prefix + slot;
             this.params = params;
@@ -162,6 +165,13 @@ public final class Workspace implements AutoCloseable {
         @Override public boolean training() { return dacts != null; }
 
         @Override public RunOptions options() { return options; }
+
+        @Override
+        public boolean armWeightDropout(leviathan.kernel.Dropout.Mask mask) {
+            if (!dropping) return false;
+            mask.set(leviathan.kernel.Dropout.key(dropSeed, dropStep, dropMicro, weightsSite(layer)), dropP, (int) dropFirstRow);
+            return true;
+        }
     }
 
     static MemorySegment s(Buffers b, String name) { return b.get(name).segment(); }
@@ -195,6 +205,15 @@ public final class Workspace implements AutoCloseable {
     public void noDropout() { dropping = false; }
 
     boolean dropping() { return dropping; }
+
+    /** Dropout sites (LEVIATHAN.md): the embedding sum, each layer's two residual branches, and each mixer's weights. */
+    static final int EMBEDDING_SITE = 0;
+
+    static int mixerSite(int layer) { return 1 + 3 * layer; }
+
+    static int mlpSite(int layer) { return 2 + 3 * layer; }
+
+    static int weightsSite(int layer) { return 3 + 3 * layer; }
 
     /**
      * Applies the armed mask of {@code site} to the {@code (B, T, C)} rows of {@code x}: the

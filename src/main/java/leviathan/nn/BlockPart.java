@@ -110,6 +110,13 @@ public interface BlockPart {
         boolean training();
 
         RunOptions options();
+
+        /**
+         * Arms {@code mask} for this layer's mixer weights when the workspace's next training
+         * forward drops (LEVIATHAN.md, dropout) and returns true; returns false otherwise. The same
+         * mask comes back for the forward and the backward of one micro-batch.
+         */
+        boolean armWeightDropout(leviathan.kernel.Dropout.Mask mask);
     }
 
     /**

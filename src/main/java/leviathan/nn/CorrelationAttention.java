@@ -9,6 +9,7 @@ import leviathan.kernel.CorrelationDriver;
 import leviathan.kernel.CorrelationFft;
 import leviathan.kernel.CorrelationImpl;
 import leviathan.kernel.CorrelationWorkspace;
+import leviathan.kernel.Dropout;
 import leviathan.kernel.Simd;
 
 /**
@@ -184,13 +185,40 @@ public final class CorrelationAttention implements AutoCloseable {
 
     /** Query rows {@code [t0, T)} of each of the B sequences; rows below t0 are left as they are. */
     public void forward(MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int B, int T, int t0) {
-        driver(choose(T)).forward(out, lse, qkv, lagBias, B, T, t0);
+        forward(null, out, lse, qkv, lagBias, B, T, t0);
+    }
+
+    /**
+     * {@link #forward} with the weights dropped by {@code drop} before they mix the values (null:
+     * none). Only the scalar reference and the direct kernel drop weights: with a mask, AUTO runs
+     * the direct kernel (the scalar one with SIMD off), and an explicit GEMM or FFT is refused.
+     */
+    public void forward(Dropout.Mask drop, MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int B, int T, int t0) {
+        driver(choose(T, drop)).forward(drop, out, lse, qkv, lagBias, B, T, t0);
     }
 
     /** Adds into {@code dqkv} and {@code dlagBias} (null for dot attention). */
     public void backward(MemorySegment dqkv, MemorySegment dlagBias, MemorySegment dout, MemorySegment out,
                          MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int B, int T) {
-        driver(choose(T)).backward(dqkv, dlagBias, dout, out, lse, qkv, lagBias, B, T);
+        backward(null, dqkv, dlagBias, dout, out, lse, qkv, lagBias, B, T);
+    }
+
+    /** {@link #backward} through the weights {@code drop} dropped in the forward (the same mask). */
+    public void backward(Dropout.Mask drop, MemorySegment dqkv, MemorySegment dlagBias, MemorySegment dout, MemorySegment out,
+                         MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int B, int T) {
+        driver(choose(T, drop)).backward(drop, dqkv, dlagBias, dout, out, lse, qkv, lagBias, B, T);
+    }
+
+    private Impl choose(int T, Dropout.Mask drop) {
+        Impl chosen = choose(T);
+        if (drop == null || chosen == Impl.SCALAR || chosen == Impl.DIRECT) return chosen;
+        if (impl != Impl.AUTO) throw new IllegalArgumentException(dropRefusal(impl));
+        return Simd.ENABLED ? Impl.DIRECT : Impl.SCALAR;
+    }
+
+    /** Why an implementation cannot run with attention-weight dropout, and what to use. */
+    public static String dropRefusal(Impl impl) {
+        return "--impl " + impl.flag() + " does not drop attention weights (dropout): use --impl auto, direct or scalar";
     }
 
     /** The driver of {@code which}, made on first use. */

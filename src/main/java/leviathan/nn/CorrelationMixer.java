@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import leviathan.backend.Backend;
+import leviathan.kernel.Dropout;
 
 /**
  * Multi-head correlation attention (LEVIATHAN.md, "Multi-head correlation"), and with one lag and
@@ -118,10 +119,13 @@ public final class CorrelationMixer implements TokenMixer {
         private final MemorySegment attnW, attnB, bias, projW, projB;
         private final MemorySegment gAttnW, gAttnB, gBias, gProjW, gProjB;
         private final MemorySegment qkv, att, lse, dqkv, datt;
+        private final LayerMemory memory;
+        private final Dropout.Mask mask = new Dropout.Mask();     // this layer's weight-dropout mask, armed per micro-batch
 
         Bound(LayerMemory m) {
             int C = dims.nEmbd();
             be = m.backend();
+            memory = m;
             attention = new CorrelationAttention(be, m.maxBatch(), m.maxT(), C, dims.nHead(), lags, m.options().impl());
             attnW = m.param("attn.c_attn.weight");
             attnB = m.param("attn.c_attn.bias");
@@ -144,7 +148,8 @@ public final class CorrelationMixer implements TokenMixer {
         public void forward(MemorySegment out, MemorySegment in, int B, int T, int t0) {
             int C = dims.nEmbd(), from = t0, to = B * T;              // rows [t0, B·T): t0 > 0 only with B = 1
             Linear.forward(be, qkv, in, attnW, attnB, from, to, C, 3 * C);
-            attention.forward(att, lse, qkv, bias, B, T, t0);
+            Dropout.Mask drop = t0 == 0 && memory.armWeightDropout(mask) ? mask : null;   // training forwards only
+            attention.forward(drop, att, lse, qkv, bias, B, T, t0);
             Linear.forward(be, out, att, projW, projB, from, to, C, C);
         }
 
@@ -152,7 +157,7 @@ public final class CorrelationMixer implements TokenMixer {
         public void backward(MemorySegment din, MemorySegment dout, MemorySegment in, int B, int T, float lossScale) {
             int C = dims.nEmbd(), rows = B * T;
             Linear.backward(be, datt, gProjW, gProjB, dout, att, projW, rows, C, C);
-            attention.backward(dqkv, gBias, datt, att, lse, qkv, bias, B, T);
+            attention.backward(memory.armWeightDropout(mask) ? mask : null, dqkv, gBias, datt, att, lse, qkv, bias, B, T);
             Linear.backward(be, din, gAttnW, gAttnB, dqkv, in, attnW, rows, C, 3 * C);
         }
 

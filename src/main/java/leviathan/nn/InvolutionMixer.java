@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.util.List;
 import java.util.Map;
 import leviathan.backend.Backend;
+import leviathan.kernel.Dropout;
 import leviathan.kernel.Gelu;
 import leviathan.kernel.Involution;
 
@@ -63,6 +64,10 @@ public final class InvolutionMixer implements TokenMixer {
                 new Act("v", C), new Act("inv", C));
     }
 
+    /** The dropped window weights of a training workspace with dropout on: {@code maxBatch·maxT·H·K} floats. */
+    @Override
+    public long scratchBytes(int maxBatch, int maxT, int threads) { return (long) maxBatch * maxT * dims.nHead() * window * Float.BYTES; }
+
     @Override
     public BlockPart.Bound bind(LayerMemory m) {
         int C = dims.nEmbd(), H = dims.nHead(), K = window, R = reduce, HK = H * K;
@@ -77,7 +82,19 @@ public final class InvolutionMixer implements TokenMixer {
         MemorySegment gProjW = m.grad("attn.c_proj.weight"), gProjB = m.grad("attn.c_proj.bias");
         MemorySegment red = m.act("reduce"), redGelu = m.act("reduce_gelu"), span = m.act("span"), v = m.act("v"), inv = m.act("inv");
         MemorySegment dred = m.dact("reduce"), dredGelu = m.dact("reduce_gelu"), dspan = m.dact("span"), dv = m.dact("v"), dinv = m.dact("inv");
+        Dropout.Mask mask = new Dropout.Mask();                         // this layer's weight-dropout mask, armed per micro-batch
         return new BlockPart.Bound() {
+            private final java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofShared();
+            private MemorySegment dropped;                               // the dropped weights, made at the first dropping step
+
+            private MemorySegment dropped() {
+                if (dropped == null) dropped = arena.allocate((long) m.maxBatch() * m.maxT() * HK * Float.BYTES, 64);
+                return dropped;
+            }
+
+            @Override
+            public void close() { arena.close(); }
+
             @Override
             public void forward(MemorySegment out, MemorySegment in, int B, int T, int t0) {
                 int from = t0, to = B * T;                                // rows [t0, B·T): t0 > 0 only with B = 1
@@ -85,7 +102,13 @@ public final class InvolutionMixer implements TokenMixer {
                 Gelu.forward(redGelu, red, (long) from * R, (long) to * R);
                 Linear.forward(be, span, redGelu, spanW, spanB, from, to, R, HK);
                 Linear.forward(be, v, in, vW, vB, from, to, C, C);
-                Involution.forward(inv, span, span, v, B, T, C, H, K, t0);   // the logits become p in place
+                if (t0 == 0 && m.armWeightDropout(mask)) {                 // training: p stays for the backward, pd mixes the values
+                    Involution.softmax(span, span, B, T, H, K, 0);
+                    Involution.dropWeights(dropped(), span, mask, B, T, H, K);
+                    Involution.weightedSum(inv, dropped, v, B, T, C, H, K, 0);
+                } else {
+                    Involution.forward(inv, span, span, v, B, T, C, H, K, t0);   // the logits become p in place
+                }
                 Linear.forward(be, out, inv, projW, projB, from, to, C, C);
             }
 
@@ -93,7 +116,12 @@ public final class InvolutionMixer implements TokenMixer {
             public void backward(MemorySegment din, MemorySegment dout, MemorySegment in, int B, int T, float lossScale) {
                 int rows = B * T;
                 Linear.backward(be, dinv, gProjW, gProjB, dout, inv, projW, rows, C, C);
-                Involution.backward(dspan, dv, dinv, span, v, B, T, C, H, K);
+                if (m.armWeightDropout(mask)) {
+                    Involution.backward(dspan, dv, dinv, dropped, v, B, T, C, H, K);
+                    Involution.dropBackwardCorrection(dspan, dropped, span, dinv, inv, B, T, C, H, K);
+                } else {
+                    Involution.backward(dspan, dv, dinv, span, v, B, T, C, H, K);
+                }
                 Linear.backward(be, din, gVW, gVB, dv, in, vW, rows, C, C);
                 Linear.backward(be, dredGelu, gSpanW, gSpanB, dspan, redGelu, spanW, rows, R, HK);
                 Gelu.backward(dred, red, dredGelu, (long) rows * R);

@@ -32,6 +32,10 @@ public record TrainConfig(ModelGroup model, OptimizerGroup optimizer, ScheduleGr
 
     public TrainConfig {
         if (model == null || optimizer == null || schedule == null || run == null) throw new IllegalArgumentException("every group is required");
+        String impl = model.options().get("impl");
+        if (optimizer.dropout() > 0 && impl != null && !java.util.Set.of("auto", "direct", "scalar").contains(impl)) {
+            throw new IllegalArgumentException(leviathan.nn.CorrelationAttention.dropRefusal(leviathan.nn.CorrelationAttention.Impl.parse(impl)));
+        }
         if ((long) schedule.batchSize() * model.blockSize() > 1L << 24) {
             throw new IllegalArgumentException("batch_size·block_size = " + (long) schedule.batchSize() * model.blockSize()
                     + " is too large (max 2^24 tokens per micro-batch)");
