@@ -14,6 +14,7 @@ import java.util.TreeMap;
 import java.util.function.Consumer;
 import leviathan.kernel.Correlation;
 import leviathan.kernel.CorrelationCandidates;
+import leviathan.kernel.CorrelationFft;
 import leviathan.kernel.Matmul;
 import leviathan.kernel.Parallel;
 
@@ -246,18 +247,31 @@ public final class Tuning {
         int B = Math.min(maxB, Math.max(1, (2 * threads() + H - 1) / H));
         String first = dflt.equals("fft") ? "fft" : "direct/" + Correlation.defaultTileVectors();
         String name = "correlation C" + C + " H" + H + " N" + N + " T" + maxT + " B" + B + " threads " + threads();
-        String best;
-        int saved = Correlation.tileVectors();
-        try (CorrelationCandidates c = new CorrelationCandidates(B, maxT, C, H, N, first)) {
-            best = choose(name, c.runs());
-        } finally {
-            Correlation.setTileVectors(saved);
+        String best = cachedCorrelation(name, C / H);
+        if (best == null) {                                    // not cached: build the candidates and time them
+            int saved = Correlation.tileVectors();
+            try (CorrelationCandidates c = new CorrelationCandidates(B, maxT, C, H, N, first)) {
+                best = choose(name, c.runs());
+            } finally {
+                Correlation.setTileVectors(saved);
+            }
         }
         if (best.startsWith("direct/")) {
             Correlation.setTileVectors(Integer.parseInt(best.substring("direct/".length())));
             return "direct";
         }
         return best;
+    }
+
+    /** A cached correlation choice that this head width can run, or null (then it is timed). */
+    private synchronized String cachedCorrelation(String name, int D) {
+        Entry e = entries.get(name);
+        if (e == null) return null;
+        String c = e.choice();
+        if (c.equals("fft")) return CorrelationFft.supports(D) ? c : null;
+        if (!c.startsWith("direct/")) return null;
+        int v = parseInt(c.substring("direct/".length()));
+        return v >= 2 && Correlation.TILE_VECTORS.contains(v) ? c : null;
     }
 
     static final String GEMM_TILE = "gemm tile rows";
