@@ -29,7 +29,8 @@ import leviathan.kernel.Parallel;
  * {@code ${XDG_CACHE_HOME:-~/.cache}/leviathan/tuning} ({@link #CACHE_PROPERTY}; the conventions
  * of {@link NativeCache}): a new CPU, JDK, {@code -XX:MaxVectorSize} or engine build gets a fresh
  * file. A damaged file costs one log line and is timed again. {@code -Dleviathan.tune=false}
- * ({@link #PROPERTY}) runs the built-in defaults and neither reads nor writes the cache.
+ * ({@link #PROPERTY}; or {@code LEVIATHAN_TUNE=false} in the environment) runs the built-in
+ * defaults and neither reads nor writes the cache.
  *
  * <p>Every candidate computes the same function: the correlation tiles and GEMM tile heights give
  * the same bits, the Java and oneDNN GEMMs and the FFT path differ by rounding within the oracle
@@ -50,6 +51,8 @@ public final class Tuning {
 
     /** {@code false}: built-in defaults, no timing, no cache. */
     public static final String PROPERTY = "leviathan.tune";
+    /** The environment's say when {@link #PROPERTY} is not set (the tests set it, so that the JVMs they start inherit it). */
+    public static final String ENV = "LEVIATHAN_TUNE";
     /** The cache directory (default {@code ${XDG_CACHE_HOME:-~/.cache}/leviathan/tuning}). */
     public static final String CACHE_PROPERTY = "leviathan.tune.cache";
     /** Milliseconds of timing a JVM may spend in all (default {@value #DEFAULT_BUDGET_MS}). */
@@ -90,15 +93,24 @@ public final class Tuning {
      */
     public static synchronized Tuning global(Consumer<String> log) {
         if (global == null) {
-            String p = System.getProperty(PROPERTY, "true").trim();
-            if (!p.equals("true") && !p.equals("false")) throw new IllegalArgumentException(PROPERTY + " must be true or false, got '" + p + "'");
-            global = new Tuning(NativeCache.root(CACHE_PROPERTY, "tuning"), MachineKey.current(), p.equals("true"), budgetMs(), log);
+            global = new Tuning(NativeCache.root(CACHE_PROPERTY, "tuning"), MachineKey.current(), enabledBySystem(), budgetMs(), log);
         }
         return global;
     }
 
-    /** True when {@code -Dleviathan.tune} is not {@code false}. */
-    public static boolean enabledBySystem() { return !"false".equals(System.getProperty(PROPERTY, "true").trim()); }
+    /** {@code -Dleviathan.tune}, else {@code LEVIATHAN_TUNE}, else true. */
+    public static boolean enabledBySystem() {
+        String p = System.getProperty(PROPERTY);
+        String from = "-D" + PROPERTY;
+        if (p == null || p.isBlank()) {
+            p = System.getenv(ENV);
+            from = ENV;
+        }
+        if (p == null || p.isBlank()) return true;
+        p = p.trim();
+        if (!p.equals("true") && !p.equals("false")) throw new IllegalArgumentException(from + " must be true or false, got '" + p + "'");
+        return p.equals("true");
+    }
 
     private static long budgetMs() {
         String p = System.getProperty(BUDGET_PROPERTY);
@@ -357,7 +369,7 @@ public final class Tuning {
 
     /** One line for {@code info}: where the cache is and what it holds. */
     public synchronized String summary() {
-        if (!enabled) return "off (-D" + PROPERTY + "=false): built-in defaults";
+        if (!enabled) return "off (-D" + PROPERTY + "=false or " + ENV + "=false): built-in defaults";
         return entries.size() + (entries.size() == 1 ? " choice" : " choices") + " cached in " + file + (Files.exists(file) ? "" : " (not written yet)");
     }
 
