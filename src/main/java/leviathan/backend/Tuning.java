@@ -14,6 +14,7 @@ import java.util.TreeMap;
 import java.util.function.Consumer;
 import leviathan.kernel.Correlation;
 import leviathan.kernel.CorrelationCandidates;
+import leviathan.kernel.CorrelationFft;
 import leviathan.kernel.Matmul;
 import leviathan.kernel.Parallel;
 
@@ -28,7 +29,8 @@ import leviathan.kernel.Parallel;
  * {@code ${XDG_CACHE_HOME:-~/.cache}/leviathan/tuning} ({@link #CACHE_PROPERTY}; the conventions
  * of {@link NativeCache}): a new CPU, JDK, {@code -XX:MaxVectorSize} or engine build gets a fresh
  * file. A damaged file costs one log line and is timed again. {@code -Dleviathan.tune=false}
- * ({@link #PROPERTY}) runs the built-in defaults and neither reads nor writes the cache.
+ * ({@link #PROPERTY}; or {@code LEVIATHAN_TUNE=false} in the environment) runs the built-in
+ * defaults and neither reads nor writes the cache.
  *
  * <p>Every candidate computes the same function: the correlation tiles and GEMM tile heights give
  * the same bits, the Java and oneDNN GEMMs and the FFT path differ by rounding within the oracle
@@ -49,6 +51,8 @@ public final class Tuning {
 
     /** {@code false}: built-in defaults, no timing, no cache. */
     public static final String PROPERTY = "leviathan.tune";
+    /** The environment's say when {@link #PROPERTY} is not set (the tests set it, so that the JVMs they start inherit it). */
+    public static final String ENV = "LEVIATHAN_TUNE";
     /** The cache directory (default {@code ${XDG_CACHE_HOME:-~/.cache}/leviathan/tuning}). */
     public static final String CACHE_PROPERTY = "leviathan.tune.cache";
     /** Milliseconds of timing a JVM may spend in all (default {@value #DEFAULT_BUDGET_MS}). */
@@ -89,15 +93,24 @@ public final class Tuning {
      */
     public static synchronized Tuning global(Consumer<String> log) {
         if (global == null) {
-            String p = System.getProperty(PROPERTY, "true").trim();
-            if (!p.equals("true") && !p.equals("false")) throw new IllegalArgumentException(PROPERTY + " must be true or false, got '" + p + "'");
-            global = new Tuning(NativeCache.root(CACHE_PROPERTY, "tuning"), MachineKey.current(), p.equals("true"), budgetMs(), log);
+            global = new Tuning(NativeCache.root(CACHE_PROPERTY, "tuning"), MachineKey.current(), enabledBySystem(), budgetMs(), log);
         }
         return global;
     }
 
-    /** True when {@code -Dleviathan.tune} is not {@code false}. */
-    public static boolean enabledBySystem() { return !"false".equals(System.getProperty(PROPERTY, "true").trim()); }
+    /** {@code -Dleviathan.tune}, else {@code LEVIATHAN_TUNE}, else true. */
+    public static boolean enabledBySystem() {
+        String p = System.getProperty(PROPERTY);
+        String from = "-D" + PROPERTY;
+        if (p == null || p.isBlank()) {
+            p = System.getenv(ENV);
+            from = ENV;
+        }
+        if (p == null || p.isBlank()) return true;
+        p = p.trim();
+        if (!p.equals("true") && !p.equals("false")) throw new IllegalArgumentException(from + " must be true or false, got '" + p + "'");
+        return p.equals("true");
+    }
 
     private static long budgetMs() {
         String p = System.getProperty(BUDGET_PROPERTY);
@@ -246,18 +259,31 @@ public final class Tuning {
         int B = Math.min(maxB, Math.max(1, (2 * threads() + H - 1) / H));
         String first = dflt.equals("fft") ? "fft" : "direct/" + Correlation.defaultTileVectors();
         String name = "correlation C" + C + " H" + H + " N" + N + " T" + maxT + " B" + B + " threads " + threads();
-        String best;
-        int saved = Correlation.tileVectors();
-        try (CorrelationCandidates c = new CorrelationCandidates(B, maxT, C, H, N, first)) {
-            best = choose(name, c.runs());
-        } finally {
-            Correlation.setTileVectors(saved);
+        String best = cachedCorrelation(name, C / H);
+        if (best == null) {                                    // not cached: build the candidates and time them
+            int saved = Correlation.tileVectors();
+            try (CorrelationCandidates c = new CorrelationCandidates(B, maxT, C, H, N, first)) {
+                best = choose(name, c.runs());
+            } finally {
+                Correlation.setTileVectors(saved);
+            }
         }
         if (best.startsWith("direct/")) {
             Correlation.setTileVectors(Integer.parseInt(best.substring("direct/".length())));
             return "direct";
         }
         return best;
+    }
+
+    /** A cached correlation choice that this head width can run, or null (then it is timed). */
+    private synchronized String cachedCorrelation(String name, int D) {
+        Entry e = entries.get(name);
+        if (e == null) return null;
+        String c = e.choice();
+        if (c.equals("fft")) return CorrelationFft.supports(D) ? c : null;
+        if (!c.startsWith("direct/")) return null;
+        int v = parseInt(c.substring("direct/".length()));
+        return v >= 2 && Correlation.TILE_VECTORS.contains(v) ? c : null;
     }
 
     static final String GEMM_TILE = "gemm tile rows";
@@ -337,7 +363,7 @@ public final class Tuning {
 
     /** One line for {@code info}: where the cache is and what it holds. */
     public synchronized String summary() {
-        if (!enabled) return "off (-D" + PROPERTY + "=false): built-in defaults";
+        if (!enabled) return "off (-D" + PROPERTY + "=false or " + ENV + "=false): built-in defaults";
         return entries.size() + (entries.size() == 1 ? " choice" : " choices") + " cached in " + file + (Files.exists(file) ? "" : " (not written yet)");
     }
 

@@ -35,6 +35,8 @@ final class InfoCommand implements Callable<Integer> {
         System.out.printf("heap          max %d MiB (LEVIATHAN_HEAP or -Xmx in LEVIATHAN_JAVA_OPTS), %d MiB committed; collector %s%n",
                 rt.maxMemory() >> 20, rt.totalMemory() >> 20, collector());
         for (String line : memoryBudget()) System.out.printf("off-heap      %s%n", line);
+        // made before the backend, which logs into a buffer: a damaged tuning cache's line goes to stderr
+        leviathan.backend.Tuning tuning = leviathan.backend.Tuning.global(System.err::println);
         StringBuilder lines = new StringBuilder();
         try (Backend b = Backends.select(null, l -> lines.append(l))) {
             System.out.printf("GEMM          %s%n", b.describe());
@@ -43,7 +45,6 @@ final class InfoCommand implements Callable<Integer> {
         }
         System.out.printf("registers     %d vector registers for kernel tiles (GEMM %d rows, correlation %d vectors by default)%n",
                 Simd.registers(), leviathan.kernel.Matmul.defaultTileRows(), leviathan.kernel.Correlation.defaultTileVectors());
-        leviathan.backend.Tuning tuning = leviathan.backend.Tuning.global(System.err::println);
         System.out.printf("tuning        %s%n", tuning.summary());
         if (!tuning.entries().isEmpty()) for (String line : tuning.table()) System.out.printf("              %s%n", line);
         for (String line : leviathan.backend.cuda.CudaInfo.lines()) System.out.printf("CUDA          %s%n", line);

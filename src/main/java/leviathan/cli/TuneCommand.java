@@ -28,7 +28,7 @@ final class TuneCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (!Tuning.enabledBySystem()) throw new IllegalArgumentException("tuning is off (-D" + Tuning.PROPERTY + "=false): nothing to time");
+        if (!Tuning.enabledBySystem()) throw new IllegalArgumentException("tuning is off (-D" + Tuning.PROPERTY + "=false or " + Tuning.ENV + "=false): nothing to time");
         Tuning tuning = Tuning.global(System.err::println);
         tuning.forget();
         tuning.unbounded();

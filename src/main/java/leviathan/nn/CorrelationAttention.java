@@ -163,7 +163,8 @@ public final class CorrelationAttention implements AutoCloseable {
     private synchronized Impl tune() {
         if (tuned != null) return tuned;
         Impl rule = autoRule(Simd.ENABLED, D, N);
-        if (!Tuning.enabledBySystem() || ++calls < Tuning.WARM_CALLS) return rule;
+        if (!Tuning.enabledBySystem()) return tuned = rule;
+        if (++calls < Tuning.WARM_CALLS) return rule;
         return tuned = Impl.parse(Tuning.global(System.err::println).correlation(maxB, maxT, C, H, N, rule.flag()));
     }
 

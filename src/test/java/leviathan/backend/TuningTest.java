@@ -136,7 +136,11 @@ class TuningTest {
             Tuning.Entry e = t.entries().get(0);
             assertTrue(e.name().startsWith("correlation C16 H2 N4 T12"), e.name());
             if (impl.equals("direct")) assertEquals(e.choice(), "direct/" + Correlation.tileVectors());
-            assertEquals(impl, open(KEY, true, 10_000).correlation(2, 12, 16, 2, 4, "direct"), "the cached choice");
+            Correlation.setTileVectors(1);
+            Tuning again = open(KEY, true, 10_000);
+            assertEquals(impl, again.correlation(2, 12, 16, 2, 4, "direct"), "the cached choice");
+            assertEquals(t.entries(), again.entries(), "read, not timed again");
+            if (impl.equals("direct")) assertEquals(e.choice(), "direct/" + Correlation.tileVectors(), "and its tile set");
         } finally {
             Correlation.setTileVectors(saved);
         }

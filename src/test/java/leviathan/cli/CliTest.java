@@ -82,7 +82,7 @@ class CliTest {
         }
         String out = buf.toString(java.nio.charset.StandardCharsets.UTF_8);
         assertTrue(out.contains("CUDA") && out.contains("has not yet run on a GPU"), out);
-        assertTrue(out.contains("tuning        off (-Dleviathan.tune=false)"), out);
+        assertTrue(out.contains("tuning        off (-Dleviathan.tune=false"), out);
         assertTrue(out.contains("registers     "), out);
     }
 
