@@ -155,6 +155,22 @@ class RoundThreeCliTest {
         assertRefused(fifoRun.resolve(Trainer.STATE_FILE) + " is a FIFO (named pipe)", "train", "--resume", fifoRun.toString());
     }
 
+    /** Advice after a failed resume names only options that --resume accepts. */
+    @Test
+    void aResumedRunIsAdvisedWaysThatWorkWithResume() throws Exception {
+        Path changed = Files.createDirectory(dir.resolve("changed"));
+        Path text = changed.resolve("text.txt");
+        Files.writeString(text, Files.readString(data) + "Zebra");
+        Path r = changed.resolve("run");
+        assertEquals(0, run(train(r.toString(), "--data", text.toString(), "--steps", "4", "--stop-after", "2")).code());
+        Files.writeString(text, Files.readString(data) + "Quagga");            // 'Q' is in no vocabulary of this run
+        Run res = run("train", "--resume", r.toString());
+        assertTrue(res.code() != 0, res.err());
+        assertTrue(res.err().contains("a resumed run keeps its vocabulary") && res.err().contains("--init-from " + r.resolve(Trainer.MODEL_FILE)),
+                res.err());
+        assertFalse(res.err().contains("pass --drop-unknown"), "--resume refuses --drop-unknown: " + res.err());
+    }
+
     /** A 2e9-character end-of-run sample streams: the reader closing stdout ends it, and the finished run exits 0. */
     @Test
     void theEndOfRunSampleStreamsAndAFinishedRunExitsZero() throws Exception {
