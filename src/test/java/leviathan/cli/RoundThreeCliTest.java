@@ -171,6 +171,44 @@ class RoundThreeCliTest {
         assertFalse(res.err().contains("pass --drop-unknown"), "--resume refuses --drop-unknown: " + res.err());
     }
 
+    static Process cli(Path stdout, String... args) throws Exception {
+        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "-Xmx256m", "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        cmd.addAll(Arrays.asList(args));
+        return new ProcessBuilder(cmd).redirectOutput(stdout.toFile()).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+    }
+
+    /** sample prints the prompt as the model reads it, and only once the model has produced a character. */
+    @Test
+    void samplePrintsThePromptAsReadAndNothingForARefusedModel() throws Exception {
+        Path out = dir.resolve("sample.out");
+        Process p = cli(out, "sample", "--checkpoint", model.toString(), "--prompt", "the \u00e9king", "--drop-unknown", "--tokens", "3",
+                "--backend", "java", "--threads", "1");
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue());
+        String text = Files.readString(out);
+        assertTrue(text.startsWith("the king") && !text.contains("\u00e9"), "the dropped character is not echoed: " + text);
+
+        // a diverged model (finite weights of +-1e30 that overflow the forward pass) is refused at its first character
+        Path diverged = dir.resolve("diverged.safetensors");
+        try (leviathan.model.Checkpoint.Loaded l = leviathan.model.Checkpoint.load(model)) {
+            var all = l.model().params().all();
+            for (long i = 0; i < all.byteSize() / Float.BYTES; i++) {
+                all.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, i % 2 == 0 ? 1e30f : -1e30f);
+            }
+            leviathan.model.Checkpoint.save(diverged, l.model(), l.tokenizer(), null);
+        } catch (java.io.IOException e) {
+            // a checkpoint of non-finite activations may be refused on save; then there is nothing to sample
+            org.junit.jupiter.api.Assumptions.abort("cannot write a diverged checkpoint: " + e.getMessage());
+        }
+        Process q = cli(out, "sample", "--checkpoint", diverged.toString(), "--prompt", "the king", "--tokens", "3",
+                "--backend", "java", "--threads", "1");
+        assertTrue(q.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(1, q.exitValue());
+        assertEquals("", Files.readString(out), "nothing printed before the refusal");
+    }
+
     /** A 2e9-character end-of-run sample streams: the reader closing stdout ends it, and the finished run exits 0. */
     @Test
     void theEndOfRunSampleStreamsAndAFinishedRunExitsZero() throws Exception {
