@@ -289,7 +289,10 @@ public final class RunDirectory implements AutoCloseable {
         Saved inModel = savedIn(model());
         AtomicFile.requireOrdinary(state());                             // a FIFO or directory there is named as such, not "not found"
         if (!Files.isRegularFile(state())) {
-            if (inModel == null) throw new IOException("cannot resume: " + state() + " not found (the run saved no checkpoint yet)");
+            if (inModel == null) {
+                throw new IOException("cannot resume: " + state() + " not found (the run saved no checkpoint yet); start it over with"
+                        + " train --out " + dir + " --overwrite");
+            }
             throw new IOException("cannot resume: " + state() + " not found, but " + model() + " holds step " + inModel.step()
                     + ": that checkpoint's training state was never written, so the run cannot continue exactly; start a new run"
                     + " from those weights with --init-from " + model());

@@ -118,7 +118,7 @@ class RoundThreeCliTest {
         // 70,000 x 256 (the default block) is over the 2^24 tokens a micro-batch may hold; x 16 (the checkpoint's) is not
         assertEquals(0, run(train(dir.resolve("i1").toString(), "--init-from", model.toString(), "--batch-size", "70000",
                 "--preflight-ranks", "1")).code());
-        assertRefused("(the model is " + model + "'s)", train(dir.resolve("i1").toString(), "--init-from", model.toString(),
+        assertRefused("the model and its block size are " + model + "'s", train(dir.resolve("i1").toString(), "--init-from", model.toString(),
                 "--batch-size", "1000000", "--preflight-ranks", "1"));
     }
 
