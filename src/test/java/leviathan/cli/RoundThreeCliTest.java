@@ -143,7 +143,7 @@ class RoundThreeCliTest {
         Files.write(dir.resolve("magic.tokens"), badMagic);
         assertRefused("not a token file", "eval", "--checkpoint", model.toString(), "--data", dir.resolve("magic.tokens").toString());
         byte[] badId = b.clone();
-        badId[badId.length - 1] = (byte) 250;                                  // the vocabulary of this text is far smaller
+        badId[badId.length - 1000] = (byte) 250;                               // an id in the middle; the vocabulary is far smaller
         Files.write(dir.resolve("ids.tokens"), badId);
         assertRefused("has id 250, but the vocabulary in its header has only", "eval", "--checkpoint", model.toString(), "--data",
                 dir.resolve("ids.tokens").toString());
