@@ -60,7 +60,7 @@ cp -r good goodcopy
 python3 - <<'PY'
 b = bytearray(open("prep/text.txt.tokens", "rb").read())
 m = bytearray(b); m[0] = ord("X"); open("magic.tokens", "wb").write(m)
-i = bytearray(b); i[-1] = 250; open("ids.tokens", "wb").write(i)
+i = bytearray(b); i[-1000] = 250; open("ids.tokens", "wb").write(i)
 open("big.txt", "w").write(open("text.txt").read() * 8)
 PY
 printf 'k1\nk2\n' > twolines.key

@@ -175,9 +175,10 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
             // with --init-from the model is the checkpoint's (its block size included), read from its header
             GptConfig lowerBound = initFrom == null ? cfg.model().toGptConfig(1) : checkpointConfig(initFrom, "--init-from");
             if (threads > 0) Parallel.setThreads(threads);               // the estimate counts per-thread scratch
-            MemoryEstimate.require(lowerBound, batchSize, lowerBound.blockSize(), true,
-                    "use a smaller --batch-size (with --accum to keep the tokens per step)"
-                            + (initFrom == null ? ", --block-size, --n-embd or --n-layer" : " (the model is " + initFrom + "'s)"));
+            MemoryEstimate.require(lowerBound, batchSize, lowerBound.blockSize(), true, initFrom == null
+                    ? "use a smaller --batch-size (with --accum to keep the tokens per step), --block-size, --n-embd or --n-layer"
+                    : "use a smaller --batch-size (with --accum to keep the tokens per step); the model and its block size are "
+                            + initFrom + "'s");
             if (preflightRanks != null) {
                 preflight(preflightRanks, batchSize, lowerBound, batchSize);
                 return 0;

@@ -11,7 +11,6 @@ import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
@@ -148,7 +147,7 @@ public final class Datasets {
         try {
             if (r.statusCode() != 200) throw new IOException("HTTP " + r.statusCode());
             verify(part, e);
-            Files.move(part, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            leviathan.tensor.AtomicFile.move(part, target);
         } finally {
             Files.deleteIfExists(part);
         }

@@ -128,29 +128,11 @@ public final class TokenFile implements AutoCloseable {
         try (FileChannel ch = FileChannel.open(f, StandardOpenOption.READ)) {
             MemorySegment all = ch.map(FileChannel.MapMode.READ_ONLY, 0, h.fileSize(), arena);
             MemorySegment data = all.asSlice(h.dataOffset(), h.count() * h.bytesPerToken());
-            checkIds(f, data, h.bytesPerToken(), h.vocabulary().vocabSize());
             return new TokenFile(f, arena, data, h.bytesPerToken(), h.count(), h.trainEnd(), h.vocabulary(),
                     h.dropUnknown(), h.source());
         } catch (IOException | RuntimeException e) {
             arena.close();
             throw e;
-        }
-    }
-
-    /**
-     * Refuses ids at or beyond the vocabulary's size (a damaged or hand-made file): every reader
-     * indexes embeddings by id. One pass over the mapping; none when the id width cannot exceed it.
-     */
-    static void checkIds(Path f, MemorySegment data, int bytesPerToken, int vocabSize) throws TokenFileException {
-        if (vocabSize >= 1 << (8 * bytesPerToken)) return;
-        long n = data.byteSize() / bytesPerToken;
-        for (long i = 0; i < n; i++) {
-            int id = bytesPerToken == 1 ? Byte.toUnsignedInt(data.get(ValueLayout.JAVA_BYTE, i))
-                    : Short.toUnsignedInt(data.get(ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 2 * i));
-            if (id >= vocabSize) {
-                throw new TokenFileException(f, "token " + i + " has id " + id + ", but the vocabulary in its header has only " + vocabSize
-                        + " characters (ids 0 to " + (vocabSize - 1) + "): the file is damaged; prepare it again from its text");
-            }
         }
     }
 
@@ -260,7 +242,20 @@ public final class TokenFile implements AutoCloseable {
 
     /** The token at {@code i} in {@code [0, size())}. */
     public int token(long i) {
-        return bytesPerToken == 1 ? data.get(ValueLayout.JAVA_BYTE, i) & 0xFF : data.get(U16, 2 * i) & 0xFFFF;
+        int id = bytesPerToken == 1 ? data.get(ValueLayout.JAVA_BYTE, i) & 0xFF : data.get(U16, 2 * i) & 0xFFFF;
+        if (id >= vocabulary.vocabSize()) throw damaged(i, id);
+        return id;
+    }
+
+    /**
+     * An id at or beyond the vocabulary's size (a damaged or hand-made file), found where it is read:
+     * every reader indexes embeddings by id. Checked per read rather than by a scan at open, which
+     * would read the whole file (gigabytes for a large corpus) before the first step.
+     */
+    private IllegalStateException damaged(long i, int id) {
+        int v = vocabulary.vocabSize();
+        return new IllegalStateException(new TokenFileException(file, "token " + i + " has id " + id + ", but the vocabulary in its header has only "
+                + v + " characters (ids 0 to " + (v - 1) + "): the file is damaged; prepare it again from its text").getMessage());
     }
 
     /** The tokens of a split, read from the mapping (no copy). */

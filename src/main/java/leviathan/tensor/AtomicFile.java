@@ -17,9 +17,11 @@ import java.util.function.Predicate;
 
 /**
  * The one way Leviathan replaces a file it owns (checkpoints, run configs, metrics, token files,
- * extracted native libraries): the bytes go to {@code <name>.tmp-<pid>} beside it, are forced to
- * disk, and a rename puts them in place, so a reader sees the old file or the new one, never a
- * torn one. A failure deletes the temp file and leaves the old file as it was.
+ * extracted native libraries; {@link #move} also places downloaded datasets): the bytes go to
+ * {@code <name>.tmp-<pid>} beside it, are forced to disk, and a rename puts them in place, so a
+ * reader sees the old file or the new one, never a torn one. A failure deletes the temp file and
+ * leaves the old file as it was. Where the file system cannot rename atomically, the rename falls
+ * back to a plain replace.
  *
  * <p>Links are never followed: the temp file is created exclusively ({@code O_CREAT|O_EXCL}, which
  * does not follow a link), and the rename replaces the directory entry, not what it points to.

@@ -40,8 +40,9 @@ import leviathan.tensor.Tensor;
  * <p>Opening takes an exclusive OS file lock on {@code lock} for the whole run, so a second writer
  * is refused naming the holder; the OS releases it if the process dies. Every file is replaced
  * atomically by {@link AtomicFile} (temp file, fsync, rename), and no file the directory owns is
- * followed through a symbolic link: a link, FIFO or directory under one of these names is refused. A checkpoint is a pair: both files are written in full
- * beside the old ones first, then renamed, the model first; so a failed write replaces nothing, and
+ * followed through a symbolic link: a link, FIFO or directory under one of these names is refused.
+ * A checkpoint is a pair: both files are written in full beside the old ones first, then renamed,
+ * the model first; so a failed write replaces nothing, and
  * a kill between the two renames leaves the model one checkpoint ahead of the state, which resume
  * reports and recomputes exactly.
  */
@@ -138,6 +139,19 @@ public final class RunDirectory implements AutoCloseable {
                     + "): a new run never takes over a directory with other files in it; choose a new or empty --out");
         }
         if (!runFiles) return false;
+        // a file under a run file's name must be a run's: a checkpoint in Leviathan's format, metrics rows
+        for (String f : List.of(MODEL_FILE, STATE_FILE)) {
+            Path p = dir.resolve(f);
+            if (Files.exists(p) && !isLeviathanCheckpoint(p)) {
+                throw new IOException("--out " + dir + " holds a " + f + " that is not a Leviathan checkpoint: a new run never replaces"
+                        + " it; choose a new or empty --out");
+            }
+        }
+        Path metricsFile = dir.resolve(METRICS_FILE);
+        if (Files.exists(metricsFile) && !isMetrics(metricsFile)) {
+            throw new IOException("--out " + dir + " holds a " + METRICS_FILE + " that is not a Leviathan run's metrics: a new run never"
+                    + " replaces it; choose a new or empty --out");
+        }
         Path cfg = dir.resolve(CONFIG_FILE);
         if (Files.exists(cfg)) {
             try {
@@ -209,6 +223,26 @@ public final class RunDirectory implements AutoCloseable {
     private static String reason(IOException e) {
         if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) return f.getReason();
         return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    }
+
+    /** Whether {@code p} is a safetensors file whose metadata names a Leviathan format (model or training state). */
+    private static boolean isLeviathanCheckpoint(Path p) {
+        try {
+            String format = SafeTensors.readHeader(p).metadata().get("format");
+            return format != null && format.startsWith("leviathan");
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    /** Whether {@code p} is empty or starts with a metrics row ({@code {"step":N...}}; a torn first row counts). */
+    private static boolean isMetrics(Path p) {
+        try (var in = Files.newInputStream(p)) {
+            byte[] head = in.readNBytes(8);
+            return head.length == 0 || "{\"step\":".startsWith(new String(head, StandardCharsets.US_ASCII));
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     private static String busy(Path dir, String pid) {
@@ -297,7 +331,10 @@ public final class RunDirectory implements AutoCloseable {
         Saved inModel = savedIn(model());
         AtomicFile.requireOrdinary(state());                             // a FIFO or directory there is named as such, not "not found"
         if (!Files.isRegularFile(state())) {
-            if (inModel == null) throw new IOException("cannot resume: " + state() + " not found (the run saved no checkpoint yet)");
+            if (inModel == null) {
+                throw new IOException("cannot resume: " + state() + " not found (the run saved no checkpoint yet); start it over with"
+                        + " train --out " + dir + " --overwrite");
+            }
             throw new IOException("cannot resume: " + state() + " not found, but " + model() + " holds step " + inModel.step()
                     + ": that checkpoint's training state was never written, so the run cannot continue exactly; start a new run"
                     + " from those weights with --init-from " + model());

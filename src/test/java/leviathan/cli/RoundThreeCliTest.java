@@ -118,7 +118,7 @@ class RoundThreeCliTest {
         // 70,000 x 256 (the default block) is over the 2^24 tokens a micro-batch may hold; x 16 (the checkpoint's) is not
         assertEquals(0, run(train(dir.resolve("i1").toString(), "--init-from", model.toString(), "--batch-size", "70000",
                 "--preflight-ranks", "1")).code());
-        assertRefused("(the model is " + model + "'s)", train(dir.resolve("i1").toString(), "--init-from", model.toString(),
+        assertRefused("the model and its block size are " + model + "'s", train(dir.resolve("i1").toString(), "--init-from", model.toString(),
                 "--batch-size", "1000000", "--preflight-ranks", "1"));
     }
 
@@ -143,7 +143,7 @@ class RoundThreeCliTest {
         Files.write(dir.resolve("magic.tokens"), badMagic);
         assertRefused("not a token file", "eval", "--checkpoint", model.toString(), "--data", dir.resolve("magic.tokens").toString());
         byte[] badId = b.clone();
-        badId[badId.length - 1] = (byte) 250;                                  // the vocabulary of this text is far smaller
+        badId[badId.length - 1000] = (byte) 250;                               // an id in the middle; the vocabulary is far smaller
         Files.write(dir.resolve("ids.tokens"), badId);
         assertRefused("has id 250, but the vocabulary in its header has only", "eval", "--checkpoint", model.toString(), "--data",
                 dir.resolve("ids.tokens").toString());
@@ -153,6 +153,60 @@ class RoundThreeCliTest {
         Files.copy(run.resolve(Trainer.CONFIG_FILE), fifoRun.resolve(Trainer.CONFIG_FILE));
         TestData.fifo(fifoRun.resolve(Trainer.STATE_FILE));
         assertRefused(fifoRun.resolve(Trainer.STATE_FILE) + " is a FIFO (named pipe)", "train", "--resume", fifoRun.toString());
+    }
+
+    /** Advice after a failed resume names only options that --resume accepts. */
+    @Test
+    void aResumedRunIsAdvisedWaysThatWorkWithResume() throws Exception {
+        Path changed = Files.createDirectory(dir.resolve("changed"));
+        Path text = changed.resolve("text.txt");
+        Files.writeString(text, Files.readString(data) + "Zebra");
+        Path r = changed.resolve("run");
+        assertEquals(0, run(train(r.toString(), "--data", text.toString(), "--steps", "4", "--stop-after", "2")).code());
+        Files.writeString(text, Files.readString(data) + "Quagga");            // 'Q' is in no vocabulary of this run
+        Run res = run("train", "--resume", r.toString());
+        assertTrue(res.code() != 0, res.err());
+        assertTrue(res.err().contains("a resumed run keeps its vocabulary") && res.err().contains("--init-from " + r.resolve(Trainer.MODEL_FILE)),
+                res.err());
+        assertFalse(res.err().contains("pass --drop-unknown"), "--resume refuses --drop-unknown: " + res.err());
+    }
+
+    static Process cli(Path stdout, String... args) throws Exception {
+        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "-Xmx256m", "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        cmd.addAll(Arrays.asList(args));
+        return new ProcessBuilder(cmd).redirectOutput(stdout.toFile()).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+    }
+
+    /** sample prints the prompt as the model reads it, and only once the model has produced a character. */
+    @Test
+    void samplePrintsThePromptAsReadAndNothingForARefusedModel() throws Exception {
+        Path out = dir.resolve("sample.out");
+        Process p = cli(out, "sample", "--checkpoint", model.toString(), "--prompt", "the \u00e9king", "--drop-unknown", "--tokens", "3",
+                "--backend", "java", "--threads", "1");
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue());
+        String text = Files.readString(out);
+        assertTrue(text.startsWith("the king") && !text.contains("\u00e9"), "the dropped character is not echoed: " + text);
+
+        // a diverged model (finite weights of +-1e30 that overflow the forward pass) is refused at its first character
+        Path diverged = dir.resolve("diverged.safetensors");
+        try (leviathan.model.Checkpoint.Loaded l = leviathan.model.Checkpoint.load(model)) {
+            var all = l.model().params().all();
+            for (long i = 0; i < all.byteSize() / Float.BYTES; i++) {
+                all.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i, i % 2 == 0 ? 1e30f : -1e30f);
+            }
+            leviathan.model.Checkpoint.save(diverged, l.model(), l.tokenizer(), null);
+        } catch (java.io.IOException e) {
+            // a checkpoint of non-finite activations may be refused on save; then there is nothing to sample
+            org.junit.jupiter.api.Assumptions.abort("cannot write a diverged checkpoint: " + e.getMessage());
+        }
+        Process q = cli(out, "sample", "--checkpoint", diverged.toString(), "--prompt", "the king", "--tokens", "3",
+                "--backend", "java", "--threads", "1");
+        assertTrue(q.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(1, q.exitValue());
+        assertEquals("", Files.readString(out), "nothing printed before the refusal");
     }
 
     /** A 2e9-character end-of-run sample streams: the reader closing stdout ends it, and the finished run exits 0. */

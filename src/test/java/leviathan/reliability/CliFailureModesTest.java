@@ -223,6 +223,15 @@ class CliFailureModesTest {
                     + r + " was changed; fix the cause (e.g. free disk space) and start again"), locked.err());
             assertArrayEquals(before, Files.readAllBytes(r.resolve(Trainer.MODEL_FILE)));
 
+            // a token preparation that finds the disk full: named, with the way on, and no temp file left
+            var prep = run("prepare", "--data", data.toString(), "--out", mp.toString());
+            assertTrue(prep.code() != 0, prep.err());
+            assertTrue(prep.err().contains("leviathan: cannot write the token file " + mp.resolve(data.getFileName() + ".tokens")
+                    + " (No space left on device); nothing was replaced: free space in " + mp), prep.err());
+            try (var left = Files.list(mp)) {
+                assertTrue(left.noneMatch(p -> p.getFileName().toString().contains(".tmp-")), "no temp file left");
+            }
+
             Files.delete(filler);
             assertEquals(0, run("train", "--resume", r.toString()).code(), "and the run resumes once there is room");
         } finally {

@@ -9,7 +9,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
+import leviathan.data.CharTokenizer;
 import leviathan.data.TokenFiles;
+import leviathan.model.Checkpoint;
+import leviathan.model.Gpt;
+import leviathan.model.GptConfig;
 import leviathan.tensor.AtomicFile;
 import leviathan.testing.TestData;
 import leviathan.train.RunDirectory;
@@ -28,13 +33,25 @@ class RunDirectoryTakeoverTest {
     }
 
     @Test
-    void aDirectoryWithOtherFilesIsNeverTakenOverEvenWithOverwrite(@TempDir Path dir) throws IOException {
+    void aDirectoryWithOtherFilesIsNeverTakenOverEvenWithOverwrite(@TempDir Path tmp) throws IOException {
+        Path dir = Files.createDirectory(tmp.resolve("mine"));
         Files.writeString(dir.resolve("config.json"), "{\"my\": \"own settings\"}");
         Files.writeString(dir.resolve("notes.txt"), "mine");
         for (boolean overwrite : new boolean[] {false, true}) {
             var e = assertThrows(IOException.class, () -> RunDirectory.create(dir, overwrite).close());
             assertTrue(e.getMessage().contains("is not empty and not a Leviathan run directory (it holds notes.txt)"), e.getMessage());
         }
+        // someone's own model.safetensors (not Leviathan's format) or metrics.jsonl under a run file's name
+        Path other = Files.createDirectory(tmp.resolve("other"));
+        Files.write(other.resolve("model.safetensors"), new byte[] {1, 2, 3});
+        var m = assertThrows(IOException.class, () -> RunDirectory.create(other, true).close());
+        assertTrue(m.getMessage().contains("holds a model.safetensors that is not a Leviathan checkpoint"), m.getMessage());
+        Files.delete(other.resolve("model.safetensors"));
+        Files.writeString(other.resolve("metrics.jsonl"), "epoch,loss\n1,2.5\n");
+        var x = assertThrows(IOException.class, () -> RunDirectory.create(other, true).close());
+        assertTrue(x.getMessage().contains("holds a metrics.jsonl that is not a Leviathan run's metrics"), x.getMessage());
+        assertEquals("epoch,loss\n1,2.5\n", Files.readString(other.resolve("metrics.jsonl")));
+
         Files.delete(dir.resolve("notes.txt"));                    // only a config.json left, and it is not a run's
         var e = assertThrows(IOException.class, () -> RunDirectory.create(dir, true).close());
         assertTrue(e.getMessage().contains("holds a config.json that is not a Leviathan run config"), e.getMessage());
@@ -46,10 +63,13 @@ class RunDirectoryTakeoverTest {
         // a finished run whose user kept only the model and config
         Path run = Files.createDirectory(dir.resolve("run"));
         Files.writeString(run.resolve("config.json"), config(run));
-        byte[] model = {1, 2, 3};
-        Files.write(run.resolve("model.safetensors"), model);
+        CharTokenizer tok = CharTokenizer.fromText("abc");
+        try (Gpt g = Gpt.init(GptConfig.of(tok.vocabSize(), 8, 1, 2, 8, "correlation", 2), 1)) {
+            Checkpoint.save(run.resolve("model.safetensors"), g, tok, Map.of("step", "4"));
+        }
+        byte[] model = Files.readAllBytes(run.resolve("model.safetensors"));
         var e = assertThrows(IOException.class, () -> RunDirectory.create(run, false).close());
-        assertTrue(e.getMessage().contains("holds an earlier run (model.safetensors, no training state to resume)")
+        assertTrue(e.getMessage().contains("holds an earlier run (model.safetensors of step 4, no training state to resume)")
                 && e.getMessage().contains("--overwrite"), e.getMessage());
         assertArrayEquals(model, Files.readAllBytes(run.resolve("model.safetensors")));
         // with a state: --resume or --overwrite
