@@ -122,14 +122,18 @@ final class Reporter {
 
     private String total() { return totalSteps > 0 ? Integer.toString(totalSteps) : "?"; }
 
-    /** An evaluation at step {@code done}: the eval line and a metrics row. */
+    /**
+     * An evaluation at step {@code done}: the eval line and a metrics row. The row's {@code train_s}
+     * counts training steps only; {@code wall_s} counts from the run's clock start (the process start
+     * for a time-budgeted run), evaluations included, so val loss can be plotted against wall-clock time.
+     */
     void eval(int done, float lr, double trainLoss, double valLoss, double seconds) throws IOException {
         if (tty) out.print("\r\033[K");
         out.printf("step %5d | train %.4f | val %.4f | val bpc %.4f | %,.0f tok/s | eval %.1fs%n", done, trainLoss, valLoss,
                 valLoss / Math.log(2), tokensPerSecond(), seconds);
         append(String.format(Locale.ROOT,
-                "{\"step\":%d,\"lr\":%.6g,\"eval_train_loss\":%.6f,\"val_loss\":%.6f,\"val_bpc\":%.6f,\"tokens_per_s\":%.1f,\"train_s\":%.3f}",
-                done, lr, trainLoss, valLoss, valLoss / Math.log(2), tokensPerSecond(), trainSeconds));
+                "{\"step\":%d,\"lr\":%.6g,\"eval_train_loss\":%.6f,\"val_loss\":%.6f,\"val_bpc\":%.6f,\"tokens_per_s\":%.1f,\"train_s\":%.3f,\"wall_s\":%.3f}",
+                done, lr, trainLoss, valLoss, valLoss / Math.log(2), tokensPerSecond(), trainSeconds, wallSeconds()));
     }
 
     /** Ends a progress line that a terminal keeps rewriting. */
