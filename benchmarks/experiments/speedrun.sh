@@ -245,7 +245,7 @@ run_engine() {  # row budget budget_s seed
   else
     erc=1
   fi
-  "$PY" "$REPORT" record --row "$row" --impl leviathan --flags "$flags" --command "./leviathan ${args[*]}" --budget "$budget" \
+  "$PY" "$REPORT" record --row "$row" --impl leviathan --flags "$flags" --command "./leviathan ${args[*]//$ROOT\//}" --budget "$budget" \
     --budget-s "$budget_s" --seed "$seed" --rc "$rc" --eval-rc "$erc" --wall "$wall" ${ewall:+--eval-wall "$ewall"} \
     --out "$dir.out" --err "$dir.err" --eval-out "$dir.eval" --dir "$dir" --metrics "$dir/metrics.jsonl" --threads "$VCPUS" \
     --cpu "$CPU" --vcpus "$VCPUS" --date "$DATE" --commit "$COMMIT" --run "$RUN_ID" "${SMOKE_FLAG[@]}" >> "$JSONL"
@@ -263,7 +263,7 @@ run_torch() {  # budget budget_s seed
     "$PY" "$ROOT/benchmarks/pytorch/train.py" "${args[@]}" >"$log.out" 2>"$log.err" || rc=$?
   wall=$(since "$t0")
   "$PY" "$REPORT" record --row pytorch --impl pytorch --flags "$TORCH_FLAGS" \
-    --command "GOMP_SPINCOUNT=0 OMP_NUM_THREADS=$TORCH_THREADS $PY benchmarks/pytorch/train.py ${args[*]}" --budget "$budget" \
+    --command "GOMP_SPINCOUNT=0 OMP_NUM_THREADS=$TORCH_THREADS $PY benchmarks/pytorch/train.py ${args[*]//$ROOT\//}" --budget "$budget" \
     --budget-s "$budget_s" --seed "$seed" --rc "$rc" --wall "$wall" --out "$log.out" --err "$log.err" --metrics "$log.metrics.jsonl" \
     ${TORCH_CAL:+--thread-calibration "$TORCH_CAL"} --cpu "$CPU" --vcpus "$VCPUS" --date "$DATE" --commit "$COMMIT" --run "$RUN_ID" \
     "${SMOKE_FLAG[@]}" >> "$JSONL"

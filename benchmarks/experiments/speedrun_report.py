@@ -87,7 +87,7 @@ def is_family(flags):
 # record: one run -> one JSON line
 
 ENGINE_FINAL = re.compile(r"final: val loss ([0-9.]+|NaN), val bpc [0-9.NaN]+, train loss ([0-9.]+|NaN), ([0-9,]+) tokens/s, "
-                          r"wall ([0-9.]+) s, peak RSS ([0-9]+) MiB")
+                          r"wall ([0-9.]+) s, peak RSS (?:([0-9]+) MiB|n/a)")
 ENGINE_EVAL = re.compile(r"loss ([0-9.]+) nats, bpc ([0-9.]+) over ([0-9,]+) predictions")
 
 
@@ -106,7 +106,7 @@ def record(a):
                 r["steps"] = json.load(f).get("steps")
         if m:
             r.update(val_loss_sampled=float(m.group(1)), train_loss=float(m.group(2)),
-                     tokens_per_s=float(m.group(3).replace(",", "")), peak_rss_mib=int(m.group(5)))
+                     tokens_per_s=float(m.group(3).replace(",", "")), peak_rss_mib=int(m.group(5)) if m.group(5) else None)
         r["train_wall_s"] = r["wall_s"]                        # the budget governs the whole train process
         r["threads"] = a.threads
         e = ENGINE_EVAL.search(open(a.eval_out, encoding="utf-8", errors="replace").read()) if a.eval_out and os.path.exists(a.eval_out) else None
@@ -218,26 +218,26 @@ def targets(st):
         mean, row = b10
         verdict = "met" if mean <= TARGET_10M else "missed"
         stretch = "met" if mean <= STRETCH_10M else "missed"
-        out.append((f"val ≤ {TARGET_10M} in 10 min (mean of 3 seeds)", verdict, f"`{row}`: {mean:.4f} over {st[(600, row)].n} seeds"))
-        out.append((f"stretch: val ≤ {STRETCH_10M} in 10 min", stretch, f"`{row}`: {mean:.4f}"))
+        out.append((f"val ≤ {TARGET_10M:.2f} in 10 min (mean of 3 seeds)", verdict, f"`{row}`: {mean:.4f} over {st[(600, row)].n} seeds"))
+        out.append((f"stretch: val ≤ {STRETCH_10M:.2f} in 10 min", stretch, f"`{row}`: {mean:.4f}"))
     else:
         detail = f"best at 10 min: `{any10[1]}` {any10[0]:.4f} with {st[(600, any10[1])].n} seed(s)" if any10 else "no 10-minute run"
-        out.append((f"val ≤ {TARGET_10M} in 10 min (mean of 3 seeds)", "not measured", detail + "; no row has 3 seeds at 10 min"))
-        out.append((f"stretch: val ≤ {STRETCH_10M} in 10 min", "not measured", "as above"))
+        out.append((f"val ≤ {TARGET_10M:.2f} in 10 min (mean of 3 seeds)", "not measured", detail + "; no row has 3 seeds at 10 min"))
+        out.append((f"stretch: val ≤ {STRETCH_10M:.2f} in 10 min", "not measured", "as above"))
     b2 = best(st, 120)
-    out.append((f"val ≤ {TARGET_2M} in 2 min", ("met" if b2[0] <= TARGET_2M else "missed") if b2 else "not measured",
+    out.append((f"val ≤ {TARGET_2M:.2f} in 2 min", ("met" if b2[0] <= TARGET_2M else "missed") if b2 else "not measured",
                 f"`{b2[1]}`: {b2[0]:.4f}" if b2 else "no 2-minute engine run"))
     for budget in (120, 600):
         b = best(st, budget)
         peer = st.get((budget, "pytorch"))
-        name = f"engine's best beats the PyTorch peer by ≥ {MARGIN} nats at {budget_label(budget)}"
+        name = f"engine's best beats the PyTorch peer by ≥ {MARGIN:.2f} nats at {budget_label(budget)}"
         if b and peer and peer.mean is not None:
             gap = peer.mean - b[0]
             out.append((name, "met" if gap >= MARGIN else "missed", f"`{b[1]}` {b[0]:.4f} vs pytorch {peer.mean:.4f}: {gap:+.4f}"))
         else:
             out.append((name, "not measured", "needs an engine row and the pytorch row at this budget"))
     fam, overall = best(st, 600, family=True), best(st, 600)
-    name = f"best Leviathan-family recipe within {FAMILY_GAP} of the overall best at 10 min"
+    name = f"best Leviathan-family recipe within {FAMILY_GAP:.2f} of the overall best at 10 min"
     if fam and overall:
         gap = fam[0] - overall[0]
         out.append((name, "met" if gap <= FAMILY_GAP else "missed",
@@ -245,6 +245,10 @@ def targets(st):
     else:
         out.append((name, "not measured", "needs 10-minute runs of family and overall rows"))
     return out
+
+
+def shown(flags):
+    return f"`{flags}`" if flags else "(the defaults)"
 
 
 def markdown(rows, cpu, jsonl, png):
@@ -289,7 +293,7 @@ def markdown(rows, cpu, jsonl, png):
         for row, s in here:
             seeds = f"{s.n}" + (f" (+{len(s.failed)} failed)" if s.failed else "")
             L.append(f"| {row} | {s.loss()} | {seeds} | {s.avg('steps', ',.0f')} | {s.avg('tokens_per_s', ',.0f')} | "
-                     f"{s.most('train_wall_s', '.1f')} | `{s.flags}` |")
+                     f"{s.most('train_wall_s', '.1f')} | {shown(s.flags)} |")
         peer = next((s for (bb, row), s in st.items() if bb == b and row == "pytorch"), None)
         if peer and peer.ok:
             cal = peer.ok[0].get("thread_calibration")
@@ -313,7 +317,7 @@ def markdown(rows, cpu, jsonl, png):
         for b in budgets:
             s = st.get((b, row))
             cells.append("" if s is None else (f"{s.mean:.4f} ({s.n})" if s.mean is not None else "failed"))
-        L.append(f"| {row} | {fam} | " + " | ".join(cells) + f" | `{any_s.flags}` |")
+        L.append(f"| {row} | {fam} | " + " | ".join(cells) + f" | {shown(any_s.flags)} |")
     L += ["", "Family: correlation or involution in at least half the layers.", "",
           "## Issue 23's targets", "", "| target | verdict | detail |", "|---|---|---|"]
     for name, verdict, detail in targets(st):
@@ -339,7 +343,7 @@ def plot(rows, png):
     st = stats(rows)
     budgets = sorted({b for b, _ in st})
     names = sorted({row for _, row in st})
-    colors = {row: plt.get_cmap("tab20")(i % 20) for i, row in enumerate(names)}
+    colors = {row: plt.get_cmap("tab20")((2 * i) % 20 + (i // 10) % 2) for i, row in enumerate(names)}  # strong hues first
     fig, axes = plt.subplots(1, len(budgets), figsize=(6 * len(budgets), 5), squeeze=False)
     for ax, b in zip(axes[0], budgets):
         lows = []
