@@ -247,6 +247,14 @@ def targets(st):
     return out
 
 
+OVER_SLACK, OVER_SLACK_S = 0.02, 3.0
+
+
+def over(r):
+    """Whether a run's training outlasted its budget beyond the slack (start-up jitter, the last step)."""
+    return r.get("train_wall_s", 0) > r["budget_s"] * (1 + OVER_SLACK) + OVER_SLACK_S
+
+
 def shown(flags):
     return f"`{flags}`" if flags else "(the defaults)"
 
@@ -292,8 +300,14 @@ def markdown(rows, cpu, jsonl, png):
                       key=lambda x: (x[1].mean is None, x[1].mean if x[1].mean is not None else 0, x[0]))
         for row, s in here:
             seeds = f"{s.n}" + (f" (+{len(s.failed)} failed)" if s.failed else "")
+            wall = s.most('train_wall_s', '.1f')
+            if any(over(r) for r in s.ok):
+                wall += " **over**"
             L.append(f"| {row} | {s.loss()} | {seeds} | {s.avg('steps', ',.0f')} | {s.avg('tokens_per_s', ',.0f')} | "
-                     f"{s.most('train_wall_s', '.1f')} | {shown(s.flags)} |")
+                     f"{wall} | {shown(s.flags)} |")
+        if any(over(r) for _, st_ in here for r in st_.ok):
+            L += ["", f"**over**: a run's training outlasted the budget by more than {OVER_SLACK_S:.0f} s or "
+                      f"{OVER_SLACK:.0%} (a warmup slower than the budget, or a loaded machine): its row broke the protocol."]
         peer = next((s for (bb, row), s in st.items() if bb == b and row == "pytorch"), None)
         if peer and peer.ok:
             cal = peer.ok[0].get("thread_calibration")
@@ -360,6 +374,7 @@ def plot(rows, png):
                     label=None if pts else row)
             lows.append(min([r["val_loss"]] + [p[1] for p in pts]))
         ax.axvline(b / 60, color="grey", lw=0.8, ls=":")
+        ax.set_xlim(left=0)
         if lows:
             ax.set_ylim(min(lows) - 0.05, min(lows) + 1.2)
         ax.set_title(f"budget {budget_label(b)}")
