@@ -13,7 +13,7 @@ exit, killed, no full-split score) is listed, never averaged.
 
 The plot draws, per budget, each row's evaluations on 20 random batches (the run's metrics.jsonl:
 wall_s since the process start, val_loss) as a line and its full-split val loss as a marker at the
-end of training; for a row with several seeds, the first seed's curve.
+end of training; for a row with several seeds, the lowest seed's curve.
 
 Needs only the standard library, and matplotlib for the plot (Debian: python3-matplotlib).
 """
@@ -171,7 +171,7 @@ class Stat:
     """A row at one budget: its runs over seeds."""
 
     def __init__(self, runs):
-        self.runs = sorted(runs, key=lambda r: str(r["seed"]))
+        self.runs = sorted(runs, key=lambda r: r["seed"])
         self.ok = [r for r in self.runs if r["status"] == "ok"]
         self.failed = [r for r in self.runs if r["status"] != "ok"]
         vals = [r["val_loss"] for r in self.ok]
@@ -345,7 +345,7 @@ def markdown(rows, cpu, jsonl, png):
     if png:
         L += ["", "## Val loss against wall-clock time", "",
               f"![val loss against wall-clock minutes]({os.path.basename(png)})", "",
-              "Lines: evaluations on 20 random batches of each split during training (the first seed's run); "
+              "Lines: evaluations on 20 random batches of each split during training (the run of the lowest seed); "
               "markers: the full-split val loss of that run at the end of its training."]
     return "\n".join(L) + "\n"
 
