@@ -122,7 +122,11 @@ final class Reporter {
 
     private String total() { return totalSteps > 0 ? Integer.toString(totalSteps) : "?"; }
 
-    /** An evaluation at step {@code done}: the eval line and a metrics row. */
+    /**
+     * An evaluation at step {@code done}: the eval line and a metrics row. The row's {@code train_s}
+     * counts training steps only; {@code elapsed_s} counts from the run's clock start (the process start
+     * for a time-budgeted run), evaluations included, so val loss can be plotted against wall-clock time.
+     */
     void eval(int done, float lr, double trainLoss, double valLoss, double seconds) throws IOException {
         if (tty) out.print("\r\033[K");
         out.printf("step %5d | train %.4f | val %.4f | val bpc %.4f | %,.0f tok/s | eval %.1fs%n", done, trainLoss, valLoss,
