@@ -49,7 +49,7 @@ final class InfoCommand implements Callable<Integer> {
         if (!tuning.entries().isEmpty()) for (String line : tuning.table()) System.out.printf("              %s%n", line);
         for (String line : leviathan.backend.cuda.CudaInfo.lines()) System.out.printf("CUDA          %s%n", line);
         System.out.printf("CUDA          %s%n", CUDA_UNTESTED);
-        System.out.printf("MPI           %s%n", leviathan.dist.Mpi.status());
+        System.out.printf("MPI           %s%n", leviathan.distributed.Mpi.status());
         for (String line : parts()) System.out.printf("parts         %s%n", line);
         return 0;
     }

@@ -7,7 +7,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import leviathan.dist.Communicator;
+import leviathan.distributed.Communicator;
 import leviathan.model.TrainState;
 import leviathan.tensor.Buffers;
 

@@ -66,7 +66,7 @@ final class Reporter {
     void line(String format, Object... args) { out.printf(format + "%n", args); }
 
     /** The lines a run starts with: ranks, run directory, effective config, model, data, backend and threads. */
-    void header(leviathan.dist.Communicator comm, RunDirectory rd, TrainConfig cfg, leviathan.model.Gpt m, TrainingData data,
+    void header(leviathan.distributed.Communicator comm, RunDirectory rd, TrainConfig cfg, leviathan.model.Gpt m, TrainingData data,
                 leviathan.backend.Backend backend) {
         int B = cfg.schedule().batchSize();
         if (comm.size() > 1) line("%s ranks: batch of %d rows, %d per rank (%s)", comm.size(), B, B / comm.size(), comm.describe());

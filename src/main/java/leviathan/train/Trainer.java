@@ -13,7 +13,7 @@ import leviathan.backend.Precision;
 import leviathan.data.CharTokenizer;
 import leviathan.data.TokenFile;
 import leviathan.data.Datasets;
-import leviathan.dist.Communicator;
+import leviathan.distributed.Communicator;
 import leviathan.kernel.Parallel;
 import leviathan.model.Checkpoint;
 import leviathan.model.Gpt;
@@ -134,7 +134,7 @@ public final class Trainer {
         return (communicator != null ? communicator : rootOfEnvironment).isRoot();
     }
 
-    private Communicator rootOfEnvironment = leviathan.dist.SingleProcess.INSTANCE;
+    private Communicator rootOfEnvironment = leviathan.distributed.SingleProcess.INSTANCE;
 
     private interface Run {
         Result on(Communicator comm, Consumer<String> log, PrintStream out) throws IOException;

@@ -8,7 +8,7 @@ import leviathan.data.TextDataset;
 import leviathan.data.TokenFile;
 import leviathan.data.TokenFiles;
 import leviathan.data.Tokens;
-import leviathan.dist.Communicator;
+import leviathan.distributed.Communicator;
 
 /**
  * The tokens of a run and its two splits (LEVIATHAN.md, "Data"), read in place from a memory-mapped

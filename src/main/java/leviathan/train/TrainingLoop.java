@@ -6,7 +6,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import leviathan.data.CharTokenizer;
-import leviathan.dist.Communicator;
+import leviathan.distributed.Communicator;
 import leviathan.model.Checkpoint;
 import leviathan.data.TokenBatchSampler;
 import leviathan.model.Gpt;

@@ -7,7 +7,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import leviathan.dist.Communicator;
+import leviathan.distributed.Communicator;
 
 /**
  * Allreduce latency and bandwidth against message size, run by every rank under {@code mpirun}

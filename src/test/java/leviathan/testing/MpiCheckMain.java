@@ -5,12 +5,12 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
-import leviathan.dist.Communicator;
-import leviathan.dist.GradientBuckets;
-import leviathan.dist.MpiException;
+import leviathan.distributed.Communicator;
+import leviathan.distributed.GradientBuckets;
+import leviathan.distributed.MpiException;
 
 /**
- * What each rank runs under {@code mpirun} for {@code leviathan.dist.MpiRunTest}:
+ * What each rank runs under {@code mpirun} for {@code leviathan.distributed.MpiRunTest}:
  * <ul>
  * <li>{@code collectives N}: broadcast, in-place allreduce (blocking and started) of awkward sizes,
  *     the mean, gradient buckets, the identical-parameters check, batch shares and a barrier,

@@ -1,7 +1,7 @@
 package leviathan.testing;
 
 import java.nio.file.Path;
-import leviathan.dist.Communicator;
+import leviathan.distributed.Communicator;
 import leviathan.model.Gpt;
 import leviathan.train.Trainer;
 

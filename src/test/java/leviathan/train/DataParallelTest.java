@@ -15,7 +15,7 @@ import java.util.TreeSet;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
-import leviathan.dist.MpiTesting;
+import leviathan.distributed.MpiTesting;
 import leviathan.model.Checkpoint;
 import leviathan.tensor.Tensor;
 import leviathan.testing.MpiTrainMain;

@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-import leviathan.dist.MpiTesting;
+import leviathan.distributed.MpiTesting;
 import leviathan.model.Checkpoint;
 import leviathan.testing.MpiTrainMain;
 import org.junit.jupiter.api.Assumptions;

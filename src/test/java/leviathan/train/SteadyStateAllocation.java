@@ -14,7 +14,7 @@ import leviathan.backend.OneDnnBackend;
 import leviathan.backend.OneDnnLoader;
 import leviathan.data.TokenBatchSampler;
 import leviathan.data.Tokens;
-import leviathan.dist.SingleProcess;
+import leviathan.distributed.SingleProcess;
 import leviathan.kernel.Parallel;
 import leviathan.model.Gpt;
 import leviathan.model.Workspace;

@@ -5,7 +5,7 @@ import java.util.List;
 
 /**
  * Where {@code mpi_h} and {@link Predefined} find their symbols (Open MPI's {@code libmpi.so.40}).
- * Not generated: the library is opened at run time ({@code leviathan.dist.Mpi}: a configured path or
+ * Not generated: the library is opened at run time ({@code leviathan.distributed.Mpi}: a configured path or
  * the dynamic loader's search), so the generated class takes its {@code SYMBOL_LOOKUP} from here.
  * The loader calls {@link #bind} once, before the generated class is first used; {@link #FUNCTIONS}
  * and {@link Predefined#GLOBALS} list every symbol bound, so {@link #missing()} can check them all.
@@ -51,7 +51,7 @@ public final class Lookups {
 
     static SymbolLookup mpi() {
         SymbolLookup l = lookup;
-        if (l == null) throw new IllegalStateException("libmpi (Open MPI) is not loaded (leviathan.dist.Mpi binds it)");
+        if (l == null) throw new IllegalStateException("libmpi (Open MPI) is not loaded (leviathan.distributed.Mpi binds it)");
         return l;
     }
 }

@@ -1,4 +1,4 @@
-package leviathan.dist;
+package leviathan.distributed;
 
 /** An MPI call failed, or ranks disagree; the message names the call, the MPI error code and Open MPI's text for it. */
 public class MpiException extends RuntimeException {

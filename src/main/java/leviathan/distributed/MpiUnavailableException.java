@@ -1,4 +1,4 @@
-package leviathan.dist;
+package leviathan.distributed;
 
 /** Open MPI cannot be used here; the message is the one-line reason with the fix (how to install it, or which path to set). */
 public final class MpiUnavailableException extends MpiException {

@@ -1,4 +1,4 @@
-package leviathan.dist;
+package leviathan.distributed;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

@@ -1,4 +1,4 @@
-package leviathan.dist;
+package leviathan.distributed;
 
 import static leviathan.ffi.mpi.mpi_h.MPI_IN_PLACE;
 import static leviathan.ffi.mpi.mpi_h.MPI_STATUS_IGNORE;

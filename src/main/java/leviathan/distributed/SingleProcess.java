@@ -1,4 +1,4 @@
-package leviathan.dist;
+package leviathan.distributed;
 
 import java.lang.foreign.MemorySegment;
 

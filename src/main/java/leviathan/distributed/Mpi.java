@@ -1,4 +1,4 @@
-package leviathan.dist;
+package leviathan.distributed;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
