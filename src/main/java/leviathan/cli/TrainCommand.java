@@ -19,6 +19,7 @@ import leviathan.train.Optimizer;
 import leviathan.train.RunDirectory;
 import leviathan.train.TrainConfig;
 import leviathan.train.Trainer;
+import leviathan.train.TrainingResult;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -127,7 +128,7 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
         Trainer trainer = new Trainer(System.out::println, System.out);
         if (stopAfter != null) trainer.stopAfter(stopAfter);
         var parsed = spec.commandLine().getParseResult();
-        Trainer.Result result;
+        TrainingResult result;
         // --steps 0 would train nothing and name a model file it never wrote; eval scores a checkpoint
         if (time != null && (parsed.hasMatchedOption("--steps") || resume != null)) {
             throw new IllegalArgumentException("--time cannot be combined with " + (resume != null ? "--resume (the run's config.json fixed its steps)"
@@ -170,17 +171,12 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
             PartFlags.given(parsed).forEach(b::option);
             modelOptions.forEach(b::option);
             TrainConfig cfg = b.build();
-            // the model config is validated up front, before any data is read, and so is its memory: the
-            // estimate with a one-character vocabulary is a lower bound, so this never refuses a run that fits
-            // with --init-from the model is the checkpoint's (its block size included), read from its header
-            GptConfig lowerBound = initFrom == null ? cfg.model().toGptConfig(1) : checkpointConfig(initFrom, "--init-from");
-            if (threads > 0) Parallel.setThreads(threads);               // the estimate counts per-thread scratch
-            MemoryEstimate.require(lowerBound, batchSize, lowerBound.blockSize(), true, initFrom == null
-                    ? "use a smaller --batch-size (with --accum to keep the tokens per step), --block-size, --n-embd or --n-layer"
-                    : "use a smaller --batch-size (with --accum to keep the tokens per step); the model and its block size are "
-                            + initFrom + "'s");
+            // the trainer refuses a run that cannot fit in memory before it reads anything (Trainer.requireMemory);
+            // --ranks checks N such runs against the machine before mpirun starts any
             if (preflightRanks != null) {
-                preflight(preflightRanks, batchSize, lowerBound, batchSize);
+                if (threads > 0) Parallel.setThreads(threads);           // the estimate counts per-thread scratch
+                Trainer.requireMemory(cfg);
+                preflight(preflightRanks, batchSize, Trainer.plannedModel(cfg), batchSize);
                 return 0;
             }
             result = saving(out, () -> trainer.train(cfg));
@@ -207,7 +203,7 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
     static final int SAMPLE_KEPT_CHARS = 1 << 20;
 
     /** Refuses a run that returned with a final loss that is not finite: one line, non-zero exit. */
-    private void finish(Trainer.Result r) {
+    private void finish(TrainingResult r) {
         if (!Double.isFinite(r.valLoss())) {
             throw new IllegalStateException("the run ended at step " + r.steps() + " with val loss " + r.valLoss()
                     + ", not a finite number: the model diverged" + (r.skippedSteps() > 0 ? " (" + r.skippedSteps() + " steps skipped)" : "")
@@ -219,10 +215,10 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
 
     /** A training call; its IOExceptions are passed through, with a failed run-directory creation explained. */
     private interface Run {
-        Trainer.Result run() throws IOException;
+        TrainingResult run() throws IOException;
     }
 
-    private static Trainer.Result saving(Path runDir, Run run) throws IOException {
+    private static TrainingResult saving(Path runDir, Run run) throws IOException {
         try {
             return run.run();
         } catch (java.nio.file.FileSystemException e) {
@@ -239,7 +235,7 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
      * temperature 1, streamed as {@code sample} does (so any length runs in constant memory). The run
      * is complete and saved by now: a failure here is said in one line and never fails the run.
      */
-    private static void sample(Trainer.Result r) {
+    private static void sample(TrainingResult r) {
         int n = r.config().run().sampleTokens();
         if (n == 0) return;
         Path model = r.runDir().resolve(Trainer.MODEL_FILE);

@@ -22,7 +22,8 @@ import leviathan.nn.TokenMixer;
  * @param nLayer    transformer blocks
  * @param nHead     heads per block
  * @param nEmbd     embedding width C; head width is {@code nEmbd / nHead}
- * @param mixers    the token mixer of each layer, from layer 0 ({@code correlation} with its lags, {@code dot}, ...)
+ * @param mixers    the token mixer of every layer: one spec for all of them, or one per layer from layer 0
+ *                  ({@code correlation} with its lags, {@code dot}, ...); kept as one spec when all layers agree
  * @param mlp       the MLP of every layer ({@code dense}, ...)
  */
 public record GptConfig(int vocabSize, int blockSize, int nLayer, int nHead, int nEmbd, List<PartSpec> mixers, PartSpec mlp) {
@@ -30,11 +31,10 @@ public record GptConfig(int vocabSize, int blockSize, int nLayer, int nHead, int
     public GptConfig {
         validate(vocabSize, blockSize, nLayer, nHead, nEmbd);
         if (mixers == null || mixers.isEmpty()) throw new IllegalArgumentException("a token mixer (attention) is required");
-        if (mixers.size() == 1 && nLayer > 1) mixers = java.util.Collections.nCopies(nLayer, mixers.get(0));
-        if (mixers.size() != nLayer) throw new IllegalArgumentException(mixers.size() + " token mixers for " + nLayer + " layers");
+        if (mixers.size() != 1 && mixers.size() != nLayer) throw new IllegalArgumentException(mixers.size() + " token mixers for " + nLayer + " layers");
         if (mlp == null) mlp = PartSpec.of(Parts.defaultKind(PartType.Slot.MLP));
         BlockPart.Dims dims = new BlockPart.Dims(nEmbd, nHead, nLayer, blockSize);
-        List<PartSpec> canonical = new ArrayList<>(nLayer);
+        List<PartSpec> canonical = new ArrayList<>(mixers.size());
         long widest = 0;                                  // activation rows must stay addressable with int math
         java.util.Map<PartSpec, PartSpec> seen = new java.util.HashMap<>();
         for (PartSpec spec : mixers) {
@@ -46,7 +46,8 @@ public record GptConfig(int vocabSize, int blockSize, int nLayer, int nHead, int
             }
             canonical.add(c);
         }
-        mixers = List.copyOf(canonical);
+        // one spec stands for every layer (also when a list names the same mixer for all): any n_layer costs O(1)
+        mixers = seen.size() == 1 ? List.of(canonical.get(0)) : List.copyOf(canonical);
         Mlp p = Parts.mlp(mlp, dims);
         mlp = new PartSpec(p.kind(), p.metadata());
         for (var a : p.activations()) widest = Math.max(widest, a.perRow());
@@ -88,16 +89,19 @@ public record GptConfig(int vocabSize, int blockSize, int nLayer, int nHead, int
     public BlockPart.Dims dims() { return new BlockPart.Dims(nEmbd, nHead, nLayer, blockSize); }
 
     /** The token mixer spec of layer {@code l}. */
-    public PartSpec mixer(int l) { return mixers.get(l); }
+    public PartSpec mixer(int l) {
+        java.util.Objects.checkIndex(l, nLayer);
+        return mixers.get(mixers.size() == 1 ? 0 : l);
+    }
 
     /** The token mixer's declaration of layer {@code l}. */
-    public TokenMixer mixerPart(int l) { return Parts.mixer(mixers.get(l), dims()); }
+    public TokenMixer mixerPart(int l) { return Parts.mixer(mixer(l), dims()); }
 
     /** The MLP's declaration. */
     public Mlp mlpPart() { return Parts.mlp(mlp, dims()); }
 
     /** Whether some layers have different mixers. */
-    public boolean hybrid() { return !attention().equals(mixers.get(0).kind()); }
+    public boolean hybrid() { return mixers.size() > 1; }
 
     /** The mixers as the checkpoint's {@code attention} metadata names them: one kind, or the kinds of all layers comma-separated. */
     public String attention() { return Parts.stackName(mixers); }
@@ -114,7 +118,7 @@ public record GptConfig(int vocabSize, int blockSize, int nLayer, int nHead, int
 
     /** One line for logs and messages. */
     public String describe() {
-        String mix = mixers.stream().distinct().count() == 1 ? mixers.get(0).toString() : mixers.toString();
+        String mix = mixers.size() == 1 ? mixers.get(0).toString() : mixers.toString();
         return "n_layer " + nLayer + ", n_head " + nHead + ", n_embd " + nEmbd + ", block_size " + blockSize + ", attention "
                 + mix + ", mlp " + mlp + ", vocab " + vocabSize;
     }

@@ -109,7 +109,8 @@ public final class Parts {
 
     /**
      * The mixer of every layer (LEVIATHAN.md, "Hybrid stacks"): {@code attention} is one kind for
-     * every layer, or a comma-separated list of exactly {@code nLayer} kinds from layer 0.
+     * every layer (one spec returned), or a comma-separated list of exactly {@code nLayer} kinds from
+     * layer 0 (one spec each).
      */
     public static List<PartSpec> mixerStack(String attention, int nLayer, Map<String, String> options) {
         if (attention == null || attention.isBlank()) throw new IllegalArgumentException("attention is required");
@@ -118,15 +119,15 @@ public final class Parts {
             throw new IllegalArgumentException("attention lists " + kinds.length + " kinds but the model has " + nLayer
                     + " layers: give one kind for every layer, or one per layer (comma-separated)");
         }
+        if (kinds.length == 1) return List.of(mixerSpec(kinds[0].trim(), options));   // every layer: any n_layer costs O(1)
         List<PartSpec> specs = new ArrayList<>(nLayer);
-        for (int l = 0; l < nLayer; l++) specs.add(mixerSpec(kinds[kinds.length == 1 ? 0 : l].trim(), options));
+        for (int l = 0; l < nLayer; l++) specs.add(mixerSpec(kinds[l].trim(), options));
         return List.copyOf(specs);
     }
 
     /** The metadata value of a stack: its one kind when every layer agrees, else the kinds comma-separated. */
     public static String stackName(List<PartSpec> mixers) {
-        boolean same = mixers.stream().map(PartSpec::kind).distinct().count() == 1;
-        if (same) return mixers.get(0).kind();
+        if (mixers.stream().map(PartSpec::kind).distinct().count() == 1) return mixers.get(0).kind();
         List<String> kinds = new ArrayList<>();
         for (PartSpec s : mixers) kinds.add(s.kind());
         return String.join(",", kinds);

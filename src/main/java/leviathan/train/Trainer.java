@@ -17,6 +17,9 @@ import leviathan.distributed.Communicator;
 import leviathan.kernel.Parallel;
 import leviathan.model.Checkpoint;
 import leviathan.model.Gpt;
+import leviathan.model.GptConfig;
+import leviathan.model.MemoryEstimate;
+import leviathan.model.SafeTensors;
 import leviathan.model.TrainState;
 import leviathan.model.Workspace;
 import leviathan.tensor.Tensor;
@@ -42,45 +45,8 @@ public final class Trainer {
     private final PrintStream out;
     private int stopAfter = Integer.MAX_VALUE;
     private boolean overwrite;
-    private Hooks hooks = new Hooks() { };
+    private TrainingHooks hooks = new TrainingHooks() { };
     private Communicator communicator;                          // null: from the environment, closed at the end of the run
-
-    /**
-     * Calls at fixed points of every step (step numbers are 1-based), for failure drills and tests:
-     * each may change what it is handed, as a numeric blow-up would. All do nothing by default.
-     */
-    public interface Hooks {
-        /** The loss of one micro-batch, as the step will use it. */
-        default float afterLoss(int step, float loss) { return loss; }
-
-        /**
-         * After the backward passes of a step, before the gradient norm. With several ranks and overlap (the default), the
-         * layers' gradients may already be in their allreduce here: only the embeddings' ({@code wte}, {@code wpe}) may be changed.
-         */
-        default void afterBackward(int step, Gpt model) { }
-
-        /** After the optimizer update of a step. */
-        default void afterUpdate(int step, Gpt model) { }
-    }
-
-    /** What a finished (or paused) run reports; losses are those of its last evaluation. */
-    public record Result(Path runDir, int steps, double valLoss, double trainLoss, double tokensPerSecond, long peakRssBytes,
-                         double wallSeconds, int skippedSteps, TrainConfig config) {
-        public double valBpc() { return valLoss / Math.log(2); }
-
-        /** Whether every configured step ran (false after a pause). */
-        public boolean complete() { return steps == config.schedule().steps(); }
-    }
-
-    /** Training stopped because a loss, gradient, weight or evaluation was not finite. */
-    public static final class DivergedException extends RuntimeException {
-        DivergedException(String m) { super(m); }
-    }
-
-    /** {@code --resume} of a run that has already done all its steps. */
-    public static final class RunCompleteException extends RuntimeException {
-        RunCompleteException(String m) { super(m); }
-    }
 
     private long clockStart;
 
@@ -115,7 +81,7 @@ public final class Trainer {
     }
 
     /** Installs {@code hooks} (failure drills and tests). */
-    public Trainer hooks(Hooks hooks) {
+    public Trainer hooks(TrainingHooks hooks) {
         this.hooks = hooks;
         return this;
     }
@@ -137,14 +103,14 @@ public final class Trainer {
     private Communicator rootOfEnvironment = leviathan.distributed.SingleProcess.INSTANCE;
 
     private interface Run {
-        Result on(Communicator comm, Consumer<String> log, PrintStream out) throws IOException;
+        TrainingResult on(Communicator comm, Consumer<String> log, PrintStream out) throws IOException;
     }
 
     /** Runs {@code body} on every rank; a failure on one rank ends the job, the communicator of the environment is closed at the end. */
-    private Result inJob(Run body) throws IOException {
+    private TrainingResult inJob(Run body) throws IOException {
         Communicator comm = communicator != null ? communicator : Communicator.fromEnvironment();
         rootOfEnvironment = comm;
-        Result r;
+        TrainingResult r;
         try {
             PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
             r = comm.isRoot() ? body.on(comm, log, out) : body.on(comm, line -> { }, quiet);
@@ -157,15 +123,40 @@ public final class Trainer {
         return r;
     }
 
-    /** Starts a new run. */
-    public Result train(TrainConfig cfg) throws IOException {
+    /**
+     * The model a new run of {@code cfg} trains, as far as it is known before the text is read: the
+     * configured model for a one-character vocabulary (a lower bound of its memory), or with
+     * {@code init_from} the checkpoint's, read from its header alone.
+     */
+    public static GptConfig plannedModel(TrainConfig cfg) throws IOException {
+        if (cfg.run().initFrom() == null) return cfg.model().toGptConfig(1);
+        SafeTensors.Header h = SafeTensors.readHeader(Path.of(cfg.run().initFrom()));
+        return Checkpoint.configOf(h, Checkpoint.vocabulary(h));
+    }
+
+    /**
+     * Refuses, with the estimate and the machine's memory, a new run of {@code cfg} whose model,
+     * gradients, AdamW moments and activations cannot fit ({@link MemoryEstimate}); {@link #train}
+     * checks it before it reads anything, so every caller gets the check.
+     */
+    public static MemoryEstimate.Breakdown requireMemory(TrainConfig cfg) throws IOException {
+        GptConfig model = plannedModel(cfg);
+        return MemoryEstimate.require(model, cfg.schedule().batchSize(), model.blockSize(), true, cfg.run().initFrom() == null
+                ? "use a smaller --batch-size (with --accum to keep the tokens per step), --block-size, --n-embd or --n-layer"
+                : "use a smaller --batch-size (with --accum to keep the tokens per step); the model and its block size are "
+                        + cfg.run().initFrom() + "'s");
+    }
+
+    /** Starts a new run (first refusing one that cannot fit in memory: {@link #requireMemory}). */
+    public TrainingResult train(TrainConfig cfg) throws IOException {
         return inJob((comm, log, out) -> train(cfg, comm, log, out));
     }
 
-    private Result train(TrainConfig cfg, Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
+    private TrainingResult train(TrainConfig cfg, Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
         long wallStart = clockStart != 0 ? clockStart : System.nanoTime();
         comm.batchShare(cfg.schedule().batchSize());           // the one clear error when the batch does not divide
         Parallel.setThreads(cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads());
+        requireMemory(cfg);                                     // before any data is read or file written
         Path dataFile = Datasets.resolve(cfg.run().data(), Datasets.home(), log);
         Gpt model = null;
         CharTokenizer tok = null;
@@ -191,22 +182,22 @@ public final class Trainer {
             }
             try (Gpt m = model) {                               // closed on every path, failures included
                 TrainingData data = TrainingData.of(dataFile, tokens, tok, cfg.model().blockSize());
-                if (!comm.isRoot()) return run(cfg, null, m, tok, data, null, wallStart, comm, log, out);
+                if (!comm.isRoot()) return run(new RunContext(cfg, null, m, tok, data, comm), null, wallStart, log, out);
                 Path dir = cfg.run().out() != null ? Path.of(cfg.run().out()) : RunDirectory.defaultPath(m.config());
                 try (RunDirectory rd = RunDirectory.create(dir, overwrite)) {
-                    return run(cfg, rd, m, tok, data, null, wallStart, comm, log, out);
+                    return run(new RunContext(cfg, rd, m, tok, data, comm), null, wallStart, log, out);
                 }
             }
         }
     }
 
     /** Continues the run in {@code runDir}; {@code steps} (if > 0) replaces the configured total. */
-    public Result resume(Path runDir, int steps) throws IOException {
+    public TrainingResult resume(Path runDir, int steps) throws IOException {
         return inJob((comm, log, out) -> comm.isRoot() ? resumeRoot(runDir, steps, comm, log, out) : resumeOther(comm, log, out));
     }
 
     /** Rank 0 (or the one process): validates the run directory, sends its config and state to the other ranks, and continues. */
-    private Result resumeRoot(Path runDir, int steps, Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
+    private TrainingResult resumeRoot(Path runDir, int steps, Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
         long wallStart = clockStart != 0 ? clockStart : System.nanoTime();
         try (RunDirectory rd = RunDirectory.open(runDir)) {
             RunDirectory.Resume point = rd.resume(rd.readConfig(), steps);
@@ -216,7 +207,7 @@ public final class Trainer {
     }
 
     /** A rank other than 0: the config and state file come from rank 0 (through a temporary file outside the run directory). */
-    private Result resumeOther(Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
+    private TrainingResult resumeOther(Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
         long wallStart = clockStart != 0 ? clockStart : System.nanoTime();
         Path stateFile = Files.createTempFile("leviathan-rank" + comm.rank() + "-", ".safetensors");
         try {
@@ -227,7 +218,7 @@ public final class Trainer {
     }
 
     /** Continues from {@code point} on this rank ({@code rd} only on rank 0). */
-    private Result resumed(RunDirectory rd, RunDirectory.Resume point, long wallStart, Communicator comm, Consumer<String> log,
+    private TrainingResult resumed(RunDirectory rd, RunDirectory.Resume point, long wallStart, Communicator comm, Consumer<String> log,
                            PrintStream out) throws IOException {
         TrainConfig cfg = point.config();
         comm.batchShare(cfg.schedule().batchSize());           // every rank checks it (resume may change the rank count)
@@ -245,15 +236,20 @@ public final class Trainer {
         }
         try (TokenFile tokens = opened;
              Gpt m = Gpt.empty(point.state().config())) {
-            return run(cfg, rd, m, tok, TrainingData.of(dataFile, tokens, tok, cfg.model().blockSize()), point, wallStart, comm, log, out);
+            TrainingData data = TrainingData.of(dataFile, tokens, tok, cfg.model().blockSize());
+            return run(new RunContext(cfg, rd, m, tok, data, comm), point, wallStart, log, out);
         }
     }
 
-    /** The run on this rank; {@code rd} is null on ranks other than 0, which write nothing. */
-    private Result run(TrainConfig cfg, RunDirectory rd, Gpt m, CharTokenizer tok, TrainingData data, RunDirectory.Resume resumed,
-                       long wallStart, Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
+    /** The run on this rank (rank 0 alone holds the run directory and writes), from {@code resumed} or from step 0. */
+    private TrainingResult run(RunContext run, RunDirectory.Resume resumed, long wallStart, Consumer<String> log, PrintStream out)
+            throws IOException {
+        TrainConfig cfg = run.config();
+        RunDirectory rd = run.dir();
+        Gpt m = run.model();
+        Communicator comm = run.comm();
         int B = cfg.schedule().batchSize(), T = cfg.model().blockSize(), total = cfg.schedule().steps();
-        Reporter report = rd != null ? new Reporter(out, log, rd.metrics(), cfg, wallStart, comm.size()) : Reporter.silent(cfg, wallStart, comm.size());
+        Reporter report = run.rank0() ? new Reporter(out, log, rd.metrics(), cfg, wallStart, comm.size()) : Reporter.silent(cfg, wallStart, comm.size());
         // rank 0 evaluates on whole global batches; the others only ever run their share
         int rows = comm.isRoot() ? B : comm.batchShare(B).rows();
         try (Backend backend = Backends.select(cfg.run().backend(), Precision.parse(cfg.run().precision()), log);
@@ -261,11 +257,11 @@ public final class Trainer {
              Optimizer opt = new Optimizer(m, cfg.optimizer().kind(), cfg.optimizer().beta1(), cfg.optimizer().beta2(),
                      cfg.optimizer().eps(), cfg.optimizer().weightDecay())) {
             List<Tensor> state = TrainState.tensors(m, opt.firstMoments(), opt.secondMoments());
-            TrainingLoop loop = new TrainingLoop(cfg, rd, m, tok, ws, opt, state, data, report, hooks, stopAfter, comm);
+            TrainingLoop loop = new TrainingLoop(run, ws, opt, state, report, hooks, stopAfter);
             if (resumed != null) loop.restore(resumed, log);
             if (comm.size() > 1) DataParallel.broadcast(comm, m.params(), opt.firstMoments(), opt.secondMoments());
-            if (rd != null) rd.writeConfig(cfg);
-            report.header(comm, rd, cfg, m, data, backend);
+            if (run.rank0()) rd.writeConfig(cfg);
+            report.header(comm, rd, cfg, m, run.data(), backend);
             return loop.run(resumed == null ? 0 : resumed.step(), total);
         }
     }

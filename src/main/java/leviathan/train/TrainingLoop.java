@@ -25,7 +25,8 @@ import leviathan.tensor.Tensor;
  */
 final class TrainingLoop {
     TrainConfig cfg;                                     // a time budget fixes its steps during the warmup
-    final RunDirectory rd;
+    final boolean rank0;                                 // rank 0 alone (or the one process) evaluates and writes
+    final RunDirectory rd;                               // rank 0's run directory (null on the other ranks)
     final Gpt m;
     final CharTokenizer tok;
     final Workspace ws;
@@ -41,17 +42,18 @@ final class TrainingLoop {
     RunDirectory.Saved lastGood;
     double trainLoss = Double.NaN, valLoss = Double.NaN;
 
-    TrainingLoop(TrainConfig cfg, RunDirectory rd, Gpt m, CharTokenizer tok, Workspace ws, Optimizer opt, List<Tensor> state,
-                 TrainingData data, Reporter report, Trainer.Hooks hooks, int stopAfter, Communicator comm) {
-        this.comm = comm;
-        this.cfg = cfg;
-        this.rd = rd;
-        this.m = m;
-        this.tok = tok;
+    /** The loop of {@code run}, with the step's workspace and optimizer, the state that checkpoints save, and its reporter. */
+    TrainingLoop(RunContext run, Workspace ws, Optimizer opt, List<Tensor> state, Reporter report, TrainingHooks hooks, int stopAfter) {
+        this.comm = run.comm();
+        this.cfg = run.config();
+        this.rank0 = run.rank0();
+        this.rd = run.dir();
+        this.m = run.model();
+        this.tok = run.tokenizer();
         this.ws = ws;
         this.opt = opt;
         this.state = state;
-        this.data = data;
+        this.data = run.data();
         this.report = report;
         this.stopAfter = stopAfter;
         this.schedule = new LrSchedule(cfg.schedule().lr(), cfg.schedule().minLr(), cfg.schedule().warmup(), cfg.schedule().steps());
@@ -61,14 +63,14 @@ final class TrainingLoop {
     /** Takes over a resumed run's state (checked, even for a finished run, before it is called finished) and counters. */
     void restore(RunDirectory.Resume resumed, java.util.function.Consumer<String> log) throws IOException {
         resumed.state().load(state);
-        if (resumed.complete() != null) throw new Trainer.RunCompleteException(resumed.complete());
+        if (resumed.complete() != null) throw new RunCompleteException(resumed.complete());
         opt.setStepCount(resumed.optimizerSteps());
-        if (rd != null) rd.repairMetrics(resumed.step());
+        if (rank0) rd.repairMetrics(resumed.step());
         skipped = resumed.skipped();
         lastGood = resumed.lastGood();
         this.resumed = true;
         if (resumed.note() != null) log.accept(resumed.note());
-        if (rd != null) log.accept("resumed " + rd.path() + " at step " + resumed.step());
+        if (rank0) log.accept("resumed " + rd.path() + " at step " + resumed.step());
     }
 
     /** Whether this run continues a run directory (--resume keeps its config: the advice then names --init-from). */
@@ -76,11 +78,11 @@ final class TrainingLoop {
 
     /** How to lower the learning rate, in words that work for this run. */
     private String lowerLr() {
-        if (!resumed || rd == null) return "Lower --lr";
+        if (!resumed || !rank0) return "Lower --lr";
         return "A resumed run keeps its --lr: start a new run from the last good model with --init-from " + rd.model() + " and a lower --lr";
     }
 
-    Trainer.Result run(int start, int total) throws IOException {
+    TrainingResult run(int start, int total) throws IOException {
         boolean budgeted = cfg.schedule().budgeted();
         double budget = cfg.schedule().timeBudget();
         // a budgeted run measures its steps over the second half of the warmup (the JIT warms up in the first), then fixes its length
@@ -102,7 +104,7 @@ final class TrainingLoop {
             if (o.applied()) {
                 report.step(o);
             } else if (cfg.run().nanPolicy() == TrainConfig.NanPolicy.STOP) {
-                throw new Trainer.DivergedException("step " + done + ": " + o.problem() + "; the step was refused. Last good checkpoint: "
+                throw new DivergedException("step " + done + ": " + o.problem() + "; the step was refused. Last good checkpoint: "
                         + lastGood() + ". " + lowerLr() + " or use --nan-policy=skip" + (resumed ? " in that new run" : "") + ".");
             } else {
                 skipped++;
@@ -118,12 +120,12 @@ final class TrainingLoop {
             }
             if (pause) {
                 report.endProgress();
-                report.line("paused after step %d; continue with: leviathan train --resume %s", done, rd == null ? "" : rd.path());
+                report.line("paused after step %d; continue with: leviathan train --resume %s", done, rank0 ? rd.path() : "");
                 return result(done);
             }
         }
         report.endProgress();
-        report.finish(valLoss, trainLoss, skipped, training.overlappedBuckets(), rd == null ? null : rd.model());
+        report.finish(valLoss, trainLoss, skipped, training.overlappedBuckets(), rank0 ? rd.model() : null);
         return result(total);
     }
 
@@ -159,7 +161,7 @@ final class TrainingLoop {
         schedule = schedule.withTotal(steps);
         training.schedule(schedule);
         report.totalSteps(steps);
-        if (rd != null) rd.writeConfig(cfg);
+        if (rank0) rd.writeConfig(cfg);
         report.endProgress();
         report.line("time budget %s: %,d steps (%.3f s a step over steps %d-%d, %.1f s an evaluation, %.0f s used); recorded in config.json",
                 Reporter.duration(budget), steps, secondsPerStep, measuredFrom + 1, done, evalSeconds, elapsed);
@@ -169,14 +171,14 @@ final class TrainingLoop {
     /** Seconds a budget keeps for the end of a run beyond its last evaluation: the checkpoint and the sample. */
     static final double END_SECONDS = 2.0;
 
-    Trainer.Result result(int steps) {
-        return new Trainer.Result(rd == null ? null : rd.path(), steps, valLoss, trainLoss, report.tokensPerSecond(), Reporter.peakRss(), report.wallSeconds(),
+    TrainingResult result(int steps) {
+        return new TrainingResult(rank0 ? rd.path() : null, steps, valLoss, trainLoss, report.tokensPerSecond(), Reporter.peakRss(), report.wallSeconds(),
                 skipped, cfg);
     }
 
     /** How the last good checkpoint is named in messages (rank 0 holds the run directory). */
     String lastGood() {
-        return rd == null ? "on rank 0" : rd.describe(lastGood);
+        return rank0 ? rd.describe(lastGood) : "on rank 0";
     }
 
     /** Estimates train and val loss on {@code eval_batches} fixed batches each. */
@@ -189,27 +191,32 @@ final class TrainingLoop {
     }
 
     /**
+     * Why a checkpoint cannot be written: the weights or moments are not finite ({@code stateBroken}:
+     * the run cannot go on), or only the evaluation is not (it may, with {@code --nan-policy skip}).
+     */
+    private record Unsaveable(boolean stateBroken, String reason) {}
+
+    /**
      * Saves model and state as one pair, unless a weight or moment is not finite or the
      * evaluation is not: then the files on disk stay the last good ones, and the run stops
      * saying so (with {@code --nan-policy skip}, only at a pause or the end; between, it goes on).
      */
     void checkpoint(int done, boolean last) throws IOException {
-        String problem = null;
+        Unsaveable problem = null;
         for (Tensor t : state) {
             long i = Checkpoint.firstNonFinite(t);
             if (i >= 0) {
-                problem = t.name() + " holds " + t.getFlat(i) + " at index " + i + " after the update";
+                problem = new Unsaveable(true, t.name() + " holds " + t.getFlat(i) + " at index " + i + " after the update");
                 break;
             }
         }
         if (problem == null && !(Double.isFinite(valLoss) && Double.isFinite(trainLoss))) {
-            problem = "the evaluation is not finite (val loss " + valLoss + ", train loss " + trainLoss + ")";
+            problem = new Unsaveable(false, "the evaluation is not finite (val loss " + valLoss + ", train loss " + trainLoss + ")");
         }
         if (problem != null) {
-            String msg = "step " + done + ": " + problem + "; the checkpoint was not written. Last good checkpoint: " + lastGood();
-            boolean stateBroken = !problem.startsWith("the evaluation");
-            if (stateBroken || last || cfg.run().nanPolicy() == TrainConfig.NanPolicy.STOP) {
-                throw new Trainer.DivergedException(msg + ". " + lowerLr() + (cfg.optimizer().clip() > 0 ? "" : " or set --clip") + ".");
+            String msg = "step " + done + ": " + problem.reason() + "; the checkpoint was not written. Last good checkpoint: " + lastGood();
+            if (problem.stateBroken() || last || cfg.run().nanPolicy() == TrainConfig.NanPolicy.STOP) {
+                throw new DivergedException(msg + ". " + lowerLr() + (cfg.optimizer().clip() > 0 ? "" : " or set --clip") + ".");
             }
             report.log(msg);
             return;

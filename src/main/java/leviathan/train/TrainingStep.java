@@ -37,7 +37,7 @@ final class TrainingStep {
     private final Optimizer optimizer;
     private final TokenBatchSampler batches;
     private LrSchedule schedule;
-    private final Trainer.Hooks hooks;
+    private final TrainingHooks hooks;
     private final int batchSize, blockSize, accum;
     private final float clip, dropout;
     private final long seed;
@@ -100,7 +100,7 @@ final class TrainingStep {
         }
     }
 
-    TrainingStep(Gpt model, Workspace ws, Optimizer optimizer, TokenBatchSampler batches, LrSchedule schedule, Trainer.Hooks hooks,
+    TrainingStep(Gpt model, Workspace ws, Optimizer optimizer, TokenBatchSampler batches, LrSchedule schedule, TrainingHooks hooks,
                  TrainConfig cfg, Communicator comm) {
         this.model = model;
         this.ws = ws;

@@ -24,6 +24,7 @@ import leviathan.testing.CheckpointMutator;
 import leviathan.testing.TestData;
 import leviathan.train.TrainConfig;
 import leviathan.train.Trainer;
+import leviathan.train.RunCompleteException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -91,7 +92,7 @@ class CheckpointFuzzTest {
             Files.write(state, CheckpointMutator.mutate(original, r, what));
             try {
                 new Trainer(s -> { }, quiet).resume(run, 2);
-            } catch (Trainer.RunCompleteException e) {
+            } catch (RunCompleteException e) {
                 // the state loaded and is at the run's last step (as the unmutated one is)
             } catch (CheckpointException e) {
                 if (!e.getMessage().startsWith(state + ": ")) fail("iteration " + i + ": " + what + ": message without the file: " + e.getMessage());

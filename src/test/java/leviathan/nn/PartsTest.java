@@ -54,6 +54,9 @@ class PartsTest {
         assertTrue(c.hybrid());
         GptConfig same = new GptConfig(10, 16, 2, 2, 16, Parts.mixerStack("dot,dot", 2, Map.of()), null);
         assertEquals("dot", same.attention());
+        assertEquals(1, same.mixers().size(), "one spec stands for layers that agree");
+        assertEquals(same, new GptConfig(10, 16, 2, 2, 16, Parts.mixerStack("dot", 2, Map.of()), null));
+        assertEquals(1, Parts.mixerStack("correlation", Integer.MAX_VALUE, Map.of()).size(), "any n_layer costs O(1)");
         var e = assertThrows(IllegalArgumentException.class, () -> Parts.mixerStack("dot,dot,dot", 4, Map.of()));
         assertTrue(e.getMessage().contains("3 kinds") && e.getMessage().contains("4 layers"), e.getMessage());
         assertThrows(IllegalArgumentException.class, () -> Parts.mixerStack("dot,,dot,dot", 4, Map.of()));

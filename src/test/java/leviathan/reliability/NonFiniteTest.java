@@ -22,6 +22,8 @@ import leviathan.testing.TestData;
 import leviathan.train.TrainConfig;
 import leviathan.train.Sampler;
 import leviathan.train.Trainer;
+import leviathan.train.TrainingResult;
+import leviathan.train.DivergedException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -43,7 +45,7 @@ class NonFiniteTest {
         Path run = dir.resolve("run");
         List<String> log = new ArrayList<>();
         Trainer t = new Trainer(log::add, QUIET).hooks(Faults.at(6, Faults.Kind.LOSS));
-        var e = assertThrows(Trainer.DivergedException.class, () -> t.train(config(data, run, 12, 4, TrainConfig.NanPolicy.STOP)));
+        var e = assertThrows(DivergedException.class, () -> t.train(config(data, run, 12, 4, TrainConfig.NanPolicy.STOP)));
         assertTrue(e.getMessage().startsWith("step 6: loss is not finite; the step was refused."), e.getMessage());
         assertTrue(e.getMessage().contains("Last good checkpoint: " + run.resolve(Trainer.MODEL_FILE) + " (step 4"), e.getMessage());
         try (var l = Checkpoint.load(run.resolve(Trainer.MODEL_FILE))) {
@@ -59,7 +61,7 @@ class NonFiniteTest {
     void aNanGradientBeforeTheFirstCheckpointSaysThereIsNone(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(3000, 12));
         Trainer t = new Trainer(s -> { }, QUIET).hooks(Faults.at(2, Faults.Kind.GRADIENT));
-        var e = assertThrows(Trainer.DivergedException.class,
+        var e = assertThrows(DivergedException.class,
                 () -> t.train(config(data, dir.resolve("run"), 8, 4, TrainConfig.NanPolicy.STOP)));
         assertTrue(e.getMessage().startsWith("step 2: gradient norm is NaN; the step was refused."), e.getMessage());
         assertTrue(e.getMessage().contains("Last good checkpoint: none yet"), e.getMessage());
@@ -72,13 +74,13 @@ class NonFiniteTest {
         Path run = dir.resolve("run");
         List<String> log = new ArrayList<>();
         // step 4 is a checkpoint step and the pause point: skipping it must still checkpoint and pause
-        Trainer.Result paused = new Trainer(log::add, QUIET).stopAfter(4)
+        TrainingResult paused = new Trainer(log::add, QUIET).stopAfter(4)
                 .hooks(Faults.at(3, Faults.Kind.GRADIENT).and(4, Faults.Kind.LOSS)).train(config(data, run, 8, 4, TrainConfig.NanPolicy.SKIP));
         assertEquals(4, paused.steps());
         assertEquals(2, paused.skippedSteps());
         assertTrue(log.contains("step 3: gradient norm is NaN, skipped (1 so far)"), log.toString());
         assertTrue(log.contains("step 4: loss is not finite, skipped (2 so far)"), log.toString());
-        Trainer.Result done = new Trainer(s -> { }, QUIET).hooks(Faults.at(8, Faults.Kind.LOSS)).resume(run, 0);
+        TrainingResult done = new Trainer(s -> { }, QUIET).hooks(Faults.at(8, Faults.Kind.LOSS)).resume(run, 0);
         assertEquals(3, done.skippedSteps(), "skips before the pause are remembered");
         try (var l = Checkpoint.load(run.resolve(Trainer.MODEL_FILE))) {
             assertEquals("8", l.metadata().get("step"), "the last step was skipped, and the run still ends with a checkpoint");
@@ -96,7 +98,7 @@ class NonFiniteTest {
         byte[] goodState = Files.readAllBytes(run.resolve(Trainer.STATE_FILE));
         // step 5's update leaves a NaN weight; skip mode skips steps 6..8, then the checkpoint at 8 is refused
         Trainer t = new Trainer(s -> { }, QUIET).hooks(Faults.at(5, Faults.Kind.PARAMETER));
-        var e = assertThrows(Trainer.DivergedException.class, () -> t.resume(run, 0));
+        var e = assertThrows(DivergedException.class, () -> t.resume(run, 0));
         assertTrue(e.getMessage().startsWith("step 8: param.wte holds NaN at index 0 after the update; the checkpoint was not written."),
                 e.getMessage());
         assertTrue(e.getMessage().contains("(step 4, val loss "), e.getMessage());

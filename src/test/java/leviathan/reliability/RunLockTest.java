@@ -21,6 +21,7 @@ import leviathan.testing.TestData;
 import leviathan.train.RunDirectory;
 import leviathan.train.TrainConfig;
 import leviathan.train.Trainer;
+import leviathan.train.TrainingHooks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -40,7 +41,7 @@ class RunLockTest {
         TrainConfig cfg = TestData.tinyBuilder(data, run, "correlation", 6, 3).sampleTokens(0).build();
         List<String> refusals = new ArrayList<>();
         // while the first run is between steps 4 and 5 (a checkpoint exists), two more writers try the directory
-        new Trainer(s -> { }, QUIET).hooks(new Trainer.Hooks() {
+        new Trainer(s -> { }, QUIET).hooks(new TrainingHooks() {
             @Override
             public void afterUpdate(int step, Gpt model) {
                 if (step != 4) return;

@@ -5,13 +5,14 @@ import java.util.HashMap;
 import java.util.Map;
 import leviathan.model.Gpt;
 import leviathan.train.Trainer;
+import leviathan.train.TrainingHooks;
 
 /**
- * Failure drills through {@link Trainer.Hooks}: makes the loss, one gradient value, or (after the
+ * Failure drills through {@link TrainingHooks}: makes the loss, one gradient value, or (after the
  * update) one parameter of chosen steps (1-based) NaN, as a numeric blow-up would, so that the NaN
  * policy and the checkpoint guard can be exercised on demand.
  */
-public final class Faults implements Trainer.Hooks {
+public final class Faults implements TrainingHooks {
     /** What a fault corrupts. */
     public enum Kind { LOSS, GRADIENT, PARAMETER }
 

@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import leviathan.distributed.Communicator;
 import leviathan.model.Gpt;
 import leviathan.train.Trainer;
+import leviathan.train.TrainingHooks;
 
 /**
  * What each rank runs under {@code mpirun} for {@code leviathan.train.DataParallelTest}: the
@@ -37,7 +38,7 @@ public final class MpiTrainMain {
                 if (args.length > 5) {
                     int dieAt = Integer.parseInt(args[5]), dieRank = Integer.parseInt(args[6]);
                     boolean perturb = args.length > 7 && args[7].equals("perturb");
-                    trainer.hooks(new Trainer.Hooks() {
+                    trainer.hooks(new TrainingHooks() {
                         @Override
                         public void afterUpdate(int step, Gpt model) {
                             if (step == dieAt && comm.rank() == dieRank && perturb) {

@@ -37,7 +37,7 @@ class DataParallelTest {
     }
 
     /** The one-process run of {@link MpiTrainMain}'s config. */
-    static Trainer.Result oneProcess(Path data, Path out) throws IOException {
+    static TrainingResult oneProcess(Path data, Path out) throws IOException {
         return TrainerTest.trainer().train(MpiTrainMain.config(data, out, STEPS, MpiTrainMain.BATCH));
     }
 
@@ -51,7 +51,7 @@ class DataParallelTest {
     void twoRanksFollowTheOneProcessRunAndOnlyRankZeroWrites(@TempDir Path dir) throws Exception {
         Path mpirun = MpiTesting.mpirunOrSkip();
         Path data = text(dir);
-        Trainer.Result one = oneProcess(data, dir.resolve("one"));
+        TrainingResult one = oneProcess(data, dir.resolve("one"));
         MpiTesting.Run run = mpirun(mpirun, 2, "train", data.toString(), dir.resolve("two").toString(), Integer.toString(STEPS),
                 Integer.toString(MpiTrainMain.BATCH));
         assertEquals(0, run.exitCode(), run.output());
@@ -105,7 +105,7 @@ class DataParallelTest {
             }
         }
         // and the run is the one-process run, as without overlap
-        Trainer.Result one = TrainerTest.trainer().train(MpiTrainMain.config(data, dir.resolve("one"), steps, MpiTrainMain.BATCH));
+        TrainingResult one = TrainerTest.trainer().train(MpiTrainMain.config(data, dir.resolve("one"), steps, MpiTrainMain.BATCH));
         assertClose(one.runDir().resolve(Trainer.MODEL_FILE), runs.get(true).resolve(Trainer.MODEL_FILE));
     }
 
@@ -122,9 +122,9 @@ class DataParallelTest {
         assertTrue(Files.readString(killed.resolve(Trainer.METRICS_FILE)).contains("{\"step\":20,"), "checkpoint of step 20");
         copy(killed, dir.resolve("on-one"));
         copy(killed, dir.resolve("on-two"));
-        Trainer.Result one = oneProcess(data, dir.resolve("one"));
+        TrainingResult one = oneProcess(data, dir.resolve("one"));
         // a different rank count: this JVM alone
-        Trainer.Result resumed = TrainerTest.trainer().resume(dir.resolve("on-one"), 0);
+        TrainingResult resumed = TrainerTest.trainer().resume(dir.resolve("on-one"), 0);
         assertEquals(STEPS, resumed.steps());
         assertClose(one.runDir().resolve(Trainer.MODEL_FILE), dir.resolve("on-one").resolve(Trainer.MODEL_FILE));
         // the same rank count

@@ -50,7 +50,7 @@ class MultiHostTest {
         assertTrue(run.output().contains("rank 0 done") && run.output().contains("rank 1 done"), run.output());
         assertTrue(run.output().contains("nothing left behind on any host"), run.output());
 
-        Trainer.Result one = DataParallelTest.oneProcess(data, dir.resolve("one"));
+        TrainingResult one = DataParallelTest.oneProcess(data, dir.resolve("one"));
         DataParallelTest.assertClose(one.runDir().resolve(Trainer.MODEL_FILE), two.resolve(Trainer.MODEL_FILE));
         // the gradients crossed the link: rank 0's mean of each element needs rank 1's value, 4 bytes a parameter a step
         long parameters;

@@ -49,7 +49,7 @@ class RunDirectoryTest {
     void aDivergingRunKeepsTheLastCheckpointWhoseEvaluationWasFiniteAndNamesItTruly(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(3000, 31)), run = dir.resolve("run");
         TrainConfig cfg = tiny(data, run, 12, 1).lr(1e9f).minLr(0f).warmup(100000).build();
-        var e = assertThrows(Trainer.DivergedException.class, () -> new Trainer(s -> { }, QUIET).train(cfg));
+        var e = assertThrows(DivergedException.class, () -> new Trainer(s -> { }, QUIET).train(cfg));
         String savedStep = metaOf(run.resolve(Trainer.MODEL_FILE), "step"), savedLoss = metaOf(run.resolve(Trainer.MODEL_FILE), "val_loss");
         assertTrue(Double.isFinite(Double.parseDouble(savedLoss)), "the kept checkpoint evaluated finite: " + savedLoss);
         assertTrue(e.getMessage().contains("Last good checkpoint: " + run.resolve(Trainer.MODEL_FILE) + " (step " + savedStep + ", val loss "),
@@ -61,8 +61,8 @@ class RunDirectoryTest {
     }
 
     /** Finite weights whose forward pass overflows from step {@code step} on: its evaluation is not finite, so nothing is saved over step 4. */
-    static Trainer.Hooks overflowAfter(int step) {
-        return new Trainer.Hooks() {
+    static TrainingHooks overflowAfter(int step) {
+        return new TrainingHooks() {
             @Override
             public void afterUpdate(int s, Gpt model) {
                 if (s != step) return;
@@ -81,7 +81,7 @@ class RunDirectoryTest {
             TrainConfig cfg = tiny(data, run, 12, 4).nanPolicy(policy).build();
             new Trainer(s -> { }, QUIET).stopAfter(4).train(cfg);
             byte[] model = Files.readAllBytes(run.resolve(Trainer.MODEL_FILE)), state = Files.readAllBytes(run.resolve(Trainer.STATE_FILE));
-            var e = assertThrows(Trainer.DivergedException.class, () -> new Trainer(log::add, QUIET).hooks(overflowAfter(8)).resume(run, 0));
+            var e = assertThrows(DivergedException.class, () -> new Trainer(log::add, QUIET).hooks(overflowAfter(8)).resume(run, 0));
             String when = policy == TrainConfig.NanPolicy.STOP ? "step 8: " : "step 12: ";
             assertTrue(e.getMessage().startsWith(when + "the evaluation is not finite"), policy + ": " + e.getMessage());
             assertTrue(e.getMessage().contains("the checkpoint was not written. Last good checkpoint: " + run.resolve(Trainer.MODEL_FILE)
@@ -156,11 +156,11 @@ class RunDirectoryTest {
         Path data = TestData.writeText(dir, TestData.text(3000, 35)), run = dir.resolve("run");
         new Trainer(s -> { }, QUIET).train(tiny(data, run, 8, 4).build());
         byte[] config = Files.readAllBytes(run.resolve(Trainer.CONFIG_FILE));
-        var done = assertThrows(Trainer.RunCompleteException.class, () -> new Trainer(s -> { }, QUIET).resume(run, 0));
+        var done = assertThrows(RunCompleteException.class, () -> new Trainer(s -> { }, QUIET).resume(run, 0));
         assertTrue(done.getMessage().startsWith(run + " is complete: all 8 steps ran (checkpoint of step 8, val loss "), done.getMessage());
         assertTrue(done.getMessage().endsWith("leviathan train --resume " + run + " --steps N, with N > 8"), done.getMessage());
         assertFalse(done.getMessage().contains("NaN"));
-        assertThrows(Trainer.RunCompleteException.class, () -> new Trainer(s -> { }, QUIET).resume(run, 8));
+        assertThrows(RunCompleteException.class, () -> new Trainer(s -> { }, QUIET).resume(run, 8));
         var back = assertThrows(IllegalArgumentException.class, () -> new Trainer(s -> { }, QUIET).resume(run, 6));
         assertTrue(back.getMessage().startsWith("--steps 6 is below step 8, which " + run + " already reached"), back.getMessage());
         assertArrayEquals(config, Files.readAllBytes(run.resolve(Trainer.CONFIG_FILE)), "a refused resume leaves config.json alone");
@@ -170,7 +170,7 @@ class RunDirectoryTest {
         assertEquals(1, c.err().lines().filter(l -> l.startsWith("leviathan: ")).count(), c.err());
         assertTrue(c.err().contains("is complete") && !c.out().contains("NaN"), c.out() + c.err());
         // extending it works, and the schedule then spans the new total
-        Trainer.Result more = new Trainer(s -> { }, QUIET).resume(run, 10);
+        TrainingResult more = new Trainer(s -> { }, QUIET).resume(run, 10);
         assertEquals(10, more.steps());
         assertTrue(Files.readString(run.resolve(Trainer.CONFIG_FILE)).contains("\"steps\": 10"));
     }

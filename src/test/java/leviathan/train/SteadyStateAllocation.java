@@ -82,7 +82,7 @@ public final class SteadyStateAllocation {
                      cfg.optimizer().eps(), cfg.optimizer().weightDecay());
              Sampler sampler = new Sampler(m, be, leviathan.nn.RunOptions.DEFAULTS)) {
             TrainingStep training = new TrainingStep(m, ws, opt, new TokenBatchSampler(Tokens.of(text), 1337, V),
-                    new LrSchedule(1e-3f, 1e-4f, 10, 1_000_000), new Trainer.Hooks() { }, cfg, SingleProcess.INSTANCE);
+                    new LrSchedule(1e-3f, 1e-4f, 10, 1_000_000), new TrainingHooks() { }, cfg, SingleProcess.INSTANCE);
             Reporter report = new Reporter(new PrintStream(OutputStream.nullOutputStream()), line -> { }, null, cfg, System.nanoTime());
             untilClean(what + ", training steps", STEPS_PER_WINDOW, failures, step -> {
                 TrainingStep.Outcome o = training.run(step);

@@ -28,7 +28,7 @@ class TrainerTest {
     void aTinyModelLearnsAShortText(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(4000, 1));
         TrainConfig cfg = TestData.tinyTrain(data, dir.resolve("run"), "correlation", 400, 400);
-        Trainer.Result r = trainer().train(cfg);
+        TrainingResult r = trainer().train(cfg);
         // 14 words over ~17 characters: a model that learned the words sits far below ln(V) ≈ 2.9
         assertTrue(r.trainLoss() < 1.6, "train loss " + r.trainLoss());
         assertTrue(Files.isRegularFile(r.runDir().resolve(Trainer.MODEL_FILE)));
@@ -44,15 +44,15 @@ class TrainerTest {
     @Test
     void dropoutIsATrainingSettingThatResumesExactly(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(3000, 5));
-        Trainer.Result off = trainer().train(TestData.tinyTrain(data, dir.resolve("off"), "correlation", 12, 6));
-        Trainer.Result zero = trainer().train(TestData.tinyBuilder(data, dir.resolve("zero"), "correlation", 12, 6).dropout(0f).build());
+        TrainingResult off = trainer().train(TestData.tinyTrain(data, dir.resolve("off"), "correlation", 12, 6));
+        TrainingResult zero = trainer().train(TestData.tinyBuilder(data, dir.resolve("zero"), "correlation", 12, 6).dropout(0f).build());
         assertTrue(java.util.Arrays.equals(Files.readAllBytes(off.runDir().resolve(Trainer.MODEL_FILE)),
                 Files.readAllBytes(zero.runDir().resolve(Trainer.MODEL_FILE))), "dropout 0 changes nothing");
-        Trainer.Result on = trainer().train(TestData.tinyBuilder(data, dir.resolve("on"), "involution", 12, 6).dropout(0.5f).build());
-        Trainer.Result base = trainer().train(TestData.tinyBuilder(data, dir.resolve("base"), "involution", 12, 6).build());
+        TrainingResult on = trainer().train(TestData.tinyBuilder(data, dir.resolve("on"), "involution", 12, 6).dropout(0.5f).build());
+        TrainingResult base = trainer().train(TestData.tinyBuilder(data, dir.resolve("base"), "involution", 12, 6).build());
         assertTrue(on.trainLoss() != base.trainLoss(), "dropout 0.5 changes the training loss");
         trainer().stopAfter(5).train(TestData.tinyBuilder(data, dir.resolve("part"), "involution", 12, 6).dropout(0.5f).build());
-        Trainer.Result resumed = trainer().resume(dir.resolve("part"), 0);
+        TrainingResult resumed = trainer().resume(dir.resolve("part"), 0);
         assertTrue(java.util.Arrays.equals(Files.readAllBytes(on.runDir().resolve(Trainer.MODEL_FILE)),
                 Files.readAllBytes(resumed.runDir().resolve(Trainer.MODEL_FILE))), "resumed with the same masks");
         assertTrue(Files.readString(on.runDir().resolve(Trainer.CONFIG_FILE)).contains("\"dropout\": 0.5"));
@@ -68,7 +68,7 @@ class TrainerTest {
     void aTimeBudgetFixesAStepCountThatARerunReproduces(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(3000, 6));
         double budget = 6;
-        Trainer.Result timed = trainer().train(TestData.tinyBuilder(data, dir.resolve("timed"), "correlation", 0, 50)
+        TrainingResult timed = trainer().train(TestData.tinyBuilder(data, dir.resolve("timed"), "correlation", 0, 50)
                 .warmup(10).timeBudget(budget).build());
         assertTrue(timed.steps() >= 10, "at least the warmup: " + timed.steps());
         // each eval row's wall clock counts from the run's start, evaluations included: at least its training
@@ -85,7 +85,7 @@ class TrainerTest {
         TrainConfig recorded = TrainConfig.fromJson(Files.readString(timed.runDir().resolve(Trainer.CONFIG_FILE)));
         assertEquals(timed.steps(), recorded.schedule().steps());
         assertEquals(budget, recorded.schedule().timeBudget());
-        Trainer.Result rerun = trainer().train(TestData.tinyBuilder(data, dir.resolve("rerun"), "correlation", timed.steps(), 50)
+        TrainingResult rerun = trainer().train(TestData.tinyBuilder(data, dir.resolve("rerun"), "correlation", timed.steps(), 50)
                 .warmup(10).build());
         assertTrue(java.util.Arrays.equals(Files.readAllBytes(timed.runDir().resolve(Trainer.MODEL_FILE)),
                 Files.readAllBytes(rerun.runDir().resolve(Trainer.MODEL_FILE))), "the rerun with --steps " + timed.steps() + " is the same run");
@@ -102,10 +102,10 @@ class TrainerTest {
     @Test
     void resumingReproducesTheUninterruptedRun(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(3000, 2));
-        Trainer.Result full = trainer().train(TestData.tinyTrain(data, dir.resolve("full"), "correlation", 20, 10));
-        Trainer.Result paused = trainer().stopAfter(7).train(TestData.tinyTrain(data, dir.resolve("part"), "correlation", 20, 10));
+        TrainingResult full = trainer().train(TestData.tinyTrain(data, dir.resolve("full"), "correlation", 20, 10));
+        TrainingResult paused = trainer().stopAfter(7).train(TestData.tinyTrain(data, dir.resolve("part"), "correlation", 20, 10));
         assertEquals(7, paused.steps());
-        Trainer.Result resumed = trainer().resume(dir.resolve("part"), 0);
+        TrainingResult resumed = trainer().resume(dir.resolve("part"), 0);
         assertEquals(full.valLoss(), resumed.valLoss(), "val loss after resume");
         assertEquals(full.trainLoss(), resumed.trainLoss());
         byte[] a = Files.readAllBytes(full.runDir().resolve(Trainer.MODEL_FILE));
@@ -122,9 +122,9 @@ class TrainerTest {
         Path data = TestData.writeText(dir, TestData.text(3000, 4));
         TrainConfig.Builder b = TestData.tinyBuilder(data, dir.resolve("full"), "involution", 12, 6).mlp("moe")
                 .option("window", 5).option("n_expert", 3).option("top_k", 2).option("moe_balance", 0.05f);
-        Trainer.Result full = trainer().train(b.build());
-        Trainer.Result paused = trainer().stopAfter(5).train(b.out(dir.resolve("part").toString()).build());
-        Trainer.Result resumed = trainer().resume(paused.runDir(), 0);
+        TrainingResult full = trainer().train(b.build());
+        TrainingResult paused = trainer().stopAfter(5).train(b.out(dir.resolve("part").toString()).build());
+        TrainingResult resumed = trainer().resume(paused.runDir(), 0);
         assertEquals(full.valLoss(), resumed.valLoss(), "val loss after resume");
         assertTrue(java.util.Arrays.equals(Files.readAllBytes(full.runDir().resolve(Trainer.MODEL_FILE)),
                 Files.readAllBytes(resumed.runDir().resolve(Trainer.MODEL_FILE))), "identical final weights");
@@ -142,7 +142,7 @@ class TrainerTest {
     void checkpointEvalMatchesInMemoryEval(@TempDir Path dir) throws Exception {
         String text = TestData.text(3000, 3);
         Path data = TestData.writeText(dir, text);
-        Trainer.Result r = trainer().train(TestData.tinyTrain(data, dir.resolve("run"), "dot", 10, 10));
+        TrainingResult r = trainer().train(TestData.tinyTrain(data, dir.resolve("run"), "dot", 10, 10));
         Path model = r.runDir().resolve(Trainer.MODEL_FILE);
         try (var loaded = Checkpoint.load(model);
              Workspace ws = loaded.model().workspace(new JavaBackend(), 5, 16, false);
@@ -162,7 +162,7 @@ class TrainerTest {
         Path data = TestData.writeText(dir, TestData.text(3000, 4));
         TrainConfig explode = TestData.tinyBuilder(data, dir.resolve("run"), "correlation", 40, 5).lr(1e30f).minLr(1e29f)
                 .warmup(0).optimizer(Optimizer.Kind.SGD).weightDecay(0f).clip(0f).evalBatches(1).sampleTokens(0).seed(1).build();
-        var e = assertThrows(Trainer.DivergedException.class, () -> trainer().train(explode));
+        var e = assertThrows(DivergedException.class, () -> trainer().train(explode));
         assertTrue(e.getMessage().contains("step") && e.getMessage().contains("Last good checkpoint"), e.getMessage());
     }
 }
