@@ -64,6 +64,7 @@ public final class AtomicFile {
                 ch.force(true);                                          // data on disk before the rename makes it visible
             }
             move(tmp, file);
+            syncDirectory(dir);                                          // the rename itself durable
         } finally {
             try {
                 Files.deleteIfExists(tmp);
@@ -84,7 +85,9 @@ public final class AtomicFile {
 
     /**
      * Renames {@code from} over {@code to} (atomically where the file system can; else a plain
-     * replace), then fsyncs the directory. An odd {@code to} is refused first.
+     * replace). An odd {@code to} is refused first. The directory is not fsynced here, so that two
+     * renames meant to land together (a checkpoint's model and state) follow each other at once;
+     * call {@link #syncDirectory} after the last.
      */
     public static void move(Path from, Path to) throws IOException {
         requireOrdinary(to);
@@ -93,7 +96,6 @@ public final class AtomicFile {
         } catch (AtomicMoveNotSupportedException e) {
             Files.move(from, to, StandardCopyOption.REPLACE_EXISTING, LinkOption.NOFOLLOW_LINKS);
         }
-        syncDirectory(to.toAbsolutePath().getParent());
     }
 
     /**

@@ -421,6 +421,8 @@ public final class RunDirectory implements AutoCloseable {
                     : MODEL_FILE + " and " + STATE_FILE + " of step " + previous.step() + lossText(previous.valLoss())
                     + "; fix the cause and continue with --resume " + dir), e);
         }
+        AtomicFile.requireOrdinary(model());                            // both checked first: the two renames follow each other at once
+        AtomicFile.requireOrdinary(state());
         move(modelNext, model());
         try {
             move(stateNext, state());
@@ -430,6 +432,7 @@ public final class RunDirectory implements AutoCloseable {
                     + " could not be replaced (" + e.getMessage() + ") and still holds "
                     + (previous == null ? "nothing" : "step " + previous.step()) + "; --resume continues from there", e);
         }
+        AtomicFile.syncDirectory(dir);
         AtomicFile.deleteStaleTemps(model());
         AtomicFile.deleteStaleTemps(state());
     }
