@@ -293,7 +293,12 @@ public final class OneDnnLoader {
             return want;
         } catch (IllegalCallerException e) {
             throw new UnavailableException(nativeDeniedMessage(), e);
-        } catch (LinkageError e) {                    // a C library without getenv/setenv (Windows' has _putenv_s)
+        } catch (LinkageError e) {
+            // the bindings' class initialiser looks the functions up: without native access that is refused in it
+            for (Throwable c = e; c != null; c = c.getCause()) {
+                if (c instanceof IllegalCallerException) throw new UnavailableException(nativeDeniedMessage(), e);
+            }
+            // a C library without getenv/setenv (Windows' has _putenv_s)
             throw new UnavailableException("cannot set OMP_WAIT_POLICY here (" + e.getMessage() + ")", e);
         }
     }
