@@ -49,7 +49,9 @@ public final class Parallel {
         private boolean closed;
 
         /** A pool of {@code threads} (1 to {@link #maxThreads()}); no thread starts until a loop needs one. */
-        public Workers(int threads) { this(checked(threads), "leviathan-engine" + COUNT.incrementAndGet() + "-kernel-"); }
+        public Workers(int threads) {
+            this(checked(threads), "leviathan-kernel-e" + COUNT.incrementAndGet() + "-");     // leviathan-kernel-*: every kernel worker
+        }
 
         private Workers(int threads, String name) {
             this.threads = threads;
