@@ -95,9 +95,13 @@ public final class Parallel {
             return pool;
         }
 
-        /** Stops the workers once a loop in progress has finished; later loops run on the calling thread alone. */
+        /**
+         * Stops the workers once a loop in progress has finished; later loops run on the calling
+         * thread alone. The process's default pool cannot be closed (this does nothing on it).
+         */
         @Override
         public void close() {
+            if (this == DEFAULT) return;
             Pool old;
             synchronized (this) {
                 closed = true;
