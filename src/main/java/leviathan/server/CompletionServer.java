@@ -184,8 +184,12 @@ public final class CompletionServer implements AutoCloseable {
 
     /** Runs {@code r} once, when a request first hits an {@link Error} (at once if one already has). */
     public void onFailure(Runnable r) {
-        onFatal = r;
-        if (fatal.get() != null) r.run();
+        java.util.concurrent.atomic.AtomicBoolean ran = new java.util.concurrent.atomic.AtomicBoolean();
+        Runnable once = () -> {                     // a failure while registering must not run it twice
+            if (ran.compareAndSet(false, true)) r.run();
+        };
+        onFatal = once;
+        if (fatal.get() != null) once.run();
     }
 
     /** Records the first fatal error and tells the owner; later ones are only logged. */
