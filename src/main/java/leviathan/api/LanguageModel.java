@@ -9,8 +9,8 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Consumer;
-import leviathan.backend.Backend;
-import leviathan.backend.Backends;
+import leviathan.backend.Engine;
+import leviathan.backend.Precision;
 import leviathan.data.CharTokenizer;
 import leviathan.data.TextDataset;
 import leviathan.kernel.Parallel;
@@ -38,7 +38,9 @@ import leviathan.train.Sampler;
 public final class LanguageModel implements AutoCloseable {
 
     /**
-     * How the engine runs: GEMM backend ({@code auto|java|onednn}), kernel threads (0 = all cores),
+     * How the engine runs: GEMM backend ({@code auto|java|onednn}), kernel threads (a positive count:
+     * a kernel pool of this model's own; 0: the process's default pool, {@code -Dleviathan.threads}
+     * or all cores), the GEMM precision being {@code -Dleviathan.precision} (see {@link Engine}),
      * the parts' run options by key (e.g. {@code impl=fft}, the correlation implementation; the
      * options that apply at inference are those {@code sample --help} lists), log sink.
      */
@@ -127,16 +129,16 @@ public final class LanguageModel implements AutoCloseable {
 
     private final Gpt model;
     private final CharTokenizer tokenizer;
-    private final Backend backend;
+    private final Engine engine;
     private final RunOptions options;
     private final ConcurrentLinkedQueue<Sampler> samplers = new ConcurrentLinkedQueue<>();
     private final ReentrantReadWriteLock closing = new ReentrantReadWriteLock();
     private boolean closed;
 
-    private LanguageModel(Gpt model, CharTokenizer tokenizer, Backend backend, RunOptions options) {
+    private LanguageModel(Gpt model, CharTokenizer tokenizer, Engine engine, RunOptions options) {
         this.model = model;
         this.tokenizer = tokenizer;
-        this.backend = backend;
+        this.engine = engine;
         this.options = options;
     }
 
@@ -147,16 +149,22 @@ public final class LanguageModel implements AutoCloseable {
         if (settings.threads() < 0) throw new IllegalArgumentException("threads must be >= 0, got " + settings.threads());
         String bad = settings.threads() > 0 ? Parallel.checkThreads(settings.threads()) : null;
         if (bad != null) throw new IllegalArgumentException("threads " + bad);
-        if (settings.threads() > 0) Parallel.setThreads(settings.threads());
+        Precision precision = Precision.fromSystem();
         Checkpoint.Loaded l = Checkpoint.load(checkpoint);
+        Engine engine = null;
         try {
-            return new LanguageModel(l.model(), l.tokenizer(), Backends.select(settings.backend(), settings.log()),
-                    new RunOptions(settings.partOptions()));
+            engine = new Engine(settings.threads(), settings.backend(), precision, settings.log());
+            engine.backend();                               // chosen now: its line and its failure belong to the load
+            return new LanguageModel(l.model(), l.tokenizer(), engine, new RunOptions(settings.partOptions()));
         } catch (RuntimeException e) {
+            if (engine != null) engine.close();
             l.close();
             throw e;
         }
     }
+
+    /** Kernel threads this model's calls use, the calling thread included (see {@link Settings}). */
+    public int threads() { return engine.threads(); }
 
     /** The model's configuration (sizes, attention kind). */
     public GptConfig config() { return model.config(); }
@@ -217,7 +225,7 @@ public final class LanguageModel implements AutoCloseable {
                 held[0] = true;
             }
             Sampler s = samplers.poll();
-            if (s == null) s = new Sampler(model, backend, options);
+            if (s == null) s = new Sampler(model, engine.backend(), options);
             try {
                 s.stream(ids, new Sampler.Options(g.tokens(), g.temperature(), g.topK(), g.topP(), g.seed(), g.contextShift()), t -> {
                     if (held[0]) {
@@ -335,7 +343,7 @@ public final class LanguageModel implements AutoCloseable {
         int[] ids = new TextDataset("text", tokenizer.encode(text, dropUnknown)).tokens(split);
         Evaluator.Result[] r = new Evaluator.Result[1];
         withOpen(() -> {
-            try (Workspace ws = model.workspace(backend, 16, len, false, options)) {
+            try (Workspace ws = model.workspace(engine.backend(), 16, len, false, options)) {
                 r[0] = Evaluator.evaluate(model, ws, ids, len);
             }
         });
@@ -346,7 +354,7 @@ public final class LanguageModel implements AutoCloseable {
         closing.readLock().lock();
         try {
             if (closed) throw new IllegalStateException("the model is closed");
-            body.run();
+            engine.run(body);                               // the kernels run on this model's threads
         } finally {
             closing.readLock().unlock();
         }
@@ -360,7 +368,7 @@ public final class LanguageModel implements AutoCloseable {
             if (closed) return;
             closed = true;
             for (Sampler s; (s = samplers.poll()) != null; ) s.close();
-            backend.close();
+            engine.close();
             model.close();
         } finally {
             closing.writeLock().unlock();

@@ -4,9 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import leviathan.ffi.onednn.dnnl_exec_arg_t;
 import leviathan.ffi.onednn.dnnl_h;
@@ -27,7 +25,9 @@ import leviathan.kernel.Bf16;
  * {@code beta ≠ 0} is a sum post-op. Transposes are strides of the memory descriptors. Primitives are
  * created once per shape, leading dimensions, {@code alpha}/{@code beta} and OpenMP thread count,
  * and cached per calling thread together with their memory objects and stream (memory objects
- * whose data handle is set per call are not shareable between threads).
+ * whose data handle is set per call are not shareable between threads); a thread's cache is
+ * released once that thread has ended ({@link PerThread}), so a server that runs each request on
+ * a new thread holds one per request in progress, not one per request ever served.
  */
 final class OneDnnMatmul implements AutoCloseable {
     /** How the operands become bf16. */
@@ -39,9 +39,7 @@ final class OneDnnMatmul implements AutoCloseable {
     static final int MAX_ENTRIES = 256;
 
     private final Mode mode;
-    private final List<ThreadState> states = new ArrayList<>();
-    private final ThreadLocal<ThreadState> state = ThreadLocal.withInitial(this::newState);
-    private boolean closed;
+    private final PerThread<ThreadState> states = new PerThread<>(OneDnnMatmul::newState, OneDnnMatmul::release);
 
     OneDnnMatmul(Mode mode) {
         this.mode = mode;
@@ -126,16 +124,23 @@ final class OneDnnMatmul implements AutoCloseable {
         return engine;
     }
 
-    private synchronized ThreadState newState() {
-        if (closed) throw new IllegalStateException("backend is closed");
+    private static ThreadState newState() {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment out = a.allocate(ValueLayout.ADDRESS);
             check(dnnl_h.dnnl_stream_create(out, engine(), dnnl_h.dnnl_stream_default_flags()), "dnnl_stream_create");
-            ThreadState s = new ThreadState(out.get(ValueLayout.ADDRESS, 0));
-            states.add(s);
-            return s;
+            return new ThreadState(out.get(ValueLayout.ADDRESS, 0));
         }
     }
+
+    /** Destroys a thread's cached primitives, memory objects and stream. */
+    private static void release(ThreadState s) {
+        for (Entry e : s.entries.values()) destroy(e);
+        s.entries.clear();
+        dnnl_h.dnnl_stream_destroy(s.stream);
+    }
+
+    /** Threads whose primitives are cached now. */
+    int cachedThreads() { return states.held(); }
 
     /** Runs the product; arguments were checked by the caller, and the OpenMP thread count is {@code threads}. */
     void run(boolean transA, boolean transB, int M, int N, int K, float alpha,
@@ -146,7 +151,7 @@ final class OneDnnMatmul implements AutoCloseable {
     /** The product on matrices that start {@code aOffset}, {@code bOffset} and {@code cOffset} floats into their segments. */
     void run(boolean transA, boolean transB, int M, int N, int K, float alpha, MemorySegment a, long aOffset, int lda,
              MemorySegment b, long bOffset, int ldb, float beta, MemorySegment c, long cOffset, int ldc, int threads) {
-        ThreadState s = state.get();
+        ThreadState s = states.get();
         float keyAlpha = mode == Mode.CONVERT ? 1f : alpha;              // CONVERT folds alpha into A's rounding
         Key key = s.probe.set(transA, transB, M, N, K, lda, ldb, ldc, Float.floatToIntBits(keyAlpha), Float.floatToIntBits(beta), threads);
         Entry e = s.entries.get(key);
@@ -194,7 +199,7 @@ final class OneDnnMatmul implements AutoCloseable {
 
     /** The name of the oneDNN kernel that runs this product (e.g. {@code brg_matmul:avx512_core_bf16}); creates it if needed. */
     String implementation(boolean transA, boolean transB, int M, int N, int K, float alpha, int lda, int ldb, float beta, int ldc, int threads) {
-        ThreadState s = state.get();
+        ThreadState s = states.get();
         float keyAlpha = mode == Mode.CONVERT ? 1f : alpha;
         Key key = new Key().set(transA, transB, M, N, K, lda, ldb, ldc, Float.floatToIntBits(keyAlpha), Float.floatToIntBits(beta), threads);
         return s.entries.computeIfAbsent(key, k -> create(k, s)).impl();
@@ -302,14 +307,5 @@ final class OneDnnMatmul implements AutoCloseable {
 
     /** Destroys every cached primitive, memory object and stream of every thread. */
     @Override
-    public synchronized void close() {
-        if (closed) return;
-        closed = true;
-        for (ThreadState s : states) {
-            for (Entry e : s.entries.values()) destroy(e);
-            s.entries.clear();
-            dnnl_h.dnnl_stream_destroy(s.stream);
-        }
-        states.clear();
-    }
+    public void close() { states.close(); }
 }

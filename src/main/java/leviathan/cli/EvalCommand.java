@@ -1,5 +1,6 @@
 package leviathan.cli;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -7,13 +8,13 @@ import java.util.concurrent.Callable;
 import java.util.function.LongBinaryOperator;
 import leviathan.api.LanguageModel;
 import leviathan.backend.Backend;
-import leviathan.backend.Backends;
+import leviathan.backend.Engine;
+import leviathan.backend.Precision;
 import leviathan.data.Datasets;
 import leviathan.data.TextDataset;
 import leviathan.data.TokenFile;
 import leviathan.data.TokenFiles;
 import leviathan.data.Tokens;
-import leviathan.kernel.Parallel;
 import leviathan.model.Checkpoint;
 import leviathan.model.Workspace;
 import leviathan.train.Evaluator;
@@ -80,29 +81,35 @@ final class EvalCommand implements Callable<Integer>, PartFlags.Taker {
     /** The corpus read in place from a token file: every window with --full (or when few), else a sample. */
     private int evaluateMapped(Path file, TextDataset.Split s) throws Exception {
         LanguageModel.Settings settings = engine.settings(System.err::println);
-        if (settings.threads() > 0) Parallel.setThreads(settings.threads());
-        try (Checkpoint.Loaded l = Checkpoint.load(checkpoint)) {
-            int T = blockSize == null ? l.model().config().blockSize() : blockSize;
-            if (T > l.model().config().blockSize()) {
-                throw new IllegalArgumentException("window length must be in [1, block_size " + l.model().config().blockSize() + "], got " + T);
+        // the kernels run on the engine's threads (--threads), as they do for a LanguageModel
+        try (Engine eng = new Engine(settings.threads(), settings.backend(), Precision.fromSystem(), settings.log());
+             Checkpoint.Loaded l = Checkpoint.load(checkpoint)) {
+            return eng.call(() -> score(eng, l, file, s, settings));
+        }
+    }
+
+    /** {@link #evaluateMapped} inside its engine. */
+    private int score(Engine eng, Checkpoint.Loaded l, Path file, TextDataset.Split s, LanguageModel.Settings settings) throws IOException {
+        int T = blockSize == null ? l.model().config().blockSize() : blockSize;
+        if (T > l.model().config().blockSize()) {
+            throw new IllegalArgumentException("window length must be in [1, block_size " + l.model().config().blockSize() + "], got " + T);
+        }
+        Backend be = eng.backend();                                              // closed with the engine
+        try (TokenFile tf = TokenFiles.openOrPrepare(file, l.tokenizer(), dropUnknown, System.err::println);
+             Workspace ws = l.model().workspace(be, BATCH, T, false, new leviathan.nn.RunOptions(settings.partOptions()))) {
+            Tokens tokens = tf.tokens(s, l.tokenizer());
+            long windows = Evaluator.windows(tokens.length(), T);
+            boolean sample = !full && windows > (long) evalBatches * BATCH;
+            LongBinaryOperator progress = progressLine(sample ? "sampled windows" : "windows");
+            Evaluator.Result r = sample ? Evaluator.evaluateSample(l.model(), ws, tokens, T, evalBatches, seed, progress)
+                    : Evaluator.evaluate(l.model(), ws, tokens, T, progress);
+            if (!Double.isFinite(r.loss())) {
+                throw new IllegalStateException(checkpoint + " gives loss " + r.loss() + " on " + file.getFileName()
+                        + ", not a finite number: its weights overflow the forward pass (a diverged run?); evaluate an earlier checkpoint");
             }
-            try (Backend be = Backends.select(settings.backend(), settings.log());
-                 TokenFile tf = TokenFiles.openOrPrepare(file, l.tokenizer(), dropUnknown, System.err::println);
-                 Workspace ws = l.model().workspace(be, BATCH, T, false, new leviathan.nn.RunOptions(settings.partOptions()))) {
-                Tokens tokens = tf.tokens(s, l.tokenizer());
-                long windows = Evaluator.windows(tokens.length(), T);
-                boolean sample = !full && windows > (long) evalBatches * BATCH;
-                LongBinaryOperator progress = progressLine(sample ? "sampled windows" : "windows");
-                Evaluator.Result r = sample ? Evaluator.evaluateSample(l.model(), ws, tokens, T, evalBatches, seed, progress)
-                        : Evaluator.evaluate(l.model(), ws, tokens, T, progress);
-                if (!Double.isFinite(r.loss())) {
-                    throw new IllegalStateException(checkpoint + " gives loss " + r.loss() + " on " + file.getFileName()
-                            + ", not a finite number: its weights overflow the forward pass (a diverged run?); evaluate an earlier checkpoint");
-                }
-                System.out.printf("%s split=%s windows of %d: loss %.4f nats, bpc %.4f over %,d predictions%s%n",
-                        file.getFileName(), s.name().toLowerCase(Locale.ROOT), T, r.loss(), r.bpc(), r.predictions(),
-                        sample ? String.format(" (%,d random windows of %,d; --full scores every one)", (long) evalBatches * BATCH, windows) : "");
-            }
+            System.out.printf("%s split=%s windows of %d: loss %.4f nats, bpc %.4f over %,d predictions%s%n",
+                    file.getFileName(), s.name().toLowerCase(Locale.ROOT), T, r.loss(), r.bpc(), r.predictions(),
+                    sample ? String.format(" (%,d random windows of %,d; --full scores every one)", (long) evalBatches * BATCH, windows) : "");
         }
         return 0;
     }

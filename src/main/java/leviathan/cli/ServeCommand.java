@@ -90,10 +90,14 @@ final class ServeCommand implements Callable<Integer>, PartFlags.Taker {
             System.err.println("serve: listening on http://" + HttpAccess.hostForUrl(listen.host) + ":" + server.port() + " (model '" + name + "', "
                     + cfg.slots() + " slots, queue " + cfg.queue() + (key == null ? "" : ", API key required") + "); ready "
                     + readyMs + " ms after the JVM started");
+            server.onFailure(stop::countDown);                         // an Error in a request: drain and exit non-zero
             stop.await();
             System.err.println("serve: stopping; in-flight requests may finish within " + drain + " s");
             int cancelled = server.shutdown(Duration.ofMillis((long) (drain * 1000)));
             System.err.println("serve: stopped" + (cancelled > 0 ? " (" + cancelled + " request(s) cancelled at the deadline)" : ""));
+            if (server.failure() != null) {
+                throw new IllegalStateException("the server stopped after an internal error in a request: " + Main.describe(server.failure()));
+            }
         }
         return 0;
     }

@@ -240,8 +240,9 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
         if (n == 0) return;
         Path model = r.runDir().resolve(Trainer.MODEL_FILE);
         java.io.PrintStream out = System.out;
-        try (LanguageModel lm = LanguageModel.load(model, new LanguageModel.Settings(r.config().run().backend(), 0,
-                r.config().model().runOptions().values(), s -> { }))) {
+        int threads = r.config().run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : r.config().run().threads();
+        try (LanguageModel lm = LanguageModel.load(model, new LanguageModel.Settings(r.config().run().backend(), threads,
+                r.config().model().runOptions().values(), s -> { }))) {                 // the run's threads, as in training
             out.println("sample:");
             StringBuilder kept = new StringBuilder();                    // the run directory keeps the sample as sample.txt
             lm.stream("\n", new LanguageModel.Generation(n, 1f, 0, 1f, r.config().run().seed(), false, null, null), t -> {

@@ -13,8 +13,13 @@ import java.util.function.Supplier;
  * the thread doing the work, which was measured to make parallel kernels slower than one thread.
  * Calls from inside a running body execute serially, so nested kernels are safe.
  *
- * <p>The thread count comes from {@code -Dleviathan.threads} (default: available processors) and
- * can be changed with {@link #setThreads(int)} between calls.
+ * <p>Loops run on the {@link Workers} bound to the calling thread: an engine (a model, a training
+ * run) owns a pool of its own and runs its calls inside {@link Workers#call}, so two models with
+ * different thread counts in one JVM each keep theirs. A thread with no binding uses the process's
+ * default pool, whose thread count comes from {@code -Dleviathan.threads} (default: available
+ * processors) and can be changed with {@link #setThreads(int)} between calls. The binding is a
+ * {@link ScopedValue}: it holds exactly for the duration of the bound call and is seen by the
+ * pool's own workers too, so {@link #threads()} inside a loop body is the pool's count.
  */
 public final class Parallel {
     private Parallel() {}
@@ -25,9 +30,87 @@ public final class Parallel {
         void run(int from, int to);
     }
 
-    private static volatile int threads = defaultThreads();
-    private static Pool pool;
     private static final ThreadLocal<Boolean> INSIDE = ThreadLocal.withInitial(() -> false);
+    /** The pool of the engine the calling thread works for; unbound: {@link #DEFAULT}. */
+    private static final ScopedValue<Workers> CURRENT = ScopedValue.newInstance();
+    /** The process's pool: for callers outside any engine (the CLI, tests, benchmarks). */
+    private static final Workers DEFAULT = new Workers(defaultThreads(), "leviathan-kernel-");
+
+    /**
+     * A kernel thread pool of a given size, the calling thread included: {@code threads - 1} workers,
+     * started on the first parallel loop and stopped by {@link #close()} (after any loop in progress).
+     * Loops run on it while a thread is inside {@link #call} or {@link #run}.
+     */
+    public static final class Workers implements AutoCloseable {
+        private static final AtomicInteger COUNT = new AtomicInteger();
+        private final String name;
+        private volatile int threads;
+        private Pool pool;                              // written under this object's lock
+        private boolean closed;
+
+        /** A pool of {@code threads} (1 to {@link #maxThreads()}); no thread starts until a loop needs one. */
+        public Workers(int threads) {
+            this(checked(threads), "leviathan-kernel-e" + COUNT.incrementAndGet() + "-");     // leviathan-kernel-*: every kernel worker
+        }
+
+        private Workers(int threads, String name) {
+            this.threads = threads;
+            this.name = name;
+        }
+
+        private static int checked(int n) {
+            String bad = checkThreads(n);
+            if (bad != null) throw new IllegalArgumentException("threads " + bad);
+            return n;
+        }
+
+        /** Threads of this pool, the calling thread included. */
+        public int threads() { return threads; }
+
+        /** Runs {@code op} with this pool bound to the calling thread: the kernels it calls run their loops here. */
+        public <R, X extends Throwable> R call(ScopedValue.CallableOp<R, X> op) throws X {
+            return CURRENT.isBound() && CURRENT.get() == this ? op.call() : ScopedValue.where(CURRENT, this).call(op);
+        }
+
+        /** {@link #call} without a result. */
+        public void run(Runnable op) {
+            if (CURRENT.isBound() && CURRENT.get() == this) op.run();
+            else ScopedValue.where(CURRENT, this).run(op);
+        }
+
+        private synchronized void resize(int n) {
+            threads = checked(n);
+        }
+
+        private synchronized Pool pool(int t) {
+            if (closed) return null;
+            if (pool == null || pool.size != t) {
+                Pool old = pool;
+                pool = new Pool(this, t);
+                if (old != null) {
+                    // waits for a loop that another thread is running on the old pool to finish
+                    synchronized (old) { old.shutdown(); }
+                }
+            }
+            return pool;
+        }
+
+        /**
+         * Stops the workers once a loop in progress has finished; later loops run on the calling
+         * thread alone. The process's default pool cannot be closed (this does nothing on it).
+         */
+        @Override
+        public void close() {
+            if (this == DEFAULT) return;
+            Pool old;
+            synchronized (this) {
+                closed = true;
+                old = pool;
+                pool = null;
+            }
+            if (old != null) old.shutdown();
+        }
+    }
 
     /**
      * Kernel threads per available core at most: more only adds switching, and an unbounded count
@@ -67,26 +150,31 @@ public final class Parallel {
         return t;
     }
 
-    /** Threads used by kernels, the calling thread included. */
-    public static int threads() { return threads; }
+    /** The pool that loops called from this thread run on: its engine's, else the process's default. */
+    public static Workers current() { return CURRENT.orElse(DEFAULT); }
 
-    /** Sets the kernel thread count (1 to {@link #maxThreads()}); takes effect at the next call. */
-    public static synchronized void setThreads(int n) {
-        String bad = checkThreads(n);
-        if (bad != null) throw new IllegalArgumentException("threads " + bad);
-        threads = n;
-    }
+    /** Threads used by kernels called from this thread (its engine's, else the default), the calling thread included. */
+    public static int threads() { return current().threads; }
+
+    /**
+     * Sets the thread count of the process's default pool (1 to {@link #maxThreads()}); takes effect
+     * at the next call. Engines with a pool of their own ({@link Workers}) are not affected.
+     */
+    public static void setThreads(int n) { DEFAULT.resize(n); }
 
     /** Runs {@code body} over {@code [0, n)} in chunks of at least {@code grain} indices. */
     public static void forRange(int n, int grain, Range body) {
         if (n <= 0) return;
-        int t = threads;
+        Workers w = current();
+        int t = w.threads;
         int chunks = Math.min(t, Math.max(1, n / Math.max(1, grain)));
         if (chunks <= 1 || INSIDE.get()) {
             body.run(0, n);
             return;
         }
-        pool(t).run(n, chunks, body);
+        Pool p = w.pool(t);
+        if (p == null) body.run(0, n);                  // the pool was closed: the calling thread does it all
+        else p.run(n, chunks, body);
     }
 
     /** {@link #forRange(int, int, Range)} with grain 1: for coarse work items (heads, rows). */
@@ -134,18 +222,6 @@ public final class Parallel {
         }
     }
 
-    private static synchronized Pool pool(int t) {
-        if (pool == null || pool.size != t) {
-            Pool old = pool;
-            pool = new Pool(t);
-            if (old != null) {
-                // waits for a loop that another thread is running on the old pool to finish
-                synchronized (old) { old.shutdown(); }
-            }
-        }
-        return pool;
-    }
-
     /**
      * Static split into {@code chunks} contiguous parts; the caller takes part 0.
      *
@@ -174,13 +250,14 @@ public final class Parallel {
         volatile Throwable failure;
         private long generation;                    // of the last call; written under the pool's lock
 
-        Pool(int size) {
+        Pool(Workers owner, int size) {
             this.size = size;
             workers = new Thread[size - 1];
             slots = new Slot[size - 1];
             for (int w = 0; w < workers.length; w++) {
                 Slot slot = slots[w] = new Slot();
-                Thread th = new Thread(() -> loop(slot), "leviathan-kernel-" + (w + 1));
+                // bound to the owner, so that threads() inside a body on a worker is the owner's count
+                Thread th = new Thread(() -> ScopedValue.where(CURRENT, owner).run(() -> loop(slot)), owner.name + (w + 1));
                 th.setDaemon(true);
                 workers[w] = th;
                 th.start();
@@ -208,7 +285,7 @@ public final class Parallel {
         }
 
         synchronized void run(int n, int chunks, Range body) {
-            if (stop) {                       // replaced by setThreads after the caller fetched it
+            if (stop) {                       // replaced by setThreads or closed after the caller fetched it
                 body.run(0, n);
                 return;
             }

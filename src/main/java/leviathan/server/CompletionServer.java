@@ -106,6 +106,11 @@ public final class CompletionServer implements AutoCloseable {
     private final long created = System.currentTimeMillis() / 1000;
     private final SplittableRandom seeds = new SplittableRandom();
     private volatile boolean draining;
+    /** The first {@link Error} a request hit: from then on the server takes no more work. */
+    private final java.util.concurrent.atomic.AtomicReference<Error> fatal = new java.util.concurrent.atomic.AtomicReference<>();
+    private volatile Runnable onFatal = () -> { };
+    /** Runs as each completion starts its generation, inside its slot: the tests inject faults here. */
+    volatile Runnable beforeGeneration = () -> { };
 
     /** A completion request in flight; the drain cancels it by setting {@code cancelled}. */
     static final class Active {
@@ -169,6 +174,36 @@ public final class CompletionServer implements AutoCloseable {
     @Override
     public void close() { shutdown(Duration.ZERO); }
 
+    /**
+     * The first {@link Error} (e.g. {@link OutOfMemoryError}) that a request hit, or null. After one,
+     * the JVM's state is no longer trusted: every new request, {@code /health} included, gets 503,
+     * completions already generating may finish, and the owner should {@link #shutdown} and exit
+     * with a non-zero status ({@code serve} does).
+     */
+    public Error failure() { return fatal.get(); }
+
+    /** Runs {@code r} once, when a request first hits an {@link Error} (at once if one already has). */
+    public void onFailure(Runnable r) {
+        java.util.concurrent.atomic.AtomicBoolean ran = new java.util.concurrent.atomic.AtomicBoolean();
+        Runnable once = () -> {                     // a failure while registering must not run it twice
+            if (ran.compareAndSet(false, true)) r.run();
+        };
+        onFatal = once;
+        if (fatal.get() != null) once.run();
+    }
+
+    /** Records the first fatal error and tells the owner; later ones are only logged. */
+    private void failed(Error e) {
+        if (!fatal.compareAndSet(null, e)) return;
+        log.accept("serve: fatal: " + e + "; no longer accepting work (every request and /health get 503)");
+        onFatal.run();
+    }
+
+    private ApiError refusedAfterFailure() {
+        return new ApiError(503, "service_unavailable", null, "server_failed",
+                "the server stopped taking work after an internal error (" + message(fatal.get()) + ")");
+    }
+
     private static void sleep(long ms) {
         try {
             Thread.sleep(ms);
@@ -188,6 +223,7 @@ public final class CompletionServer implements AutoCloseable {
         };
         int status = 500;
         try {
+            if (fatal.get() != null) throw refusedAfterFailure();
             if (draining) throw new ApiError(503, "service_unavailable", null, "shutting_down", "the server is shutting down");
             status = switch (endpoint) {
                 case "/" -> {
@@ -255,6 +291,7 @@ public final class CompletionServer implements AutoCloseable {
         } catch (RuntimeException | Error e) {
             status = 500;
             log.accept("serve: 500 " + method + " " + path + ": " + e);
+            if (e instanceof Error fatalError) failed(fatalError);
             try {
                 sendJson(writes, ex, 500, new ApiError(500, "server_error", null, null, "internal error: " + message(e)).json());
             } catch (IOException | RuntimeException ignored) {
@@ -338,6 +375,8 @@ public final class CompletionServer implements AutoCloseable {
             running.incrementAndGet();
             try {
                 if (a.cancelled) throw new ApiError(503, "service_unavailable", null, "shutting_down", "the server is shutting down");
+                if (fatal.get() != null) throw refusedAfterFailure();     // queued before the failure: not started now
+                beforeGeneration.run();
                 int status = r.stream() ? responses.streamCompletion(ex, r, a, t0, deadline) : responses.plainCompletion(ex, r, a, t0, deadline);
                 metrics.completionLatency((System.nanoTime() - t0) / 1e9);
                 return status;

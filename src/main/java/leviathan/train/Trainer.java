@@ -8,13 +8,12 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.function.Consumer;
 import leviathan.backend.Backend;
-import leviathan.backend.Backends;
+import leviathan.backend.Engine;
 import leviathan.backend.Precision;
 import leviathan.data.CharTokenizer;
 import leviathan.data.TokenFile;
 import leviathan.data.Datasets;
 import leviathan.distributed.Communicator;
-import leviathan.kernel.Parallel;
 import leviathan.model.Checkpoint;
 import leviathan.model.Gpt;
 import leviathan.model.GptConfig;
@@ -155,7 +154,23 @@ public final class Trainer {
     private TrainingResult train(TrainConfig cfg, Communicator comm, Consumer<String> log, PrintStream out) throws IOException {
         long wallStart = clockStart != 0 ? clockStart : System.nanoTime();
         comm.batchShare(cfg.schedule().batchSize());           // the one clear error when the batch does not divide
-        Parallel.setThreads(cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads());
+        try (Engine engine = engine(cfg, log)) {
+            return engine.call(() -> train(engine, cfg, wallStart, comm, log, out));
+        }
+    }
+
+    /**
+     * The run's engine: kernel threads of its own ({@code threads}, 0 = all cores), its backend and
+     * precision, chosen when the run first asks for the backend.
+     */
+    private static Engine engine(TrainConfig cfg, Consumer<String> log) {
+        int threads = cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads();
+        return new Engine(threads, cfg.run().backend(), Precision.parse(cfg.run().precision()), log);
+    }
+
+    /** {@link #train(TrainConfig)} inside its engine. */
+    private TrainingResult train(Engine engine, TrainConfig cfg, long wallStart, Communicator comm, Consumer<String> log, PrintStream out)
+            throws IOException {
         requireMemory(cfg);                                     // before any data is read or file written
         Path dataFile = Datasets.resolve(cfg.run().data(), Datasets.home(), log);
         Gpt model = null;
@@ -182,10 +197,10 @@ public final class Trainer {
             }
             try (Gpt m = model) {                               // closed on every path, failures included
                 TrainingData data = TrainingData.of(dataFile, tokens, tok, cfg.model().blockSize());
-                if (!comm.isRoot()) return run(new RunContext(cfg, null, m, tok, data, comm), null, wallStart, log, out);
+                if (!comm.isRoot()) return run(engine, new RunContext(cfg, null, m, tok, data, comm), null, wallStart, log, out);
                 Path dir = cfg.run().out() != null ? Path.of(cfg.run().out()) : RunDirectory.defaultPath(m.config());
                 try (RunDirectory rd = RunDirectory.create(dir, overwrite)) {
-                    return run(new RunContext(cfg, rd, m, tok, data, comm), null, wallStart, log, out);
+                    return run(engine, new RunContext(cfg, rd, m, tok, data, comm), null, wallStart, log, out);
                 }
             }
         }
@@ -222,7 +237,15 @@ public final class Trainer {
                            PrintStream out) throws IOException {
         TrainConfig cfg = point.config();
         comm.batchShare(cfg.schedule().batchSize());           // every rank checks it (resume may change the rank count)
-        Parallel.setThreads(cfg.run().threads() == 0 ? Runtime.getRuntime().availableProcessors() : cfg.run().threads());
+        try (Engine engine = engine(cfg, log)) {
+            return engine.call(() -> resumed(engine, rd, point, wallStart, comm, log, out));
+        }
+    }
+
+    /** {@link #resumed} inside its engine. */
+    private TrainingResult resumed(Engine engine, RunDirectory rd, RunDirectory.Resume point, long wallStart, Communicator comm,
+                                   Consumer<String> log, PrintStream out) throws IOException {
+        TrainConfig cfg = point.config();
         Path dataFile = Datasets.resolve(cfg.run().data(), Datasets.home(), log);
         CharTokenizer tok = point.state().tokenizer();
         TokenFile opened;
@@ -237,13 +260,13 @@ public final class Trainer {
         try (TokenFile tokens = opened;
              Gpt m = Gpt.empty(point.state().config())) {
             TrainingData data = TrainingData.of(dataFile, tokens, tok, cfg.model().blockSize());
-            return run(new RunContext(cfg, rd, m, tok, data, comm), point, wallStart, log, out);
+            return run(engine, new RunContext(cfg, rd, m, tok, data, comm), point, wallStart, log, out);
         }
     }
 
     /** The run on this rank (rank 0 alone holds the run directory and writes), from {@code resumed} or from step 0. */
-    private TrainingResult run(RunContext run, RunDirectory.Resume resumed, long wallStart, Consumer<String> log, PrintStream out)
-            throws IOException {
+    private TrainingResult run(Engine engine, RunContext run, RunDirectory.Resume resumed, long wallStart, Consumer<String> log,
+                               PrintStream out) throws IOException {
         TrainConfig cfg = run.config();
         RunDirectory rd = run.dir();
         Gpt m = run.model();
@@ -252,8 +275,8 @@ public final class Trainer {
         Reporter report = run.rank0() ? new Reporter(out, log, rd.metrics(), cfg, wallStart, comm.size()) : Reporter.silent(cfg, wallStart, comm.size());
         // rank 0 evaluates on whole global batches; the others only ever run their share
         int rows = comm.isRoot() ? B : comm.batchShare(B).rows();
-        try (Backend backend = Backends.select(cfg.run().backend(), Precision.parse(cfg.run().precision()), log);
-             Workspace ws = m.workspace(backend, rows, T, true, cfg.model().runOptions());
+        Backend backend = engine.backend();                     // closed with the engine
+        try (Workspace ws = m.workspace(backend, rows, T, true, cfg.model().runOptions());
              Optimizer opt = new Optimizer(m, cfg.optimizer().kind(), cfg.optimizer().beta1(), cfg.optimizer().beta2(),
                      cfg.optimizer().eps(), cfg.optimizer().weightDecay())) {
             List<Tensor> state = TrainState.tensors(m, opt.firstMoments(), opt.secondMoments());

@@ -118,4 +118,67 @@ class ParallelTest {
         Parallel.setThreads(max);                                   // the bound itself is allowed (threads start lazily)
         assertEquals(max, Parallel.threads());
     }
+
+    /** The distinct threads that ran a part of a 64-index loop called from here. */
+    private static java.util.Set<Thread> threadsOfALoop() {
+        var seen = java.util.concurrent.ConcurrentHashMap.<Thread>newKeySet();
+        Parallel.forRange(64, (from, to) -> seen.add(Thread.currentThread()));
+        return seen;
+    }
+
+    @Test
+    void aBoundPoolKeepsItsOwnCountWhateverTheDefault() {
+        Parallel.setThreads(3);
+        try (Parallel.Workers two = new Parallel.Workers(2)) {
+            assertEquals(2, two.call(Parallel::threads));
+            assertEquals(2, two.call(ParallelTest::threadsOfALoop).size(), "the loop ran on the bound pool's two threads");
+            Parallel.setThreads(1);                                  // the default changes; the bound pool does not
+            assertEquals(2, two.call(ParallelTest::threadsOfALoop).size());
+            assertEquals(1, threadsOfALoop().size(), "outside the binding the default pool (1 thread) runs it");
+            // a body on a worker sees the pool it runs on
+            var inside = java.util.concurrent.ConcurrentHashMap.<Integer>newKeySet();
+            two.run(() -> Parallel.forRange(2, (from, to) -> inside.add(Parallel.threads())));
+            assertEquals(java.util.Set.of(2), inside);
+        }
+    }
+
+    @Test
+    void twoPoolsUsedAtOnceFromTwoThreadsKeepTheirCounts() throws Exception {
+        try (Parallel.Workers three = new Parallel.Workers(3); Parallel.Workers two = new Parallel.Workers(2)) {
+            var start = new java.util.concurrent.CyclicBarrier(2);
+            java.util.concurrent.Callable<java.util.Set<Integer>> a = () -> counts(three, start), b = () -> counts(two, start);
+            try (var pool = java.util.concurrent.Executors.newFixedThreadPool(2)) {
+                var fa = pool.submit(a);
+                var fb = pool.submit(b);
+                assertEquals(java.util.Set.of(3), fa.get(60, java.util.concurrent.TimeUnit.SECONDS));
+                assertEquals(java.util.Set.of(2), fb.get(60, java.util.concurrent.TimeUnit.SECONDS));
+            }
+        }
+    }
+
+    /** The distinct-thread counts of 200 loops on {@code w}, started together with another caller. */
+    private static java.util.Set<Integer> counts(Parallel.Workers w, java.util.concurrent.CyclicBarrier start) throws Exception {
+        start.await(30, java.util.concurrent.TimeUnit.SECONDS);
+        return w.call(() -> {
+            var sizes = new java.util.HashSet<Integer>();
+            for (int i = 0; i < 200; i++) sizes.add(threadsOfALoop().size());
+            return sizes;
+        });
+    }
+
+    @Test
+    void closingAPoolEndsItsWorkersAndLaterLoopsRunOnTheCaller() throws Exception {
+        Parallel.Workers w = new Parallel.Workers(3);
+        var seen = w.call(ParallelTest::threadsOfALoop);
+        assertEquals(3, seen.size());
+        w.close();
+        for (Thread t : seen) {
+            if (t != Thread.currentThread()) {
+                t.join(10_000);
+                assertTrue(!t.isAlive(), t.getName() + " ended after close");
+            }
+        }
+        assertEquals(java.util.Set.of(Thread.currentThread()), w.call(ParallelTest::threadsOfALoop));
+        assertThrows(IllegalArgumentException.class, () -> new Parallel.Workers(0));
+    }
 }

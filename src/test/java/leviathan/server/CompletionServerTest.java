@@ -511,4 +511,51 @@ class CompletionServerTest {
             p.destroyForcibly();
         }
     }
+
+    @Test
+    void anErrorInARequestStopsNewWorkAndLetsTheRequestsInFlightFinish() throws Exception {
+        List<String> log = new CopyOnWriteArrayList<>();
+        java.util.concurrent.CountDownLatch holding = new java.util.concurrent.CountDownLatch(1), release = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch told = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicInteger started = new java.util.concurrent.atomic.AtomicInteger();
+        CompletionServer s = CompletionServer.start(lm, config(2, 2, null, 4096), log::add);
+        try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+            s.onFailure(told::countDown);
+            s.beforeGeneration = () -> {
+                if (started.incrementAndGet() == 1) {                       // the first request stays in flight
+                    holding.countDown();
+                    try {
+                        release.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                } else {
+                    throw new OutOfMemoryError("injected fault");           // the second one hits an Error
+                }
+            };
+            assertEquals(200, get(s, "/health").statusCode());
+            String body = "{\"model\":\"tiny\",\"prompt\":\"the king\",\"max_tokens\":20,\"temperature\":0}";
+            Future<HttpResponse<String>> inFlight = clients.submit(() -> post(s, "/v1/completions", body));
+            assertTrue(holding.await(30, TimeUnit.SECONDS));
+            HttpResponse<String> broken = post(s, "/v1/completions", body);
+            assertEquals(500, broken.statusCode(), broken.body());
+            assertTrue(told.await(10, TimeUnit.SECONDS), "the owner was told");
+            assertTrue(s.failure() instanceof OutOfMemoryError && "injected fault".equals(s.failure().getMessage()), String.valueOf(s.failure()));
+
+            HttpResponse<String> health = get(s, "/health");
+            assertEquals(503, health.statusCode(), "health reports the failure: " + health.body());
+            assertEquals("server_failed", ((Map<?, ?>) json(health.body()).get("error")).get("code"));
+            assertEquals(503, post(s, "/v1/completions", body).statusCode(), "no new work after the Error");
+            assertEquals(2, started.get(), "the refused request never reached the model");
+
+            release.countDown();                                            // the request in flight finishes normally
+            HttpResponse<String> finished = inFlight.get(60, TimeUnit.SECONDS);
+            assertEquals(200, finished.statusCode(), finished.body());
+            assertEquals(library("the king", 20, 0f, 0, 0, null), choices(json(finished.body())).get(0).get("text"));
+            assertTrue(log.stream().anyMatch(l -> l.startsWith("serve: fatal: java.lang.OutOfMemoryError: injected fault")), log.toString());
+        } finally {
+            release.countDown();
+            s.close();
+        }
+    }
 }

@@ -24,6 +24,28 @@ class TrainerTest {
 
     static Trainer trainer() { return new Trainer(s -> { }, QUIET); }
 
+    /**
+     * A run's kernels use the run's thread count (its engine's pool), whatever the process default,
+     * which the run leaves as it was: a served model in the same JVM keeps its own.
+     */
+    @Test
+    void aRunUsesItsOwnThreadsAndLeavesTheProcessDefaultAlone(@TempDir Path dir) throws Exception {
+        Path data = TestData.writeText(dir, TestData.text(2000, 9));
+        int before = leviathan.kernel.Parallel.threads(), mine = before == 3 ? 2 : 3;
+        var counts = java.util.concurrent.ConcurrentHashMap.<Integer>newKeySet();
+        var workers = java.util.concurrent.ConcurrentHashMap.<Thread>newKeySet();
+        trainer().hooks(new TrainingHooks() {
+            @Override
+            public void afterUpdate(int step, leviathan.model.Gpt model) {       // on the thread that drives the step's kernels
+                counts.add(leviathan.kernel.Parallel.threads());
+                leviathan.kernel.Parallel.forRange(64, (from, to) -> workers.add(Thread.currentThread()));
+            }
+        }).train(TestData.tinyBuilder(data, dir.resolve("run"), "correlation", 4, 4).threads(mine).build());
+        assertEquals(java.util.Set.of(mine), counts);
+        assertEquals(mine, workers.size(), "a loop inside the run ran on its " + mine + " threads: " + workers);
+        assertEquals(before, leviathan.kernel.Parallel.threads(), "the process default is untouched");
+    }
+
     @Test
     void aTinyModelLearnsAShortText(@TempDir Path dir) throws Exception {
         Path data = TestData.writeText(dir, TestData.text(4000, 1));
