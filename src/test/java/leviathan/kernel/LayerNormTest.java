@@ -1,5 +1,6 @@
 package leviathan.kernel;
 
+import static leviathan.testing.Close.assertClose;
 import static leviathan.kernel.Segments.*;
 
 import java.lang.foreign.Arena;

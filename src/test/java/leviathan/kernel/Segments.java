@@ -8,7 +8,10 @@ import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
 import java.util.stream.IntStream;
 
-/** Test helpers for kernels: float segments, random fills, tolerant comparison that names the worst index. */
+/**
+ * Test helpers for kernels: float segments, random fills, bitwise comparison, gradient checks. The
+ * tolerant comparison is {@link leviathan.testing.Close}.
+ */
 final class Segments {
     private Segments() {}
 
@@ -58,24 +61,6 @@ final class Segments {
 
     static void fill(MemorySegment s, double[] values) {
         for (int i = 0; i < values.length; i++) s.setAtIndex(FL, i, (float) values[i]);
-    }
-
-    /** Asserts {@code |a - r| <= atol + rtol·|r|} for the first n floats; a failure names the worst index. */
-    static void assertClose(String what, MemorySegment actual, MemorySegment expected, long n, double atol, double rtol) {
-        double worst = 0;
-        long at = -1;
-        for (long i = 0; i < n; i++) {
-            double a = actual.getAtIndex(FL, i), r = expected.getAtIndex(FL, i);
-            double excess = Math.abs(a - r) - (atol + rtol * Math.abs(r));
-            if (a != r && (Double.isNaN(excess) || excess > worst)) {
-                worst = Double.isNaN(excess) ? Double.POSITIVE_INFINITY : excess;
-                at = i;
-            }
-        }
-        if (at >= 0) {
-            fail(what + ": worst at index " + at + ": got " + actual.getAtIndex(FL, at) + ", expected "
-                    + expected.getAtIndex(FL, at) + " (atol " + atol + ", rtol " + rtol + ", n " + n + ")");
-        }
     }
 
     /** Asserts bit-identical floats (the same operations in the same order), naming the first difference. */

@@ -1,5 +1,6 @@
 package leviathan.kernel;
 
+import static leviathan.testing.Close.assertClose;
 import static leviathan.kernel.Segments.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
