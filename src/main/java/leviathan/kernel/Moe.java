@@ -30,7 +30,7 @@ import jdk.incubator.vector.FloatVector;
  * <p>Every kernel takes a range of token rows {@code [from, to)} (the new rows of incremental
  * decoding) or all {@code n}; indices into the pairs ({@code offset}, {@code rowOf}, {@code posOf})
  * are indices into the whole tensors. A parallel kernel keeps its arguments in a task of its own
- * ({@link Parallel.Task}, one per kernel and calling thread, with a field per argument), so a call
+ * ({@link Elementwise.Rows}, one per kernel and calling thread, with a field per argument), so a call
  * allocates nothing.
  *
  * <p>Routing is scalar: a row has only {@code E} logits (8 by default), too few to fill a vector.
@@ -62,21 +62,20 @@ public final class Moe {
         t.prob = prob;
         t.lse = lse;
         t.z = z;
-        t.from = from;
         t.E = E;
         t.k = k;
-        Parallel.forRange(to - from, Elementwise.grain(Elementwise.EXP_TASK, 2L * E), t);
+        Elementwise.forRows(from, to, Elementwise.grain(Elementwise.EXP_TASK, 2L * E), t);
     }
 
-    /** The arguments of {@link #route}, rows {@code from + [r0, r1)}. */
-    private static final class Route extends Parallel.Task {
+    /** The arguments of {@link #route}. */
+    private static final class Route extends Elementwise.Rows {
         MemorySegment expert, gate, prob, lse, z;
-        int from, E, k;
+        int E, k;
 
         @Override
-        public void run(int r0, int r1) {
+        void rows(int r0, int r1) {
             boolean[] wide = E > 64 ? wideScratch(E) : null;
-            for (int i = from + r0; i < from + r1; i++) routeRow(expert, gate, prob, lse, z, i, E, k, wide);
+            for (int i = r0; i < r1; i++) routeRow(expert, gate, prob, lse, z, i, E, k, wide);
         }
     }
 
@@ -152,16 +151,16 @@ public final class Moe {
         t.expert = expert;
         t.E = E;
         t.k = k;
-        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, 4L * k), t);
+        Elementwise.forRows(0, n, Elementwise.grain(Elementwise.LIGHT_TASK, 4L * k), t);
     }
 
-    /** The arguments of {@link #gateBackward}, rows {@code [r0, r1)}. */
-    private static final class GateBackward extends Parallel.Task {
+    /** The arguments of {@link #gateBackward}. */
+    private static final class GateBackward extends Elementwise.Rows {
         MemorySegment dz, dgate, gate, expert;
         int E, k;
 
         @Override
-        public void run(int r0, int r1) {
+        void rows(int r0, int r1) {
             for (int i = r0; i < r1; i++) gateBackwardRow(dz, dgate, gate, expert, i, E, k);
         }
     }
@@ -247,21 +246,21 @@ public final class Moe {
         t.E = E;
         t.cb = scale * alpha * E / n;
         t.cz = scale * 2f * beta / n;
-        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, 4L * E), t);
+        Elementwise.forRows(0, n, Elementwise.grain(Elementwise.LIGHT_TASK, 4L * E), t);
     }
 
     /**
      * The arguments of {@link #auxBackward}, rows {@code [r0, r1)}: {@code f[e]} the load fractions,
      * {@code cb} and {@code cz} the scaled balance and z-loss coefficients.
      */
-    private static final class AuxBackward extends Parallel.Task {
+    private static final class AuxBackward extends Elementwise.Rows {
         MemorySegment dz, prob, lse;
         int E;
         float[] f = new float[0];
         float cb, cz;
 
         @Override
-        public void run(int r0, int r1) {
+        void rows(int r0, int r1) {
             for (int i = r0; i < r1; i++) {
                 long row = (long) i * E;
                 float fp = 0f;
@@ -335,20 +334,19 @@ public final class Moe {
         t.xe = xe;
         t.x = x;
         t.rowOf = rowOf;
-        t.from = from * k;
         t.C = C;
-        Parallel.forRange((to - from) * k, Elementwise.grain(Elementwise.LIGHT_TASK, C), t);
+        Elementwise.forRows(from * k, to * k, Elementwise.grain(Elementwise.LIGHT_TASK, C), t);
     }
 
-    /** The arguments of {@link #gather}, positions {@code from + [p0, p1)}. */
-    private static final class Gather extends Parallel.Task {
+    /** The arguments of {@link #gather}: its rows are positions of the gathered block. */
+    private static final class Gather extends Elementwise.Rows {
         MemorySegment xe, x, rowOf;
-        int from, C;
+        int C;
 
         @Override
-        public void run(int p0, int p1) {
+        void rows(int p0, int p1) {
             long rowBytes = (long) C * Float.BYTES;
-            for (int pos = from + p0; pos < from + p1; pos++) {
+            for (int pos = p0; pos < p1; pos++) {
                 MemorySegment.copy(x, rowOf.getAtIndex(I32, pos) * rowBytes, xe, pos * rowBytes, rowBytes);
             }
         }
@@ -371,16 +369,16 @@ public final class Moe {
         t.posOf = posOf;
         t.k = k;
         t.C = C;
-        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, (long) C * k), t);
+        Elementwise.forRows(0, n, Elementwise.grain(Elementwise.LIGHT_TASK, (long) C * k), t);
     }
 
-    /** The arguments of {@link #gatherBackward}, rows {@code [r0, r1)}. */
-    private static final class GatherBackward extends Parallel.Task {
+    /** The arguments of {@link #gatherBackward}. */
+    private static final class GatherBackward extends Elementwise.Rows {
         MemorySegment dx, dxe, posOf;
         int k, C;
 
         @Override
-        public void run(int r0, int r1) { gatherBackwardRows(dx, dxe, posOf, r0, r1, k, C); }
+        void rows(int r0, int r1) { gatherBackwardRows(dx, dxe, posOf, r0, r1, k, C); }
     }
 
     private static final Parallel.Tasks<GatherBackward> GATHER_BACKWARD = new Parallel.Tasks<>(GatherBackward::new);
@@ -436,19 +434,18 @@ public final class Moe {
         t.ye = ye;
         t.gate = gate;
         t.posOf = posOf;
-        t.from = from;
         t.k = k;
         t.C = C;
-        Parallel.forRange(to - from, Elementwise.grain(Elementwise.LIGHT_TASK, (long) C * k), t);
+        Elementwise.forRows(from, to, Elementwise.grain(Elementwise.LIGHT_TASK, (long) C * k), t);
     }
 
-    /** The arguments of {@link #combine}, rows {@code from + [r0, r1)}. */
-    private static final class Combine extends Parallel.Task {
+    /** The arguments of {@link #combine}. */
+    private static final class Combine extends Elementwise.Rows {
         MemorySegment y, ye, gate, posOf;
-        int from, k, C;
+        int k, C;
 
         @Override
-        public void run(int r0, int r1) { combineRows(y, ye, gate, posOf, from + r0, from + r1, k, C); }
+        void rows(int r0, int r1) { combineRows(y, ye, gate, posOf, r0, r1, k, C); }
     }
 
     private static final Parallel.Tasks<Combine> COMBINE = new Parallel.Tasks<>(Combine::new);
@@ -511,16 +508,16 @@ public final class Moe {
         t.posOf = posOf;
         t.k = k;
         t.C = C;
-        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, 2L * C * k), t);
+        Elementwise.forRows(0, n, Elementwise.grain(Elementwise.LIGHT_TASK, 2L * C * k), t);
     }
 
-    /** The arguments of {@link #combineBackward}, rows {@code [r0, r1)}. */
-    private static final class CombineBackward extends Parallel.Task {
+    /** The arguments of {@link #combineBackward}. */
+    private static final class CombineBackward extends Elementwise.Rows {
         MemorySegment dye, dgate, dy, ye, gate, posOf;
         int k, C;
 
         @Override
-        public void run(int r0, int r1) { combineBackwardRows(dye, dgate, dy, ye, gate, posOf, r0, r1, k, C); }
+        void rows(int r0, int r1) { combineBackwardRows(dye, dgate, dy, ye, gate, posOf, r0, r1, k, C); }
     }
 
     private static final Parallel.Tasks<CombineBackward> COMBINE_BACKWARD = new Parallel.Tasks<>(CombineBackward::new);
