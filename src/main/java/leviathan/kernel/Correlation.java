@@ -416,11 +416,11 @@ public final class Correlation {
         return (float) (max + Math.log(total));
     }
 
-    // ---------------------------------------------------------------------------------------------
-    // backward of one head
+    // ---------------------------------------------------------------------------------------
+    // The backward of one head: scalar reference, then the direct SIMD kernel
+    // ---------------------------------------------------------------------------------------
 
-
-    /** {@link Correlation#backwardScalar} for head h of sequence b: adds into dqkv, writes its Σ g_s per lag to {@code dbias[at..at+N)}. */
+    /** {@link #backwardScalar} for head h of sequence b: adds into dqkv, writes its Σ g_s per lag to {@code dbias[at..at+N)}. */
     static void backwardScalarHead(Dropout.Mask drop, float[] dbias, int at, MemorySegment dqkv, MemorySegment dout, MemorySegment out,
                                    MemorySegment lse, MemorySegment qkv, MemorySegment lagBias,
                                    int b, int h, int T, int C, int H, int N) {
@@ -462,7 +462,7 @@ public final class Correlation {
     }
 
     // ---------------------------------------------------------------------------------------
-    // The direct SIMD kernel
+    // The direct SIMD kernel, backward
     // ---------------------------------------------------------------------------------------
 
     /** The direct kernel's backward of head h of sequence b ({@link CorrelationImpl#backwardHead}). */
