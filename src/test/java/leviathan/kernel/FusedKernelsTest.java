@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
 import leviathan.testing.Close;
+import leviathan.testing.Segments;
 import org.junit.jupiter.api.Test;
 
 /**
