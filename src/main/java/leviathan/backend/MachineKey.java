@@ -18,7 +18,7 @@ import leviathan.kernel.Simd;
 public record MachineKey(String cpu, String flags, String jdk, int lanes, int registers, String engine) {
     /** The kernel classes whose code the cached choices are about: their bytes are the engine version. */
     private static final List<String> TUNED_CLASSES = List.of("leviathan/kernel/MatmulKernel.class", "leviathan/kernel/MatmulBlocked.class",
-            "leviathan/kernel/CorrelationTiles.class", "leviathan/kernel/Correlation.class", "leviathan/kernel/CorrelationBackward.class",
+            "leviathan/kernel/CorrelationTiles.class", "leviathan/kernel/Correlation.class",
             "leviathan/kernel/CorrelationWorkspace.class", "leviathan/kernel/CorrelationFft.class", "leviathan/kernel/CorrelationFftWork.class",
             "leviathan/kernel/Fft.class", "leviathan/backend/OneDnnBackend.class", "leviathan/backend/TunedBackend.class",
             "leviathan/backend/Tuning.class", "leviathan/backend/MachineKey.class");

@@ -30,17 +30,16 @@ public final class Bias {
         Forward k = FORWARD.get();
         k.out = out;
         k.bias = bias;
-        k.from = from;
         k.cols = cols;
-        Parallel.forRange(to - from, Elementwise.grain(Elementwise.LIGHT_TASK, cols), k);
+        Elementwise.forRows(from, to, Elementwise.grain(Elementwise.LIGHT_TASK, cols), k);
     }
 
-    private static final class Forward extends Parallel.Task {
+    private static final class Forward extends Elementwise.Rows {
         MemorySegment out, bias;
-        int from, cols;
+        int cols;
 
         @Override
-        public void run(int r0, int r1) { forwardRows(out, bias, from + r0, from + r1, cols); }
+        void rows(int r0, int r1) { forwardRows(out, bias, r0, r1, cols); }
     }
 
     private static final Parallel.Tasks<Forward> FORWARD = new Parallel.Tasks<>(Forward::new);

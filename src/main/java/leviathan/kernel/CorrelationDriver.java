@@ -52,7 +52,15 @@ public final class CorrelationDriver<W> implements AutoCloseable {
         if (t0 == T) return;
         int heads = B * H, parts = ensureParts(heads);
         Heads k = forwardTask;
-        k.set(drop, heads, parts, null, null, out, lse, qkv, lagBias, T, t0);
+        k.drop = drop;
+        k.heads = heads;
+        k.parts = parts;
+        k.out = out;
+        k.lse = lse;
+        k.qkv = qkv;
+        k.lagBias = lagBias;
+        k.T = T;
+        k.t0 = t0;
         Parallel.forRange(parts, 1, k);
     }
 
@@ -68,7 +76,16 @@ public final class CorrelationDriver<W> implements AutoCloseable {
         check(B, T);
         int heads = B * H, parts = ensureParts(heads);
         Heads k = backwardTask;
-        k.set(drop, heads, parts, dqkv, dout, out, lse, qkv, lagBias, T, 0);
+        k.drop = drop;
+        k.heads = heads;
+        k.parts = parts;
+        k.dqkv = dqkv;
+        k.dout = dout;
+        k.out = out;
+        k.lse = lse;
+        k.qkv = qkv;
+        k.lagBias = lagBias;
+        k.T = T;
         Parallel.forRange(parts, 1, k);
         if (dlagBias != null) reduceLagBias(dlagBias, gb, B, H, N);
     }
@@ -77,6 +94,7 @@ public final class CorrelationDriver<W> implements AutoCloseable {
      * The arguments of one forward or backward call, set before each (this driver is not
      * thread-safe, like the workspace that owns it): one object per direction, made with the
      * driver, so a call allocates nothing. Part p takes heads {@code [heads·p/parts, heads·(p+1)/parts)}.
+     * The forward reads {@code t0} and no gradients; the backward reads {@code dqkv} and {@code dout}.
      */
     private final class Heads extends Parallel.Task {
         private final boolean backward;
@@ -85,13 +103,6 @@ public final class CorrelationDriver<W> implements AutoCloseable {
         private Dropout.Mask drop;
 
         Heads(boolean backward) { this.backward = backward; }
-
-        void set(Dropout.Mask drop, int heads, int parts, MemorySegment dqkv, MemorySegment dout, MemorySegment out, MemorySegment lse,
-                 MemorySegment qkv, MemorySegment lagBias, int T, int t0) {
-            this.drop = drop;
-            this.heads = heads; this.parts = parts; this.dqkv = dqkv; this.dout = dout; this.out = out; this.lse = lse;
-            this.qkv = qkv; this.lagBias = lagBias; this.T = T; this.t0 = t0;
-        }
 
         @Override
         public void run(int p0, int p1) {

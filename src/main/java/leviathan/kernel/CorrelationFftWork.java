@@ -12,9 +12,10 @@ import jdk.incubator.vector.VectorSpecies;
  * The per-head work of the FFT correlation ({@link CorrelationFft}, whose class comment has the
  * formulas and the cost model): one thread's buffers for one (b, h) at a time, sized for up to
  * maxT keys, and the forward and backward of a head over them. Blocks of w keys, spectra as F rows
- * × w lanes. {@link #begin} sets the block count of the current call. A class of its own only to
- * keep each file under the project's 400-line limit on source files; {@link CorrelationFft#impl}
- * is the way in.
+ * × w lanes. {@link #begin} sets the block count of the current call. A class of its own because
+ * it is an object with state: the scratch type of the FFT {@link CorrelationImpl}, one per kernel
+ * thread, while {@link CorrelationFft} is the stateless entry point ({@link CorrelationFft#impl})
+ * with the cost model that picks it.
  */
 final class CorrelationFftWork {
     private static final ValueLayout.OfFloat FL = ValueLayout.JAVA_FLOAT;

@@ -8,7 +8,7 @@ import java.lang.foreign.MemorySegment;
 /**
  * The direct correlation kernel ({@link Correlation#forward}) for one shape: its
  * {@link CorrelationImpl} (block sizes and padding fixed here, the per-head work in
- * {@link Correlation} and {@link CorrelationBackward}), and the {@link CorrelationDriver} that runs
+ * {@link Correlation}), and the {@link CorrelationDriver} that runs
  * it over a batch. Scratch is sized once for the largest call, so forward and backward allocate
  * nothing in steady state: one {@link Part} of per-thread buffers for each kernel thread, made when
  * the thread count grows.
@@ -72,7 +72,7 @@ public final class CorrelationWorkspace implements CorrelationImpl<CorrelationWo
     @Override
     public void backwardHead(Part w, Dropout.Mask drop, float[] dbias, int at, MemorySegment dqkv, MemorySegment dout,
                              MemorySegment out, MemorySegment lse, MemorySegment qkv, MemorySegment lagBias, int b, int h, int T) {
-        CorrelationBackward.backwardHead(this, w, drop, dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T);
+        Correlation.backwardHead(this, w, drop, dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T);
     }
 
     @Override
@@ -82,7 +82,7 @@ public final class CorrelationWorkspace implements CorrelationImpl<CorrelationWo
     public void backwardHead(Part w, float[] dbias, int at, MemorySegment dqkv, MemorySegment dout,
                              MemorySegment out, MemorySegment lse,
                              MemorySegment qkv, MemorySegment lagBias, int b, int h, int T) {
-        CorrelationBackward.backwardHead(this, w, null, dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T);
+        Correlation.backwardHead(this, w, null, dbias, at, dqkv, dout, out, lse, qkv, lagBias, b, h, T);
     }
 
     /**

@@ -15,6 +15,11 @@ import jdk.incubator.vector.FloatVector;
  * reaches the scalar tail: the result is the same for any thread count. Row kernels split rows, and
  * their shared-gradient passes split channels, which is deterministic by construction.
  *
+ * <p>The two reusable task shapes live here: {@link Blocks} for a flat range ({@link #forBlocks})
+ * and {@link Rows} for a range of rows ({@link #forRows}). A kernel subclasses one with a field per
+ * argument, keeps it in a {@link Parallel.Tasks} (one per calling thread), sets the fields and calls
+ * the matching {@code for…}, so a call allocates nothing.
+ *
  * <p>A task must be big enough to pay for handing it to another thread. On the 2-vCPU development
  * machine (shared with other work) a hand-off cost ~5 µs when the second vCPU was idle and up to
  * ~50 µs when it was busy, and JMH showed no gain from a second thread for kernels under ~100 µs at
@@ -65,6 +70,27 @@ final class Elementwise {
         body.to = to;
         // minFloats is a multiple of BLOCK, so a range of at most minFloats floats has at most one grain of blocks: one call
         Parallel.forRange(Math.toIntExact((to - from + BLOCK - 1) / BLOCK), grain(minFloats, BLOCK), body);
+    }
+
+    /**
+     * The body of a row split, reusable call after call ({@link Parallel.Task}): handles rows
+     * {@code [r0, r1)} of the range {@link #forRows} was given, as indices into the whole tensors
+     * (so a kernel on the new rows of incremental decoding needs no slices).
+     */
+    abstract static class Rows extends Parallel.Task {
+        private int from;
+
+        /** Rows {@code [r0, r1)}. */
+        abstract void rows(int r0, int r1);
+
+        @Override
+        public final void run(int r0, int r1) { rows(from + r0, from + r1); }
+    }
+
+    /** Runs {@code body} over rows {@code [from, to)}, at least {@code grain} rows per task. */
+    static void forRows(int from, int to, int grain, Rows body) {
+        body.from = from;
+        Parallel.forRange(to - from, grain, body);
     }
 
     /** Floats {@code [from, to)} of {@code s} set to 0, with no slice made (serial: for a part of a tensor). */

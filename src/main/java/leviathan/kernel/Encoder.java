@@ -34,16 +34,16 @@ public final class Encoder {
             return;
         }
         Forward k = FORWARD.get();
-        k.out = out; k.tokens = tokens; k.wte = wte; k.wpe = wpe; k.from = from; k.T = T; k.C = C;
-        Parallel.forRange(to - from, Elementwise.grain(Elementwise.LIGHT_TASK, C), k);
+        k.out = out; k.tokens = tokens; k.wte = wte; k.wpe = wpe; k.T = T; k.C = C;
+        Elementwise.forRows(from, to, Elementwise.grain(Elementwise.LIGHT_TASK, C), k);
     }
 
-    private static final class Forward extends Parallel.Task {
+    private static final class Forward extends Elementwise.Rows {
         MemorySegment out, tokens, wte, wpe;
-        int from, T, C;
+        int T, C;
 
         @Override
-        public void run(int r0, int r1) { forwardRows(out, tokens, wte, wpe, from + r0, from + r1, T, C); }
+        void rows(int r0, int r1) { forwardRows(out, tokens, wte, wpe, r0, r1, T, C); }
     }
 
     private static final Parallel.Tasks<Forward> FORWARD = new Parallel.Tasks<>(Forward::new);

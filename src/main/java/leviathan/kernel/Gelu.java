@@ -90,17 +90,16 @@ public final class Gelu {
         k.out = out;
         k.pre = pre;
         k.bias = bias;
-        k.from = from;
         k.cols = cols;
-        Parallel.forRange(to - from, Elementwise.grain(Elementwise.EXP_TASK, cols), k);
+        Elementwise.forRows(from, to, Elementwise.grain(Elementwise.EXP_TASK, cols), k);
     }
 
-    private static final class BiasForward extends Parallel.Task {
+    private static final class BiasForward extends Elementwise.Rows {
         MemorySegment out, pre, bias;
-        int from, cols;
+        int cols;
 
         @Override
-        public void run(int r0, int r1) { forwardBiasRows(out, pre, bias, from + r0, from + r1, cols); }
+        void rows(int r0, int r1) { forwardBiasRows(out, pre, bias, r0, r1, cols); }
     }
 
     private static final Parallel.Tasks<BiasForward> BIAS_FORWARD = new Parallel.Tasks<>(BiasForward::new);

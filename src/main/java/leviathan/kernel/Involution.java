@@ -41,23 +41,21 @@ public final class Involution {
             return;
         }
         int rows = T - t0, HK = H * K;
-        Rows k = SOFTMAX.get();
-        k.set(p, w, null, 0, T, H, K, t0);
+        SoftmaxRows k = SOFTMAX.get();
+        k.p = p;
+        k.w = w;
+        k.T = T;
+        k.H = H;
+        k.K = K;
+        k.t0 = t0;
         Parallel.forRange(B * rows, Elementwise.grain(Elementwise.EXP_TASK, HK), k);
     }
 
-    /** The arguments of a row-parallel forward kernel, reused call after call: rows {@code r} of {@code B·(T - t0)}. */
-    private abstract static class Rows extends Parallel.Task {
-        MemorySegment out, p, v;
-        int C, T, H, K, t0;
+    /** The arguments of {@link #softmax}, reused call after call: rows {@code r} of {@code B·(T - t0)}. */
+    private static final class SoftmaxRows extends Parallel.Task {
+        MemorySegment p, w;
+        int T, H, K, t0;
 
-        void set(MemorySegment out, MemorySegment p, MemorySegment v, int C, int T, int H, int K, int t0) {
-            this.out = out; this.p = p; this.v = v; this.C = C; this.T = T; this.H = H; this.K = K; this.t0 = t0;
-        }
-    }
-
-    /** {@link #softmax}: {@code out} is p, {@code p} is w. */
-    private static final class SoftmaxRows extends Rows {
         @Override
         public void run(int r0, int r1) {
             int rows = T - t0;
@@ -65,21 +63,25 @@ public final class Involution {
             for (int r = r0; r < r1; r++) {
                 int b = r / rows, i = t0 + r % rows, n = Math.min(K, i + 1);
                 long row = ((long) b * T + i) * H * K;
-                for (int h = 0; h < H; h++) Softmax.forwardRow(out, p, row + (long) h * K, n, K, lanes);
+                for (int h = 0; h < H; h++) Softmax.forwardRow(p, w, row + (long) h * K, n, K, lanes);
             }
         }
     }
 
-    private static final class SumRows extends Rows {
+    /** The arguments of {@link #weightedSum}, reused call after call: rows {@code r} of {@code B·(T - t0)}. */
+    private static final class SumRows extends Parallel.Task {
+        MemorySegment o, p, v;
+        int C, T, H, K, t0;
+
         @Override
         public void run(int r0, int r1) {
             int rows = T - t0;
-            for (int r = r0; r < r1; r++) weightedSumRow(out, p, v, r / rows, t0 + r % rows, T, C, H, K);
+            for (int r = r0; r < r1; r++) weightedSumRow(o, p, v, r / rows, t0 + r % rows, T, C, H, K);
         }
     }
 
-    private static final Parallel.Tasks<Rows> SOFTMAX = new Parallel.Tasks<>(SoftmaxRows::new);
-    private static final Parallel.Tasks<Rows> SUM = new Parallel.Tasks<>(SumRows::new);
+    private static final Parallel.Tasks<SoftmaxRows> SOFTMAX = new Parallel.Tasks<>(SoftmaxRows::new);
+    private static final Parallel.Tasks<SumRows> SUM = new Parallel.Tasks<>(SumRows::new);
 
     /** Scalar reference of {@link #softmax}. */
     public static void softmaxScalar(MemorySegment p, MemorySegment w, int B, int T, int H, int K, int t0) {
@@ -114,8 +116,15 @@ public final class Involution {
             weightedSumScalar(o, p, v, B, T, C, H, K, t0);
             return;
         }
-        Rows k = SUM.get();
-        k.set(o, p, v, C, T, H, K, t0);
+        SumRows k = SUM.get();
+        k.o = o;
+        k.p = p;
+        k.v = v;
+        k.C = C;
+        k.T = T;
+        k.H = H;
+        k.K = K;
+        k.t0 = t0;
         Parallel.forRange(B * (T - t0), Elementwise.grain(Elementwise.LIGHT_TASK, (long) C * K), k);
     }
 

@@ -36,31 +36,34 @@ public final class LayerNorm {
             return;
         }
         Forward k = FORWARD.get();
-        k.set(out, mean, rstd, in, null, weight, bias, from, C);
-        Parallel.forRange(to - from, Elementwise.grain(Elementwise.LIGHT_TASK, C), k);
+        k.out = out;
+        k.mean = mean;
+        k.rstd = rstd;
+        k.in = in;
+        k.weight = weight;
+        k.bias = bias;
+        k.C = C;
+        Elementwise.forRows(from, to, Elementwise.grain(Elementwise.LIGHT_TASK, C), k);
     }
 
-    /** The arguments of {@link #forward} or {@link #forwardResidual} (then {@code x} is not null), reused call after call. */
-    private static class Forward extends Parallel.Task {
-        MemorySegment out, mean, rstd, in, x, weight, bias;
-        int from, C;
-
-        void set(MemorySegment out, MemorySegment mean, MemorySegment rstd, MemorySegment in, MemorySegment x,
-                 MemorySegment weight, MemorySegment bias, int from, int C) {
-            this.out = out; this.mean = mean; this.rstd = rstd; this.in = in; this.x = x;
-            this.weight = weight; this.bias = bias; this.from = from; this.C = C;
-        }
+    /** The arguments of {@link #forward}, reused call after call. */
+    private static class Forward extends Elementwise.Rows {
+        MemorySegment out, mean, rstd, in, weight, bias;
+        int C;
 
         @Override
-        public void run(int r0, int r1) {
-            for (int r = from + r0; r < from + r1; r++) forwardRow(out, mean, rstd, in, weight, bias, r, C);
+        void rows(int r0, int r1) {
+            for (int r = r0; r < r1; r++) forwardRow(out, mean, rstd, in, weight, bias, r, C);
         }
     }
 
+    /** The arguments of {@link #forwardResidual}: those of {@link #forward} with {@code in} the residual, plus {@code x}. */
     private static final class ForwardResidual extends Forward {
+        MemorySegment x;
+
         @Override
-        public void run(int r0, int r1) {
-            for (int r = from + r0; r < from + r1; r++) {
+        void rows(int r0, int r1) {
+            for (int r = r0; r < r1; r++) {
                 long base = (long) r * C;
                 Residual.forwardRange(in, in, x, base, base + C);
                 forwardRow(out, mean, rstd, in, weight, bias, r, C);
@@ -90,9 +93,16 @@ public final class LayerNorm {
             forwardScalar(out, mean, rstd, res, weight, bias, from, to, C);
             return;
         }
-        Forward k = FORWARD_RESIDUAL.get();
-        k.set(out, mean, rstd, res, x, weight, bias, from, C);
-        Parallel.forRange(to - from, Elementwise.grain(Elementwise.LIGHT_TASK, 2L * C), k);
+        ForwardResidual k = FORWARD_RESIDUAL.get();
+        k.out = out;
+        k.mean = mean;
+        k.rstd = rstd;
+        k.in = res;
+        k.x = x;
+        k.weight = weight;
+        k.bias = bias;
+        k.C = C;
+        Elementwise.forRows(from, to, Elementwise.grain(Elementwise.LIGHT_TASK, 2L * C), k);
     }
 
     /** The definition of {@link #forwardResidual}. */

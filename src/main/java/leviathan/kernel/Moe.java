@@ -1,7 +1,11 @@
 package leviathan.kernel;
 
+import static leviathan.kernel.Simd.F;
+import static leviathan.kernel.Simd.NATIVE;
+
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import jdk.incubator.vector.FloatVector;
 
 /**
  * The routing kernels of the sparse mixture of experts (LEVIATHAN.md, "Variants"), for {@code n}
@@ -25,8 +29,9 @@ import java.lang.foreign.ValueLayout;
  *
  * <p>Every kernel takes a range of token rows {@code [from, to)} (the new rows of incremental
  * decoding) or all {@code n}; indices into the pairs ({@code offset}, {@code rowOf}, {@code posOf})
- * are indices into the whole tensors. The parallel tasks and the vector row loops are in
- * {@link MoeTasks}.
+ * are indices into the whole tensors. A parallel kernel keeps its arguments in a task of its own
+ * ({@link Elementwise.Rows}, one per kernel and calling thread, with a field per argument), so a call
+ * allocates nothing.
  *
  * <p>Routing is scalar: a row has only {@code E} logits (8 by default), too few to fill a vector.
  * Int arrays ({@code expert}, {@code rowOf}, {@code posOf}, {@code count}, {@code offset}) are
@@ -51,9 +56,37 @@ public final class Moe {
     public static void route(MemorySegment expert, MemorySegment gate, MemorySegment prob, MemorySegment lse,
                              MemorySegment z, int from, int to, int E, int k) {
         assert 1 <= k && k <= E : "k=" + k + " E=" + E;
-        MoeTasks.Rows t = MoeTasks.ROUTE.get();
-        t.set(expert, gate, prob, lse, z, null, from, E, k, 0);
-        Parallel.forRange(to - from, Elementwise.grain(Elementwise.EXP_TASK, 2L * E), t);
+        Route t = ROUTE.get();
+        t.expert = expert;
+        t.gate = gate;
+        t.prob = prob;
+        t.lse = lse;
+        t.z = z;
+        t.E = E;
+        t.k = k;
+        Elementwise.forRows(from, to, Elementwise.grain(Elementwise.EXP_TASK, 2L * E), t);
+    }
+
+    /** The arguments of {@link #route}. */
+    private static final class Route extends Elementwise.Rows {
+        MemorySegment expert, gate, prob, lse, z;
+        int E, k;
+
+        @Override
+        void rows(int r0, int r1) {
+            boolean[] wide = E > 64 ? wideScratch(E) : null;
+            for (int i = r0; i < r1; i++) routeRow(expert, gate, prob, lse, z, i, E, k, wide);
+        }
+    }
+
+    private static final Parallel.Tasks<Route> ROUTE = new Parallel.Tasks<>(Route::new);
+    private static final ThreadLocal<boolean[]> WIDE = ThreadLocal.withInitial(() -> new boolean[0]);
+
+    /** This thread's scratch for {@link #routeRow} with more than 64 experts. */
+    private static boolean[] wideScratch(int E) {
+        boolean[] w = WIDE.get();
+        if (w.length < E) WIDE.set(w = new boolean[E]);
+        return w;
     }
 
     /** Scalar reference of {@link #route}: the same row function, serially. */
@@ -64,7 +97,7 @@ public final class Moe {
     }
 
     /** One row; {@code takenWide} is scratch of at least E entries when {@code E > 64}, else unused. */
-    static void routeRow(MemorySegment expert, MemorySegment gate, MemorySegment prob, MemorySegment lse,
+    private static void routeRow(MemorySegment expert, MemorySegment gate, MemorySegment prob, MemorySegment lse,
                                  MemorySegment z, int i, int E, int k, boolean[] takenWide) {
         long zrow = (long) i * E, srow = (long) i * k;
         // pass 1: top-k by repeated selection; '>' keeps the lowest index among equal logits
@@ -111,10 +144,28 @@ public final class Moe {
      */
     public static void gateBackward(MemorySegment dz, MemorySegment dgate, MemorySegment gate, MemorySegment expert,
                                     int n, int E, int k) {
-        MoeTasks.Rows t = MoeTasks.GATE_BACKWARD.get();
-        t.set(dz, dgate, gate, expert, null, null, 0, E, k, 0);
-        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, 4L * k), t);
+        GateBackward t = GATE_BACKWARD.get();
+        t.dz = dz;
+        t.dgate = dgate;
+        t.gate = gate;
+        t.expert = expert;
+        t.E = E;
+        t.k = k;
+        Elementwise.forRows(0, n, Elementwise.grain(Elementwise.LIGHT_TASK, 4L * k), t);
     }
+
+    /** The arguments of {@link #gateBackward}. */
+    private static final class GateBackward extends Elementwise.Rows {
+        MemorySegment dz, dgate, gate, expert;
+        int E, k;
+
+        @Override
+        void rows(int r0, int r1) {
+            for (int i = r0; i < r1; i++) gateBackwardRow(dz, dgate, gate, expert, i, E, k);
+        }
+    }
+
+    private static final Parallel.Tasks<GateBackward> GATE_BACKWARD = new Parallel.Tasks<>(GateBackward::new);
 
     /** Scalar reference of {@link #gateBackward}. */
     public static void gateBackwardScalar(MemorySegment dz, MemorySegment dgate, MemorySegment gate, MemorySegment expert,
@@ -122,7 +173,7 @@ public final class Moe {
         for (int i = 0; i < n; i++) gateBackwardRow(dz, dgate, gate, expert, i, E, k);
     }
 
-    static void gateBackwardRow(MemorySegment dz, MemorySegment dgate, MemorySegment gate, MemorySegment expert,
+    private static void gateBackwardRow(MemorySegment dz, MemorySegment dgate, MemorySegment gate, MemorySegment expert,
                                         int i, int E, int k) {
         long srow = (long) i * k;
         float dot = 0f;
@@ -185,16 +236,45 @@ public final class Moe {
      */
     public static void auxBackward(MemorySegment dz, MemorySegment prob, MemorySegment lse, MemorySegment count,
                                    int n, int E, int k, float alpha, float beta, float scale) {
-        MoeTasks.AuxBackward t = MoeTasks.AUX_BACKWARD.get();
+        AuxBackward t = AUX_BACKWARD.get();
         if (t.f.length < E) t.f = new float[E];                          // kept with the task: no array per call
         float[] f = t.f;
         for (int e = 0; e < E; e++) f[e] = (float) (count.getAtIndex(I32, e) / ((double) k * n));
-        t.set(dz, prob, lse, null, null, null, 0, E, k, 0);
+        t.dz = dz;
+        t.prob = prob;
+        t.lse = lse;
+        t.E = E;
         t.cb = scale * alpha * E / n;
         t.cz = scale * 2f * beta / n;
-        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, 4L * E), t);
+        Elementwise.forRows(0, n, Elementwise.grain(Elementwise.LIGHT_TASK, 4L * E), t);
     }
 
+    /**
+     * The arguments of {@link #auxBackward}, rows {@code [r0, r1)}: {@code f[e]} the load fractions,
+     * {@code cb} and {@code cz} the scaled balance and z-loss coefficients.
+     */
+    private static final class AuxBackward extends Elementwise.Rows {
+        MemorySegment dz, prob, lse;
+        int E;
+        float[] f = new float[0];
+        float cb, cz;
+
+        @Override
+        void rows(int r0, int r1) {
+            for (int i = r0; i < r1; i++) {
+                long row = (long) i * E;
+                float fp = 0f;
+                for (int e = 0; e < E; e++) fp += f[e] * prob.getAtIndex(FL, row + e);
+                float zl = cz * lse.getAtIndex(FL, i);
+                for (int e = 0; e < E; e++) {
+                    float p = prob.getAtIndex(FL, row + e);
+                    dz.setAtIndex(FL, row + e, dz.getAtIndex(FL, row + e) + cb * p * (f[e] - fp) + zl * p);
+                }
+            }
+        }
+    }
+
+    private static final Parallel.Tasks<AuxBackward> AUX_BACKWARD = new Parallel.Tasks<>(AuxBackward::new);
 
     // ---------------------------------------------------------------------------------------------
     // dispatch
@@ -250,10 +330,29 @@ public final class Moe {
 
     /** {@code gather} for the pairs of token rows {@code [from, to)}: positions {@code [from·k, to·k)}. */
     public static void gather(MemorySegment xe, MemorySegment x, MemorySegment rowOf, int from, int to, int k, int C) {
-        MoeTasks.Rows t = MoeTasks.GATHER.get();
-        t.set(xe, x, rowOf, null, null, null, from * k, 0, k, C);
-        Parallel.forRange((to - from) * k, Elementwise.grain(Elementwise.LIGHT_TASK, C), t);
+        Gather t = GATHER.get();
+        t.xe = xe;
+        t.x = x;
+        t.rowOf = rowOf;
+        t.C = C;
+        Elementwise.forRows(from * k, to * k, Elementwise.grain(Elementwise.LIGHT_TASK, C), t);
     }
+
+    /** The arguments of {@link #gather}: its rows are positions of the gathered block. */
+    private static final class Gather extends Elementwise.Rows {
+        MemorySegment xe, x, rowOf;
+        int C;
+
+        @Override
+        void rows(int p0, int p1) {
+            long rowBytes = (long) C * Float.BYTES;
+            for (int pos = p0; pos < p1; pos++) {
+                MemorySegment.copy(x, rowOf.getAtIndex(I32, pos) * rowBytes, xe, pos * rowBytes, rowBytes);
+            }
+        }
+    }
+
+    private static final Parallel.Tasks<Gather> GATHER = new Parallel.Tasks<>(Gather::new);
 
     /**
      * {@code dx[i,:] += sum_j dxe[posOf[i,j],:]} (slots in order): the backward of {@link #gather},
@@ -264,12 +363,44 @@ public final class Moe {
             gatherBackwardScalar(dx, dxe, posOf, n, k, C);
             return;
         }
-        MoeTasks.Rows t = MoeTasks.GATHER_BACKWARD.get();
-        t.set(dx, dxe, posOf, null, null, null, 0, 0, k, C);
-        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, (long) C * k), t);
+        GatherBackward t = GATHER_BACKWARD.get();
+        t.dx = dx;
+        t.dxe = dxe;
+        t.posOf = posOf;
+        t.k = k;
+        t.C = C;
+        Elementwise.forRows(0, n, Elementwise.grain(Elementwise.LIGHT_TASK, (long) C * k), t);
     }
 
-    static void gatherBackwardRow(MemorySegment dx, MemorySegment dxe, MemorySegment posOf, int i, int cFrom, int k, int C) {
+    /** The arguments of {@link #gatherBackward}. */
+    private static final class GatherBackward extends Elementwise.Rows {
+        MemorySegment dx, dxe, posOf;
+        int k, C;
+
+        @Override
+        void rows(int r0, int r1) { gatherBackwardRows(dx, dxe, posOf, r0, r1, k, C); }
+    }
+
+    private static final Parallel.Tasks<GatherBackward> GATHER_BACKWARD = new Parallel.Tasks<>(GatherBackward::new);
+
+    private static void gatherBackwardRows(MemorySegment dx, MemorySegment dxe, MemorySegment posOf, int r0, int r1, int k, int C) {
+        int L = F.length(), bound = F.loopBound(C);
+        for (int i = r0; i < r1; i++) {
+            long row = (long) i * C;
+            int c = 0;
+            for (; c < bound; c += L) {
+                var acc = FloatVector.fromMemorySegment(F, dx, (row + c) * Float.BYTES, NATIVE);
+                for (int j = 0; j < k; j++) {
+                    long src = (long) posOf.getAtIndex(I32, (long) i * k + j) * C + c;
+                    acc = acc.add(FloatVector.fromMemorySegment(F, dxe, src * Float.BYTES, NATIVE));
+                }
+                acc.intoMemorySegment(dx, (row + c) * Float.BYTES, NATIVE);
+            }
+            gatherBackwardRow(dx, dxe, posOf, i, c, k, C);
+        }
+    }
+
+    private static void gatherBackwardRow(MemorySegment dx, MemorySegment dxe, MemorySegment posOf, int i, int cFrom, int k, int C) {
         for (int c = cFrom; c < C; c++) {
             float acc = dx.getAtIndex(FL, (long) i * C + c);
             for (int j = 0; j < k; j++) acc += dxe.getAtIndex(FL, (long) posOf.getAtIndex(I32, (long) i * k + j) * C + c);
@@ -298,12 +429,48 @@ public final class Moe {
             for (int i = from; i < to; i++) combineRow(y, ye, gate, posOf, i, 0, k, C);
             return;
         }
-        MoeTasks.Rows t = MoeTasks.COMBINE.get();
-        t.set(y, ye, gate, posOf, null, null, from, 0, k, C);
-        Parallel.forRange(to - from, Elementwise.grain(Elementwise.LIGHT_TASK, (long) C * k), t);
+        Combine t = COMBINE.get();
+        t.y = y;
+        t.ye = ye;
+        t.gate = gate;
+        t.posOf = posOf;
+        t.k = k;
+        t.C = C;
+        Elementwise.forRows(from, to, Elementwise.grain(Elementwise.LIGHT_TASK, (long) C * k), t);
     }
 
-    static void combineRow(MemorySegment y, MemorySegment ye, MemorySegment gate, MemorySegment posOf,
+    /** The arguments of {@link #combine}. */
+    private static final class Combine extends Elementwise.Rows {
+        MemorySegment y, ye, gate, posOf;
+        int k, C;
+
+        @Override
+        void rows(int r0, int r1) { combineRows(y, ye, gate, posOf, r0, r1, k, C); }
+    }
+
+    private static final Parallel.Tasks<Combine> COMBINE = new Parallel.Tasks<>(Combine::new);
+
+    private static void combineRows(MemorySegment y, MemorySegment ye, MemorySegment gate, MemorySegment posOf,
+                                    int r0, int r1, int k, int C) {
+        int L = F.length(), bound = F.loopBound(C);
+        for (int i = r0; i < r1; i++) {
+            long row = (long) i * C;
+            int c = 0;
+            for (; c < bound; c += L) {
+                var acc = FloatVector.zero(F);
+                for (int j = 0; j < k; j++) {
+                    long s = (long) i * k + j;
+                    long src = (long) posOf.getAtIndex(I32, s) * C + c;
+                    var g = FloatVector.broadcast(F, gate.getAtIndex(FL, s));
+                    acc = FloatVector.fromMemorySegment(F, ye, src * Float.BYTES, NATIVE).fma(g, acc);
+                }
+                acc.intoMemorySegment(y, (row + c) * Float.BYTES, NATIVE);
+            }
+            combineRow(y, ye, gate, posOf, i, c, k, C);
+        }
+    }
+
+    private static void combineRow(MemorySegment y, MemorySegment ye, MemorySegment gate, MemorySegment posOf,
                                    int i, int cFrom, int k, int C) {
         for (int c = cFrom; c < C; c++) {
             float acc = 0f;
@@ -332,9 +499,55 @@ public final class Moe {
             combineBackwardScalar(dye, dgate, dy, ye, gate, posOf, n, k, C);
             return;
         }
-        MoeTasks.Rows t = MoeTasks.COMBINE_BACKWARD.get();
-        t.set(dye, dgate, dy, ye, gate, posOf, 0, 0, k, C);
-        Parallel.forRange(n, Elementwise.grain(Elementwise.LIGHT_TASK, 2L * C * k), t);
+        CombineBackward t = COMBINE_BACKWARD.get();
+        t.dye = dye;
+        t.dgate = dgate;
+        t.dy = dy;
+        t.ye = ye;
+        t.gate = gate;
+        t.posOf = posOf;
+        t.k = k;
+        t.C = C;
+        Elementwise.forRows(0, n, Elementwise.grain(Elementwise.LIGHT_TASK, 2L * C * k), t);
+    }
+
+    /** The arguments of {@link #combineBackward}. */
+    private static final class CombineBackward extends Elementwise.Rows {
+        MemorySegment dye, dgate, dy, ye, gate, posOf;
+        int k, C;
+
+        @Override
+        void rows(int r0, int r1) { combineBackwardRows(dye, dgate, dy, ye, gate, posOf, r0, r1, k, C); }
+    }
+
+    private static final Parallel.Tasks<CombineBackward> COMBINE_BACKWARD = new Parallel.Tasks<>(CombineBackward::new);
+
+    private static void combineBackwardRows(MemorySegment dye, MemorySegment dgate, MemorySegment dy, MemorySegment ye,
+                                            MemorySegment gate, MemorySegment posOf, int r0, int r1, int k, int C) {
+        int L = F.length(), bound = F.loopBound(C);
+        for (int i = r0; i < r1; i++) {
+            long row = (long) i * C;
+            for (int j = 0; j < k; j++) {
+                long s = (long) i * k + j, dst = (long) posOf.getAtIndex(I32, s) * C;
+                float g = gate.getAtIndex(FL, s);
+                var gv = FloatVector.broadcast(F, g);
+                var dot = FloatVector.zero(F);
+                int c = 0;
+                for (; c < bound; c += L) {
+                    var d = FloatVector.fromMemorySegment(F, dy, (row + c) * Float.BYTES, NATIVE);
+                    long off = (dst + c) * Float.BYTES;
+                    dot = d.fma(FloatVector.fromMemorySegment(F, ye, off, NATIVE), dot);
+                    d.fma(gv, FloatVector.fromMemorySegment(F, dye, off, NATIVE)).intoMemorySegment(dye, off, NATIVE);
+                }
+                float acc = VectorMath.sum(dot);
+                for (; c < C; c++) {
+                    float d = dy.getAtIndex(FL, row + c);
+                    acc += d * ye.getAtIndex(FL, dst + c);
+                    dye.setAtIndex(FL, dst + c, dye.getAtIndex(FL, dst + c) + g * d);
+                }
+                dgate.setAtIndex(FL, s, dgate.getAtIndex(FL, s) + acc);
+            }
+        }
     }
 
     /** Scalar reference of {@link #combineBackward}. */

@@ -7,6 +7,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
+import leviathan.testing.Segments;
 import org.junit.jupiter.api.Test;
 
 /** float32 to bf16 rounding: known values, and the vector path equal to the scalar reference bit for bit. */

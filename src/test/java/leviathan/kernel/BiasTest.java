@@ -1,10 +1,11 @@
 package leviathan.kernel;
 
-import static leviathan.kernel.Segments.*;
+import static leviathan.testing.Segments.*;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
+import leviathan.testing.Segments;
 import org.junit.jupiter.api.Test;
 
 class BiasTest {

@@ -1,12 +1,13 @@
 package leviathan.kernel;
 
-import static leviathan.kernel.Segments.*;
+import static leviathan.testing.Segments.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
+import leviathan.testing.Segments;
 import org.junit.jupiter.api.Test;
 
 /** The gradient norm's sum of squares and the clip scaling against their scalar references; clipping folded into AdamW/SGD. */

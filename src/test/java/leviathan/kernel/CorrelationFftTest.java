@@ -1,5 +1,6 @@
 package leviathan.kernel;
 
+import static leviathan.testing.Close.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -24,20 +25,6 @@ class CorrelationFftTest {
         MemorySegment s = a.allocate(n * Float.BYTES, 64);
         for (long i = 0; i < n; i++) s.setAtIndex(FL, i, v);
         return s;
-    }
-
-    /** max over i of |a - r| - (atol + rtol·|r|) must be <= 0; reports the worst index. */
-    static void assertClose(MemorySegment ref, MemorySegment got, long n, double atol, double rtol, String what) {
-        double worst = Double.NEGATIVE_INFINITY;
-        long at = -1;
-        for (long i = 0; i < n; i++) {
-            double r = ref.getAtIndex(FL, i), g = got.getAtIndex(FL, i);
-            double excess = Math.abs(g - r) - (atol + rtol * Math.abs(r));
-            if (Double.isNaN(g) || excess > worst) { worst = Double.isNaN(g) ? Double.POSITIVE_INFINITY : excess; at = i; }
-        }
-        if (worst > 0) {
-            throw new AssertionError(what + ": worst index " + at + " expected " + ref.getAtIndex(FL, at) + " got " + got.getAtIndex(FL, at));
-        }
     }
 
     private static int[] lengths() {
@@ -87,8 +74,8 @@ class CorrelationFftTest {
             Correlation.forwardScalar(outR, lseR, qkv, bias, B, T, C, H, N, t0);
             CorrelationFft.forward(outF, lseF, qkv, bias, B, T, C, H, N, t0);
             // float32 FFTs vs float32 direct sums: both round differently; outputs are averages of v (|v| <= 1.5)
-            assertClose(outR, outF, (long) B * T * C, 2e-5, 2e-4, "out " + what);
-            assertClose(lseR, lseF, (long) B * H * T, 2e-5, 2e-5, "lse " + what);
+            assertClose("out " + what, outF, outR, (long) B * T * C, 2e-5, 2e-4);
+            assertClose("lse " + what, lseF, lseR, (long) B * H * T, 2e-5, 2e-5);
             if (t0 > 0) return;
 
             MemorySegment dout = random(a, (long) B * T * C, r, 1.0);
@@ -99,8 +86,8 @@ class CorrelationFftTest {
             Correlation.backwardScalar(dqkvR, dbR, dout, outR, lseR, qkv, bias, B, T, C, H, N);
             CorrelationFft.backward(dqkvF, dbF, dout, outR, lseR, qkv, bias, B, T, C, H, N);
             // gradients sum up to T·N terms of size ~1: absolute slack grows with the row length
-            assertClose(dqkvR, dqkvF, (long) B * T * 3 * C, 5e-5 * (1 + Math.sqrt(T)), 5e-4, "dqkv " + what);
-            if (withBias) assertClose(dbR, dbF, (long) H * N, 1e-4 * (1 + T), 5e-4, "dlagBias " + what);
+            assertClose("dqkv " + what, dqkvF, dqkvR, (long) B * T * 3 * C, 5e-5 * (1 + Math.sqrt(T)), 5e-4);
+            if (withBias) assertClose("dlagBias " + what, dbF, dbR, (long) H * N, 1e-4 * (1 + T), 5e-4);
         }
     }
 

@@ -1,9 +1,9 @@
 package leviathan.kernel;
 
+import static leviathan.testing.Close.assertClose;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -32,22 +32,6 @@ class CorrelationTest {
 
     static MemorySegment zeros(Arena arena, long n) { return arena.allocate(n * Float.BYTES, 64); }
 
-    static void assertClose(String what, MemorySegment actual, MemorySegment expected, double atol, double rtol) {
-        long n = expected.byteSize() / Float.BYTES, worst = -1;
-        double worstExcess = 0;
-        for (long i = 0; i < n; i++) {
-            double a = actual.getAtIndex(FL, i), r = expected.getAtIndex(FL, i);
-            double excess = Math.abs(a - r) - (atol + rtol * Math.abs(r));
-            if (!(excess <= 0) && (worst < 0 || !(excess <= worstExcess))) {
-                worst = i;
-                worstExcess = excess;
-            }
-        }
-        if (worst >= 0) {
-            fail(what + ": worst at " + worst + ": " + actual.getAtIndex(FL, worst) + " vs " + expected.getAtIndex(FL, worst)
-                    + " (atol " + atol + ", rtol " + rtol + ")");
-        }
-    }
 
     /**
      * With the weights dropped (a mask keyed for one site, rows counted from a rank's first row),

@@ -1,6 +1,6 @@
 package leviathan.kernel;
 
-import static leviathan.kernel.Segments.*;
+import static leviathan.testing.Segments.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -10,6 +10,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
+import leviathan.testing.Segments;
 import org.junit.jupiter.api.Test;
 
 class DropoutTest {

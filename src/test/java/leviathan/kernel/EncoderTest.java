@@ -1,11 +1,12 @@
 package leviathan.kernel;
 
-import static leviathan.kernel.Segments.*;
+import static leviathan.testing.Segments.*;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
+import leviathan.testing.Segments;
 import org.junit.jupiter.api.Test;
 
 class EncoderTest {

@@ -3,6 +3,8 @@ package leviathan.kernel;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
+import leviathan.testing.Close;
+import leviathan.testing.Segments;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -33,7 +35,7 @@ class FusedKernelsTest {
                     MemorySegment vPre = Segments.copy(arena, pre), vOut = Segments.floats(arena, n);
                     Gelu.forwardBias(vOut, vPre, bias, rows, cols);
                     Segments.assertSame("vector fused pre, cols " + cols, vPre, refPre, n);   // one float add either way
-                    Segments.assertClose("vector fused out, cols " + cols, vOut, refOut, n, 1e-6, 1e-5);
+                    Close.assertClose("vector fused out, cols " + cols, vOut, refOut, n, 1e-6, 1e-5);
                     if (cols % L == 0) {                   // same vector split as the unfused passes: the same bits
                         MemorySegment uPre = Segments.copy(arena, pre), uOut = Segments.floats(arena, n);
                         Bias.forward(uPre, bias, rows, cols);
@@ -75,8 +77,8 @@ class FusedKernelsTest {
                     Segments.assertSame("vector fused out, C " + C, vOut, uOut, n);
                     Segments.assertSame("vector fused rstd, C " + C, vRstd, uRstd, rows);
                     Segments.assertSame("residual vs scalar, C " + C, vRes, refRes, n);
-                    Segments.assertClose("vector fused vs scalar, C " + C, vOut, refOut, n, 1e-5, 1e-4);
-                    Segments.assertClose("mean vs scalar, C " + C, vMean, refMean, rows, 1e-5, 1e-4);
+                    Close.assertClose("vector fused vs scalar, C " + C, vOut, refOut, n, 1e-5, 1e-4);
+                    Close.assertClose("mean vs scalar, C " + C, vMean, refMean, rows, 1e-5, 1e-4);
                 }
             }
         }

@@ -1,6 +1,7 @@
 package leviathan.kernel;
 
-import static leviathan.kernel.Segments.*;
+import static leviathan.testing.Close.assertClose;
+import static leviathan.testing.Segments.*;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -8,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.SplittableRandom;
+import leviathan.testing.Segments;
 import org.junit.jupiter.api.Test;
 
 class MoeTest {

@@ -1,5 +1,6 @@
 package leviathan.nn;
 
+import static leviathan.testing.Close.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.lang.foreign.Arena;
@@ -46,10 +47,10 @@ class CorrelationAttentionFftTest {
             Correlation.forwardScalar(outRef, lseRef, qkv, bias, B, T, C, H, N, 0);
             Correlation.backwardScalar(dqkvRef, dbiasRef, dout, outRef, lseRef, qkv, bias, B, T, C, H, N);
             // float FFT round trips vs direct sums: a few ulps of O(1) values
-            close(outRef, out, 1e-4);
-            close(lseRef, lse, 1e-5);
-            close(dqkvRef, dqkv, 1e-3);
-            close(dbiasRef, dbias, 1e-3);
+            assertClose("out", out, outRef, 1e-4, 1e-4);
+            assertClose("lse", lse, lseRef, 1e-5, 1e-5);
+            assertClose("dqkv", dqkv, dqkvRef, 1e-3, 1e-3);
+            assertClose("dbias", dbias, dbiasRef, 1e-3, 1e-3);
         }
     }
 
@@ -59,10 +60,4 @@ class CorrelationAttentionFftTest {
         return s;
     }
 
-    static void close(MemorySegment ref, MemorySegment got, double tol) {
-        for (long i = 0, n = ref.byteSize() / 4; i < n; i++) {
-            float x = ref.getAtIndex(ValueLayout.JAVA_FLOAT, i), y = got.getAtIndex(ValueLayout.JAVA_FLOAT, i);
-            assertEquals(x, y, tol * (1 + Math.abs(x)), "element " + i);
-        }
-    }
 }

@@ -1,5 +1,6 @@
 package leviathan.nn;
 
+import static leviathan.testing.Close.assertClose;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -89,22 +90,6 @@ class CorrelationAttentionTest {
         public void close() { arena.close(); }
     }
 
-    private static void assertClose(String what, MemorySegment actual, MemorySegment expected, double atol, double rtol) {
-        long n = expected.byteSize() / Float.BYTES, worst = -1;
-        double worstExcess = 0;
-        for (long i = 0; i < n; i++) {
-            double a = actual.getAtIndex(FL, i), r = expected.getAtIndex(FL, i);
-            double excess = Math.abs(a - r) - (atol + rtol * Math.abs(r));
-            if (!(excess <= 0) && (worst < 0 || !(excess <= worstExcess))) {
-                worst = i;
-                worstExcess = excess;
-            }
-        }
-        if (worst >= 0) {
-            fail(what + ": worst at " + worst + ": " + actual.getAtIndex(FL, worst) + " vs " + expected.getAtIndex(FL, worst)
-                    + " (atol " + atol + ", rtol " + rtol + ")");
-        }
-    }
 
     /**
      * Causal scaled dot-product attention in double, written from its textbook definition:
@@ -172,13 +157,6 @@ class CorrelationAttentionTest {
         return res;
     }
 
-    private static void assertCloseTo(String what, MemorySegment actual, double[] expected, int from, long n,
-                                      double atol, double rtol) {
-        for (long i = 0; i < n; i++) {
-            double a = actual.getAtIndex(FL, i), r = expected[(int) (from + i)];
-            if (!(Math.abs(a - r) <= atol + rtol * Math.abs(r))) fail(what + " at " + i + ": " + a + " vs " + r);
-        }
-    }
 
     @ParameterizedTest
     @EnumSource(value = Impl.class, names = {"SCALAR", "DIRECT", "GEMM", "FFT"})
@@ -186,7 +164,7 @@ class CorrelationAttentionTest {
         for (boolean bias : new boolean[] {false, true}) {          // with N = 1 the bias cancels in the softmax
             try (Case c = new Case(2, 19, 3, 16, 1, bias, 42, 1.0)) {
                 c.run(impl, 0);
-                assertCloseTo(impl + " bias=" + bias, c.out, causalAttention(c), 0, c.out.byteSize() / Float.BYTES, 2e-6, 1e-5);
+                assertClose(impl + " bias=" + bias, c.out, causalAttention(c), 0, c.out.byteSize() / Float.BYTES, 2e-6, 1e-5);
             }
         }
     }
@@ -295,8 +273,8 @@ class CorrelationAttentionTest {
             assertTrue(maxScore > 1e4, "test scores should reach 1e4, got " + maxScore);
             c.run(impl, 0);
             long nOut = c.out.byteSize() / Float.BYTES, nLse = c.lse.byteSize() / Float.BYTES;
-            assertCloseTo(impl + " out", c.out, ref, 0, nOut, 1e-3, 1e-3);
-            assertCloseTo(impl + " lse", c.lse, ref, (int) nOut, nLse, 0, 1e-5);
+            assertClose(impl + " out", c.out, ref, 0, nOut, 1e-3, 1e-3);
+            assertClose(impl + " lse", c.lse, ref, (int) nOut, nLse, 0, 1e-5);
             for (MemorySegment s : new MemorySegment[] {c.dqkv, c.dlagBias}) {
                 for (long i = 0; i < s.byteSize() / Float.BYTES; i++) {
                     assertTrue(Float.isFinite(s.getAtIndex(FL, i)), impl + " gradient not finite at " + i);

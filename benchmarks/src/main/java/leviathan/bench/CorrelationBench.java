@@ -2,14 +2,12 @@ package leviathan.bench;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import leviathan.backend.Backend;
 import leviathan.backend.Backends;
@@ -79,7 +77,7 @@ public class CorrelationBench {
 
     /** Inputs, outputs and gradients of one shape, plus the operation under test. */
     public abstract static class Shape {
-        Arena arena;
+        CorrelationInputs io;
         Backend backend;
         CorrelationAttention op;
         MemorySegment qkv, lagBias, out, lse, dout, dqkv, dlagBias;
@@ -91,31 +89,24 @@ public class CorrelationBench {
             this.lagCount = N;
             this.C = H * D;
             Parallel.setThreads(threads);
-            arena = Arena.ofShared();
+            io = new CorrelationInputs(B, T, C, H, N);
+            qkv = io.qkv;
+            lagBias = io.lagBias;
+            dout = io.dout;
+            out = io.out;
+            lse = io.lse;
+            dqkv = io.dqkv;
+            dlagBias = io.dlagBias;
             backend = Backends.select(System.getProperty("leviathan.backend", "auto"), line -> { });
             op = new CorrelationAttention(backend, B, T, C, H, N, impl);
-            var rng = new SplittableRandom(1337);
-            qkv = random((long) B * T * 3 * C, rng);
-            lagBias = random((long) H * N, rng);
-            dout = random((long) B * T * C, rng);
-            out = arena.allocate((long) B * T * C * Float.BYTES, 64);
-            lse = arena.allocate((long) B * H * T * Float.BYTES, 64);
-            dqkv = arena.allocate((long) B * T * 3 * C * Float.BYTES, 64);
-            dlagBias = arena.allocate((long) H * N * Float.BYTES, 64);
             op.forward(out, lse, qkv, lagBias, B, T, 0);               // valid out/lse for backward-only runs
-        }
-
-        private MemorySegment random(long n, SplittableRandom rng) {
-            MemorySegment s = arena.allocate(n * Float.BYTES, 64);
-            for (long i = 0; i < n; i++) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (rng.nextDouble() * 2 - 1));
-            return s;
         }
 
         @TearDown(Level.Trial)
         public void tearDown() {
             op.close();
             backend.close();
-            arena.close();
+            io.close();
         }
 
         void forward() { op.forward(out, lse, qkv, lagBias, B, len, 0); }

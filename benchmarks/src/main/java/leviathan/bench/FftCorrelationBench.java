@@ -1,9 +1,6 @@
 package leviathan.bench;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import leviathan.kernel.Correlation;
 import leviathan.kernel.CorrelationFft;
@@ -41,9 +38,9 @@ public class FftCorrelationBench {
 
     static final int H = 4, D = 64, C = H * D;
 
-    /** Inputs and outputs of one shape. */
+    /** Inputs and outputs of one shape ({@link CorrelationInputs}). */
     public abstract static class Shape {
-        Arena arena;
+        CorrelationInputs io;
         MemorySegment qkv, lagBias, out, lse, dout, dqkv, dlagBias;
         int B, T, N;
 
@@ -51,25 +48,18 @@ public class FftCorrelationBench {
             B = heads / H;
             T = len;
             N = lags;
-            arena = Arena.ofShared();
-            var rng = new SplittableRandom(1337);
-            qkv = random((long) B * T * 3 * C, rng);
-            lagBias = random((long) H * N, rng);
-            dout = random((long) B * T * C, rng);
-            out = arena.allocate((long) B * T * C * Float.BYTES, 64);
-            lse = arena.allocate((long) B * H * T * Float.BYTES, 64);
-            dqkv = arena.allocate((long) B * T * 3 * C * Float.BYTES, 64);
-            dlagBias = arena.allocate((long) H * N * Float.BYTES, 64);
-        }
-
-        MemorySegment random(long n, SplittableRandom rng) {
-            MemorySegment s = arena.allocate(n * Float.BYTES, 64);
-            for (long i = 0; i < n; i++) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) rng.nextDouble(-1, 1));
-            return s;
+            io = new CorrelationInputs(B, T, C, H, N);
+            qkv = io.qkv;
+            lagBias = io.lagBias;
+            dout = io.dout;
+            out = io.out;
+            lse = io.lse;
+            dqkv = io.dqkv;
+            dlagBias = io.dlagBias;
         }
 
         @TearDown(Level.Trial)
-        public void free() { arena.close(); }
+        public void free() { io.close(); }
     }
 
     /** Shapes for the FFT path: the full grid. */

@@ -72,16 +72,15 @@ public class GemmBench {
         MemorySegment a, b, c;
 
         void open(String shape) {
-            String[] p = shape.split(":");
-            tA = p[0].charAt(0) == 'T';
-            tB = p[0].charAt(1) == 'T';
-            String[] d = p[1].split("x");
-            M = Integer.parseInt(d[0]);
-            N = Integer.parseInt(d[1]);
-            K = Integer.parseInt(d[2]);
-            lda = tA ? M : K;
-            ldb = tB ? K : N;
-            gflop = 2.0 * M * N * K / 1e9;
+            GemmShape g = GemmShape.parse(shape);
+            tA = g.tA();
+            tB = g.tB();
+            M = g.M();
+            N = g.N();
+            K = g.K();
+            lda = g.lda();
+            ldb = g.ldb();
+            gflop = g.gflop();
             arena = Arena.ofShared();
             var rnd = new SplittableRandom(1337);
             a = random(arena, (long) M * K, rnd);

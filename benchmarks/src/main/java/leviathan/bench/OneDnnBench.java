@@ -46,7 +46,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 3, time = 1)
 public class OneDnnBench {
 
-    /** {@code <tA><tB>:MxNxK}. */
+    /** {@code <tA><tB>:MxNxK} ({@link GemmShape}). */
     @Param({
         "NT:1024x1152x384", "NT:1024x384x384", "NT:1024x1536x384", "NT:1024x384x1536", "NT:1024x65x384",
         "NN:1024x384x1152", "NN:1024x384x384", "NN:1024x384x1536", "NN:1024x1536x384", "NN:1024x384x65",
@@ -70,15 +70,14 @@ public class OneDnnBench {
 
     @Setup(Level.Trial)
     public void setup() throws Exception {
-        String[] p = shape.split(":");
-        tA = p[0].charAt(0) == 'T';
-        tB = p[0].charAt(1) == 'T';
-        String[] d = p[1].split("x");
-        M = Integer.parseInt(d[0]);
-        N = Integer.parseInt(d[1]);
-        K = Integer.parseInt(d[2]);
-        lda = tA ? M : K;
-        ldb = tB ? K : N;
+        GemmShape g = GemmShape.parse(shape);
+        tA = g.tA();
+        tB = g.tB();
+        M = g.M();
+        N = g.N();
+        K = g.K();
+        lda = g.lda();
+        ldb = g.ldb();
         Parallel.setThreads(threads);
         arena = Arena.ofShared();
         a = random(arena, (long) M * K, 1);
