@@ -49,9 +49,11 @@ public final class MemoryEstimate {
         long actGrads = training ? Workspace.layout(config, (int) rows).byteSize() : 0;
         long scratch = 0;
         int threads = Parallel.threads();
-        var mlp = config.mlpPart();
-        for (int l = 0; l < config.nLayer(); l++) {
-            scratch += config.mixerPart(l).scratchBytes(maxBatch, maxT, threads) + mlp.scratchBytes(maxBatch, maxT, threads);
+        long mlp = config.mlpPart().scratchBytes(maxBatch, maxT, threads);
+        if (!config.hybrid()) {                                   // one mixer for every layer: no per-layer walk
+            scratch = config.nLayer() * (config.mixerPart(0).scratchBytes(maxBatch, maxT, threads) + mlp);
+        } else {
+            for (int l = 0; l < config.nLayer(); l++) scratch += config.mixerPart(l).scratchBytes(maxBatch, maxT, threads) + mlp;
         }
         return new Breakdown(params, training ? params : 0, training ? 2 * params : 0, acts, actGrads, scratch);
     }
