@@ -95,8 +95,13 @@ final class ServeCommand implements Callable<Integer>, PartFlags.Taker {
             System.err.println("serve: stopping; in-flight requests may finish within " + drain + " s");
             int cancelled = server.shutdown(Duration.ofMillis((long) (drain * 1000)));
             System.err.println("serve: stopped" + (cancelled > 0 ? " (" + cancelled + " request(s) cancelled at the deadline)" : ""));
-            if (server.failure() != null) {
-                throw new IllegalStateException("the server stopped after an internal error in a request: " + Main.describe(server.failure()));
+            Error failure = server.failure();
+            if (failure instanceof OutOfMemoryError oom) {
+                throw new IllegalStateException("the server stopped after a request ran out of memory (" + oom.getMessage()
+                        + "): lower --slots, --max-body, --max-tokens or --max-choices, or give it more memory (LEVIATHAN_HEAP)");
+            }
+            if (failure != null) {
+                throw new IllegalStateException("the server stopped after an internal error in a request: " + Main.describe(failure));
             }
         }
         return 0;

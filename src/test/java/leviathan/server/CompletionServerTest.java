@@ -512,6 +512,45 @@ class CompletionServerTest {
         }
     }
 
+    /**
+     * A real {@link OutOfMemoryError} in a request of a real server process (a 40 MB prompt against a
+     * 48 MB heap): that request gets a 500, the server takes no more work, drains and exits 1 with
+     * one line saying why, not a stack trace.
+     */
+    @Test
+    @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void anErrorInARequestEndsTheServerProcessWithANonZeroStatus() throws Exception {
+        Path log = dir.resolve("serve-oom.log");
+        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        Process p = new ProcessBuilder(java, "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-ea",
+                "-XX:+UseSerialGC", "-Xmx48m", "-cp", System.getProperty("java.class.path"), Main.class.getName(), "serve",
+                "--checkpoint", checkpoint.toString(), "--port", "0", "--backend", "java", "--threads", "1", "--max-body", "100000000")
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            int port = -1;
+            long end = System.nanoTime() + 60_000_000_000L;
+            while (port < 0 && System.nanoTime() < end && p.isAlive()) {
+                Matcher m = Pattern.compile("listening on http://127\\.0\\.0\\.1:(\\d+)").matcher(Files.readString(log));
+                if (m.find()) port = Integer.parseInt(m.group(1));
+                else Thread.sleep(20);
+            }
+            assertTrue(port > 0, Files.readString(log));
+            String body = "{\"prompt\":\"" + "e".repeat(40_000_000) + "\",\"max_tokens\":1}";
+            HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
+                    .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+            assertError(r, 500, "internal error");
+            assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the server exits after the drain: " + Files.readString(log));
+            String out = Files.readString(log);
+            assertEquals(1, p.exitValue(), out);
+            assertTrue(out.contains("serve: fatal: java.lang.OutOfMemoryError"), out);
+            List<String> lines = out.lines().filter(l -> !l.isBlank()).toList();
+            assertTrue(lines.stream().anyMatch(l -> l.startsWith("leviathan: the server stopped after a request ran out of memory")), out);
+            assertFalse(out.contains("\tat "), "no stack trace: " + out);
+        } finally {
+            p.destroyForcibly();
+        }
+    }
+
     @Test
     void anErrorInARequestStopsNewWorkAndLetsTheRequestsInFlightFinish() throws Exception {
         List<String> log = new CopyOnWriteArrayList<>();
