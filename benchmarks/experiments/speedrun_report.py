@@ -286,7 +286,7 @@ def markdown(rows, cpu, jsonl, png):
           "its in-process full evaluation).",
           "- `pytorch`: nanoGPT's CPU recipe (dot attention, 4 layers, n_embd 128, block 64, batch 12, lr 1e-3 → 1e-4, "
           "warmup 100, dropout 0) run by the PyTorch peer with its step count fitted to the budget, at the thread "
-          "count that was faster in a short calibration (1 vs 2 threads, recorded per run), `GOMP_SPINCOUNT=0`.",
+          "count that was faster in a calibration (1 vs 2 threads, recorded per run), `GOMP_SPINCOUNT=0`.",
           "- `default`: the engine's default recipe (the same recipe with correlation, 4 lags); `dot`: the same with dot "
           "attention; the other rows come from `benchmarks/experiments/speedrun-configs.txt`.",
           "- val loss is the mean ± sample standard deviation over seeds (n = seeds that finished).",

@@ -15,15 +15,16 @@ import picocli.CommandLine.Option;
 
 /**
  * {@code leviathan tune}: forgets this machine's cached kernel choices ({@link Tuning}), times
- * them again on training steps of the default recipe's model (and the nanoGPT-sized one with
- * {@code --nanogpt}), with no time budget, and prints the table.
+ * them again on training steps of the default recipe's model, its dot-product and 8-lag variants
+ * (and the nanoGPT-sized model, default and dot, with {@code --nanogpt}), with no time budget, and
+ * prints the table.
  */
 @Command(name = "tune", mixinStandardHelpOptions = true,
         description = "Time the kernel choices (GEMM engine, threads and tile; correlation implementation and tile) on this machine, "
                 + "cache them and print the table.")
 final class TuneCommand implements Callable<Integer> {
 
-    @Option(names = "--nanogpt", description = "Also tune the nanoGPT-sized model (6 layers, 6 heads, n_embd 384, block 256, batch 12).")
+    @Option(names = "--nanogpt", description = "Also tune the nanoGPT-sized model (6 layers, 6 heads, n_embd 384, block 256, batch 12), with the default attention and with dot.")
     boolean nanogpt;
 
     @Override
@@ -36,8 +37,15 @@ final class TuneCommand implements Callable<Integer> {
         Map<String, GptConfig> models = new LinkedHashMap<>();
         GptConfig base = d.model().toGptConfig(65);                     // Tiny Shakespeare's vocabulary
         models.put("default recipe, batch " + d.schedule().batchSize(), base);
+        // the attention shapes the other common mixers bring (the GEMM shapes are the default's):
+        // dot product (one lag) and correlation with 8 lags
+        models.put("default recipe, dot, batch " + d.schedule().batchSize(),
+                GptConfig.of(65, base.blockSize(), base.nLayer(), base.nHead(), base.nEmbd(), "dot", 1));
+        models.put("default recipe, 8 lags, batch " + d.schedule().batchSize(),
+                GptConfig.of(65, base.blockSize(), base.nLayer(), base.nHead(), base.nEmbd(), "correlation", 8));
         if (nanogpt) {
             models.put("nanoGPT size, batch 12", new GptConfig(65, 256, 6, 6, 384, base.mixer(0), base.mlp()));
+            models.put("nanoGPT size, dot, batch 12", GptConfig.of(65, 256, 6, 6, 384, "dot", 1));
         }
         long t0 = System.nanoTime();
         try (Backend b = Backends.select(null, System.err::println)) {

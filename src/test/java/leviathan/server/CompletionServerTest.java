@@ -421,6 +421,30 @@ class CompletionServerTest {
         }
     }
 
+    /** A real {@code serve} process on this class's checkpoint (port 0, Java GEMM, 1 thread), its output in {@code log}. */
+    static Process startServe(Path log, List<String> jvmFlags, String... serveArgs) throws IOException {
+        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-ea"));
+        cmd.addAll(jvmFlags);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName(), "serve", "--checkpoint", checkpoint.toString(),
+                "--port", "0", "--backend", "java", "--threads", "1"));
+        cmd.addAll(List.of(serveArgs));
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    }
+
+    /** The port that the server process says it listens on (within a minute). */
+    static int listeningPort(Process p, Path log) throws Exception {
+        long end = System.nanoTime() + 60_000_000_000L;
+        while (System.nanoTime() < end && p.isAlive()) {
+            Matcher m = Pattern.compile("listening on http://127\\.0\\.0\\.1:(\\d+)").matcher(Files.readString(log));
+            if (m.find()) return Integer.parseInt(m.group(1));
+            Thread.sleep(20);
+        }
+        Matcher m = Pattern.compile("listening on http://127\\.0\\.0\\.1:(\\d+)").matcher(Files.readString(log));
+        assertTrue(m.find(), Files.readString(log));
+        return Integer.parseInt(m.group(1));
+    }
+
     /**
      * SIGTERM to a real server process: new requests get 503, a request in flight finishes, one that
      * would outlive the drain deadline is cancelled, and the process exits 0.
@@ -429,20 +453,9 @@ class CompletionServerTest {
     @Timeout(value = 180, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void sigtermDrainsAndExitsZero() throws Exception {
         Path log = dir.resolve("serve.log");
-        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        Process p = new ProcessBuilder(java, "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-ea",
-                "-cp", System.getProperty("java.class.path"), Main.class.getName(), "serve", "--checkpoint", checkpoint.toString(),
-                "--port", "0", "--backend", "java", "--threads", "1", "--slots", "2", "--drain", "6", "--max-tokens", "1000000", "--warmup", "1000")
-                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Process p = startServe(log, List.of(), "--slots", "2", "--drain", "6", "--max-tokens", "1000000", "--warmup", "1000");
         try {
-            int port = -1;
-            long end = System.nanoTime() + 60_000_000_000L;
-            while (port < 0 && System.nanoTime() < end && p.isAlive()) {
-                Matcher m = Pattern.compile("listening on http://127\\.0\\.0\\.1:(\\d+)").matcher(Files.readString(log));
-                if (m.find()) port = Integer.parseInt(m.group(1));
-                else Thread.sleep(20);
-            }
-            assertTrue(port > 0, Files.readString(log));
+            int port = listeningPort(p, log);
             URI completions = URI.create("http://127.0.0.1:" + port + "/v1/completions");
             // --warmup: a cold JVM on a busy machine runs the first few hundred characters slowly
             assertTrue(Files.readString(log).contains("serve: warmed up with 1000 characters"), Files.readString(log));
@@ -521,20 +534,9 @@ class CompletionServerTest {
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void anErrorInARequestEndsTheServerProcessWithANonZeroStatus() throws Exception {
         Path log = dir.resolve("serve-oom.log");
-        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        Process p = new ProcessBuilder(java, "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-ea",
-                "-XX:+UseSerialGC", "-Xmx48m", "-cp", System.getProperty("java.class.path"), Main.class.getName(), "serve",
-                "--checkpoint", checkpoint.toString(), "--port", "0", "--backend", "java", "--threads", "1", "--max-body", "100000000")
-                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Process p = startServe(log, List.of("-XX:+UseSerialGC", "-Xmx48m"), "--max-body", "100000000");
         try {
-            int port = -1;
-            long end = System.nanoTime() + 60_000_000_000L;
-            while (port < 0 && System.nanoTime() < end && p.isAlive()) {
-                Matcher m = Pattern.compile("listening on http://127\\.0\\.0\\.1:(\\d+)").matcher(Files.readString(log));
-                if (m.find()) port = Integer.parseInt(m.group(1));
-                else Thread.sleep(20);
-            }
-            assertTrue(port > 0, Files.readString(log));
+            int port = listeningPort(p, log);
             String body = "{\"prompt\":\"" + "e".repeat(40_000_000) + "\",\"max_tokens\":1}";
             HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/v1/completions"))
                     .POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
