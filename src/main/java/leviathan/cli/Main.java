@@ -136,6 +136,13 @@ public final class Main implements Runnable {
     public static void main(String[] args) {
         int code;
         try {
+            try {
+                args = Recipes.expand(args);                         // train --recipe NAME: the recipe's flags, the user's winning
+            } catch (IllegalArgumentException e) {
+                System.err.println("leviathan: " + e.getMessage());
+                System.err.println("  see: leviathan train --help");
+                System.exit(2);
+            }
             if (usesBackend(args)) Backends.prefetch();           // overlaps oneDNN's load with picocli and the checkpoint
 
             code = commandLine(args).execute(args);

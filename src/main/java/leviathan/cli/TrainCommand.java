@@ -38,6 +38,9 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
+    @Option(names = Recipes.OPTION, paramLabel = "NAME", completionCandidates = Recipes.Names.class,
+            description = "A named recipe (${COMPLETION-CANDIDATES}): its flags, printed at the start, are added to the command; a flag given beside it wins, and --steps replaces its --time. The flags and their measurements: docs/speedrun.md.")
+    String recipe;
     @Option(names = "--data", paramLabel = "NAME|FILE", description = "Dataset name from data/datasets.tsv or a UTF-8 text file (default: ${DEFAULT-VALUE}).")
     String data = D.run().data();
     @Option(names = "--out", paramLabel = "DIR", description = "Run directory (default: runs/<time>-<attention>).")
@@ -125,6 +128,10 @@ final class TrainCommand implements Callable<Integer>, PartFlags.Taker {
 
     @Override
     public Integer call() throws Exception {
+        if (recipe != null) {
+            Recipes.Recipe r = Recipes.named(recipe);
+            System.out.println("recipe " + r.name() + ": " + r.line() + " (" + r.summary() + "; flags given beside it win)");
+        }
         Trainer trainer = new Trainer(System.out::println, System.out);
         if (stopAfter != null) trainer.stopAfter(stopAfter);
         var parsed = spec.commandLine().getParseResult();
