@@ -421,8 +421,8 @@ class CompletionServerTest {
         }
     }
 
-    /** A real {@code serve} process on this class's checkpoint (port 0, Java GEMM, 1 thread), its output in {@code log}. */
-    static Process startServe(Path log, List<String> jvmFlags, String... serveArgs) throws IOException {
+    /** A real {@code serve} process on {@code checkpoint} (port 0, Java GEMM, 1 thread), its output in {@code log}. */
+    static Process startServe(Path checkpoint, Path log, List<String> jvmFlags, String... serveArgs) throws IOException {
         String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         List<String> cmd = new ArrayList<>(List.of(java, "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-ea"));
         cmd.addAll(jvmFlags);
@@ -453,7 +453,7 @@ class CompletionServerTest {
     @Timeout(value = 180, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void sigtermDrainsAndExitsZero() throws Exception {
         Path log = dir.resolve("serve.log");
-        Process p = startServe(log, List.of(), "--slots", "2", "--drain", "6", "--max-tokens", "1000000", "--warmup", "1000");
+        Process p = startServe(checkpoint, log, List.of(), "--slots", "2", "--drain", "6", "--max-tokens", "1000000", "--warmup", "1000");
         try {
             int port = listeningPort(p, log);
             URI completions = URI.create("http://127.0.0.1:" + port + "/v1/completions");
@@ -534,7 +534,7 @@ class CompletionServerTest {
     @Timeout(value = 120, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void anErrorInARequestEndsTheServerProcessWithANonZeroStatus() throws Exception {
         Path log = dir.resolve("serve-oom.log");
-        Process p = startServe(log, List.of("-XX:+UseSerialGC", "-Xmx48m"), "--max-body", "100000000");
+        Process p = startServe(checkpoint, log, List.of("-XX:+UseSerialGC", "-Xmx48m"), "--max-body", "100000000");
         try {
             int port = listeningPort(p, log);
             String body = "{\"prompt\":\"" + "e".repeat(40_000_000) + "\",\"max_tokens\":1}";

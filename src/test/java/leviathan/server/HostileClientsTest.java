@@ -25,7 +25,6 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.CopyOnWriteArrayList;
 import leviathan.api.LanguageModel;
-import leviathan.cli.Main;
 import leviathan.data.CharTokenizer;
 import leviathan.model.Checkpoint;
 import leviathan.model.Gpt;
@@ -148,11 +147,7 @@ class HostileClientsTest {
     @Test
     void sigtermDuringWarmupExitsZeroWithAMessage() throws Exception {
         Path log = dir.resolve("warmup.log");
-        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        Process p = new ProcessBuilder(java, "--add-modules=jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"), Main.class.getName(), "serve", "--checkpoint", checkpoint.toString(),
-                "--port", "0", "--backend", "java", "--threads", "1", "--warmup", "100000000")
-                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        Process p = CompletionServerTest.startServe(checkpoint, log, List.of(), "--warmup", "100000000");
         try {
             long end = System.nanoTime() + 40_000_000_000L;
             while (!Files.readString(log).contains("serve: warming up") && p.isAlive() && System.nanoTime() < end) Thread.sleep(20);
