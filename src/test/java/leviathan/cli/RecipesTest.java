@@ -99,7 +99,10 @@ class RecipesTest {
                 if (opt.equals("--time")) continue;                     // --steps 2 replaced it
                 assertFalse(v.isEmpty());
                 String key = opt.substring(2).replace('-', '_');
-                assertTrue(json.contains("\"" + key + "\""), key + " recorded in " + json);
+                // the recipe's value, not the default's, is what the run recorded
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"" + key + "\": (?:\"([^\"]*)\"|([^,\n]*))").matcher(json);
+                assertTrue(m.find(), key + " recorded in " + json);
+                assertEquals(v, m.group(1) != null ? m.group(1) : m.group(2), key + " in " + json);
             }
         }
     }
