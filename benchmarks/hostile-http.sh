@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Replays the server cases of issue 25 (and the earlier hostile-client cases) against a real
 # `leviathan serve` on loopback (127.0.0.1 only) and prints a Markdown table: request -> status -> body.
-# Bounded: 25 requests, each with a 15 s limit; the stalled reader waits at most 40 s; the whole
+# Bounded: 31 requests, each with a 15 s limit; the stalled reader waits at most 40 s; the whole
 # script ends within about 3 minutes. It trains a tiny model first (a few seconds) in a scratch
 # directory (argument 1, default: a new temp directory).
 #   Usage: benchmarks/hostile-http.sh [DIR] > benchmarks/results/hostile-http.md
@@ -120,11 +120,17 @@ st, body = request("POST", C, '{"prompt":"a","max_tokens":2,"stream":true,"strea
 events = body.strip().split("\n\n")
 row("POST, `stream`, `include_usage`, `max_tokens` 2: the ends of the first event and of the usage event, then the last",
     st, "…" + events[0][-45:] + " … " + events[-2][-95:] + " " + events[-1])
-# bad Content-Length values: answered by the JDK's HTTP server before any handler runs
-st, body = raw(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}")
-row("POST, `Content-Length: abc`", st, body)
-st, body = raw(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}")
-row("POST, `Content-Length: -1`", st, body)
+# malformed HTTP: refused by the HTTP layer (Jetty) while parsing, before any handler runs; answered in OpenAI's shape
+P = b"POST /v1/completions HTTP/1.1\r\nHost: x\r\n"
+for what, data in [("POST, `Content-Length: abc`", P + b"Content-Length: abc\r\n\r\n{}"),
+                   ("POST, `Content-Length: -1`", P + b"Content-Length: -1\r\n\r\n{}"),
+                   ("POST, two different `Content-Length` headers", P + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}"),
+                   ("POST, `Content-Length` beside `Transfer-Encoding: chunked`", P + b"Content-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+                   ("POST, `Transfer-Encoding: gzip`", P + b"Transfer-Encoding: gzip\r\n\r\n{}"),
+                   ("the request line `NONSENSE`", b"NONSENSE\r\n\r\n"),
+                   ("GET /health `HTTP/7.3`", b"GET /health HTTP/7.3\r\nHost: x\r\n\r\n"),
+                   ("GET /health with a 20,000-byte header", b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n")]:
+    row(what, *raw(data))
 # a client that stops reading: its receive window fills, the write deadline (2 s) closes it
 t0 = time.time()
 endless = b'{"prompt":"a","max_tokens":4096,"n":4,"stream":true}'

@@ -32,6 +32,8 @@ public final class BoardServer implements AutoCloseable {
 
     private static final String JS = "text/javascript; charset=utf-8", CSS = "text/css; charset=utf-8", TEXT = "text/plain; charset=utf-8";
     /** The page's files by request path. */
+    /** What a request that the HTTP layer refuses gets: one line of text, like the board's other errors. */
+    private static final HttpAccess.Refusal REFUSAL = new HttpAccess.Refusal(TEXT, (status, reason) -> reason + "\n");
     private static final Map<String, Asset> ASSETS = Map.of(
             "/", new Asset("index.html", "text/html; charset=utf-8"),
             "/board.js", new Asset("board.js", JS),
@@ -60,8 +62,7 @@ public final class BoardServer implements AutoCloseable {
             }
         }
         index.refresh();
-        this.http = HttpAccess.bind(host, port, apiKey, "board", log);
-        http.setExecutor(executor);
+        this.http = HttpAccess.bind(host, port, apiKey, "board", executor, Duration.ofSeconds(30), REFUSAL, log);
         http.createContext("/", this::handle);
         long ms = Math.max(10, interval.toMillis());
         this.poller = Thread.ofPlatform().daemon().name("board-refresh").unstarted(() -> {

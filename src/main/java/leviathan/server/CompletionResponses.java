@@ -133,7 +133,7 @@ final class CompletionResponses {
                         StringBuilder sb = new StringBuilder(head).append(",\"choices\":[{\"text\":");
                         Jsons.quote(sb, t);
                         sb.append(",\"index\":").append(i).append(",\"logprobs\":null,\"finish_reason\":null}]").append(usageNull).append('}');
-                        if (!event(wd, out, sb.toString())) {
+                        if (!event(wd, ex, out, sb.toString())) {
                             gone[0] = true;
                             return false;
                         }
@@ -142,16 +142,16 @@ final class CompletionResponses {
                 } catch (RuntimeException e) {
                     // the status line is out: report the failure in the stream, then end it
                     log.accept("serve: 500 POST " + COMPLETIONS + " (streaming): " + e);
-                    event(wd, out, new ApiError(500, "server_error", null, null, "internal error: " + message(e)).json());
-                    event(wd, out, "[DONE]");
+                    event(wd, ex, out, new ApiError(500, "server_error", null, null, "internal error: " + message(e)).json());
+                    event(wd, ex, out, "[DONE]");
                     out.close();
                     return 500;
                 }
                 if (gone[0]) throw new ClientGone();
                 if (o.finish() == LanguageModel.Finish.CANCELLED) {
                     log.accept("serve: 503 POST " + COMPLETIONS + " (streaming): cancelled by the shutdown");
-                    event(wd, out, new ApiError(503, "service_unavailable", null, "shutting_down", "the server is shutting down; the generation was cancelled").json());
-                    event(wd, out, "[DONE]");
+                    event(wd, ex, out, new ApiError(503, "service_unavailable", null, "shutting_down", "the server is shutting down; the generation was cancelled").json());
+                    event(wd, ex, out, "[DONE]");
                     out.close();
                     return 503;
                 }
@@ -159,11 +159,11 @@ final class CompletionResponses {
                 completionTokens += o.completionTokens();
                 String end = head + ",\"choices\":[{\"text\":\"\",\"index\":" + i + ",\"logprobs\":null,\"finish_reason\":\""
                         + finishReason(o.finish()) + "\"}]" + usageNull + "}";
-                if (!event(wd, out, end)) throw new ClientGone();
+                if (!event(wd, ex, out, end)) throw new ClientGone();
             }
         }
-        if (r.includeUsage() && !event(wd, out, head + ",\"choices\":[],\"usage\":" + usage(promptTokens, completionTokens) + "}")) throw new ClientGone();
-        if (!event(wd, out, "[DONE]")) throw new ClientGone();
+        if (r.includeUsage() && !event(wd, ex, out, head + ",\"choices\":[],\"usage\":" + usage(promptTokens, completionTokens) + "}")) throw new ClientGone();
+        if (!event(wd, ex, out, "[DONE]")) throw new ClientGone();
         out.close();
         return 200;
     }

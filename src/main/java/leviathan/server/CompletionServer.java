@@ -26,8 +26,8 @@ import leviathan.model.GptConfig;
 import leviathan.server.Exchanges.ClientGone;
 
 /**
- * An OpenAI-compatible completion server over one shared {@link LanguageModel}, on the JDK's
- * {@code jdk.httpserver} with one virtual thread per exchange. {@code slots} generations are in
+ * An OpenAI-compatible completion server over one shared {@link LanguageModel}, with one virtual
+ * thread per exchange. {@code slots} generations are in
  * progress at once; up to {@code queue} more wait for a slot (fair, first come first served), and
  * beyond that a request gets 429. The generations in progress take turns token by token
  * ({@link TokenTurns}: {@code turns} token steps compute at once, one per core by default, and a
@@ -36,7 +36,7 @@ import leviathan.server.Exchanges.ClientGone;
  * {@code GET /health}, {@code GET /metrics}, {@code GET /} (the playground page). This class
  * admits requests, dispatches them and maps errors to responses; the completion responses (JSON
  * or Server-Sent Events) are written by {@link CompletionResponses}, the HTTP plumbing is in
- * {@link Exchanges}.
+ * {@link Exchanges}, the HTTP layer (Jetty) is set up by {@link HttpAccess}.
  */
 public final class CompletionServer implements AutoCloseable {
 
@@ -90,6 +90,11 @@ public final class CompletionServer implements AutoCloseable {
 
     static final String COMPLETIONS = "/v1/completions", CHAT = "/v1/chat/completions", MODELS = "/v1/models";
 
+    /** What a request that the HTTP layer refuses (a bad Content-Length, a broken request line, ...) gets: OpenAI's error shape. */
+    static final HttpAccess.Refusal REFUSAL = new HttpAccess.Refusal("application/json", (status, reason) ->
+            status == 500 ? new ApiError(500, "server_error", null, null, "internal error: " + reason).json()
+                    : new ApiError(status, "invalid_request_error", null, null, "malformed HTTP request: " + reason).json());
+
     private final LanguageModel lm;
     private final Config cfg;
     private final Consumer<String> log;
@@ -130,9 +135,11 @@ public final class CompletionServer implements AutoCloseable {
             if (in == null) throw new IOException("playground.html is missing from the jar");
             this.playground = in.readAllBytes();
         }
-        this.http = HttpAccess.bind(cfg.host(), cfg.port(), cfg.apiKey(), "serve", log);
         this.executor = Executors.newVirtualThreadPerTaskExecutor();
-        http.setExecutor(executor);
+        // a request is quiet at most while it waits for a slot and generates (both within the request
+        // time bound) and while one write waits (the write deadline): the connection outlives both
+        this.http = HttpAccess.bind(cfg.host(), cfg.port(), cfg.apiKey(), "serve", executor,
+                cfg.requestTimeout().plus(cfg.writeTimeout()).plusSeconds(5), REFUSAL, log);
         http.createContext("/", this::handle);
     }
 
@@ -300,21 +307,21 @@ public final class CompletionServer implements AutoCloseable {
         } finally {
             writes.takeExpired();
             metrics.request(endpoint, status);
-            ex.close();
-            exchanges.decrementAndGet();
+            try {
+                ex.close();
+            } catch (RuntimeException closed) {
+                // the client went away or the connection was aborted at the write deadline: nothing left to send
+            } finally {
+                exchanges.decrementAndGet();
+            }
         }
     }
 
     /**
-     * The request's path as sent. {@code URI} reads a request target starting with {@code //} as an
-     * authority and a path ({@code //v1/completions}: host {@code v1}, path {@code /completions}),
-     * so such a target is taken whole (and then matches no endpoint).
+     * The request's path. (A target with an empty segment, such as {@code //v1/completions}, never
+     * gets here: the HTTP layer refuses it as ambiguous, with a 400 in {@link #REFUSAL}'s shape.)
      */
     static String path(java.net.URI uri) {
-        if (uri.getScheme() == null && uri.getRawAuthority() != null) {
-            String raw = uri.getRawSchemeSpecificPart();
-            return raw.indexOf('?') < 0 ? raw : raw.substring(0, raw.indexOf('?'));
-        }
         return uri.getPath() == null ? "" : uri.getPath();
     }
 

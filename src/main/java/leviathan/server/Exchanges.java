@@ -42,9 +42,9 @@ final class Exchanges {
     /** Sends a whole response of content type {@code type}, each write under {@code wd}; returns {@code status}. */
     static int send(WriteDeadline wd, HttpExchange ex, int status, String type, byte[] body) throws IOException {
         ex.getResponseHeaders().set("Content-Type", type);
-        wd.write(() -> ex.sendResponseHeaders(status, body.length == 0 ? -1 : body.length));
+        wd.write(ex, () -> ex.sendResponseHeaders(status, body.length == 0 ? -1 : body.length));
         OutputStream out = ex.getResponseBody();
-        wd.write(() -> {
+        wd.write(ex, () -> {
             out.write(body);
             out.close();
         });
@@ -53,7 +53,7 @@ final class Exchanges {
 
     /** Sends the status line and headers of a response of unknown length (a stream) under {@code wd}. */
     static void sendStreamHeaders(WriteDeadline wd, HttpExchange ex, int status) throws IOException {
-        wd.write(() -> ex.sendResponseHeaders(status, 0));
+        wd.write(ex, () -> ex.sendResponseHeaders(status, 0));
     }
 
     /** The request body as UTF-8 text: 400 when it is not valid UTF-8, 413 past {@code maxBodyBytes}. */
@@ -64,7 +64,7 @@ final class Exchanges {
             try {
                 n = Long.parseLong(len.trim());
             } catch (NumberFormatException e) {
-                throw ApiError.invalid(null, "bad Content-Length: " + len);   // (the JDK's server answers most such requests itself)
+                throw ApiError.invalid(null, "bad Content-Length: " + len);   // (the HTTP layer refuses such requests before this)
             }
             if (n > maxBodyBytes) throw tooLarge(n, maxBodyBytes);
         }
@@ -90,13 +90,14 @@ final class Exchanges {
     }
 
     /**
-     * Writes one Server-Sent Event and flushes it under {@code wd}; false when the client has gone
-     * or did not take it within the write deadline (the connection is then closed).
+     * Writes one Server-Sent Event to {@code out}, the body of {@code ex}, and flushes it under
+     * {@code wd}; false when the client has gone or did not take it within the write deadline (the
+     * connection is then closed).
      */
-    static boolean event(WriteDeadline wd, OutputStream out, String data) {
+    static boolean event(WriteDeadline wd, HttpExchange ex, OutputStream out, String data) {
         try {
             byte[] b = ("data: " + data + "\n\n").getBytes(StandardCharsets.UTF_8);
-            wd.write(() -> {
+            wd.write(ex, () -> {
                 out.write(b);
                 out.flush();
             });

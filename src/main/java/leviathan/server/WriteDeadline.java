@@ -1,5 +1,6 @@
 package leviathan.server;
 
+import com.sun.net.httpserver.HttpExchange;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.Map;
@@ -12,11 +13,10 @@ import java.util.concurrent.atomic.LongAdder;
 
 /**
  * A deadline on every write to a client: a client that stops reading (its receive window full)
- * blocks the writing thread, and with it a generation slot, for as long as it likes. A timer
- * interrupts a thread whose write has not completed within the deadline; the JDK then closes the
- * connection's channel (an interrupted blocking channel operation closes its channel), the write
- * fails with {@link Expired}, the generation stops and its slot is freed. {@link #closes()} counts
- * the connections closed this way.
+ * blocks the writing thread, and with it a generation slot, for as long as it likes. A timer aborts
+ * the connection of a write that has not completed within the deadline ({@link HttpAccess#abort}:
+ * the HTTP layer closes it), so the blocked write fails at once; it then throws {@link Expired}, the
+ * generation stops and its slot is freed. {@link #closes()} counts the connections closed this way.
  */
 final class WriteDeadline implements AutoCloseable {
     /** A write that did not complete within the deadline; its connection is closed. */
@@ -32,9 +32,12 @@ final class WriteDeadline implements AutoCloseable {
         void run() throws IOException;
     }
 
+    /** A write in progress: when it is due, and the exchange whose connection to abort then. */
+    private record Pending(long due, HttpExchange exchange) {}
+
     private final Duration deadline;
     private final ScheduledExecutorService timer;
-    private final Map<Thread, Long> writing = new ConcurrentHashMap<>();
+    private final Map<Thread, Pending> writing = new ConcurrentHashMap<>();
     private final Set<Thread> expired = ConcurrentHashMap.newKeySet();
     private final LongAdder closes = new LongAdder();
     /** Set on an exchange's thread when one of its writes expired (each exchange has its own virtual thread). */
@@ -47,10 +50,10 @@ final class WriteDeadline implements AutoCloseable {
         timer.scheduleAtFixedRate(this::expire, period, period, TimeUnit.MILLISECONDS);
     }
 
-    /** Runs {@code w}; throws {@link Expired} when it outlived the deadline (the connection is then closed). */
-    void write(Write w) throws IOException {
+    /** Runs {@code w}, a write to {@code ex}'s client; throws {@link Expired} when it outlived the deadline (the connection is then closed). */
+    void write(HttpExchange ex, Write w) throws IOException {
         Thread t = Thread.currentThread();
-        writing.put(t, System.nanoTime() + deadline.toNanos());
+        writing.put(t, new Pending(System.nanoTime() + deadline.toNanos(), ex));
         IOException failed = null;
         try {
             w.run();
@@ -63,7 +66,6 @@ final class WriteDeadline implements AutoCloseable {
             late = expired.remove(t);
         }
         if (late) {
-            Thread.interrupted();                 // the interrupt was ours: it must not reach the next blocking call
             Expired e = new Expired(deadline);
             expiredHere.set(e);
             throw e;
@@ -74,15 +76,14 @@ final class WriteDeadline implements AutoCloseable {
     private synchronized void expire() {
         long now = System.nanoTime();
         for (var e : writing.entrySet()) {
-            if (now - e.getValue() > 0) {
+            if (now - e.getValue().due() > 0) {
                 writing.remove(e.getKey());
                 expired.add(e.getKey());
                 closes.increment();
-                e.getKey().interrupt();           // closes the blocked channel: the write throws
+                HttpAccess.abort(e.getValue().exchange());    // the blocked write fails at once
             }
         }
     }
-
     /** The expiry of a write of this thread's exchange, or null; clears it. */
     Expired takeExpired() {
         Expired e = expiredHere.get();

@@ -39,6 +39,7 @@ import org.junit.jupiter.api.io.TempDir;
  * Issue 25, defects 3, 7, 8, 10 (server messages) and 11: a client that stops reading is
  * disconnected at the write deadline and its slot freed; {@code --max-tokens} caps the default;
  * the OpenAI streaming shape with {@code include_usage}; paths, numbers and keys said truly;
+ * malformed HTTP answered in OpenAI's error shape;
  * SIGTERM during warm-up exits 0. Uses {@link CompletionServerTest}'s helpers.
  */
 @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
@@ -93,6 +94,15 @@ class HostileClientsTest {
             awaitGauge(s, "leviathan_slots_busy", 0);
             assertEquals(200, post(s, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":2}").statusCode(), "the one slot serves again");
             assertTrue(LOG.stream().anyMatch(l -> l.contains("the write deadline): connection closed")), String.join("\n", LOG));
+            // and the connection really is closed: what the socket buffers hold drains, then the stream ends
+            stalled.setSoTimeout(10_000);
+            java.io.InputStream in = stalled.getInputStream();
+            byte[] buf = new byte[1 << 16];
+            try {
+                while (in.read(buf) >= 0) { }
+            } catch (java.net.SocketException reset) {
+                // closed with a reset: closed too (a read that times out instead fails the test)
+            }
         }
     }
 
@@ -125,13 +135,65 @@ class HostileClientsTest {
 
     @Test
     void pathsNumbersAndVocabularyErrorsAreSaidTruly() throws Exception {
-        assertError(post(server, "//v1/completions", "{\"prompt\":\"a\"}"), 404, "no such endpoint: POST //v1/completions");
+        // an empty path segment is ambiguous: refused (never read as host v1 and path /completions)
+        assertError(post(server, "//v1/completions", "{\"prompt\":\"a\"}"), 400, "malformed HTTP request: Ambiguous URI empty segment");
         HttpResponse<String> big = post(server, "/v1/completions", "{\"prompt\":\"a\",\"max_tokens\":99999999999999999999}");
         assertError(big, 400, "the integer 99999999999999999999 is beyond the 64-bit range");
         assertFalse(big.body().contains("not valid JSON"), big.body());
         HttpResponse<String> unknown = post(server, "/v1/completions", "{\"prompt\":\"the Zebra\"}");
         assertError(unknown, 400, "set \"drop_unknown\": true");
         assertFalse(unknown.body().contains("--drop-unknown"), unknown.body());
+    }
+
+    /**
+     * Requests the HTTP layer refuses while parsing, before any handler runs, get OpenAI's JSON error
+     * shape (not an HTML page) and a log line: the class of issue 25's bad {@code Content-Length}.
+     */
+    @Test
+    void malformedHttpGetsOpenAisErrorShape() throws Exception {
+        String post = "POST /v1/completions HTTP/1.1\r\nHost: x\r\n";
+        Map<String, String> cases = new java.util.LinkedHashMap<>();
+        cases.put("Content-Length: abc", post + "Content-Length: abc\r\n\r\n{}");
+        cases.put("Content-Length: -1", post + "Content-Length: -1\r\n\r\n{}");
+        cases.put("two different Content-Lengths", post + "Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}");
+        cases.put("a broken request line", "NONSENSE\r\n\r\n");
+        cases.put("an unknown HTTP version", "GET /health HTTP/7.3\r\nHost: x\r\n\r\n");
+        cases.put("headers over 8 KiB", "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + "a".repeat(20_000) + "\r\n\r\n");
+        for (var c : cases.entrySet()) {
+            LOG.clear();
+            String[] response = raw(server.port(), c.getValue());
+            int status = Integer.parseInt(response[0].split(" ")[1]);
+            assertTrue(status == 400 || status == 431 || status == 505, c.getKey() + ": " + response[0]);
+            assertTrue(response[1].toLowerCase(java.util.Locale.ROOT).contains("content-type: application/json"), c.getKey() + ": " + response[1]);
+            @SuppressWarnings("unchecked")
+            Map<String, Object> error = (Map<String, Object>) json(response[2]).get("error");
+            assertEquals("invalid_request_error", error.get("type"), c.getKey() + ": " + response[2]);
+            assertFalse(((String) error.get("message")).isBlank(), c.getKey() + ": " + response[2]);
+            assertFalse(response[2].contains("<"), c.getKey() + ": no HTML: " + response[2]);
+            assertTrue(LOG.stream().anyMatch(l -> l.startsWith("serve: " + status + " refused by the HTTP layer: ")), c.getKey() + ": " + LOG);
+        }
+        assertEquals(200, get(server, "/health").statusCode(), "the server serves on");
+    }
+
+    /** Sends {@code request} on a fresh connection; returns its status line, header block and body (read to the end of the connection or of Content-Length). */
+    static String[] raw(int port, String request) throws Exception {
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+            s.getOutputStream().flush();
+            java.io.InputStream in = s.getInputStream();
+            java.io.ByteArrayOutputStream head = new java.io.ByteArrayOutputStream();
+            while (!head.toString(StandardCharsets.ISO_8859_1).endsWith("\r\n\r\n")) {
+                int b = in.read();
+                if (b < 0) fail("the connection closed inside the response head: " + head);
+                head.write(b);
+            }
+            String h = head.toString(StandardCharsets.ISO_8859_1);
+            java.util.regex.Matcher len = java.util.regex.Pattern.compile("(?im)^content-length: *(\\d+)").matcher(h);
+            byte[] body = len.find() ? in.readNBytes(Integer.parseInt(len.group(1))) : in.readAllBytes();
+            int eol = h.indexOf("\r\n");
+            return new String[] {h.substring(0, eol), h.substring(eol + 2), new String(body, StandardCharsets.UTF_8)};
+        }
     }
 
     @Test
