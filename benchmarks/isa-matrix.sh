@@ -25,7 +25,7 @@
 # (N = lags; 1 for dot; for involution the window K replaces N (T+1)), as in benchmarks/results/profile.md.
 #
 # Knobs (environment): REPS (3), STEPS (200: default size), BIG_STEPS (20: nanoGPT size), WIDTHS,
-# CONFIGS, SIZES, PEAK_N (2048), OUT. Needs Debian's python3-torch for /usr/bin/python3
+# CONFIGS, SIZES, PEAK_N (2048), OUT, TORCH_THREADS (the PyTorch thread counts tried; default 1 to nproc). Needs Debian's python3-torch for /usr/bin/python3
 # (apt-get install -y python3-torch libopenblas0-pthread); installs nothing. Run on a quiet machine.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,6 +44,7 @@ DATA="$ROOT/../shared/data/tinyshakespeare.txt"
 [[ -f "$DATA" ]] || { echo "isa-matrix.sh: no dataset at $DATA" >&2; exit 2; }
 "$PY" -c "import torch" 2>/dev/null || { echo "isa-matrix.sh: needs PyTorch for $PY: apt-get install -y python3-torch libopenblas0-pthread" >&2; exit 2; }
 NPROC=$(nproc)
+TORCH_THREADS="${TORCH_THREADS:-$(seq -s " " 1 "$NPROC")}"   # the PyTorch thread counts tried
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/isa-matrix.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 export GOMP_SPINCOUNT=0
@@ -112,7 +113,7 @@ print(torch.__version__ + ", CPU capability " + (cap.group(1) if cap else "?") +
   echo "# The engine and PyTorch at each vector width"
   echo
   echo "Written by \`benchmarks/isa-matrix.sh${1:+ $1}\` on $(date -u '+%Y-%m-%d %H:%M UTC'): $REPS alternating rounds per row, medians;"
-  echo "$STEPS steps at the default size, $BIG_STEPS at the nanoGPT size; GOMP_SPINCOUNT=0; engine on all $NPROC cores, PyTorch at its best of 1..$NPROC threads."
+  echo "$STEPS steps at the default size, $BIG_STEPS at the nanoGPT size; GOMP_SPINCOUNT=0; engine on all $NPROC cores, PyTorch at its best of $TORCH_THREADS threads."
   echo
   echo "- CPU: $cpu_model, $NPROC logical CPUs; SIMD flags: $cpu_flags"
   echo "- JDK: $("$ROOT/leviathan" java-home)"
@@ -153,12 +154,12 @@ for w in $WIDTHS; do
       tuned=(); dflt=(); declare -A tt=()
       for ((r = 1; r <= REPS; r++)); do
         tuned+=("$(engine_run "$w" "$size" "$cfg" true)")
-        for ((t = 1; t <= NPROC; t++)); do tt[$t]+=" $(torch_run "$w" "$size" "$cfg" "$t")"; done
+        for t in $TORCH_THREADS; do tt[$t]+=" $(torch_run "$w" "$size" "$cfg" "$t")"; done
         dflt+=("$(engine_run "$w" "$size" "$cfg" false)")
       done
       mt=$(echo "${tuned[*]}" | median); md=$(echo "${dflt[*]}" | median)
       best=0; best_t=1
-      for ((t = 1; t <= NPROC; t++)); do
+      for t in $TORCH_THREADS; do
         m=$(echo "${tt[$t]}" | median)
         if awk -v a="$m" -v b="$best" 'BEGIN {exit !(a > b)}'; then best=$m; best_t=$t; fi
       done
