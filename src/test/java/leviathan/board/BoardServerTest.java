@@ -221,6 +221,18 @@ class BoardServerTest {
         assertEquals(before, snapshot(tmp));
     }
 
+    /** A request the HTTP layer refuses while parsing gets one line of text, like the board's other errors. */
+    @Test
+    void malformedHttpGetsOneLineOfText() throws Exception {
+        try (BoardServer s = start(tmp, null)) {
+            String[] r = leviathan.server.HostileClientsTest.raw(s.port(), "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n");
+            assertTrue(r[0].startsWith("HTTP/1.1 400 "), r[0]);
+            assertTrue(r[1].toLowerCase(java.util.Locale.ROOT).contains("content-type: text/plain"), r[1]);
+            assertEquals("Invalid Content-Length Value\n", r[2]);
+            assertEquals(200, get(s, "/", null).statusCode(), "the board serves on");
+        }
+    }
+
     /** Every path under {@code root} with its size and modification time. */
     static Map<String, String> snapshot(Path root) throws IOException {
         Map<String, String> m = new TreeMap<>();

@@ -43,7 +43,7 @@ import org.junit.jupiter.api.io.TempDir;
  * SIGTERM during warm-up exits 0. Uses {@link CompletionServerTest}'s helpers.
  */
 @Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
-class HostileClientsTest {
+public class HostileClientsTest {
     static final List<String> LOG = new CopyOnWriteArrayList<>();
     @TempDir static Path dir;
     static Path checkpoint;
@@ -176,7 +176,7 @@ class HostileClientsTest {
     }
 
     /** Sends {@code request} on a fresh connection; returns its status line, header block and body (read to the end of the connection or of Content-Length). */
-    static String[] raw(int port, String request) throws Exception {
+    public static String[] raw(int port, String request) throws Exception {
         try (Socket s = new Socket("127.0.0.1", port)) {
             s.setSoTimeout(10_000);
             s.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
