@@ -1,11 +1,13 @@
 package leviathan.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -99,5 +101,47 @@ class LauncherTest {
             assertTrue(out.startsWith("leviathan: LEVIATHAN_HEAP=" + heap + " is "), out);
             assertEquals(1, out.lines().count(), out);
         }
+    }
+
+    /**
+     * Every command starts with a class-data archive of its own build (HotSpot's CDS), made once by a
+     * serve of the fixture: after a command ran, the archive lies beside the jar, newer than it, and the
+     * JVM given the launcher's flags validates it and finds Jetty's and the engine's classes in it
+     * ({@code -XX:+PrintSharedArchiveAndExit}); {@code LEVIATHAN_CDS=false} starts without it. Needs the built jar, which the suite's {@code mvn test} does not make: skipped, saying so, where
+     * it is missing or older than the sources (the launcher would build inside the test).
+     */
+    @Test
+    void startsWithAClassDataArchiveOfItsOwnBuild() throws Exception {
+        Path launcher = Path.of("leviathan").toAbsolutePath(), jar = Path.of("app/target/leviathan.jar"), jsa = Path.of("app/target/leviathan.jsa");
+        Assumptions.assumeTrue(Files.isRegularFile(launcher), "run from the project directory: " + launcher + " not found");
+        Assumptions.assumeTrue(Files.isRegularFile(jar) && Files.isDirectory(Path.of("app/target/lib")), "the jar is not built (mvn test does not package)");
+        long built = Files.getLastModifiedTime(jar).toMillis();
+        for (String src : new String[] {"pom.xml", "core/pom.xml", "app/pom.xml", "core/src", "src/main", "data/datasets.tsv"}) {
+            try (var files = Files.walk(Path.of(src))) {
+                Assumptions.assumeTrue(files.filter(Files::isRegularFile).allMatch(f -> f.toFile().lastModified() <= built),
+                        "the jar is older than " + src + ": the launcher would build it inside this test");
+            }
+        }
+        String info = launch(launcher, Map.of());
+        assertTrue(info.contains("vector"), info);
+        assertTrue(Files.isRegularFile(jsa) && Files.getLastModifiedTime(jsa).toMillis() > built, "no archive newer than the jar: " + jsa);
+
+        String mapped = launch(launcher, Map.of("LEVIATHAN_JAVA_OPTS", "-XX:+PrintSharedArchiveAndExit"));
+        assertTrue(mapped.contains(jsa.toAbsolutePath().toString()), mapped.lines().limit(20).toList().toString());
+        for (String cls : new String[] {"org.eclipse.jetty.server.Server", "leviathan.server.CompletionServer", "leviathan.cli.Main"}) {
+            assertTrue(mapped.contains(cls), cls + " is not in the archive: " + mapped.lines().limit(20).toList());
+        }
+        String off = launch(launcher, Map.of("LEVIATHAN_JAVA_OPTS", "-XX:+PrintSharedArchiveAndExit", "LEVIATHAN_CDS", "false"));
+        assertFalse(off.contains(jsa.toAbsolutePath().toString()), off.lines().limit(20).toList().toString());
+    }
+
+    /** Runs {@code ./leviathan info} with {@code env}; returns its output (stdout and stderr). */
+    private static String launch(Path launcher, Map<String, String> env) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder("bash", launcher.toString(), "info").redirectErrorStream(true);
+        pb.environment().putAll(env);
+        Process p = pb.start();
+        byte[] out = p.getInputStream().readAllBytes();
+        assertTrue(p.waitFor(120, TimeUnit.SECONDS), "launcher did not finish");
+        return new String(out, StandardCharsets.UTF_8);
     }
 }
