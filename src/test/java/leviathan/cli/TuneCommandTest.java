@@ -6,6 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
+import leviathan.train.TrainConfig;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -13,6 +16,18 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** {@code leviathan tune} in a JVM of its own with tuning on: it times the attention shapes of dot, 4 and 8 lags. */
 class TuneCommandTest {
+
+    /** The nanoGPT size brings the same three attention shapes as the default size, at its own C, H and T (timed by isa-matrix.sh, not here). */
+    @Test
+    void nanoGptTuningCoversDotAndBothLagCounts() {
+        TrainConfig d = TrainConfig.defaults();
+        assertEquals(3, TuneCommand.models(d, false).size(), "without --nanogpt only the default size");
+        var nano = TuneCommand.models(d, true).entrySet().stream().filter(e -> e.getKey().startsWith("nanoGPT")).map(e -> e.getValue()).toList();
+        assertEquals(Set.of(1, 4, 8), nano.stream().map(g -> g.lags()).collect(Collectors.toSet()), "lag counts at the nanoGPT size");
+        for (var g : nano) {
+            assertEquals(List.of(384, 6, 256, 6), List.of(g.nEmbd(), g.nHead(), g.blockSize(), g.nLayer()), g.describe());
+        }
+    }
 
     @Test
     @Timeout(value = 300, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
