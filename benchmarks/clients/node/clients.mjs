@@ -3,10 +3,10 @@
 // errors. Prints one Markdown table row per check; exits 1 if any failed.
 //   Usage: node clients.mjs BASE_URL API_KEY MODEL_ID PROMPT
 import OpenAI from 'openai';
-import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
 
 const [base, key, model, prompt] = process.argv.slice(2);
-const version = createRequire(import.meta.url)('openai/package.json').version;
+const version = JSON.parse(readFileSync(new URL('./node_modules/openai/package.json', import.meta.url))).version;
 const who = `OpenAI Node SDK ${version}`;
 const failures = [];
 const quote = (s) => '`' + s.replaceAll('\n', '\\n').replaceAll('`', "'") + '`';
