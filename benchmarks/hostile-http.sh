@@ -7,6 +7,7 @@
 #   Usage: benchmarks/hostile-http.sh [DIR] > benchmarks/results/hostile-http.md
 set -euo pipefail
 L="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/leviathan"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/serve-port.sh"
 D="${1:-$(mktemp -d)}"
 mkdir -p "$D"
 cd "$D"
@@ -31,12 +32,7 @@ rm -f "$PORT_FILE" warm.log
   --backend java --threads 1 --model-name "$(printf 'm%.0s' {1..2000})" > "$PORT_FILE" 2>&1 &
 SERVER=$!
 trap 'kill "$SERVER" 2>/dev/null || true' EXIT
-PORT=""
-for _ in $(seq 1 600); do
-  PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$PORT_FILE" 2>/dev/null | head -n 1) || true
-  [ -n "$PORT" ] && break
-  sleep 0.1
-done
+PORT=$(serve_port "$PORT_FILE" "$SERVER")
 [ -n "$PORT" ] || { echo "serve did not start:"; cat "$PORT_FILE"; exit 1; }
 
 echo "| # | request | status | body (first 170 characters; the model id shortened to m…) |"

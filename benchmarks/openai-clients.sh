@@ -9,6 +9,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 L="$ROOT/leviathan"
+. "$ROOT/benchmarks/lib/serve-port.sh"
 D="${1:-$(mktemp -d)}"
 mkdir -p "$D"
 JAVA="$("$L" java-home)/bin/java"
@@ -25,13 +26,7 @@ MODEL=fixture PROMPT="a bad cab, "
   --host 127.0.0.1 --port 0 --api-key-file "$D/key.txt" --backend java --threads 1 > "$D/serve.log" 2>&1 &
 SERVER=$!
 trap 'kill "$SERVER" 2>/dev/null || true' EXIT
-PORT=""
-for _ in $(seq 1 600); do
-  PORT=$(sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$D/serve.log" 2>/dev/null | head -n 1) || true
-  [ -n "$PORT" ] && break
-  kill -0 "$SERVER" 2>/dev/null || break
-  sleep 0.1
-done
+PORT=$(serve_port "$D/serve.log" "$SERVER")
 [ -n "$PORT" ] || { echo "openai-clients.sh: serve did not start:" >&2; cat "$D/serve.log" >&2; exit 1; }
 BASE="http://127.0.0.1:$PORT/v1"
 
